@@ -1,0 +1,17 @@
+import type { EpochProgress } from '../common/messages';
+import type { BackendChoice } from '../ml/backend';
+import type { BlobStore } from '../storage/blob-store';
+import type { DataBuffer } from '../storage/buffer';
+import type { ModelRegistry } from '../storage/registry';
+
+/** Everything the activities touch, built once by a worker's composition root. */
+export interface ActivityDeps {
+  store: BlobStore;
+  registry: ModelRegistry;
+  buffer: DataBuffer;
+  backend: BackendChoice;
+  servingUrls: string[];
+  apiKey?: string;
+  /** Sends per-epoch progress to the running workflow (a signal); optional in unit tests. */
+  reportEpoch?: (workflowId: string, progress: EpochProgress) => Promise<void>;
+}

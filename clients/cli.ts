@@ -1,0 +1,35 @@
+import { loadConfig } from '../workers/config';
+import { startCommand } from './commands/start';
+import { statusCommand } from './commands/status';
+import { terminalOutput, UsageError, type CommandOutput } from './output';
+import type { Config } from '../workers/config';
+
+type Command = (argv: string[], config: Config, out: CommandOutput) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  start: startCommand,
+  status: statusCommand,
+};
+
+const USAGE = `usage: retrain <command> [options]
+  start --model <m> [--epochs n] [--trials n] [--window-days n] [--min-records n] [--no-incremental] [--reload-target url]... [--wait] [--json]
+  status <workflowId> [--watch] [--json]`;
+
+/** Runs one command; returns the process exit code. Errors become one line on stderr. */
+export async function main(argv: string[], out: CommandOutput = terminalOutput()): Promise<number> {
+  const [name, ...rest] = argv;
+  const command = name ? COMMANDS[name] : undefined;
+  try {
+    if (!command) throw new UsageError(name && name !== '--help' ? `unknown command "${name}"\n${USAGE}` : USAGE);
+    return await command(rest, loadConfig(), out);
+  } catch (err) {
+    out.endProgress();
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`retrain: ${message.split('\n').join('\n  ')}\n`);
+    return err instanceof UsageError || (err instanceof TypeError && 'code' in err) ? 2 : 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

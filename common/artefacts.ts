@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { HyperparamsSchema } from './model-spec';
+
+/** How raw rows become a model input; travels with the dataset and with every model version. */
+export const PreprocessingSchema = z.object({
+  task: z.enum(['forecast', 'classify']),
+  timeColumn: z.string(),
+  entityColumn: z.string(),
+  features: z.array(z.string()),
+  target: z.string(),
+  threshold: z.number().optional(),
+  lookback: z.number().int(),
+  horizon: z.number().int(),
+  /** Per base feature, computed on the train split only. */
+  mean: z.array(z.number()),
+  std: z.array(z.number()),
+  /** Forecast targets are trained normalised; classifiers use 0 and 1. */
+  targetMean: z.number(),
+  targetStd: z.number(),
+});
+export type Preprocessing = z.infer<typeof PreprocessingSchema>;
+
+const FileEntrySchema = z.object({ key: z.string(), sha256: z.string(), bytes: z.number().int() });
+
+export const DatasetManifestSchema = z.object({
+  model: z.string(),
+  workflowId: z.string(),
+  createdAt: z.string(),
+  window: z.object({ from: z.string(), to: z.string(), days: z.number().int() }),
+  rows: z.object({ train: z.number().int(), holdout: z.number().int() }),
+  /** Columns of both Parquet files, in order: entity, time, then `<feature>_lag<k>`, then `y`. */
+  columns: z.array(z.string()),
+  timeRange: z.object({ trainFrom: z.string(), trainTo: z.string(), holdoutFrom: z.string(), holdoutTo: z.string() }),
+  preprocessing: PreprocessingSchema,
+  files: z.object({ train: FileEntrySchema, holdout: FileEntrySchema }),
+});
+export type DatasetManifest = z.infer<typeof DatasetManifestSchema>;
+
+export const AliasSchema = z.object({
+  version: z.string(),
+  previous: z.string().nullable(),
+  updatedAt: z.string(),
+  workflowId: z.string().nullable(),
+});
+export type Alias = z.infer<typeof AliasSchema>;
+
+export const VersionClaimSchema = z.object({ workflowId: z.string(), claimedAt: z.string() });
+
+export const ModelMetadataSchema = z.object({
+  model: z.string(),
+  version: z.string(),
+  createdAt: z.string(),
+  workflowId: z.string(),
+  runId: z.string(),
+  parentVersion: z.string().nullable(),
+  backend: z.string(),
+  hyperparams: HyperparamsSchema,
+  epochs: z.number().int(),
+  training: z.object({ loss: z.number(), valLoss: z.number().nullable(), samplesPerSec: z.number(), warmStart: z.string() }),
+  metrics: z.record(z.string(), z.number()),
+  baselines: z.record(z.string(), z.record(z.string(), z.number())),
+  production: z.object({ version: z.string(), metrics: z.record(z.string(), z.number()) }).optional(),
+  gate: z.object({ passed: z.boolean(), reason: z.string(), metric: z.string() }),
+  dataset: z.object({ key: z.string(), rows: z.object({ train: z.number(), holdout: z.number() }), window: z.object({ from: z.string(), to: z.string() }) }),
+  preprocessing: PreprocessingSchema,
+});
+export type ModelMetadata = z.infer<typeof ModelMetadataSchema>;

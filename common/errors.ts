@@ -1,0 +1,15 @@
+/** Error types carried by non-retryable ApplicationFailures, so callers can branch on them. */
+export const ErrorType = {
+  /** Input to a workflow or activity failed validation. */
+  InvalidInput: 'InvalidInput',
+  /** The model named in the input has no spec in the store. */
+  ModelNotFound: 'ModelNotFound',
+  /** A stored artefact (dataset, model, spec) is missing or does not match its schema. */
+  CorruptArtefact: 'CorruptArtefact',
+  /** Training produced a NaN or infinite loss. */
+  TrainingDiverged: 'TrainingDiverged',
+  /** An inference server refused or failed to load a version. */
+  ReloadFailed: 'ReloadFailed',
+} as const;
+
+export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];

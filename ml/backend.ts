@@ -1,0 +1,64 @@
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendChoice = 'auto' | BackendName;
+
+/** Order that `auto` tries: native GPU, native CPU, WebAssembly, then plain JavaScript. */
+const AUTO_ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+let selected: Promise<BackendName> | undefined;
+
+/**
+ * Activates a TensorFlow.js backend once per process and says which one. The native packages are
+ * optional dependencies: where they are missing (or libtensorflow is), `auto` falls through.
+ */
+export function selectBackend(choice: BackendChoice, log: (line: string) => void = () => {}): Promise<BackendName> {
+  selected ??= activateFirst(choice === 'auto' ? AUTO_ORDER : [choice], log);
+  return selected;
+}
+
+async function activateFirst(order: BackendName[], log: (line: string) => void): Promise<BackendName> {
+  const reasons: string[] = [];
+  for (const name of order) {
+    try {
+      await activate(name);
+      log(`TensorFlow.js backend: ${name}${reasons.length ? ` (skipped: ${reasons.join('; ')})` : ''}`);
+      return name;
+    } catch (err) {
+      reasons.push(`${name}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    }
+  }
+  throw new Error(`No TensorFlow.js backend could start: ${reasons.join('; ')}`);
+}
+
+async function activate(name: BackendName): Promise<void> {
+  switch (name) {
+    case 'tensorflow-gpu':
+      // Registers the `tensorflow` backend bound to CUDA; refuse it when no GPU is visible.
+      require('@tensorflow/tfjs-node-gpu');
+      await useBackend('tensorflow');
+      if (!hasGpuDevice()) throw new Error('tfjs-node-gpu loaded but no GPU device is visible');
+      return;
+    case 'tensorflow':
+      require('@tensorflow/tfjs-node');
+      return useBackend('tensorflow');
+    case 'wasm': {
+      const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+      wasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + path.sep);
+      return useBackend('wasm');
+    }
+    case 'cpu':
+      return useBackend('cpu');
+  }
+}
+
+async function useBackend(name: string): Promise<void> {
+  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} did not initialise`);
+  await tf.ready();
+}
+
+function hasGpuDevice(): boolean {
+  const backend = tf.backend() as unknown as { binding?: { isUsingGpuDevice?: () => boolean } };
+  return backend.binding?.isUsingGpuDevice?.() ?? false;
+}

@@ -1,0 +1,114 @@
+import { z } from 'zod';
+
+import type { Preprocessing } from '../common/artefacts';
+
+/** Thrown when request rows cannot become a model input; the message names the row, field or entity. */
+export class FeatureError extends Error {
+  override readonly name = 'FeatureError';
+}
+
+/** Model input rows, one per entity, row-major `[keys.length, width]` in `featureColumns()` order. */
+export interface FeatureBatch {
+  x: Float32Array;
+  width: number;
+  /** Per input row: the entity as sent and the time of its latest row (ISO 8601, UTC). */
+  keys: { entity: string | number; time: string }[];
+}
+
+type Row = { time: number; entity: string | number; values: number[] };
+
+const MAX_LISTED_ISSUES = 5;
+const ISO_DATE_START = /^\d{4}-\d{2}-\d{2}/;
+
+/**
+ * Builds the lookback window of every entity from raw rows in the ingestion schema, the way
+ * exportDataset does for training: oldest lag first, each feature normalised with the model's statistics.
+ */
+export function buildFeatures(rows: unknown[], pre: Preprocessing): FeatureBatch {
+  const parsed = rowsSchema(pre).safeParse(rows);
+  if (!parsed.success) throw new FeatureError(describeIssues(parsed.error, pre.features));
+  const groups = new Map<string, Row[]>();
+  for (const row of parsed.data) {
+    const key = String(row.entity);
+    const group = groups.get(key);
+    if (group) group.push(row);
+    else groups.set(key, [row]);
+  }
+  const nf = pre.features.length;
+  const width = pre.lookback * nf;
+  const x = new Float32Array(groups.size * width);
+  const keys: FeatureBatch['keys'] = [];
+  const short: string[] = [];
+  for (const [entity, group] of groups) {
+    group.sort((a, b) => a.time - b.time);
+    for (let i = 1; i < group.length; i++) {
+      if (group[i]?.time === group[i - 1]?.time) {
+        throw new FeatureError(`entity ${JSON.stringify(entity)} has two rows at ${isoOf(group[i]?.time ?? 0)}`);
+      }
+    }
+    if (group.length < pre.lookback) {
+      short.push(`entity ${JSON.stringify(entity)} has ${group.length} row(s), needs ${pre.lookback}`);
+      continue;
+    }
+    const window = group.slice(-pre.lookback);
+    const offset = keys.length * width;
+    window.forEach((row, step) => {
+      row.values.forEach((value, f) => {
+        x[offset + step * nf + f] = (value - (pre.mean[f] ?? 0)) / (pre.std[f] ?? 1);
+      });
+    });
+    const last = window[window.length - 1] as Row;
+    keys.push({ entity: last.entity, time: isoOf(last.time) });
+  }
+  if (short.length) {
+    throw new FeatureError(`not enough rows for the lookback of ${pre.lookback}: ${short.join('; ')}`);
+  }
+  return { x, width, keys };
+}
+
+function rowsSchema(pre: Preprocessing) {
+  const feature = z.number({ error: 'must be a finite number' });
+  const entity = z.union([z.string().min(1), z.number()], { error: 'must be a non-empty string or a number' });
+  const time = z.unknown().transform((value, ctx) => {
+    const ms = toMillis(value);
+    if (ms === undefined) {
+      const message = value === undefined ? 'is required' : 'must be an ISO 8601 time or epoch milliseconds';
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    }
+    return ms;
+  });
+  const shape: Record<string, z.ZodType> = { [pre.timeColumn]: time, [pre.entityColumn]: entity };
+  for (const name of pre.features) shape[name] = feature;
+  const row = z.object(shape, { error: 'must be an object' }).transform(
+    (r): Row => ({
+      time: r[pre.timeColumn] as number,
+      entity: r[pre.entityColumn] as string | number,
+      values: pre.features.map((name) => r[name] as number),
+    }),
+  );
+  return z.array(row, { error: 'rows must be an array of objects' });
+}
+
+function toMillis(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value !== 'string' || !ISO_DATE_START.test(value)) return undefined;
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+function isoOf(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function describeIssues(error: z.ZodError, features: string[]): string {
+  const lines = error.issues.slice(0, MAX_LISTED_ISSUES).map((issue) => {
+    const [index, field] = issue.path;
+    const where = typeof index === 'number' ? `rows[${index}]${field === undefined ? '' : `.${String(field)}`}` : 'rows';
+    const missing = issue.code === 'invalid_type' && issue.input === undefined;
+    return `${where}: ${missing ? 'is required' : issue.message}`;
+  });
+  const more = error.issues.length - lines.length;
+  const hint = `each row needs the time, entity and features (${features.join(', ')})`;
+  return `invalid rows: ${lines.join('; ')}${more > 0 ? `; and ${more} more` : ''} (${hint})`;
+}

@@ -1,0 +1,147 @@
+import * as tf from '@tensorflow/tfjs';
+
+import type { ModelMetadata, Preprocessing } from '../common/artefacts';
+import { storeLoadHandler } from '../ml/store-io';
+import type { ModelRegistry } from '../storage/registry';
+
+const PROBE_ROWS = 4;
+
+/** Thrown by {@link loadVersion} when a version cannot be served; the message says why. */
+export class ModelLoadError extends Error {
+  override readonly name = 'ModelLoadError';
+}
+
+/**
+ * One loaded model version. Requests hold it with {@link ModelSlot.acquire}; once retired by a reload,
+ * its tensors are freed when the last request that still uses it is done.
+ */
+export class ModelSlot {
+  readonly loadedAt = new Date().toISOString();
+  private inFlight = 0;
+  private retired = false;
+  private disposed = false;
+
+  constructor(
+    readonly model: string,
+    readonly version: string,
+    readonly net: tf.LayersModel,
+    readonly metadata: ModelMetadata,
+  ) {}
+
+  get preprocessing(): Preprocessing {
+    return this.metadata.preprocessing;
+  }
+
+  /** Requests currently using this version. */
+  get pending(): number {
+    return this.inFlight;
+  }
+
+  /** Marks one request as using the model; call the returned function exactly once when it is done. */
+  acquire(): () => void {
+    if (this.disposed) throw new Error(`${this.model} ${this.version} was already disposed`);
+    this.inFlight++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inFlight--;
+      this.disposeWhenIdle();
+    };
+  }
+
+  /** Runs the model on `x` (row-major, `width` columns) and returns its raw outputs, one per row. */
+  async predict(x: Float32Array, width: number): Promise<Float32Array> {
+    // acquire() runs before the first await, so a reload cannot dispose the model under this call.
+    const release = this.acquire();
+    try {
+      const out = tf.tidy(() => this.net.predict(tf.tensor2d(x, [x.length / width, width])) as tf.Tensor);
+      try {
+        return Float32Array.from(await out.data());
+      } finally {
+        out.dispose();
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** Takes the version out of service: disposed now when idle, else when its last request ends. */
+  retire(): void {
+    this.retired = true;
+    this.disposeWhenIdle();
+  }
+
+  private disposeWhenIdle(): void {
+    if (this.retired && this.inFlight === 0 && !this.disposed) {
+      this.disposed = true;
+      this.net.dispose();
+    }
+  }
+}
+
+/**
+ * Loads `model` `version` from the registry and checks it can serve: metadata consistent with the
+ * request, input width `lookback * features`, output `[null, 1]`, finite outputs on a probe batch.
+ * Throws {@link ModelLoadError} with the reason otherwise; nothing is left allocated then.
+ */
+export async function loadVersion(registry: ModelRegistry, model: string, version: string): Promise<ModelSlot> {
+  const what = `${model} ${version}`;
+  const metadata = await registry.getMetadata(model, version).catch((err: unknown) => {
+    throw new ModelLoadError(`${what}: unreadable metadata: ${messageOf(err)}`);
+  });
+  if (!metadata) throw new ModelLoadError(`${what} does not exist or is incomplete (no metadata.json)`);
+  checkMetadata(what, model, version, metadata);
+  const net = await tf.loadLayersModel(storeLoadHandler(registry.store, registry.versionPrefix(model, version))).catch(
+    (err: unknown) => {
+      throw new ModelLoadError(`${what} cannot be loaded: ${messageOf(err)}`);
+    },
+  );
+  try {
+    checkModel(what, net, metadata.preprocessing);
+  } catch (err) {
+    net.dispose();
+    throw err instanceof ModelLoadError ? err : new ModelLoadError(`${what} failed its checks: ${messageOf(err)}`);
+  }
+  return new ModelSlot(model, version, net, metadata);
+}
+
+function checkMetadata(what: string, model: string, version: string, metadata: ModelMetadata): void {
+  const pre = metadata.preprocessing;
+  const problems: string[] = [];
+  if (metadata.model !== model || metadata.version !== version) {
+    problems.push(`metadata describes ${metadata.model} ${metadata.version}`);
+  }
+  if (pre.features.length === 0 || pre.lookback < 1) problems.push('no features or lookback < 1');
+  if (pre.mean.length !== pre.features.length || pre.std.length !== pre.features.length) {
+    problems.push(`${pre.features.length} features but ${pre.mean.length} means and ${pre.std.length} stds`);
+  }
+  if (![...pre.mean, ...pre.std, pre.targetMean, pre.targetStd].every(Number.isFinite) || pre.std.some((s) => s <= 0)) {
+    problems.push('normalisation statistics are not finite or a std is not positive');
+  }
+  if (problems.length) throw new ModelLoadError(`${what} has inconsistent metadata: ${problems.join('; ')}`);
+}
+
+function checkModel(what: string, net: tf.LayersModel, pre: Preprocessing): void {
+  const width = pre.lookback * pre.features.length;
+  const input = net.inputs.length === 1 ? net.inputs[0]?.shape : undefined;
+  if (!input || input.length !== 2 || input[1] !== width) {
+    throw new ModelLoadError(
+      `${what} takes input ${JSON.stringify(input ?? net.inputs.map((i) => i.shape))}, expected [null,${width}] (lookback ${pre.lookback} x ${pre.features.length} features)`,
+    );
+  }
+  const output = net.outputs.length === 1 ? net.outputs[0]?.shape : undefined;
+  if (!output || output.length !== 2 || output[1] !== 1) {
+    throw new ModelLoadError(`${what} has output ${JSON.stringify(output ?? net.outputs.map((o) => o.shape))}, expected [null,1]`);
+  }
+  const probe = tf.tidy(() => (net.predict(tf.zeros([PROBE_ROWS, width])) as tf.Tensor).dataSync());
+  if (probe.length !== PROBE_ROWS || !Array.from(probe).every(Number.isFinite)) {
+    throw new ModelLoadError(`${what} gives non-finite outputs on a probe batch: ${Array.from(probe).join(', ')}`);
+  }
+  // The first single-row call builds the kernels a typical request uses; pay for it before the swap.
+  tf.tidy(() => (net.predict(tf.zeros([1, width])) as tf.Tensor).dataSync());
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,160 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Dirent } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import type { BlobStore, PutOptions, StoredBlob } from './blob-store';
+import { assertValidKey, assertValidPrefix, PreconditionFailedError, RESERVED_NAME_PREFIX } from './errors';
+
+/** A writer that crashed inside its critical section leaves its lock behind; after this long others break it. */
+const STALE_LOCK_MS = 30_000;
+
+/**
+ * Blob store on a local directory (`file://`), the embedded default. Safe for several processes on one
+ * host: writes are atomic renames, creates are atomic links and every replace or delete holds a per-key lock.
+ */
+export class FileBlobStore implements BlobStore {
+  /** Absolute directory that holds the objects. */
+  readonly root: string;
+  readonly uri: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.uri = `file://${this.root}`;
+  }
+
+  uriFor(key: string): string {
+    return `file://${this.pathOf(key)}`;
+  }
+
+  async get(key: string): Promise<StoredBlob | undefined> {
+    const body = await readIfPresent(this.pathOf(key));
+    return body && { body, etag: etagOf(body) };
+  }
+
+  async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<{ etag: string }> {
+    const file = this.pathOf(key);
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    const tmp = path.join(path.dirname(file), `${RESERVED_NAME_PREFIX}tmp-${randomUUID()}`);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    try {
+      await writeDurably(tmp, bytes);
+      if (options.ifNoneMatch === '*') {
+        await fs.link(tmp, file).catch((err: unknown) => {
+          throw hasCode(err, 'EEXIST') ? new PreconditionFailedError(key) : err;
+        });
+      } else {
+        await withLock(file, async () => {
+          if (options.ifMatch !== undefined) {
+            const current = await readIfPresent(file);
+            if (!current || etagOf(current) !== options.ifMatch) throw new PreconditionFailedError(key);
+          }
+          await fs.rename(tmp, file);
+        });
+      }
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+    return { etag: etagOf(bytes) };
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    assertValidPrefix(prefix);
+    const deepestFolder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    const keys = await listFiles(this.root, deepestFolder);
+    return keys.filter((key) => key.startsWith(prefix)).sort();
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = this.pathOf(key);
+    try {
+      await withLock(file, () => fs.unlink(file));
+    } catch (err) {
+      if (!isAbsent(err)) throw err;
+    }
+  }
+
+  private pathOf(key: string): string {
+    assertValidKey(key);
+    return path.join(this.root, key);
+  }
+}
+
+/** Content hash, so `get` and `put` agree on the tag without storing it anywhere. */
+function etagOf(bytes: Uint8Array): string {
+  return `"${createHash('sha256').update(bytes).digest('hex')}"`;
+}
+
+async function readIfPresent(file: string): Promise<Uint8Array | undefined> {
+  try {
+    const buffer = await fs.readFile(file);
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  } catch (err) {
+    if (isAbsent(err)) return undefined;
+    throw err;
+  }
+}
+
+/** fsync before the rename, so a crash never leaves a published key with partial content. */
+async function writeDurably(file: string, bytes: Uint8Array): Promise<void> {
+  const handle = await fs.open(file, 'wx');
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function withLock<T>(file: string, critical: () => Promise<T>): Promise<T> {
+  const lock = path.join(path.dirname(file), `${RESERVED_NAME_PREFIX}lock-${path.basename(file)}`);
+  while (!(await tryLock(lock))) await sleep(2 + Math.random() * 10);
+  try {
+    return await critical();
+  } finally {
+    await fs.rm(lock, { force: true });
+  }
+}
+
+async function tryLock(lock: string): Promise<boolean> {
+  try {
+    await fs.writeFile(lock, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch (err) {
+    if (!hasCode(err, 'EEXIST')) throw err;
+    const stat = await fs.stat(lock).catch((statErr: unknown) => {
+      if (isAbsent(statErr)) return undefined;
+      throw statErr;
+    });
+    if (stat && Date.now() - stat.mtimeMs > STALE_LOCK_MS) await fs.rm(lock, { force: true });
+    return false;
+  }
+}
+
+async function listFiles(root: string, folder: string): Promise<string[]> {
+  let entries: Dirent[];
+  try {
+    entries = await fs.readdir(path.join(root, folder), { withFileTypes: true });
+  } catch (err) {
+    if (isAbsent(err)) return [];
+    throw err;
+  }
+  const nested = await Promise.all(
+    entries
+      .filter((entry) => !entry.name.startsWith(RESERVED_NAME_PREFIX))
+      .map((entry) =>
+        entry.isDirectory() ? listFiles(root, `${folder}${entry.name}/`) : [`${folder}${entry.name}`],
+      ),
+  );
+  return nested.flat();
+}
+
+/** The key has no object: missing, below a file, or a folder of other keys. */
+function isAbsent(err: unknown): boolean {
+  return hasCode(err, 'ENOENT') || hasCode(err, 'ENOTDIR') || hasCode(err, 'EISDIR');
+}
+
+function hasCode(err: unknown, code: string): boolean {
+  return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
+}

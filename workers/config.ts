@@ -1,0 +1,88 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { formatIssues } from '../common/format-issues';
+
+export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+
+const urlList = z
+  .string()
+  .default('')
+  .transform((value) => value.split(',').map((s) => s.trim()).filter(Boolean))
+  .pipe(z.array(z.url({ protocol: /^https?$/ })));
+
+const EnvSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  RETRAIN_STORE: z.string().regex(/^(file|s3):\/\//, { message: 'must start with file:// or s3://' }).default('file://.data/store'),
+  RETRAIN_BUFFER_DIR: z.string().min(1).default('.data/buffer'),
+  S3_ENDPOINT: z.url().optional(),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  RETRAIN_API_KEY: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  RETRAIN_SERVING_URLS: urlList,
+  TFJS_BACKEND: z.enum(BACKEND_CHOICES).default('auto'),
+  GPU_SLOTS: z.coerce.number().int().min(1).max(64).default(1),
+  BUFFER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(60),
+  SERVING_PORT: z.coerce.number().int().min(1).max(65535).default(8000),
+  SERVING_HOST: z.string().min(1).default('127.0.0.1'),
+  CPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  GPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
+});
+
+export interface Config {
+  temporal: { address: string; namespace: string };
+  store: string;
+  bufferDir: string;
+  s3: { endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string };
+  /** Undefined only when neither RETRAIN_API_KEY nor `.data/api-key` exists. */
+  apiKey?: string;
+  servingUrls: string[];
+  backend: (typeof BACKEND_CHOICES)[number];
+  gpuSlots: number;
+  bufferRetentionDays: number;
+  serving: { host: string; port: number };
+  metricsPorts: { cpu: number; gpu: number };
+}
+
+/** Thrown at start-up when an environment variable is malformed; the message names it. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** The local stack keeps a generated admin key here when RETRAIN_API_KEY is not set. */
+export const LOCAL_API_KEY_FILE = '.data/api-key';
+
+/** Parses the environment once; every other module receives the result. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(`Invalid environment: ${formatIssues(parsed.error)}`);
+  const e = parsed.data;
+  return {
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE },
+    store: e.RETRAIN_STORE,
+    bufferDir: path.resolve(cwd, e.RETRAIN_BUFFER_DIR),
+    s3: {
+      endpoint: e.S3_ENDPOINT,
+      region: e.AWS_REGION,
+      accessKeyId: e.AWS_ACCESS_KEY_ID,
+      secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+    },
+    apiKey: e.RETRAIN_API_KEY ?? readLocalApiKey(path.resolve(cwd, LOCAL_API_KEY_FILE)),
+    servingUrls: e.RETRAIN_SERVING_URLS,
+    backend: e.TFJS_BACKEND,
+    gpuSlots: e.GPU_SLOTS,
+    bufferRetentionDays: e.BUFFER_RETENTION_DAYS,
+    serving: { host: e.SERVING_HOST, port: e.SERVING_PORT },
+    metricsPorts: { cpu: e.CPU_METRICS_PORT, gpu: e.GPU_METRICS_PORT },
+  };
+}
+
+function readLocalApiKey(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

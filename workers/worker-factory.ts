@@ -1,0 +1,38 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+import { gpuTaskQueueFor } from '../common/task-queues';
+
+export interface WorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  /** The cpu queue; the gpu queue is derived from it. */
+  taskQueue: string;
+  deps: ActivityDeps;
+  gpuSlots?: number;
+}
+
+/** The cpu worker: the workflow and every activity but training. */
+export function createCpuWorker({ connection, namespace, taskQueue, deps }: WorkerOptions): Promise<Worker> {
+  const { trainModel: _gpuOnly, ...activities } = createActivities(deps);
+  return Worker.create({
+    connection,
+    namespace,
+    taskQueue,
+    workflowsPath: require.resolve('../workflows'),
+    activities,
+  });
+}
+
+/** The gpu worker: `trainModel` only, at most `gpuSlots` trainings at once. */
+export function createGpuWorker({ connection, namespace, taskQueue, deps, gpuSlots = 1 }: WorkerOptions): Promise<Worker> {
+  const { trainModel } = createActivities(deps);
+  return Worker.create({
+    connection,
+    namespace,
+    taskQueue: gpuTaskQueueFor(taskQueue),
+    activities: { trainModel },
+    maxConcurrentActivityTaskExecutions: gpuSlots,
+    // Time for a running training to checkpoint and stop after SIGTERM.
+    shutdownGraceTime: '20s',
+  });
+}

@@ -1,0 +1,1 @@
+export { retrainWorkflow } from './retrain-workflow';
