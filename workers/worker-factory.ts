@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { gpuTaskQueueFor } from '../common/task-queues';
@@ -18,7 +19,8 @@ export function createCpuWorker({ connection, namespace, taskQueue, deps }: Work
     connection,
     namespace,
     taskQueue,
-    workflowsPath: require.resolve('../workflows'),
+    // A directory: the bundler resolves index.ts from sources and index.js from dist/.
+    workflowsPath: path.join(__dirname, '..', 'workflows'),
     activities,
   });
 }

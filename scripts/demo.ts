@@ -1,0 +1,58 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadFlightsIntoBuffer } from '../clients/demo-data';
+import { main as cli } from '../clients/cli';
+import { ModelSpecSchema } from '../common/model-spec';
+import { DataBuffer } from '../storage/buffer';
+import { sqlString, withDuckDb } from '../storage/duckdb';
+import { openBlobStore } from '../storage/open-store';
+import { ModelRegistry } from '../storage/registry';
+import { loadConfig } from '../workers/config';
+import { ROOT } from './lib/processes';
+import { up } from './stack';
+
+const DEMO_MODEL = 'flight-delay';
+
+/** Stack up, demo models and data in place, one retrain with live progress, one prediction. */
+async function demo(): Promise<void> {
+  await up();
+  const config = loadConfig();
+  const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
+  const buffer = new DataBuffer(config.bufferDir);
+  const specs = ['flight-delay.json', 'late-share.json'].map((f) =>
+    ModelSpecSchema.parse(JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', f), 'utf8'))),
+  );
+  for (const spec of specs) await registry.saveSpec(spec);
+  const missing = [];
+  for (const spec of specs) if (!(await buffer.hasData(spec.name))) missing.push(spec.name);
+  if (missing.length) {
+    const started = Date.now();
+    const rows = await loadFlightsIntoBuffer(buffer, missing);
+    console.error(`[demo] loaded ${rows} hourly airport metrics (3M flights, Jan-Jun 2001) into ${missing.join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+  const code = await cli(['start', '--model', DEMO_MODEL, '--wait']);
+  if (code !== 0) process.exit(code);
+  await predictOnce(buffer);
+}
+
+async function predictOnce(buffer: DataBuffer): Promise<void> {
+  const rows = await withDuckDb(async (conn) => {
+    const reader = await conn.runAndReadAll(
+      `SELECT strftime(ts, '%Y-%m-%dT%H:%M:%SZ') AS ts, origin, flights, mean_delay, late_share
+       FROM read_parquet(${sqlString(buffer.glob(DEMO_MODEL))}, hive_partitioning = false)
+       WHERE origin IN ('ORD', 'ATL', 'DFW') QUALIFY row_number() OVER (PARTITION BY origin ORDER BY ts DESC) <= 6`,
+    );
+    return reader.getRowObjectsJson();
+  });
+  const res = await fetch('http://127.0.0.1:8000/predict', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: DEMO_MODEL, rows }),
+  });
+  console.log(`POST /predict -> ${res.status}\n${JSON.stringify(await res.json(), null, 2)}`);
+}
+
+demo().catch((err: unknown) => {
+  console.error(`[demo] ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

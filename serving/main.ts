@@ -1,0 +1,39 @@
+import { selectBackend } from '../ml/backend';
+import { openBlobStore } from '../storage/open-store';
+import { ModelRegistry } from '../storage/registry';
+import { loadConfig } from '../workers/config';
+import { createServer } from './server';
+
+/** Starts the inference server: listens first (so /healthz answers), then loads production models (/readyz). */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
+  const { app, loadProductionModels } = createServer({ registry, apiKey: config.apiKey, logger: true });
+  if (!config.apiKey) app.log.warn('admin API disabled: set RETRAIN_API_KEY');
+  await selectBackend(config.backend, (line) => app.log.info(line));
+
+  let closing = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'closing: finishing in-flight requests');
+    app.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+
+  await app.listen({ host: config.serving.host, port: config.serving.port });
+  const report = await loadProductionModels();
+  app.log.info({ store: registry.store.uri, ...report }, 'ready');
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

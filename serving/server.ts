@@ -1,0 +1,120 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { z } from 'zod';
+
+import { formatIssues } from '../common/format-issues';
+import { ModelNameSchema } from '../common/model-spec';
+import type { ModelRegistry } from '../storage/registry';
+import { adminRoutes } from './admin';
+import { buildFeatures, FeatureError } from './features';
+import { ServingMetrics } from './metrics';
+import { ModelPool, type StartupReport } from './model-pool';
+
+/** Request bodies carry recent raw rows only; this bounds the work one request can ask for. */
+const BODY_LIMIT_BYTES = 8 * 1024 * 1024;
+/** Metrics label for requests that name no model this server knows, so label cardinality stays bounded. */
+const UNKNOWN_MODEL_LABEL = '_unknown';
+
+const PredictBodySchema = z.object({
+  model: ModelNameSchema,
+  rows: z.array(z.unknown()).min(1, { message: 'rows must hold at least one row' }),
+});
+
+/** Options of {@link createServer}. */
+export interface ServerOptions {
+  registry: ModelRegistry;
+  /** Guards the admin routes; without one they answer 503. */
+  apiKey?: string;
+  /** Structured request logs on stdout. @default false */
+  logger?: boolean;
+}
+
+/** The inference server before it listens: the Fastify app and its start-up load. */
+export interface InferenceServer {
+  app: FastifyInstance;
+  pool: ModelPool;
+  /** Loads every model's production version; `/readyz` answers 200 once it has run. */
+  loadProductionModels(): Promise<StartupReport>;
+}
+
+/** Builds the inference server (predict, admin, health and metrics routes); the caller listens and closes. */
+export function createServer(opts: ServerOptions): InferenceServer {
+  const app = Fastify({
+    bodyLimit: BODY_LIMIT_BYTES,
+    logger: opts.logger
+      ? { redact: { paths: ['req.headers["x-api-key"]', 'req.headers.authorization'], censor: '[redacted]' } }
+      : false,
+  });
+  const metrics = new ServingMetrics();
+  const pool = new ModelPool(opts.registry, metrics);
+  let startup: StartupReport | undefined;
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status >= 500) request.log.error(err);
+    return reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message });
+  });
+  app.addHook('onClose', async () => pool.close());
+
+  app.post('/predict', async (request, reply) => {
+    const started = process.hrtime.bigint();
+    const body = PredictBodySchema.safeParse(request.body);
+    const named = (request.body as { model?: unknown } | undefined)?.model;
+    const model = typeof named === 'string' && pool.isKnown(named) ? named : UNKNOWN_MODEL_LABEL;
+    const answer = (status: number, payload: unknown) => {
+      metrics.predicted(model, status, Number(process.hrtime.bigint() - started) / 1e9);
+      return reply.code(status).send(payload);
+    };
+    if (!body.success) return answer(400, { error: `invalid request: ${formatIssues(body.error)}` });
+    const slot = pool.get(body.data.model);
+    if (!slot) {
+      if (model === UNKNOWN_MODEL_LABEL) return answer(404, { error: `unknown model ${body.data.model}` });
+      return answer(503, { error: `model ${body.data.model} has no loaded version on this server` });
+    }
+    const pre = slot.preprocessing;
+    let features;
+    try {
+      features = buildFeatures(body.data.rows, pre);
+    } catch (err) {
+      if (err instanceof FeatureError) return answer(400, { error: err.message });
+      throw err;
+    }
+    let outputs: Float32Array;
+    try {
+      outputs = await slot.predict(features.x, features.width);
+    } catch (err) {
+      request.log.error(err);
+      return answer(500, { error: 'prediction failed' });
+    }
+    const predictions = features.keys.map(({ entity, time }, i) => {
+      const raw = outputs[i] ?? Number.NaN;
+      if (pre.task === 'classify') return { entity, time, value: raw, label: raw >= 0.5 ? 1 : 0 };
+      return { entity, time, value: raw * pre.targetStd + pre.targetMean };
+    });
+    return answer(200, { model: slot.model, version: slot.version, predictions });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_request, reply) => {
+    if (!startup) return reply.code(503).send({ ready: false, reason: 'loading production models' });
+    return { ready: true, models: Object.fromEntries(pool.list().map((s) => [s.model, s.version])), failed: startup.failed };
+  });
+
+  app.get('/metrics', async (_request, reply) =>
+    reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()),
+  );
+
+  void app.register(adminRoutes, { prefix: '/admin', pool, apiKey: opts.apiKey });
+
+  return {
+    app,
+    pool,
+    async loadProductionModels() {
+      const report = await pool.loadProduction();
+      for (const failure of report.failed) app.log.error(failure, 'production model failed to load');
+      if (report.loaded.length) app.log.info({ loaded: report.loaded }, 'production models loaded');
+      startup = report;
+      return report;
+    },
+  };
+}
