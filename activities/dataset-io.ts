@@ -21,24 +21,37 @@ export interface LoadedSplit {
 
 export async function loadManifest(store: BlobStore, datasetKey: string): Promise<DatasetManifest> {
   const found = await getJson(store, `${datasetKey}/manifest.json`, DatasetManifestSchema);
-  if (!found) throw ApplicationFailure.nonRetryable(`No dataset manifest at ${store.uriFor(datasetKey)}`, ErrorType.CorruptArtefact);
+  if (!found)
+    throw ApplicationFailure.nonRetryable(
+      `No dataset manifest at ${store.uriFor(datasetKey)}`,
+      ErrorType.CorruptArtefact,
+    );
   return found.value;
 }
 
 /** Reads one split from the store, checks its sha256 against the manifest and normalises it. */
-export async function loadSplit(store: BlobStore, manifest: DatasetManifest, part: 'train' | 'holdout'): Promise<LoadedSplit> {
+export async function loadSplit(
+  store: BlobStore,
+  manifest: DatasetManifest,
+  part: 'train' | 'holdout',
+): Promise<LoadedSplit> {
   const entry = manifest.files[part];
   const blob = await store.get(entry.key);
   const digest = blob && createHash('sha256').update(blob.body).digest('hex');
   if (!blob || digest !== entry.sha256) {
-    throw ApplicationFailure.nonRetryable(`Dataset file ${store.uriFor(entry.key)} is missing or does not match its sha256`, ErrorType.CorruptArtefact);
+    throw ApplicationFailure.nonRetryable(
+      `Dataset file ${store.uriFor(entry.key)} is missing or does not match its sha256`,
+      ErrorType.CorruptArtefact,
+    );
   }
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-split-'));
   try {
     const file = path.join(tmp, `${part}.parquet`);
     await fs.writeFile(file, blob.body);
     const columns = await withDuckDb(async (conn) => {
-      const reader = await conn.runAndReadAll(`SELECT * EXCLUDE (entity, time) FROM read_parquet(${sqlString(file)})`);
+      const reader = await conn.runAndReadAll(
+        `SELECT * EXCLUDE (entity, time) FROM read_parquet(${sqlString(file)})`,
+      );
       return reader.getColumns() as unknown as number[][];
     });
     return normalise(columns, manifest.preprocessing);

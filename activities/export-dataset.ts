@@ -23,7 +23,8 @@ export function datasetKey(model: string, workflowId: string): string {
 /** Lag feature columns in model input order: for each lag (oldest first), every feature. */
 export function featureColumns(spec: Pick<ModelSpec, 'features' | 'lookback'>): string[] {
   const columns: string[] = [];
-  for (let lag = spec.lookback - 1; lag >= 0; lag--) for (const f of spec.features) columns.push(`${f}_lag${lag}`);
+  for (let lag = spec.lookback - 1; lag >= 0; lag--)
+    for (const f of spec.features) columns.push(`${f}_lag${lag}`);
   return columns;
 }
 
@@ -55,10 +56,17 @@ export function createExportDataset(deps: ActivityDeps) {
         const [row] = bounds.getRowObjectsJson() as { n: string; lo: string | null; hi: string | null }[];
         const records = Number(row?.n ?? 0);
         if (records < minRecords || !row?.lo || !row.hi) {
-          return { status: 'insufficient', reason: `Insufficient data: ${records} < ${minRecords} records in the last ${windowDays} days` };
+          return {
+            status: 'insufficient',
+            reason: `Insufficient data: ${records} < ${minRecords} records in the last ${windowDays} days`,
+          };
         }
         await buildFeatures(conn, spec, source, windowDays);
-        const manifest = await writeSplits(conn, deps, spec, input, tmp, { from: row.lo, to: row.hi, days: windowDays });
+        const manifest = await writeSplits(conn, deps, spec, input, tmp, {
+          from: row.lo,
+          to: row.hi,
+          days: windowDays,
+        });
         return ready(manifest);
       });
     } finally {
@@ -67,7 +75,12 @@ export function createExportDataset(deps: ActivityDeps) {
   };
 }
 
-async function buildFeatures(conn: DuckDBConnection, spec: ModelSpec, source: string, windowDays: number): Promise<void> {
+async function buildFeatures(
+  conn: DuckDBConnection,
+  spec: ModelSpec,
+  source: string,
+  windowDays: number,
+): Promise<void> {
   const t = sqlIdent(spec.timeColumn);
   const e = sqlIdent(spec.entityColumn);
   const lags = [];
@@ -78,7 +91,10 @@ async function buildFeatures(conn: DuckDBConnection, spec: ModelSpec, source: st
     }
   }
   const target = `lead(${sqlIdent(spec.target)}, ${spec.horizon}) OVER w`;
-  const y = spec.task === 'classify' ? `CASE WHEN ${target} > ${spec.threshold} THEN 1.0 ELSE 0.0 END` : `${target}::DOUBLE`;
+  const y =
+    spec.task === 'classify'
+      ? `CASE WHEN ${target} > ${spec.threshold} THEN 1.0 ELSE 0.0 END`
+      : `${target}::DOUBLE`;
   const columns = featureColumns(spec).map(sqlIdent);
   await conn.run(
     `CREATE TEMP TABLE features AS
@@ -115,7 +131,9 @@ async function writeSplits(
   const files = {} as DatasetManifest['files'];
   for (const part of ['train', 'holdout'] as const) {
     const file = path.join(tmp, `${part}.parquet`);
-    await conn.run(`COPY (SELECT ${select} FROM split WHERE part = '${part}' ORDER BY time, entity) TO ${sqlString(file)} (FORMAT parquet)`);
+    await conn.run(
+      `COPY (SELECT ${select} FROM split WHERE part = '${part}' ORDER BY time, entity) TO ${sqlString(file)} (FORMAT parquet)`,
+    );
     const body = await fs.readFile(file);
     const key = `${prefix}/${part}.parquet`;
     await deps.store.put(key, body, { contentType: 'application/vnd.apache.parquet' });
@@ -127,11 +145,16 @@ async function writeSplits(
             ${spec.features.map((f, i) => `avg(${sqlIdent(`${f}_lag0`)}) AS m${i}, coalesce(stddev_pop(${sqlIdent(`${f}_lag0`)}), 0) AS s${i}`).join(', ')}
      FROM split WHERE part <> 'gap' GROUP BY part`,
   );
-  const byPart = new Map(stats.getRowObjectsJson().map((r) => [String(r.part), r as Record<string, unknown>]));
+  const byPart = new Map(
+    stats.getRowObjectsJson().map((r) => [String(r.part), r as Record<string, unknown>]),
+  );
   const train = byPart.get('train');
   const holdout = byPart.get('holdout');
   if (!train || !holdout) {
-    throw ApplicationFailure.nonRetryable(`The window of ${input.model} has too few time steps to split into train and holdout`, ErrorType.InvalidInput);
+    throw ApplicationFailure.nonRetryable(
+      `The window of ${input.model} has too few time steps to split into train and holdout`,
+      ErrorType.InvalidInput,
+    );
   }
   const num = (v: unknown) => Number(v);
   const positive = (v: unknown) => (num(v) > 1e-12 ? num(v) : 1);
@@ -156,7 +179,12 @@ async function writeSplits(
     window,
     rows: { train: num(train.n), holdout: num(holdout.n) },
     columns,
-    timeRange: { trainFrom: String(train.lo), trainTo: String(train.hi), holdoutFrom: String(holdout.lo), holdoutTo: String(holdout.hi) },
+    timeRange: {
+      trainFrom: String(train.lo),
+      trainTo: String(train.hi),
+      holdoutFrom: String(holdout.lo),
+      holdoutTo: String(holdout.hi),
+    },
     preprocessing,
     files,
   };

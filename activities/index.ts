@@ -12,7 +12,8 @@ export type { ActivityDeps } from './deps';
 /** Every activity of the pipeline, bound to its dependencies. */
 export function createActivities(deps: ActivityDeps) {
   return {
-    loadSpec: async ({ model }: { model: string }): Promise<ModelSpec> => loadSpecOrFail(deps.registry, model),
+    loadSpec: async ({ model }: { model: string }): Promise<ModelSpec> =>
+      loadSpecOrFail(deps.registry, model),
     exportDataset: createExportDataset(deps),
     trainModel: createTrainModel(deps),
     validateModel: createValidateModel(deps),

@@ -8,7 +8,8 @@ export async function loadSpecOrFail(registry: ModelRegistry, model: string): Pr
   try {
     return await registry.loadSpec(model);
   } catch (err) {
-    if (err instanceof ModelNotFoundError) throw ApplicationFailure.nonRetryable(err.message, ErrorType.ModelNotFound);
+    if (err instanceof ModelNotFoundError)
+      throw ApplicationFailure.nonRetryable(err.message, ErrorType.ModelNotFound);
     throw err;
   }
 }

@@ -8,32 +8,51 @@ export function createRegisterModel(deps: ActivityDeps) {
   return async function registerModel(input: RegisterInput): Promise<RegisterResult> {
     const manifest = await loadManifest(deps.store, input.datasetKey);
     const alias = await deps.registry.getAlias(input.model);
-    const parentVersion = input.training.warmStart && 'from' in input.training.warmStart ? input.training.warmStart.from : null;
-    const version = await deps.registry.registerVersion(input.model, input.workflowId, input.candidateKey, (v) => ({
-      model: input.model,
-      version: v,
-      createdAt: new Date().toISOString(),
-      workflowId: input.workflowId,
-      runId: input.runId,
-      parentVersion,
-      backend: input.training.backend,
-      hyperparams: input.hyperparams,
-      epochs: input.training.epochs,
-      training: {
-        loss: input.training.loss,
-        valLoss: input.training.valLoss,
-        samplesPerSec: input.training.samplesPerSec,
-        warmStart: 'from' in input.training.warmStart ? `from ${input.training.warmStart.from}` : input.training.warmStart.skipped,
-      },
-      metrics: input.validation.candidate,
-      baselines: input.validation.baselines,
-      ...(input.validation.production ? { production: input.validation.production } : {}),
-      gate: { passed: input.validation.passed, reason: input.validation.reason, metric: input.validation.metric },
-      dataset: { key: input.datasetKey, rows: manifest.rows, window: { from: manifest.window.from, to: manifest.window.to } },
-      preprocessing: manifest.preprocessing,
-    }));
+    const parentVersion =
+      input.training.warmStart && 'from' in input.training.warmStart ? input.training.warmStart.from : null;
+    const version = await deps.registry.registerVersion(
+      input.model,
+      input.workflowId,
+      input.candidateKey,
+      (v) => ({
+        model: input.model,
+        version: v,
+        createdAt: new Date().toISOString(),
+        workflowId: input.workflowId,
+        runId: input.runId,
+        parentVersion,
+        backend: input.training.backend,
+        hyperparams: input.hyperparams,
+        epochs: input.training.epochs,
+        training: {
+          loss: input.training.loss,
+          valLoss: input.training.valLoss,
+          samplesPerSec: input.training.samplesPerSec,
+          warmStart:
+            'from' in input.training.warmStart
+              ? `from ${input.training.warmStart.from}`
+              : input.training.warmStart.skipped,
+        },
+        metrics: input.validation.candidate,
+        baselines: input.validation.baselines,
+        ...(input.validation.production ? { production: input.validation.production } : {}),
+        gate: {
+          passed: input.validation.passed,
+          reason: input.validation.reason,
+          metric: input.validation.metric,
+        },
+        dataset: {
+          key: input.datasetKey,
+          rows: manifest.rows,
+          window: { from: manifest.window.from, to: manifest.window.to },
+        },
+        preprocessing: manifest.preprocessing,
+      }),
+    );
     const previous = await deps.registry.setAlias(input.model, version, input.workflowId);
-    Context.current().log.info(`registered ${input.model} ${version} (previous ${previous ?? alias?.value.version ?? 'none'})`);
+    Context.current().log.info(
+      `registered ${input.model} ${version} (previous ${previous ?? alias?.value.version ?? 'none'})`,
+    );
     return { version, previous };
   };
 }

@@ -12,7 +12,9 @@ const REQUEST_TIMEOUT_MS = 30_000;
 export function createReloadServers(deps: ActivityDeps) {
   return async function reloadServers(input: ReloadInput): Promise<ReloadResult> {
     const targets = input.targets ?? deps.servingUrls;
-    const servers = await Promise.all(targets.map((url) => reloadOne(url, input.model, input.version, deps.apiKey)));
+    const servers = await Promise.all(
+      targets.map((url) => reloadOne(url, input.model, input.version, deps.apiKey)),
+    );
     if (servers.every((s) => s.ok)) return { servers };
     // Earlier attempts may have failed for passing reasons; only the last one rolls back.
     const { attempt } = Context.current().info;
@@ -22,7 +24,9 @@ export function createReloadServers(deps: ActivityDeps) {
     let rollback = 'no previous version to roll back to';
     if (input.previous) {
       await deps.registry.setAlias(input.model, input.previous, null);
-      const restored = await Promise.all(targets.map((url) => reloadOne(url, input.model, input.previous as string, deps.apiKey)));
+      const restored = await Promise.all(
+        targets.map((url) => reloadOne(url, input.model, input.previous as string, deps.apiKey)),
+      );
       rollback = `production rolled back to ${input.previous} (${describe(restored)})`;
     }
     throw ApplicationFailure.nonRetryable(
@@ -33,7 +37,12 @@ export function createReloadServers(deps: ActivityDeps) {
   };
 }
 
-async function reloadOne(url: string, model: string, version: string, apiKey: string | undefined): Promise<ServerReload> {
+async function reloadOne(
+  url: string,
+  model: string,
+  version: string,
+  apiKey: string | undefined,
+): Promise<ServerReload> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (apiKey) headers['x-api-key'] = apiKey;
   try {
@@ -43,13 +52,24 @@ async function reloadOne(url: string, model: string, version: string, apiKey: st
       body: JSON.stringify({ model, version }),
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
-    if (!reload.ok) return { url, ok: false, error: `reload answered ${reload.status}: ${(await reload.text()).slice(0, 300)}` };
+    if (!reload.ok)
+      return {
+        url,
+        ok: false,
+        error: `reload answered ${reload.status}: ${(await reload.text()).slice(0, 300)}`,
+      };
     const info = await fetch(new URL(`/admin/model-info?model=${encodeURIComponent(model)}`, url), {
       headers,
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
     const body = (await info.json()) as { version?: string };
-    if (body.version !== version) return { url, ok: false, version: body.version, error: `serves ${body.version ?? 'nothing'} after reload` };
+    if (body.version !== version)
+      return {
+        url,
+        ok: false,
+        version: body.version,
+        error: `serves ${body.version ?? 'nothing'} after reload`,
+      };
     return { url, ok: true, version };
   } catch (err) {
     return { url, ok: false, error: err instanceof Error ? err.message : String(err) };

@@ -42,7 +42,10 @@ export function createTrainModel(deps: ActivityDeps) {
     const backend = await selectBackend(deps.backend, (line) => ctx.log.info(line));
     const manifest = await loadManifest(deps.store, input.datasetKey);
     const pre = manifest.preprocessing;
-    const [train, holdout] = await Promise.all([loadSplit(deps.store, manifest, 'train'), loadSplit(deps.store, manifest, 'holdout')]);
+    const [train, holdout] = await Promise.all([
+      loadSplit(deps.store, manifest, 'train'),
+      loadSplit(deps.store, manifest, 'holdout'),
+    ]);
     const shape: ModelShape = { task: pre.task, lookback: pre.lookback, features: pre.features.length };
     const prefix = checkpointPrefix(input.model, input.workflowId);
 
@@ -56,7 +59,9 @@ export function createTrainModel(deps: ActivityDeps) {
       ctx.log.info(`resuming ${input.model} from epoch ${resume.checkpoint.epoch}`);
     } else {
       model = createModel(shape, input.hyperparams);
-      warmStart = input.incremental ? await warmStartFromProduction(deps, input.model, model, input.hyperparams) : { skipped: 'incremental: false' };
+      warmStart = input.incremental
+        ? await warmStartFromProduction(deps, input.model, model, input.hyperparams)
+        : { skipped: 'incremental: false' };
     }
 
     const state: TrainHeartbeat = {
@@ -90,22 +95,37 @@ export function createTrainModel(deps: ActivityDeps) {
         seed: input.hyperparams.seed,
         shouldStop: () => ctx.cancellationSignal.aborted,
         onBatch: ({ epoch, batch, batches, loss }) => {
-          Object.assign(state, { batch, batches, loss, pct: (100 * (epoch - 1 + batch / batches)) / input.epochs });
+          Object.assign(state, {
+            batch,
+            batches,
+            loss,
+            pct: (100 * (epoch - 1 + batch / batches)) / input.epochs,
+          });
           beat();
         },
         onEpoch: async (stats) => {
           const key = `${prefix}/epoch-${stats.epoch}`;
           await model.save(storeSaveHandler(deps.store, key));
-          Object.assign(state, { ...stats, pct: (100 * stats.epoch) / input.epochs, checkpoint: { epoch: stats.epoch, key } });
-          beat(true);
-          await deps.reportEpoch?.(input.workflowId, { ...stats, totalEpochs: input.epochs }).catch((err: unknown) => {
-            ctx.log.warn(`progress signal failed: ${String(err)}`);
+          Object.assign(state, {
+            ...stats,
+            pct: (100 * stats.epoch) / input.epochs,
+            checkpoint: { epoch: stats.epoch, key },
           });
+          beat(true);
+          await deps
+            .reportEpoch?.(input.workflowId, { ...stats, totalEpochs: input.epochs })
+            .catch((err: unknown) => {
+              ctx.log.warn(`progress signal failed: ${String(err)}`);
+            });
         },
       }));
     } catch (err) {
       model.dispose();
-      if (err instanceof DivergedError) throw ApplicationFailure.nonRetryable(`Training diverged: ${err.message}`, ErrorType.TrainingDiverged);
+      if (err instanceof DivergedError)
+        throw ApplicationFailure.nonRetryable(
+          `Training diverged: ${err.message}`,
+          ErrorType.TrainingDiverged,
+        );
       throw err;
     }
     if (stopped) {
@@ -147,10 +167,14 @@ async function warmStartFromProduction(
   if (meta.hyperparams.architecture !== hp.architecture || meta.hyperparams.hiddenUnits !== hp.hiddenUnits) {
     return { skipped: `architecture differs from production ${version}` };
   }
-  const production = await tf.loadLayersModel(storeLoadHandler(deps.store, deps.registry.versionPrefix(modelName, version)));
+  const production = await tf.loadLayersModel(
+    storeLoadHandler(deps.store, deps.registry.versionPrefix(modelName, version)),
+  );
   try {
     const weights = production.getWeights();
-    const same = weights.length === model.getWeights().length && weights.every((w, i) => w.shape.join() === model.getWeights()[i]?.shape.join());
+    const same =
+      weights.length === model.getWeights().length &&
+      weights.every((w, i) => w.shape.join() === model.getWeights()[i]?.shape.join());
     if (!same) return { skipped: `input or layer shapes differ from production ${version}` };
     model.setWeights(weights);
     return { from: version };

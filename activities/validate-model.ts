@@ -23,12 +23,21 @@ export function createValidateModel(deps: ActivityDeps) {
     const pre = manifest.preprocessing;
     const holdout = await loadSplit(deps.store, manifest, 'holdout');
     const score = (predicted: ArrayLike<number>) =>
-      pre.task === 'forecast' ? forecastMetrics(holdout.yRaw, predicted) : classifyMetrics(holdout.yRaw, predicted);
+      pre.task === 'forecast'
+        ? forecastMetrics(holdout.yRaw, predicted)
+        : classifyMetrics(holdout.yRaw, predicted);
 
     const candidate = score(await predictRaw(deps, input.candidateKey, holdout, pre, pre));
-    const baselines = Object.fromEntries(Object.entries(naiveBaselines(holdout, pre)).map(([name, p]) => [name, score(p)]));
+    const baselines = Object.fromEntries(
+      Object.entries(naiveBaselines(holdout, pre)).map(([name, p]) => [name, score(p)]),
+    );
     const production = await scoreProduction(deps, input.model, holdout, pre, score);
-    return { ...decide(candidate, baselines, production, pre.task, spec.gate), candidate, baselines, ...(production ? { production } : {}) };
+    return {
+      ...decide(candidate, baselines, production, pre.task, spec.gate),
+      candidate,
+      baselines,
+      ...(production ? { production } : {}),
+    };
   };
 }
 
@@ -44,12 +53,17 @@ export function decide(
   const better = (a: number, b: number) => (lowerIsBetter ? a < b : a > b);
   const value = candidate[name] as number;
   const fmt = (v: number) => v.toFixed(4);
-  if (!Number.isFinite(value)) return { passed: false, reason: `candidate ${name} is not finite`, metric: name };
+  if (!Number.isFinite(value))
+    return { passed: false, reason: `candidate ${name} is not finite`, metric: name };
   if (gate.mustBeatBaseline) {
     for (const [baseline, metrics] of Object.entries(baselines)) {
       const b = metrics[name] as number;
       if (!better(value, b)) {
-        return { passed: false, reason: `candidate ${name} ${fmt(value)} does not beat the ${baseline} baseline (${fmt(b)})`, metric: name };
+        return {
+          passed: false,
+          reason: `candidate ${name} ${fmt(value)} does not beat the ${baseline} baseline (${fmt(b)})`,
+          metric: name,
+        };
       }
     }
   }
@@ -63,9 +77,17 @@ export function decide(
         metric: name,
       };
     }
-    return { passed: true, reason: `candidate ${name} ${fmt(value)} vs production ${production.version} ${fmt(p)} and naive baselines`, metric: name };
+    return {
+      passed: true,
+      reason: `candidate ${name} ${fmt(value)} vs production ${production.version} ${fmt(p)} and naive baselines`,
+      metric: name,
+    };
   }
-  return { passed: true, reason: `candidate ${name} ${fmt(value)} beats the naive baselines; no production model yet`, metric: name };
+  return {
+    passed: true,
+    reason: `candidate ${name} ${fmt(value)} beats the naive baselines; no production model yet`,
+    metric: name,
+  };
 }
 
 /** Predictions in the target's own units (probabilities for classifiers). */
@@ -79,7 +101,13 @@ async function predictRaw(
   const model = await tf.loadLayersModel(storeLoadHandler(deps.store, prefix));
   try {
     const x = renormalise(holdout, datasetPre, modelPre);
-    const out = tf.tidy(() => (model.predict(tf.tensor2d(x, [holdout.data.rows, holdout.data.width]), { batchSize: 4096 }) as tf.Tensor).dataSync());
+    const out = tf.tidy(() =>
+      (
+        model.predict(tf.tensor2d(x, [holdout.data.rows, holdout.data.width]), {
+          batchSize: 4096,
+        }) as tf.Tensor
+      ).dataSync(),
+    );
     return Float32Array.from(out, (v) => v * modelPre.targetStd + modelPre.targetMean);
   } finally {
     model.dispose();
@@ -94,7 +122,9 @@ function renormalise(split: LoadedSplit, from: Preprocessing, to: Preprocessing)
   const nf = from.features.length;
   for (let i = 0; i < x.length; i++) {
     const f = (i % width) % nf;
-    out[i] = ((x[i] as number) * (from.std[f] as number) + (from.mean[f] as number) - (to.mean[f] as number)) / (to.std[f] as number);
+    out[i] =
+      ((x[i] as number) * (from.std[f] as number) + (from.mean[f] as number) - (to.mean[f] as number)) /
+      (to.std[f] as number);
   }
   return out;
 }
@@ -105,7 +135,8 @@ function naiveBaselines(holdout: LoadedSplit, pre: Preprocessing): Record<string
   const targetIndex = pre.features.indexOf(pre.target);
   if (targetIndex >= 0) {
     const last = holdout.lastValues[targetIndex] as Float64Array;
-    baselines.lastValue = pre.task === 'forecast' ? last : Float64Array.from(last, (v) => (v > (pre.threshold ?? 0) ? 1 : 0));
+    baselines.lastValue =
+      pre.task === 'forecast' ? last : Float64Array.from(last, (v) => (v > (pre.threshold ?? 0) ? 1 : 0));
   }
   // Train mean for forecasts, the majority class for classifiers.
   baselines.constant = new Float64Array(rows).fill(pre.task === 'forecast' ? pre.targetMean : 0);
@@ -122,8 +153,17 @@ async function scoreProduction(
   const alias = await deps.registry.getAlias(model);
   if (!alias) return undefined;
   const meta = await deps.registry.getMetadata(model, alias.value.version);
-  const same = meta && meta.preprocessing.lookback === pre.lookback && meta.preprocessing.features.join() === pre.features.join();
+  const same =
+    meta &&
+    meta.preprocessing.lookback === pre.lookback &&
+    meta.preprocessing.features.join() === pre.features.join();
   if (!meta || !same) return undefined;
-  const predictions = await predictRaw(deps, deps.registry.versionPrefix(model, alias.value.version), holdout, pre, meta.preprocessing);
+  const predictions = await predictRaw(
+    deps,
+    deps.registry.versionPrefix(model, alias.value.version),
+    holdout,
+    pre,
+    meta.preprocessing,
+  );
   return { version: alias.value.version, metrics: score(predictions) };
 }

@@ -20,7 +20,8 @@ export async function main(argv: string[], out: CommandOutput = terminalOutput()
   const [name, ...rest] = argv;
   const command = name ? COMMANDS[name] : undefined;
   try {
-    if (!command) throw new UsageError(name && name !== '--help' ? `unknown command "${name}"\n${USAGE}` : USAGE);
+    if (!command)
+      throw new UsageError(name && name !== '--help' ? `unknown command "${name}"\n${USAGE}` : USAGE);
     return await command(rest, loadConfig(), out);
   } catch (err) {
     out.endProgress();
@@ -31,5 +32,5 @@ export async function main(argv: string[], out: CommandOutput = terminalOutput()
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  void main(process.argv.slice(2)).then((code) => process.exit(code));
 }

@@ -3,7 +3,12 @@ import type { DataBuffer } from '../storage/buffer';
 import { sqlString, withDuckDb } from '../storage/duckdb';
 
 /** 3 million US flights, Jan-Jun 2001, shipped in the vega-datasets npm package. */
-export const FLIGHTS_PARQUET = path.join(path.dirname(require.resolve('vega-datasets')), '..', 'data', 'flights-3m.parquet');
+export const FLIGHTS_PARQUET = path.join(
+  path.dirname(require.resolve('vega-datasets')),
+  '..',
+  'data',
+  'flights-3m.parquet',
+);
 
 export interface FlightsOptions {
   /** Keep the N busiest origin airports (all when absent). */
@@ -20,7 +25,9 @@ export function hourlyFlightMetricsSql({ topAirports, fromDay }: FlightsOptions 
   const source = `read_parquet(${sqlString(FLIGHTS_PARQUET)})`;
   const filters = [fromDay ? `date >= TIMESTAMP ${sqlString(fromDay)}` : 'TRUE'];
   if (topAirports) {
-    filters.push(`origin IN (SELECT origin FROM ${source} GROUP BY origin ORDER BY count(*) DESC LIMIT ${Math.floor(topAirports)})`);
+    filters.push(
+      `origin IN (SELECT origin FROM ${source} GROUP BY origin ORDER BY count(*) DESC LIMIT ${Math.floor(topAirports)})`,
+    );
   }
   return `SELECT date_trunc('hour', date) AS ts, origin, count(*)::DOUBLE AS flights,
                  avg(delay)::DOUBLE AS mean_delay, avg(CASE WHEN delay > 15 THEN 1.0 ELSE 0.0 END)::DOUBLE AS late_share
@@ -29,7 +36,11 @@ export function hourlyFlightMetricsSql({ topAirports, fromDay }: FlightsOptions 
 }
 
 /** Loads the hourly flight metrics into the buffer of each model; returns the rows per model. */
-export async function loadFlightsIntoBuffer(buffer: DataBuffer, models: string[], options: FlightsOptions = {}): Promise<number> {
+export async function loadFlightsIntoBuffer(
+  buffer: DataBuffer,
+  models: string[],
+  options: FlightsOptions = {},
+): Promise<number> {
   return withDuckDb(async (conn) => {
     await conn.run(`SET TimeZone = 'UTC'`);
     await conn.run(`CREATE TEMP TABLE hourly AS ${hourlyFlightMetricsSql(options)}`);

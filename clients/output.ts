@@ -14,7 +14,10 @@ export interface CommandOutput {
   result(json: boolean | undefined, value: unknown, text: string): void;
 }
 
-export function terminalOutput(stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): CommandOutput {
+export function terminalOutput(
+  stdout: NodeJS.WriteStream = process.stdout,
+  stderr: NodeJS.WriteStream = process.stderr,
+): CommandOutput {
   let live = false;
   return {
     log: (line) => stderr.write(`${line}\n`),

@@ -30,7 +30,12 @@ export async function readStatus(client: Client, workflowId: string): Promise<Li
   return status;
 }
 
-function trainingHeartbeat(pending: { activityType?: { name?: string | null } | null; heartbeatDetails?: { payloads?: unknown[] | null } | null }[]): TrainHeartbeat | null {
+function trainingHeartbeat(
+  pending: {
+    activityType?: { name?: string | null } | null;
+    heartbeatDetails?: { payloads?: unknown[] | null } | null;
+  }[],
+): TrainHeartbeat | null {
   for (const activity of pending) {
     if (activity.activityType?.name !== 'trainModel') continue;
     const payload = activity.heartbeatDetails?.payloads?.[0];
@@ -59,7 +64,9 @@ export function renderLine(s: LiveStatus): string {
   const bar = '#'.repeat(Math.round(pct / 5)).padEnd(20, '.');
   const parts = [`[${bar}] ${String(pct).padStart(3)}%`, p?.stage ?? s.status.toLowerCase()];
   if (t && p?.stage === 'trainModel') {
-    parts.push(`epoch ${Math.min(t.epoch + 1, t.totalEpochs)}/${t.totalEpochs} batch ${t.batch}/${t.batches}`);
+    parts.push(
+      `epoch ${Math.min(t.epoch + 1, t.totalEpochs)}/${t.totalEpochs} batch ${t.batch}/${t.batches}`,
+    );
     if (t.loss !== null) parts.push(`loss ${t.loss.toFixed(4)}`);
     if (t.valLoss !== null) parts.push(`val ${t.valLoss.toFixed(4)}`);
     if (t.samplesPerSec !== null) parts.push(`${Math.round(t.samplesPerSec)} samples/s`);

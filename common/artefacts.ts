@@ -30,7 +30,12 @@ export const DatasetManifestSchema = z.object({
   rows: z.object({ train: z.number().int(), holdout: z.number().int() }),
   /** Columns of both Parquet files, in order: entity, time, then `<feature>_lag<k>`, then `y`. */
   columns: z.array(z.string()),
-  timeRange: z.object({ trainFrom: z.string(), trainTo: z.string(), holdoutFrom: z.string(), holdoutTo: z.string() }),
+  timeRange: z.object({
+    trainFrom: z.string(),
+    trainTo: z.string(),
+    holdoutFrom: z.string(),
+    holdoutTo: z.string(),
+  }),
   preprocessing: PreprocessingSchema,
   files: z.object({ train: FileEntrySchema, holdout: FileEntrySchema }),
 });
@@ -56,12 +61,21 @@ export const ModelMetadataSchema = z.object({
   backend: z.string(),
   hyperparams: HyperparamsSchema,
   epochs: z.number().int(),
-  training: z.object({ loss: z.number(), valLoss: z.number().nullable(), samplesPerSec: z.number(), warmStart: z.string() }),
+  training: z.object({
+    loss: z.number(),
+    valLoss: z.number().nullable(),
+    samplesPerSec: z.number(),
+    warmStart: z.string(),
+  }),
   metrics: z.record(z.string(), z.number()),
   baselines: z.record(z.string(), z.record(z.string(), z.number())),
   production: z.object({ version: z.string(), metrics: z.record(z.string(), z.number()) }).optional(),
   gate: z.object({ passed: z.boolean(), reason: z.string(), metric: z.string() }),
-  dataset: z.object({ key: z.string(), rows: z.object({ train: z.number(), holdout: z.number() }), window: z.object({ from: z.string(), to: z.string() }) }),
+  dataset: z.object({
+    key: z.string(),
+    rows: z.object({ train: z.number(), holdout: z.number() }),
+    window: z.object({ from: z.string(), to: z.string() }),
+  }),
   preprocessing: PreprocessingSchema,
 });
 export type ModelMetadata = z.infer<typeof ModelMetadataSchema>;

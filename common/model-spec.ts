@@ -1,16 +1,16 @@
 import { z } from 'zod';
 
 /** Lowercase slug: safe as a store key segment, a workflow id part and a directory name. */
-export const ModelNameSchema = z
-  .string()
-  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, {
-    message: 'model name must be a lowercase slug: a-z, 0-9 and inner dashes, 1 to 63 characters',
-  });
+export const ModelNameSchema = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, {
+  message: 'model name must be a lowercase slug: a-z, 0-9 and inner dashes, 1 to 63 characters',
+});
 
 /** Column names end up in SQL, so only plain identifiers are accepted. */
 export const ColumnNameSchema = z
   .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, { message: 'column names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)' });
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, {
+    message: 'column names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)',
+  });
 
 export const HyperparamsSchema = z
   .object({
@@ -62,7 +62,11 @@ export const ModelSpecSchema = z
     const columns = [spec.timeColumn, spec.entityColumn];
     for (const column of spec.features) {
       if (columns.includes(column)) {
-        ctx.addIssue({ code: 'custom', path: ['features'], message: `feature ${column} is the time or entity column` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['features'],
+          message: `feature ${column} is the time or entity column`,
+        });
       }
     }
     if (new Set(spec.features).size !== spec.features.length) {

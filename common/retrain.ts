@@ -18,7 +18,13 @@ export const RetrainInputSchema = z
 export type RetrainInput = z.input<typeof RetrainInputSchema>;
 export type RetrainRequest = z.output<typeof RetrainInputSchema>;
 
-export const STAGES = ['exportDataset', 'trainModel', 'validateModel', 'registerModel', 'reloadServers'] as const;
+export const STAGES = [
+  'exportDataset',
+  'trainModel',
+  'validateModel',
+  'registerModel',
+  'reloadServers',
+] as const;
 export type StageName = (typeof STAGES)[number];
 
 export const StageRecordSchema = z.object({

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type * as WasmBackend from '@tensorflow/tfjs-backend-wasm';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
@@ -13,7 +14,10 @@ let selected: Promise<BackendName> | undefined;
  * Activates a TensorFlow.js backend once per process and says which one. The native packages are
  * optional dependencies: where they are missing (or libtensorflow is), `auto` falls through.
  */
-export function selectBackend(choice: BackendChoice, log: (line: string) => void = () => {}): Promise<BackendName> {
+export function selectBackend(
+  choice: BackendChoice,
+  log: (line: string) => void = () => {},
+): Promise<BackendName> {
   selected ??= activateFirst(choice === 'auto' ? AUTO_ORDER : [choice], log);
   return selected;
 }
@@ -44,7 +48,7 @@ async function activate(name: BackendName): Promise<void> {
       require('@tensorflow/tfjs-node');
       return useBackend('tensorflow');
     case 'wasm': {
-      const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+      const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof WasmBackend;
       wasm.setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')) + path.sep);
       return useBackend('wasm');
     }

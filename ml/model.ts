@@ -17,9 +17,22 @@ export function createModel(shape: ModelShape, hp: Hyperparams): tf.LayersModel 
   const init = (offset: number) => tf.initializers.glorotUniform({ seed: seed + offset });
   if (hp.architecture === 'lstm') {
     model.add(tf.layers.reshape({ targetShape: [shape.lookback, shape.features], inputShape: [width] }));
-    model.add(tf.layers.lstm({ units: hp.hiddenUnits, kernelInitializer: init(1), recurrentInitializer: tf.initializers.orthogonal({ seed: seed + 2, gain: 1 }) }));
+    model.add(
+      tf.layers.lstm({
+        units: hp.hiddenUnits,
+        kernelInitializer: init(1),
+        recurrentInitializer: tf.initializers.orthogonal({ seed: seed + 2, gain: 1 }),
+      }),
+    );
   } else if (hp.architecture === 'mlp') {
-    model.add(tf.layers.dense({ units: hp.hiddenUnits, activation: 'relu', inputShape: [width], kernelInitializer: init(1) }));
+    model.add(
+      tf.layers.dense({
+        units: hp.hiddenUnits,
+        activation: 'relu',
+        inputShape: [width],
+        kernelInitializer: init(1),
+      }),
+    );
     if (hp.dropout > 0) model.add(tf.layers.dropout({ rate: hp.dropout, seed: seed + 3 }));
     model.add(tf.layers.dense({ units: hp.hiddenUnits, activation: 'relu', kernelInitializer: init(2) }));
   }

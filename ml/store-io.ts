@@ -10,7 +10,9 @@ export function storeSaveHandler(store: BlobStore, prefix: string): tf.io.IOHand
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
       const weightData = artifacts.weightData ? concatWeights(artifacts.weightData) : new ArrayBuffer(0);
       // Weights first: model.json is the marker that the pair is complete.
-      await store.put(`${prefix}/${WEIGHTS_FILE}`, new Uint8Array(weightData), { contentType: 'application/octet-stream' });
+      await store.put(`${prefix}/${WEIGHTS_FILE}`, new Uint8Array(weightData), {
+        contentType: 'application/octet-stream',
+      });
       const modelJson = {
         modelTopology: artifacts.modelTopology,
         format: artifacts.format,
@@ -18,7 +20,9 @@ export function storeSaveHandler(store: BlobStore, prefix: string): tf.io.IOHand
         convertedBy: artifacts.convertedBy,
         weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
       };
-      await store.put(`${prefix}/${MODEL_FILE}`, JSON.stringify(modelJson), { contentType: 'application/json' });
+      await store.put(`${prefix}/${MODEL_FILE}`, JSON.stringify(modelJson), {
+        contentType: 'application/json',
+      });
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     },
   };
@@ -39,7 +43,9 @@ export function storeLoadHandler(store: BlobStore, prefix: string): tf.io.IOHand
       const weightSpecs = json.weightsManifest.flatMap((group) => group.weights);
       const expected = weightSpecs.reduce((sum, spec) => sum + 4 * spec.shape.reduce((a, b) => a * b, 1), 0);
       if (weightsBlob.body.byteLength !== expected) {
-        throw new Error(`Corrupt weights at ${store.uriFor(prefix)}: ${weightsBlob.body.byteLength} bytes, expected ${expected}`);
+        throw new Error(
+          `Corrupt weights at ${store.uriFor(prefix)}: ${weightsBlob.body.byteLength} bytes, expected ${expected}`,
+        );
       }
       const body = weightsBlob.body;
       return {

@@ -52,9 +52,13 @@ export async function fitModel(
 ): Promise<{ stopped: boolean; last: EpochStats | undefined }> {
   const xs = tf.tensor2d(train.x, [train.rows, train.width]);
   const ys = tf.tensor2d(train.y, [train.rows, 1]);
-  const val = validation && validation.rows > 0
-    ? ([tf.tensor2d(validation.x, [validation.rows, validation.width]), tf.tensor2d(validation.y, [validation.rows, 1])] as const)
-    : undefined;
+  const val =
+    validation && validation.rows > 0
+      ? ([
+          tf.tensor2d(validation.x, [validation.rows, validation.width]),
+          tf.tensor2d(validation.y, [validation.rows, 1]),
+        ] as const)
+      : undefined;
   const batches = Math.ceil(train.rows / options.batchSize);
   let stopped = false;
   let last: EpochStats | undefined;
@@ -77,7 +81,8 @@ export async function fitModel(
           tf.dispose([bx, by]);
         }
         const batchLoss = Array.isArray(result) ? (result[0] as number) : result;
-        if (!Number.isFinite(batchLoss)) throw new DivergedError(`loss became ${batchLoss} at epoch ${epoch}, batch ${i + 1}`);
+        if (!Number.isFinite(batchLoss))
+          throw new DivergedError(`loss became ${batchLoss} at epoch ${epoch}, batch ${i + 1}`);
         lossSum += batchLoss * size;
         seen += size;
         options.onBatch?.({ epoch, batch: i + 1, batches, loss: lossSum / seen });

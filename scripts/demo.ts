@@ -28,7 +28,9 @@ async function demo(): Promise<void> {
   if (missing.length) {
     const started = Date.now();
     const rows = await loadFlightsIntoBuffer(buffer, missing);
-    console.error(`[demo] loaded ${rows} hourly airport metrics (3M flights, Jan-Jun 2001) into ${missing.join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.error(
+      `[demo] loaded ${rows} hourly airport metrics (3M flights, Jan-Jun 2001) into ${missing.join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
   }
   const code = await cli(['start', '--model', DEMO_MODEL, '--wait']);
   if (code !== 0) process.exit(code);

@@ -1,7 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { httpOk, isAlive, portOpen, ROOT, spawnDaemon, stopProcess, TOOLS_BIN, waitFor } from './lib/processes';
+import {
+  httpOk,
+  isAlive,
+  portOpen,
+  ROOT,
+  spawnDaemon,
+  stopProcess,
+  TOOLS_BIN,
+  waitFor,
+} from './lib/processes';
 import { TEMPORAL_BIN, temporalArgs } from './lib/temporal-server';
 
 const DATA = path.join(ROOT, '.data');
@@ -19,13 +28,20 @@ interface Part {
 function localSecrets(): NodeJS.ProcessEnv {
   fs.mkdirSync(path.join(DATA, 'minio'), { recursive: true });
   const apiKeyFile = path.join(DATA, 'api-key');
-  if (!fs.existsSync(apiKeyFile)) fs.writeFileSync(apiKeyFile, randomBytes(24).toString('hex'), { mode: 0o600 });
+  if (!fs.existsSync(apiKeyFile))
+    fs.writeFileSync(apiKeyFile, randomBytes(24).toString('hex'), { mode: 0o600 });
   const credsFile = path.join(DATA, 'minio', 'credentials.json');
   if (!fs.existsSync(credsFile)) {
-    const creds = { accessKeyId: `retrain${randomBytes(6).toString('hex')}`, secretAccessKey: randomBytes(18).toString('hex') };
+    const creds = {
+      accessKeyId: `retrain${randomBytes(6).toString('hex')}`,
+      secretAccessKey: randomBytes(18).toString('hex'),
+    };
     fs.writeFileSync(credsFile, JSON.stringify(creds), { mode: 0o600 });
   }
-  const creds = JSON.parse(fs.readFileSync(credsFile, 'utf8')) as { accessKeyId: string; secretAccessKey: string };
+  const creds = JSON.parse(fs.readFileSync(credsFile, 'utf8')) as {
+    accessKeyId: string;
+    secretAccessKey: string;
+  };
   return {
     RETRAIN_API_KEY: process.env.RETRAIN_API_KEY ?? fs.readFileSync(apiKeyFile, 'utf8').trim(),
     MINIO_ROOT_USER: creds.accessKeyId,
@@ -33,24 +49,56 @@ function localSecrets(): NodeJS.ProcessEnv {
   };
 }
 
-const node = (entry: string): [string, string[]] => [process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, entry)]];
+const node = (entry: string): [string, string[]] => [
+  process.execPath,
+  ['--require', 'tsx/cjs', path.join(ROOT, entry)],
+];
 
 const PARTS: Part[] = [
   {
     name: 'temporal',
     url: 'temporal 127.0.0.1:7233, Web UI http://localhost:8233',
     ready: async () => (await portOpen(7233)) && (await httpOk('http://127.0.0.1:8233/')),
-    command: () => [TEMPORAL_BIN, temporalArgs({ port: 7233, uiPort: 8233, dbFile: path.join(DATA, 'temporal.db') })],
+    command: () => [
+      TEMPORAL_BIN,
+      temporalArgs({ port: 7233, uiPort: 8233, dbFile: path.join(DATA, 'temporal.db') }),
+    ],
   },
   {
     name: 'minio',
     url: 's3 http://127.0.0.1:9000',
     ready: () => httpOk('http://127.0.0.1:9000/minio/health/live'),
-    command: () => [path.join(TOOLS_BIN, 'minio'), ['server', path.join(DATA, 'minio', 'data'), '--address', '127.0.0.1:9000', '--console-address', '127.0.0.1:9001', '--quiet']],
+    command: () => [
+      path.join(TOOLS_BIN, 'minio'),
+      [
+        'server',
+        path.join(DATA, 'minio', 'data'),
+        '--address',
+        '127.0.0.1:9000',
+        '--console-address',
+        '127.0.0.1:9001',
+        '--quiet',
+      ],
+    ],
   },
-  { name: 'serving', url: 'inference http://127.0.0.1:8000', ready: () => httpOk('http://127.0.0.1:8000/healthz'), command: () => node('serving/main.ts') },
-  { name: 'cpu-worker', url: 'queue retrain, metrics http://127.0.0.1:9464/metrics', ready: () => httpOk('http://127.0.0.1:9464/metrics'), command: () => node('workers/cpu.ts') },
-  { name: 'gpu-worker', url: 'queue retrain-gpu, metrics http://127.0.0.1:9465/metrics', ready: () => httpOk('http://127.0.0.1:9465/metrics'), command: () => node('workers/gpu.ts') },
+  {
+    name: 'serving',
+    url: 'inference http://127.0.0.1:8000',
+    ready: () => httpOk('http://127.0.0.1:8000/healthz'),
+    command: () => node('serving/main.ts'),
+  },
+  {
+    name: 'cpu-worker',
+    url: 'queue retrain, metrics http://127.0.0.1:9464/metrics',
+    ready: () => httpOk('http://127.0.0.1:9464/metrics'),
+    command: () => node('workers/cpu.ts'),
+  },
+  {
+    name: 'gpu-worker',
+    url: 'queue retrain-gpu, metrics http://127.0.0.1:9465/metrics',
+    ready: () => httpOk('http://127.0.0.1:9465/metrics'),
+    command: () => node('workers/gpu.ts'),
+  },
 ];
 
 function readPid(name: string): number | undefined {
@@ -64,7 +112,11 @@ function readPid(name: string): number | undefined {
 
 /** Starts every part that does not answer yet, in order, and waits until each answers. */
 export async function up(): Promise<void> {
-  const env = { ...process.env, ...localSecrets(), RETRAIN_SERVING_URLS: process.env.RETRAIN_SERVING_URLS ?? 'http://127.0.0.1:8000' };
+  const env = {
+    ...process.env,
+    ...localSecrets(),
+    RETRAIN_SERVING_URLS: process.env.RETRAIN_SERVING_URLS ?? 'http://127.0.0.1:8000',
+  };
   fs.mkdirSync(PIDS, { recursive: true });
   for (const part of PARTS) {
     if (await part.ready()) {
@@ -76,11 +128,18 @@ export async function up(): Promise<void> {
     const log = path.join(LOGS, `${part.name}.log`);
     const pid = spawnDaemon(command, args, log, env);
     fs.writeFileSync(path.join(PIDS, `${part.name}.pid`), String(pid));
-    await waitFor(`${part.name} (log: ${path.relative(ROOT, log)})`, async () => {
-      if (!isAlive(pid)) throw new Error(`${part.name} exited during start-up; see ${path.relative(ROOT, log)}`);
-      return part.ready();
-    }, 120_000);
-    console.error(`[stack] ${part.name.padEnd(10)} started in ${((Date.now() - started) / 1000).toFixed(1)} s   ${part.url}`);
+    await waitFor(
+      `${part.name} (log: ${path.relative(ROOT, log)})`,
+      async () => {
+        if (!isAlive(pid))
+          throw new Error(`${part.name} exited during start-up; see ${path.relative(ROOT, log)}`);
+        return part.ready();
+      },
+      120_000,
+    );
+    console.error(
+      `[stack] ${part.name.padEnd(10)} started in ${((Date.now() - started) / 1000).toFixed(1)} s   ${part.url}`,
+    );
   }
 }
 
@@ -100,7 +159,9 @@ export async function status(): Promise<boolean> {
     const ok = await part.ready();
     all &&= ok;
     const pid = readPid(part.name);
-    console.log(`${part.name.padEnd(10)} ${ok ? 'up  ' : 'down'} ${pid ? `pid ${String(pid).padEnd(7)}` : ''.padEnd(11)} ${part.url}`);
+    console.log(
+      `${part.name.padEnd(10)} ${ok ? 'up  ' : 'down'} ${pid ? `pid ${String(pid).padEnd(7)}` : ''.padEnd(11)} ${part.url}`,
+    );
   }
   return all;
 }

@@ -9,7 +9,13 @@ import { ModelNameSchema } from '../common/model-spec';
 import { UnknownModelError, type ModelPool } from './model-pool';
 import { ModelLoadError, type ModelSlot } from './model-slot';
 
-const ReloadBodySchema = z.object({ model: ModelNameSchema, version: z.string().regex(/^v\d+$/).optional() });
+const ReloadBodySchema = z.object({
+  model: ModelNameSchema,
+  version: z
+    .string()
+    .regex(/^v\d+$/)
+    .optional(),
+});
 const InfoQuerySchema = z.object({ model: ModelNameSchema.optional() });
 
 /** Options of {@link adminRoutes}. */
@@ -36,7 +42,8 @@ export const adminRoutes: FastifyPluginAsync<AdminOptions> = async (app, { pool,
     if (!query.success) return reply.code(400).send({ error: formatIssues(query.error) });
     if (query.data.model === undefined) return { models: pool.list().map(describeSlot) };
     const slot = pool.get(query.data.model);
-    if (!slot) return reply.code(404).send({ error: `model ${query.data.model} is not loaded on this server` });
+    if (!slot)
+      return reply.code(404).send({ error: `model ${query.data.model} is not loaded on this server` });
     return describeSlot(slot);
   });
 
@@ -50,8 +57,13 @@ export const adminRoutes: FastifyPluginAsync<AdminOptions> = async (app, { pool,
     } catch (err) {
       if (err instanceof UnknownModelError) return reply.code(404).send({ error: err.message });
       if (err instanceof ModelLoadError) {
-        request.log.warn({ model: body.data.model, reason: err.message }, 'reload refused; the previous version keeps serving');
-        return reply.code(422).send({ error: err.message, serving: pool.get(body.data.model)?.version ?? null });
+        request.log.warn(
+          { model: body.data.model, reason: err.message },
+          'reload refused; the previous version keeps serving',
+        );
+        return reply
+          .code(422)
+          .send({ error: err.message, serving: pool.get(body.data.model)?.version ?? null });
       }
       throw err;
     }
@@ -60,7 +72,8 @@ export const adminRoutes: FastifyPluginAsync<AdminOptions> = async (app, { pool,
 
 /** What `GET /admin/model-info` says about one loaded model. */
 export function describeSlot(slot: ModelSlot) {
-  const { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon } = slot.preprocessing;
+  const { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon } =
+    slot.preprocessing;
   return {
     model: slot.model,
     version: slot.version,

@@ -43,7 +43,9 @@ export function buildFeatures(rows: unknown[], pre: Preprocessing): FeatureBatch
     group.sort((a, b) => a.time - b.time);
     for (let i = 1; i < group.length; i++) {
       if (group[i]?.time === group[i - 1]?.time) {
-        throw new FeatureError(`entity ${JSON.stringify(entity)} has two rows at ${isoOf(group[i]?.time ?? 0)}`);
+        throw new FeatureError(
+          `entity ${JSON.stringify(entity)} has two rows at ${isoOf(group[i]?.time ?? 0)}`,
+        );
       }
     }
     if (group.length < pre.lookback) {
@@ -68,7 +70,9 @@ export function buildFeatures(rows: unknown[], pre: Preprocessing): FeatureBatch
 
 function rowsSchema(pre: Preprocessing) {
   const feature = z.number({ error: 'must be a finite number' });
-  const entity = z.union([z.string().min(1), z.number()], { error: 'must be a non-empty string or a number' });
+  const entity = z.union([z.string().min(1), z.number()], {
+    error: 'must be a non-empty string or a number',
+  });
   const time = z.unknown().transform((value, ctx) => {
     const ms = toMillis(value);
     if (ms === undefined) {
@@ -80,13 +84,11 @@ function rowsSchema(pre: Preprocessing) {
   });
   const shape: Record<string, z.ZodType> = { [pre.timeColumn]: time, [pre.entityColumn]: entity };
   for (const name of pre.features) shape[name] = feature;
-  const row = z.object(shape, { error: 'must be an object' }).transform(
-    (r): Row => ({
-      time: r[pre.timeColumn] as number,
-      entity: r[pre.entityColumn] as string | number,
-      values: pre.features.map((name) => r[name] as number),
-    }),
-  );
+  const row = z.object(shape, { error: 'must be an object' }).transform((r): Row => ({
+    time: r[pre.timeColumn] as number,
+    entity: r[pre.entityColumn] as string | number,
+    values: pre.features.map((name) => r[name] as number),
+  }));
   return z.array(row, { error: 'rows must be an array of objects' });
 }
 
@@ -104,7 +106,8 @@ function isoOf(ms: number): string {
 function describeIssues(error: z.ZodError, features: string[]): string {
   const lines = error.issues.slice(0, MAX_LISTED_ISSUES).map((issue) => {
     const [index, field] = issue.path;
-    const where = typeof index === 'number' ? `rows[${index}]${field === undefined ? '' : `.${String(field)}`}` : 'rows';
+    const where =
+      typeof index === 'number' ? `rows[${index}]${field === undefined ? '' : `.${String(field)}`}` : 'rows';
     const missing = issue.code === 'invalid_type' && issue.input === undefined;
     return `${where}: ${missing ? 'is required' : issue.message}`;
   });

@@ -38,7 +38,10 @@ class Family {
 }
 
 class Histogram {
-  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+  private readonly series = new Map<
+    string,
+    { labels: Labels; counts: number[]; sum: number; count: number }
+  >();
 
   constructor(
     readonly name: string,
@@ -64,7 +67,10 @@ class Histogram {
         lines.push(`${this.name}_bucket${labelText({ ...labels, le: String(bound) })} ${counts[i] ?? 0}`);
       });
       lines.push(`${this.name}_bucket${labelText({ ...labels, le: '+Inf' })} ${count}`);
-      lines.push(`${this.name}_sum${labelText(labels)} ${sum}`, `${this.name}_count${labelText(labels)} ${count}`);
+      lines.push(
+        `${this.name}_sum${labelText(labels)} ${sum}`,
+        `${this.name}_count${labelText(labels)} ${count}`,
+      );
     }
     return lines;
   }
@@ -72,10 +78,26 @@ class Histogram {
 
 /** The inference server's metrics, served on `GET /metrics`. */
 export class ServingMetrics {
-  private readonly predictRequests = new Family('retrain_predict_requests_total', 'Predict requests by model and HTTP status.', 'counter');
-  private readonly reloads = new Family('retrain_reloads_total', 'Model loads and reloads by model and result (success or failure).', 'counter');
-  private readonly versionInfo = new Family('retrain_model_version_info', 'The version each model serves (always 1).', 'gauge');
-  private readonly latency = new Histogram('retrain_predict_duration_seconds', 'Predict request latency in seconds.', LATENCY_BUCKETS);
+  private readonly predictRequests = new Family(
+    'retrain_predict_requests_total',
+    'Predict requests by model and HTTP status.',
+    'counter',
+  );
+  private readonly reloads = new Family(
+    'retrain_reloads_total',
+    'Model loads and reloads by model and result (success or failure).',
+    'counter',
+  );
+  private readonly versionInfo = new Family(
+    'retrain_model_version_info',
+    'The version each model serves (always 1).',
+    'gauge',
+  );
+  private readonly latency = new Histogram(
+    'retrain_predict_duration_seconds',
+    'Predict request latency in seconds.',
+    LATENCY_BUCKETS,
+  );
 
   /** Counts one predict request and, for known models, its latency. */
   predicted(model: string, status: number, seconds: number): void {
@@ -93,11 +115,17 @@ export class ServingMetrics {
   }
 
   render(): string {
-    return [this.predictRequests, this.reloads, this.versionInfo, this.latency].flatMap((m) => m.render()).join('\n') + '\n';
+    return (
+      [this.predictRequests, this.reloads, this.versionInfo, this.latency]
+        .flatMap((m) => m.render())
+        .join('\n') + '\n'
+    );
   }
 }
 
 function labelText(labels: Labels): string {
-  const pairs = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+  const pairs = Object.entries(labels).map(
+    ([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
+  );
   return pairs.length ? `{${pairs.join(',')}}` : '';
 }

@@ -89,7 +89,9 @@ export class ModelPool {
   private async swap(model: string, requested: string | undefined): Promise<ReloadOutcome> {
     try {
       await this.registry.loadSpec(model).catch((err: unknown) => {
-        throw err instanceof ModelNotFoundError ? new UnknownModelError(`unknown model ${model}: the registry has no spec for it`) : err;
+        throw err instanceof ModelNotFoundError
+          ? new UnknownModelError(`unknown model ${model}: the registry has no spec for it`)
+          : err;
       });
       this.known.add(model);
       const version = requested ?? (await this.registry.getAlias(model))?.value.version;

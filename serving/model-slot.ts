@@ -85,23 +85,29 @@ export class ModelSlot {
  * request, input width `lookback * features`, output `[null, 1]`, finite outputs on a probe batch.
  * Throws {@link ModelLoadError} with the reason otherwise; nothing is left allocated then.
  */
-export async function loadVersion(registry: ModelRegistry, model: string, version: string): Promise<ModelSlot> {
+export async function loadVersion(
+  registry: ModelRegistry,
+  model: string,
+  version: string,
+): Promise<ModelSlot> {
   const what = `${model} ${version}`;
   const metadata = await registry.getMetadata(model, version).catch((err: unknown) => {
     throw new ModelLoadError(`${what}: unreadable metadata: ${messageOf(err)}`);
   });
   if (!metadata) throw new ModelLoadError(`${what} does not exist or is incomplete (no metadata.json)`);
   checkMetadata(what, model, version, metadata);
-  const net = await tf.loadLayersModel(storeLoadHandler(registry.store, registry.versionPrefix(model, version))).catch(
-    (err: unknown) => {
+  const net = await tf
+    .loadLayersModel(storeLoadHandler(registry.store, registry.versionPrefix(model, version)))
+    .catch((err: unknown) => {
       throw new ModelLoadError(`${what} cannot be loaded: ${messageOf(err)}`);
-    },
-  );
+    });
   try {
     checkModel(what, net, metadata.preprocessing);
   } catch (err) {
     net.dispose();
-    throw err instanceof ModelLoadError ? err : new ModelLoadError(`${what} failed its checks: ${messageOf(err)}`);
+    throw err instanceof ModelLoadError
+      ? err
+      : new ModelLoadError(`${what} failed its checks: ${messageOf(err)}`);
   }
   return new ModelSlot(model, version, net, metadata);
 }
@@ -116,7 +122,10 @@ function checkMetadata(what: string, model: string, version: string, metadata: M
   if (pre.mean.length !== pre.features.length || pre.std.length !== pre.features.length) {
     problems.push(`${pre.features.length} features but ${pre.mean.length} means and ${pre.std.length} stds`);
   }
-  if (![...pre.mean, ...pre.std, pre.targetMean, pre.targetStd].every(Number.isFinite) || pre.std.some((s) => s <= 0)) {
+  if (
+    ![...pre.mean, ...pre.std, pre.targetMean, pre.targetStd].every(Number.isFinite) ||
+    pre.std.some((s) => s <= 0)
+  ) {
     problems.push('normalisation statistics are not finite or a std is not positive');
   }
   if (problems.length) throw new ModelLoadError(`${what} has inconsistent metadata: ${problems.join('; ')}`);
@@ -132,11 +141,15 @@ function checkModel(what: string, net: tf.LayersModel, pre: Preprocessing): void
   }
   const output = net.outputs.length === 1 ? net.outputs[0]?.shape : undefined;
   if (!output || output.length !== 2 || output[1] !== 1) {
-    throw new ModelLoadError(`${what} has output ${JSON.stringify(output ?? net.outputs.map((o) => o.shape))}, expected [null,1]`);
+    throw new ModelLoadError(
+      `${what} has output ${JSON.stringify(output ?? net.outputs.map((o) => o.shape))}, expected [null,1]`,
+    );
   }
   const probe = tf.tidy(() => (net.predict(tf.zeros([PROBE_ROWS, width])) as tf.Tensor).dataSync());
   if (probe.length !== PROBE_ROWS || !Array.from(probe).every(Number.isFinite)) {
-    throw new ModelLoadError(`${what} gives non-finite outputs on a probe batch: ${Array.from(probe).join(', ')}`);
+    throw new ModelLoadError(
+      `${what} gives non-finite outputs on a probe batch: ${Array.from(probe).join(', ')}`,
+    );
   }
   // The first single-row call builds the kernels a typical request uses; pay for it before the swap.
   tf.tidy(() => (net.predict(tf.zeros([1, width])) as tf.Tensor).dataSync());

@@ -97,7 +97,11 @@ export function createServer(opts: ServerOptions): InferenceServer {
 
   app.get('/readyz', async (_request, reply) => {
     if (!startup) return reply.code(503).send({ ready: false, reason: 'loading production models' });
-    return { ready: true, models: Object.fromEntries(pool.list().map((s) => [s.model, s.version])), failed: startup.failed };
+    return {
+      ready: true,
+      models: Object.fromEntries(pool.list().map((s) => [s.model, s.version])),
+      failed: startup.failed,
+    };
   });
 
   app.get('/metrics', async (_request, reply) =>

@@ -40,7 +40,8 @@ export class ModelRegistry {
 
   async loadSpec(model: string): Promise<ModelSpec> {
     const found = await getJson(this.store, this.specKey(model), ModelSpecSchema);
-    if (!found) throw new ModelNotFoundError(`Model ${model} has no spec at ${this.store.uriFor(this.specKey(model))}`);
+    if (!found)
+      throw new ModelNotFoundError(`Model ${model} has no spec at ${this.store.uriFor(this.specKey(model))}`);
     return found.value;
   }
 
@@ -57,10 +58,15 @@ export class ModelRegistry {
   }
 
   async getMetadata(model: string, version: string): Promise<ModelMetadata | undefined> {
-    return (await getJson(this.store, `${this.versionPrefix(model, version)}/metadata.json`, ModelMetadataSchema))?.value;
+    return (
+      await getJson(this.store, `${this.versionPrefix(model, version)}/metadata.json`, ModelMetadataSchema)
+    )?.value;
   }
 
-  async getAlias(model: string, alias = PRODUCTION_ALIAS): Promise<{ value: Alias; etag: string } | undefined> {
+  async getAlias(
+    model: string,
+    alias = PRODUCTION_ALIAS,
+  ): Promise<{ value: Alias; etag: string } | undefined> {
     return getJson(this.store, `models/${model}/aliases/${alias}.json`, AliasSchema);
   }
 
@@ -88,7 +94,12 @@ export class ModelRegistry {
   }
 
   /** Moves the alias to `version` by compare-and-swap; returns the version it pointed at before. */
-  async setAlias(model: string, version: string, workflowId: string | null, alias = PRODUCTION_ALIAS): Promise<string | null> {
+  async setAlias(
+    model: string,
+    version: string,
+    workflowId: string | null,
+    alias = PRODUCTION_ALIAS,
+  ): Promise<string | null> {
     const key = `models/${model}/aliases/${alias}.json`;
     for (let attempt = 0; attempt < 20; attempt++) {
       const current = await this.getAlias(model, alias);
@@ -120,7 +131,12 @@ export class ModelRegistry {
     for (;;) {
       const version = `v${next}`;
       try {
-        await putJson(this.store, `${this.versionPrefix(model, version)}/claim.json`, { workflowId, claimedAt: new Date().toISOString() }, { ifNoneMatch: '*' });
+        await putJson(
+          this.store,
+          `${this.versionPrefix(model, version)}/claim.json`,
+          { workflowId, claimedAt: new Date().toISOString() },
+          { ifNoneMatch: '*' },
+        );
         return version;
       } catch (err) {
         if (!(err instanceof PreconditionFailedError)) throw err;
@@ -137,7 +153,9 @@ export class ModelRegistry {
       if (!(err instanceof PreconditionFailedError)) throw err;
       const existing = await this.store.get(key);
       if (!allowDifferent && existing && !Buffer.from(existing.body).equals(Buffer.from(body))) {
-        throw new Error(`Version file ${this.store.uriFor(key)} exists with other content; versions are immutable`);
+        throw new Error(
+          `Version file ${this.store.uriFor(key)} exists with other content; versions are immutable`,
+        );
       }
     }
   }

@@ -16,6 +16,7 @@ export function buildActivityDeps(config: Config, client: Client): ActivityDeps 
     backend: config.backend,
     servingUrls: config.servingUrls,
     apiKey: config.apiKey,
-    reportEpoch: (workflowId, progress) => client.workflow.getHandle(workflowId).signal(epochProgressSignal, progress),
+    reportEpoch: (workflowId, progress) =>
+      client.workflow.getHandle(workflowId).signal(epochProgressSignal, progress),
   };
 }

@@ -8,13 +8,21 @@ export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 
 const urlList = z
   .string()
   .default('')
-  .transform((value) => value.split(',').map((s) => s.trim()).filter(Boolean))
+  .transform((value) =>
+    value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.url({ protocol: /^https?$/ })));
 
 const EnvSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  RETRAIN_STORE: z.string().regex(/^(file|s3):\/\//, { message: 'must start with file:// or s3://' }).default('file://.data/store'),
+  RETRAIN_STORE: z
+    .string()
+    .regex(/^(file|s3):\/\//, { message: 'must start with file:// or s3://' })
+    .default('file://.data/store'),
   RETRAIN_BUFFER_DIR: z.string().min(1).default('.data/buffer'),
   S3_ENDPOINT: z.url().optional(),
   AWS_REGION: z.string().min(1).default('us-east-1'),

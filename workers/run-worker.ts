@@ -11,14 +11,22 @@ export async function runWorker(kind: 'cpu' | 'gpu'): Promise<void> {
   const config = loadConfig();
   const metricsPort = kind === 'cpu' ? config.metricsPorts.cpu : config.metricsPorts.gpu;
   if (metricsPort > 0) {
-    Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${metricsPort}` } } } });
+    Runtime.install({
+      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${metricsPort}` } } },
+    });
   }
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   try {
     const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
     const deps = buildActivityDeps(config, client);
-    const options = { connection, namespace: config.temporal.namespace, taskQueue: CPU_TASK_QUEUE, deps, gpuSlots: config.gpuSlots };
+    const options = {
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: CPU_TASK_QUEUE,
+      deps,
+      gpuSlots: config.gpuSlots,
+    };
     let worker: Worker;
     if (kind === 'gpu') {
       await selectBackend(config.backend, (line) => console.error(`[gpu worker] ${line}`));

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { type NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { gpuTaskQueueFor } from '../common/task-queues';
 
@@ -26,7 +26,13 @@ export function createCpuWorker({ connection, namespace, taskQueue, deps }: Work
 }
 
 /** The gpu worker: `trainModel` only, at most `gpuSlots` trainings at once. */
-export function createGpuWorker({ connection, namespace, taskQueue, deps, gpuSlots = 1 }: WorkerOptions): Promise<Worker> {
+export function createGpuWorker({
+  connection,
+  namespace,
+  taskQueue,
+  deps,
+  gpuSlots = 1,
+}: WorkerOptions): Promise<Worker> {
   const { trainModel } = createActivities(deps);
   return Worker.create({
     connection,

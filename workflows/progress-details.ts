@@ -8,7 +8,8 @@ export function renderProgress(model: string, progress: RetrainProgress, stages:
     const valLoss = progress.valLoss === null ? 'n/a' : progress.valLoss.toFixed(4);
     lines.push(`epoch ${progress.epoch}/${progress.totalEpochs} · loss ${loss} · val loss ${valLoss}`);
   }
-  for (const s of stages) lines.push(`- ${s.name}: ${s.status} (${(s.durationMs / 1000).toFixed(1)} s) ${s.summary ?? ''}`);
+  for (const s of stages)
+    lines.push(`- ${s.name}: ${s.status} (${(s.durationMs / 1000).toFixed(1)} s) ${s.summary ?? ''}`);
   if (progress.version) lines.push(`version **${progress.version}**`);
   return lines.join('\n');
 }

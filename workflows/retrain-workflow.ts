@@ -36,7 +36,13 @@ const nonRetryableErrorTypes = Object.values(ErrorType);
 
 const cpu = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes },
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes,
+  },
 });
 
 /** Share of the whole run each stage stands for, in percent. */
@@ -56,7 +62,10 @@ const STAGE_WEIGHT: Record<StageName, number> = {
 export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainResult> {
   const parsed = RetrainInputSchema.safeParse(rawInput);
   if (!parsed.success) {
-    throw ApplicationFailure.nonRetryable(`Invalid retrain input: ${formatIssues(parsed.error)}`, ErrorType.InvalidInput);
+    throw ApplicationFailure.nonRetryable(
+      `Invalid retrain input: ${formatIssues(parsed.error)}`,
+      ErrorType.InvalidInput,
+    );
   }
   const input = parsed.data;
   const { workflowId, runId, taskQueue } = workflowInfo();
@@ -66,7 +75,13 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     // A dead gpu worker is noticed within this, and the retry resumes from its last checkpoint.
     heartbeatTimeout: '30s',
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes },
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes,
+    },
   });
   const stages: StageRecord[] = [];
   const progress: RetrainProgress = {
@@ -134,8 +149,15 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     return await runScope.run(async () => {
       const exported = await stage(
         'exportDataset',
-        () => cpu.exportDataset({ model: input.model, workflowId, windowDays: input.windowDays, minRecords: input.minRecords }),
-        (out) => (out.status === 'ready' ? `${out.trainRows} train / ${out.holdoutRows} holdout rows` : out.reason),
+        () =>
+          cpu.exportDataset({
+            model: input.model,
+            workflowId,
+            windowDays: input.windowDays,
+            minRecords: input.minRecords,
+          }),
+        (out) =>
+          out.status === 'ready' ? `${out.trainRows} train / ${out.holdoutRows} holdout rows` : out.reason,
       );
       if (exported.status === 'insufficient') return rejectLast(exported.reason);
 
@@ -159,7 +181,12 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
 
       const validation = await stage(
         'validateModel',
-        () => cpu.validateModel({ model: input.model, datasetKey: exported.datasetKey, candidateKey: training.candidateKey }),
+        () =>
+          cpu.validateModel({
+            model: input.model,
+            datasetKey: exported.datasetKey,
+            candidateKey: training.candidateKey,
+          }),
         (out) => out.reason,
       );
       const metrics = validation.candidate;
@@ -184,8 +211,17 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
 
       await stage(
         'reloadServers',
-        () => cpu.reloadServers({ model: input.model, version: registered.version, previous: registered.previous, targets: input.reloadTargets }),
-        (out) => (out.servers.length === 0 ? 'no inference servers configured' : `${out.servers.length} server(s) serve ${registered.version}`),
+        () =>
+          cpu.reloadServers({
+            model: input.model,
+            version: registered.version,
+            previous: registered.previous,
+            targets: input.reloadTargets,
+          }),
+        (out) =>
+          out.servers.length === 0
+            ? 'no inference servers configured'
+            : `${out.servers.length} server(s) serve ${registered.version}`,
       );
       return finish({ status: 'completed', version: registered.version, metrics, backend: training.backend });
     });
@@ -206,7 +242,12 @@ function pctWithin(name: StageName, fraction: number): number {
   return before;
 }
 
-function record(name: StageName, status: StageRecord['status'], started: number, summary: string): StageRecord {
+function record(
+  name: StageName,
+  status: StageRecord['status'],
+  started: number,
+  summary: string,
+): StageRecord {
   const ended = Date.now();
   return {
     name,

@@ -11,7 +11,10 @@ import { watchRun } from './watch';
 
 /** `retrain-<model>-<UTC timestamp>`, e.g. retrain-flight-delay-20261123T140512Z. */
 export function workflowIdFor(model: string, now = new Date()): string {
-  return `retrain-${model}-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  return `retrain-${model}-${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}`;
 }
 
 export async function startCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
@@ -52,7 +55,9 @@ export async function startCommand(argv: string[], config: Config, out: CommandO
       staticSummary: `Retrain ${input.model}`,
       staticDetails: `Retrain **${input.model}**: export, train, validate, register, reload.\n\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``,
     });
-    out.log(`started ${workflowId} (run ${handle.firstExecutionRunId}); Web UI: http://localhost:8233/namespaces/${config.temporal.namespace}/workflows/${workflowId}`);
+    out.log(
+      `started ${workflowId} (run ${handle.firstExecutionRunId}); Web UI: http://localhost:8233/namespaces/${config.temporal.namespace}/workflows/${workflowId}`,
+    );
     if (!values.wait) {
       out.result(values.json, { workflowId, runId: handle.firstExecutionRunId }, workflowId);
       return 0;
@@ -67,8 +72,15 @@ export async function startCommand(argv: string[], config: Config, out: CommandO
 
 export function summarise(result: RetrainResult): string {
   const stages = result.stages.map((s) => `${s.name}:${s.status}`).join(' ');
-  const head = result.status === 'completed' ? `completed: ${result.model} ${result.version}` : `${result.status}: ${result.reason ?? ''}`;
-  const metrics = result.metrics ? ` metrics ${Object.entries(result.metrics).map(([k, v]) => `${k}=${v.toFixed(4)}`).join(' ')}` : '';
+  const head =
+    result.status === 'completed'
+      ? `completed: ${result.model} ${result.version}`
+      : `${result.status}: ${result.reason ?? ''}`;
+  const metrics = result.metrics
+    ? ` metrics ${Object.entries(result.metrics)
+        .map(([k, v]) => `${k}=${v.toFixed(4)}`)
+        .join(' ')}`
+    : '';
   return `${head}${metrics}\n${stages}`;
 }
 

@@ -24,7 +24,11 @@ export async function statusCommand(argv: string[], config: Config, out: Command
     }
     const status = await readStatus(client, workflowId);
     const result = status.result as RetrainResult | undefined;
-    out.result(values.json, status, result ? `${status.status}\n${summarise(result)}` : `${status.status}  ${renderLine(status)}`);
+    out.result(
+      values.json,
+      status,
+      result ? `${status.status}\n${summarise(result)}` : `${status.status}  ${renderLine(status)}`,
+    );
     return status.status === 'FAILED' ? 1 : 0;
   } finally {
     await close();

@@ -16,6 +16,8 @@ export async function watchRun(client: Client, workflowId: string, out: CommandO
     out.progress(renderLine(status));
     out.endProgress();
     if (status.status === 'COMPLETED') return status.result;
-    throw new Error(`${workflowId} ${status.status.toLowerCase()}${status.failure ? `: ${status.failure}` : ''}`);
+    throw new Error(
+      `${workflowId} ${status.status.toLowerCase()}${status.failure ? `: ${status.failure}` : ''}`,
+    );
   }
 }

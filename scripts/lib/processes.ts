@@ -7,7 +7,12 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 export const TOOLS_BIN = path.join(ROOT, '.tools', 'bin');
 
 /** Starts a long-running process detached from this one, output appended to `logFile`. */
-export function spawnDaemon(command: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
+export function spawnDaemon(
+  command: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const out = fs.openSync(logFile, 'a');
   const child = spawn(command, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', out, out] });
@@ -39,7 +44,11 @@ export async function httpOk(url: string): Promise<boolean> {
 }
 
 /** Polls `check` until it is true or `timeoutMs` passes; the error names `what`. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;

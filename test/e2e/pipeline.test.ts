@@ -65,14 +65,23 @@ describe('retrainWorkflow end to end on the real dev server', () => {
     expect(metadata?.backend).toBe('cpu');
     expect(metadata?.workflowId).toBe(workflowId);
 
-    const rows = [0, 1, 2, 3].map((h) => ({ ts: `2001-06-30T1${h}:00:00Z`, origin: 'ORD', flights: 40 + h, mean_delay: 10 + h, late_share: 0.3 }));
+    const rows = [0, 1, 2, 3].map((h) => ({
+      ts: `2001-06-30T1${h}:00:00Z`,
+      origin: 'ORD',
+      flights: 40 + h,
+      mean_delay: 10 + h,
+      late_share: 0.3,
+    }));
     const predicted = await fetch(`${serverUrl}/predict`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: spec.name, rows }),
     });
     expect(predicted.status).toBe(200);
-    const body = (await predicted.json()) as { version: string; predictions: { entity: string; value: number }[] };
+    const body = (await predicted.json()) as {
+      version: string;
+      predictions: { entity: string; value: number }[];
+    };
     expect(body.version).toBe(result.version);
     expect(body.predictions).toHaveLength(1);
     expect(body.predictions[0]?.entity).toBe('ORD');

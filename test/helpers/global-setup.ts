@@ -1,7 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { freePort, isAlive, portOpen, ROOT, spawnDaemon, stopProcess, waitFor } from '../../scripts/lib/processes';
+import {
+  freePort,
+  isAlive,
+  portOpen,
+  ROOT,
+  spawnDaemon,
+  stopProcess,
+  waitFor,
+} from '../../scripts/lib/processes';
 import { TEMPORAL_BIN, temporalArgs } from '../../scripts/lib/temporal-server';
 import { startMinio, type MinioConnection } from './minio';
 
@@ -16,7 +24,11 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   if (!fs.existsSync(TEMPORAL_BIN)) throw new Error(`${TEMPORAL_BIN} is missing: run npm run setup`);
   const port = await freePort();
-  const pid = spawnDaemon(TEMPORAL_BIN, temporalArgs({ port }), path.join(ROOT, '.data', 'test', 'temporal.log'));
+  const pid = spawnDaemon(
+    TEMPORAL_BIN,
+    temporalArgs({ port }),
+    path.join(ROOT, '.data', 'test', 'temporal.log'),
+  );
   await waitFor('Temporal dev server', async () => isAlive(pid) && (await portOpen(port)));
   const minio = await startMinio();
   project.provide('temporalAddress', `127.0.0.1:${port}`);

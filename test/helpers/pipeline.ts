@@ -28,7 +28,10 @@ export interface Pipeline {
 export const TEST_FLIGHTS = { topAirports: 12, fromDay: '2001-06-10' };
 
 /** A file store and a buffer in a temp dir, a forecaster spec, and a Temporal client. */
-export async function createPipeline(overrides: Partial<ModelSpecInput> = {}, queue = `test-${randomUUID()}`): Promise<Pipeline> {
+export async function createPipeline(
+  overrides: Partial<ModelSpecInput> = {},
+  queue = `test-${randomUUID()}`,
+): Promise<Pipeline> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-test-'));
   const store = new FileBlobStore(path.join(dir, 'store'));
   const registry = new ModelRegistry(store);
@@ -58,7 +61,8 @@ export async function createPipeline(overrides: Partial<ModelSpecInput> = {}, qu
     buffer,
     backend: 'cpu',
     servingUrls: [],
-    reportEpoch: (workflowId, progress) => client.workflow.getHandle(workflowId).signal(epochProgressSignal, progress),
+    reportEpoch: (workflowId, progress) =>
+      client.workflow.getHandle(workflowId).signal(epochProgressSignal, progress),
   };
   return {
     client,

@@ -19,10 +19,23 @@ import { createServer, type InferenceServer } from '../../serving/server';
 
 const API_KEY = 'test-key-0123456789abcdef';
 const FORECAST = ModelSpecSchema.parse({
-  name: 'cpu-load', task: 'forecast', timeColumn: 'ts', entityColumn: 'host', features: ['cpu', 'mem'], target: 'cpu', lookback: 3,
+  name: 'cpu-load',
+  task: 'forecast',
+  timeColumn: 'ts',
+  entityColumn: 'host',
+  features: ['cpu', 'mem'],
+  target: 'cpu',
+  lookback: 3,
 });
 const CLASSIFY = ModelSpecSchema.parse({
-  name: 'outage', task: 'classify', timeColumn: 'ts', entityColumn: 'host', features: ['cpu'], target: 'cpu', threshold: 0.9, lookback: 2,
+  name: 'outage',
+  task: 'classify',
+  timeColumn: 'ts',
+  entityColumn: 'host',
+  features: ['cpu'],
+  target: 'cpu',
+  threshold: 0.9,
+  lookback: 2,
 });
 
 let dir: string;
@@ -30,7 +43,12 @@ let store: FileBlobStore;
 let registry: ModelRegistry;
 
 /** Writes a real tfjs model and its metadata as `version`; `seed` makes the weights differ. */
-async function publish(spec: ModelSpec, version: string, seed: number, lookback = spec.lookback): Promise<void> {
+async function publish(
+  spec: ModelSpec,
+  version: string,
+  seed: number,
+  lookback = spec.lookback,
+): Promise<void> {
   const hp = HyperparamsSchema.parse({ hiddenUnits: 4, seed });
   const net = createModel({ task: spec.task, lookback, features: spec.features.length }, hp);
   const prefix = registry.versionPrefix(spec.name, version);
@@ -38,14 +56,37 @@ async function publish(spec: ModelSpec, version: string, seed: number, lookback 
   net.dispose();
   const n = spec.features.length;
   const metadata: ModelMetadata = {
-    model: spec.name, version, createdAt: new Date().toISOString(), workflowId: `wf-${version}`, runId: 'run', parentVersion: null,
-    backend: 'cpu', hyperparams: hp, epochs: 1, training: { loss: 1, valLoss: null, samplesPerSec: 1, warmStart: 'none' },
-    metrics: {}, baselines: {}, gate: { passed: true, reason: 'test', metric: 'mae' },
-    dataset: { key: 'datasets/x', rows: { train: 1, holdout: 1 }, window: { from: '2024-01-01', to: '2024-01-02' } },
+    model: spec.name,
+    version,
+    createdAt: new Date().toISOString(),
+    workflowId: `wf-${version}`,
+    runId: 'run',
+    parentVersion: null,
+    backend: 'cpu',
+    hyperparams: hp,
+    epochs: 1,
+    training: { loss: 1, valLoss: null, samplesPerSec: 1, warmStart: 'none' },
+    metrics: {},
+    baselines: {},
+    gate: { passed: true, reason: 'test', metric: 'mae' },
+    dataset: {
+      key: 'datasets/x',
+      rows: { train: 1, holdout: 1 },
+      window: { from: '2024-01-01', to: '2024-01-02' },
+    },
     preprocessing: {
-      task: spec.task, timeColumn: spec.timeColumn, entityColumn: spec.entityColumn, features: spec.features, target: spec.target,
-      threshold: spec.threshold, lookback: spec.lookback, horizon: spec.horizon,
-      mean: Array(n).fill(50), std: Array(n).fill(10), targetMean: 50, targetStd: 10,
+      task: spec.task,
+      timeColumn: spec.timeColumn,
+      entityColumn: spec.entityColumn,
+      features: spec.features,
+      target: spec.target,
+      threshold: spec.threshold,
+      lookback: spec.lookback,
+      horizon: spec.horizon,
+      mean: Array(n).fill(50),
+      std: Array(n).fill(10),
+      targetMean: 50,
+      targetStd: 10,
     },
   };
   await putJson(store, `${prefix}/metadata.json`, metadata);
@@ -54,7 +95,12 @@ async function publish(spec: ModelSpec, version: string, seed: number, lookback 
 /** `lookback` rows for each of `hosts`, one minute apart, shuffled so the server must sort them. */
 function rows(hosts: string[], count = FORECAST.lookback) {
   const out = hosts.flatMap((host, h) =>
-    Array.from({ length: count }, (_, i) => ({ ts: new Date(Date.UTC(2024, 0, 1, 0, i)).toISOString(), host, cpu: 40 + h + i, mem: 60 - i })),
+    Array.from({ length: count }, (_, i) => ({
+      ts: new Date(Date.UTC(2024, 0, 1, 0, i)).toISOString(),
+      host,
+      cpu: 40 + h + i,
+      mem: 60 - i,
+    })),
   );
   return out.reverse();
 }
@@ -83,9 +129,15 @@ afterAll(async () => {
 describe('inference server', () => {
   let server: InferenceServer;
   const admin = { 'x-api-key': API_KEY };
-  const predict = (body: unknown) => server.app.inject({ method: 'POST', url: '/predict', payload: body as object });
+  const predict = (body: unknown) =>
+    server.app.inject({ method: 'POST', url: '/predict', payload: body as object });
   const reload = (version?: string) =>
-    server.app.inject({ method: 'POST', url: '/admin/reload', headers: admin, payload: { model: FORECAST.name, version } });
+    server.app.inject({
+      method: 'POST',
+      url: '/admin/reload',
+      headers: admin,
+      payload: { model: FORECAST.name, version },
+    });
 
   beforeEach(async () => {
     server = createServer({ registry, apiKey: API_KEY });
@@ -148,10 +200,23 @@ describe('inference server', () => {
 
     it('refuses admin calls without or with a wrong key (401), and answers 503 when no key is configured', async () => {
       expect((await server.app.inject({ method: 'GET', url: '/admin/model-info' })).statusCode).toBe(401);
-      const wrong = await server.app.inject({ method: 'GET', url: '/admin/model-info', headers: { 'x-api-key': 'wrong' } });
+      const wrong = await server.app.inject({
+        method: 'GET',
+        url: '/admin/model-info',
+        headers: { 'x-api-key': 'wrong' },
+      });
       expect(wrong.statusCode).toBe(401);
-      const info = await server.app.inject({ method: 'GET', url: `/admin/model-info?model=${FORECAST.name}`, headers: admin });
-      expect(info.json()).toMatchObject({ model: FORECAST.name, version: 'v1', backend: 'cpu', preprocessing: { lookback: 3 } });
+      const info = await server.app.inject({
+        method: 'GET',
+        url: `/admin/model-info?model=${FORECAST.name}`,
+        headers: admin,
+      });
+      expect(info.json()).toMatchObject({
+        model: FORECAST.name,
+        version: 'v1',
+        backend: 'cpu',
+        preprocessing: { lookback: 3 },
+      });
       const keyless = createServer({ registry });
       const disabled = await keyless.app.inject({ method: 'GET', url: '/admin/model-info', headers: admin });
       expect(disabled.statusCode).toBe(503);
@@ -204,7 +269,11 @@ describe('inference server', () => {
       let reloadsDone = false;
       const worker = async () => {
         while (!reloadsDone || statuses.length < 200) {
-          const res = await fetch(`${base}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+          const res = await fetch(`${base}/predict`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+          });
           statuses.push(res.status);
           versions.add(((await res.json()) as { version: string }).version);
         }
@@ -213,7 +282,9 @@ describe('inference server', () => {
         const answers: number[] = [];
         for (const version of ['v2', 'v1', 'v2', 'v1', 'v2']) {
           const res = await fetch(`${base}/admin/reload`, {
-            method: 'POST', headers: { 'content-type': 'application/json', ...admin }, body: JSON.stringify({ model: FORECAST.name, version }),
+            method: 'POST',
+            headers: { 'content-type': 'application/json', ...admin },
+            body: JSON.stringify({ model: FORECAST.name, version }),
           });
           answers.push(res.status);
         }
@@ -233,10 +304,20 @@ describe('inference server', () => {
 
 describe('buildFeatures', () => {
   it('orders the window oldest first and normalises each feature', () => {
-    const pre = { ...FORECAST, features: ['cpu', 'mem'], mean: [50, 50], std: [10, 10], targetMean: 50, targetStd: 10, lookback: 2 };
+    const pre = {
+      ...FORECAST,
+      features: ['cpu', 'mem'],
+      mean: [50, 50],
+      std: [10, 10],
+      targetMean: 50,
+      targetStd: 10,
+      lookback: 2,
+    };
     const batch = buildFeatures(rows(['a'], 3), pre);
     expect(batch.width).toBe(4);
-    expect(Array.from(batch.x)).toEqual([(41 - 50) / 10, (59 - 50) / 10, (42 - 50) / 10, (58 - 50) / 10].map(Math.fround));
+    expect(Array.from(batch.x)).toEqual(
+      [(41 - 50) / 10, (59 - 50) / 10, (42 - 50) / 10, (58 - 50) / 10].map(Math.fround),
+    );
     expect(batch.keys).toEqual([{ entity: 'a', time: '2024-01-01T00:02:00.000Z' }]);
     expect(() => buildFeatures([...rows(['a'], 2), rows(['a'], 1)[0]], pre)).toThrow(FeatureError);
   });
