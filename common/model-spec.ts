@@ -6,11 +6,9 @@ export const ModelNameSchema = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z
 });
 
 /** Column names end up in SQL, so only plain identifiers are accepted. */
-export const ColumnNameSchema = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, {
-    message: 'column names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)',
-  });
+export const ColumnNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, {
+  message: 'column names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)',
+});
 
 export const HyperparamsSchema = z
   .object({
