@@ -36,9 +36,11 @@ function ensureNodeModules() {
   const stamp = path.join(root, 'node_modules', '.retrain-lock-hash');
   const want = fingerprint([lock], process.version);
   if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return;
-  log('installing npm packages (npm ci)');
+  // `npm install` rather than `npm ci`: it installs the locked versions too, and tolerates a lock
+  // without the other platforms' optional binaries (DuckDB, swc), which some registries leave out.
+  log('installing npm packages (npm install from package-lock.json)');
   const started = Date.now();
-  execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: ['ignore', 2, 2] });
+  execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: ['ignore', 2, 2] });
   fs.writeFileSync(stamp, want);
   log(`npm ci took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
