@@ -7,7 +7,6 @@ import { loadManifest } from './dataset-io';
 export function createRegisterModel(deps: ActivityDeps) {
   return async function registerModel(input: RegisterInput): Promise<RegisterResult> {
     const manifest = await loadManifest(deps.store, input.datasetKey);
-    const alias = await deps.registry.getAlias(input.model);
     const parentVersion =
       input.training.warmStart && 'from' in input.training.warmStart ? input.training.warmStart.from : null;
     const version = await deps.registry.registerVersion(
@@ -50,9 +49,7 @@ export function createRegisterModel(deps: ActivityDeps) {
       }),
     );
     const previous = await deps.registry.setAlias(input.model, version, input.workflowId);
-    Context.current().log.info(
-      `registered ${input.model} ${version} (previous ${previous ?? alias?.value.version ?? 'none'})`,
-    );
+    Context.current().log.info(`registered ${input.model} ${version} (previous ${previous ?? 'none'})`);
     return { version, previous };
   };
 }

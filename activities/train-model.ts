@@ -172,9 +172,9 @@ async function warmStartFromProduction(
   );
   try {
     const weights = production.getWeights();
+    const own = model.getWeights();
     const same =
-      weights.length === model.getWeights().length &&
-      weights.every((w, i) => w.shape.join() === model.getWeights()[i]?.shape.join());
+      weights.length === own.length && weights.every((w, i) => w.shape.join() === own[i]?.shape.join());
     if (!same) return { skipped: `input or layer shapes differ from production ${version}` };
     model.setWeights(weights);
     return { from: version };

@@ -88,8 +88,8 @@ export class ModelRegistry {
       await this.createOrConfirm(`${prefix}/${file}`, blob.body);
     }
     const meta = Buffer.from(JSON.stringify(ModelMetadataSchema.parse(metadata(version)), null, 2));
-    const existing = await this.getMetadata(model, version);
-    if (!existing) await this.createOrConfirm(`${prefix}/metadata.json`, meta, true);
+    // A retry finds the first attempt's metadata (other timestamps) and keeps it.
+    await this.createOrConfirm(`${prefix}/metadata.json`, meta, true);
     return version;
   }
 
