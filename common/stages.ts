@@ -20,6 +20,8 @@ export interface TrainInput {
   epochs: number;
   hyperparams: Hyperparams;
   incremental: boolean;
+  /** Trial number (1-based) when the run searches hyperparameters; checkpoints go under `trial-<n>/`. */
+  trial?: number;
 }
 
 export interface TrainResult {
