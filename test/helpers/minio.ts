@@ -1,11 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { closeSync, openSync } from 'node:fs';
-import fs from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
@@ -14,18 +10,20 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import {
+  freePort,
+  httpOk,
+  isAlive,
+  ROOT,
+  spawnDaemon,
+  stopProcess,
+  TOOLS_BIN,
+  waitFor,
+} from '../../scripts/lib/processes';
 
-const REPO = path.resolve(__dirname, '../..');
-const MINIO_BIN = path.join(REPO, '.tools/bin/minio');
-const MINIO_DIR = path.join(REPO, '.data/minio');
-const CREDENTIALS_FILE = path.join(MINIO_DIR, 'credentials.json');
-const ENDPOINT = 'http://127.0.0.1:9000';
+const MINIO_BIN = path.join(TOOLS_BIN, 'minio');
 /** MinIO ignores the region, but the SDK signs requests with one. */
 const REGION = 'us-east-1';
-const START_TIMEOUT_MS = 60_000;
-
-const CredentialsSchema = z.object({ accessKeyId: z.string().min(3), secretAccessKey: z.string().min(8) });
 
 /** How tests reach MinIO; also fits `openBlobStore`'s S3 settings. */
 export interface MinioConnection {
@@ -35,27 +33,52 @@ export interface MinioConnection {
   secretAccessKey: string;
 }
 
-/** A MinIO for tests; `stop()` ends it only when this call started it. */
+/** A MinIO owned by one test run; `stop()` ends it and deletes its data. */
 export interface Minio extends MinioConnection {
   stop(): Promise<void>;
 }
 
 /**
- * Reuses the MinIO answering on 127.0.0.1:9000 (e.g. from `npm run stack:up`) or starts `.tools/bin/minio`
- * with the root credentials kept in `.data/minio/credentials.json`, creating them on first use.
+ * Starts `.tools/bin/minio` on a free port with a fresh data directory and random root credentials,
+ * so parallel test runs (and a running `npm run stack:up`) never share or stop each other's MinIO.
  */
 export async function startMinio(): Promise<Minio> {
-  if (await isLive()) {
-    const reused = await readCredentials();
-    return { ...reused, endpoint: ENDPOINT, region: REGION, stop: async () => {} };
-  }
-  await fs.access(MINIO_BIN).catch(() => {
+  if (!fs.existsSync(MINIO_BIN))
     throw new Error(`${MINIO_BIN} is missing: run \`npm run setup\` to build it`);
-  });
-  const credentials = await loadOrCreateCredentials();
-  const child = spawnMinio(credentials);
-  await waitUntilLive(child);
-  return { ...credentials, endpoint: ENDPOINT, region: REGION, stop: () => stopProcess(child) };
+  const [port, consolePort] = [await freePort(), await freePort()];
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'retrain-minio-'));
+  // MinIO caps root user and password at 20 and 40 characters.
+  const accessKeyId = randomBytes(10).toString('hex');
+  const secretAccessKey = randomBytes(20).toString('hex');
+  const endpoint = `http://127.0.0.1:${port}`;
+  const pid = spawnDaemon(
+    MINIO_BIN,
+    [
+      'server',
+      dataDir,
+      '--address',
+      `127.0.0.1:${port}`,
+      '--console-address',
+      `127.0.0.1:${consolePort}`,
+      '--quiet',
+    ],
+    path.join(ROOT, '.data', 'test', 'minio.log'),
+    { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey },
+  );
+  const stop = async () => {
+    await stopProcess(pid, 5000);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      `MinIO on ${endpoint} (log: .data/test/minio.log)`,
+      async () => isAlive(pid) && (await httpOk(`${endpoint}/minio/health/live`)),
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { endpoint, region: REGION, accessKeyId, secretAccessKey, stop };
 }
 
 /** Creates `bucket` unless it exists already. */
@@ -91,87 +114,4 @@ function clientFor({ endpoint, region, accessKeyId, secretAccessKey }: MinioConn
     forcePathStyle: true,
     credentials: { accessKeyId, secretAccessKey },
   });
-}
-
-async function isLive(): Promise<boolean> {
-  try {
-    const res = await fetch(`${ENDPOINT}/minio/health/live`, { signal: AbortSignal.timeout(1_000) });
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
-async function readCredentials(): Promise<z.infer<typeof CredentialsSchema>> {
-  const text = await fs.readFile(CREDENTIALS_FILE, 'utf8').catch((err: unknown) => {
-    throw new Error(`cannot read MinIO credentials from ${CREDENTIALS_FILE}`, { cause: err });
-  });
-  return CredentialsSchema.parse(JSON.parse(text));
-}
-
-/** The link publishes the file whole and atomically, so test workers starting together agree on one pair of keys. */
-async function loadOrCreateCredentials(): Promise<z.infer<typeof CredentialsSchema>> {
-  await fs.mkdir(MINIO_DIR, { recursive: true });
-  const tmp = `${CREDENTIALS_FILE}.${randomUUID()}.tmp`;
-  // MinIO caps root user and password at 20 and 40 characters.
-  const fresh = {
-    accessKeyId: randomBytes(10).toString('hex'),
-    secretAccessKey: randomBytes(20).toString('hex'),
-  };
-  await fs.writeFile(tmp, JSON.stringify(fresh), { mode: 0o600, flag: 'wx' });
-  try {
-    await fs.link(tmp, CREDENTIALS_FILE);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  } finally {
-    await fs.rm(tmp, { force: true });
-  }
-  return readCredentials();
-}
-
-function spawnMinio({ accessKeyId, secretAccessKey }: z.infer<typeof CredentialsSchema>): ChildProcess {
-  const log = openSync(path.join(MINIO_DIR, 'minio.log'), 'a');
-  try {
-    const args = [
-      'server',
-      path.join(MINIO_DIR, 'data'),
-      '--address',
-      '127.0.0.1:9000',
-      '--console-address',
-      '127.0.0.1:9001',
-    ];
-    return spawn(MINIO_BIN, args, {
-      env: { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey },
-      stdio: ['ignore', log, log],
-    });
-  } finally {
-    closeSync(log);
-  }
-}
-
-/** Also succeeds when our child lost the port to a MinIO that another test worker started at the same moment. */
-async function waitUntilLive(child: ChildProcess): Promise<void> {
-  let spawnError: Error | undefined;
-  child.once('error', (err) => (spawnError = err));
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (await isLive()) return;
-    if (spawnError) throw new Error(`cannot start ${MINIO_BIN}`, { cause: spawnError });
-    if (child.exitCode !== null)
-      throw new Error(`MinIO exited with code ${child.exitCode}; see ${MINIO_DIR}/minio.log`);
-    await sleep(250);
-  }
-  await stopProcess(child);
-  throw new Error(
-    `MinIO did not answer on ${ENDPOINT} within ${START_TIMEOUT_MS / 1000}s; see ${MINIO_DIR}/minio.log`,
-  );
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  child.kill('SIGTERM');
-  const escalate = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(escalate);
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 
 import type { BlobStore } from '../../storage/blob-store';
@@ -11,7 +11,7 @@ import { CorruptBlobError, InvalidKeyError, PreconditionFailedError } from '../.
 import { FileBlobStore } from '../../storage/file-store';
 import { getJson, openBlobStore, putJson } from '../../storage/open-store';
 import { S3BlobStore } from '../../storage/s3-store';
-import { ensureBucket, type Minio, removeBucket, startMinio } from '../helpers/minio';
+import { ensureBucket, removeBucket } from '../helpers/minio';
 
 interface OpenedStore {
   store: BlobStore;
@@ -185,16 +185,10 @@ describe('FileBlobStore', () => {
 
 describe('S3BlobStore on MinIO', () => {
   const bucket = `test-${randomUUID()}`;
-  let minio: Minio;
+  const minio = inject('minio');
 
-  beforeAll(async () => {
-    minio = await startMinio();
-    await ensureBucket(minio, bucket);
-  }, 90_000);
-  afterAll(async () => {
-    await removeBucket(minio, bucket);
-    await minio.stop();
-  }, 30_000);
+  beforeAll(() => ensureBucket(minio, bucket), 30_000);
+  afterAll(() => removeBucket(minio, bucket), 30_000);
 
   blobStoreContract(async () => {
     const { endpoint, region, accessKeyId, secretAccessKey } = minio;
