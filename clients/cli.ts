@@ -1,4 +1,5 @@
 import { loadConfig } from '../workers/config';
+import { scheduleCommand } from './commands/schedule';
 import { startCommand } from './commands/start';
 import { statusCommand } from './commands/status';
 import { terminalOutput, UsageError, type CommandOutput } from './output';
@@ -9,11 +10,13 @@ type Command = (argv: string[], config: Config, out: CommandOutput) => Promise<n
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
   status: statusCommand,
+  schedule: scheduleCommand,
 };
 
 const USAGE = `usage: retrain <command> [options]
   start --model <m> [--epochs n] [--trials n] [--window-days n] [--min-records n] [--no-incremental] [--reload-target url]... [--wait] [--json]
-  status <workflowId> [--watch] [--json]`;
+  status <workflowId> [--watch] [--json]
+  schedule create|list|describe|pause|unpause|trigger|backfill|delete ... (retrain schedule --help)`;
 
 /** Runs one command; returns the process exit code. Errors become one line on stderr. */
 export async function main(argv: string[], out: CommandOutput = terminalOutput()): Promise<number> {

@@ -1,12 +1,10 @@
 import { parseArgs } from 'node:util';
-import { formatIssues } from '../../common/format-issues';
-import { ModelNameAttribute } from '../../common/messages';
-import { RetrainInputSchema, type RetrainResult } from '../../common/retrain';
-import { CPU_TASK_QUEUE } from '../../common/task-queues';
+import type { RetrainResult } from '../../common/retrain';
 import { retrainWorkflow } from '../../workflows';
 import type { Config } from '../../workers/config';
 import { connectClient } from '../connect';
-import { UsageError, type CommandOutput } from '../output';
+import type { CommandOutput } from '../output';
+import { parseRetrainFlags, RETRAIN_FLAGS, retrainStartOptions } from '../retrain-options';
 import { watchRun } from './watch';
 
 /** `retrain-<model>-<UTC timestamp>`, e.g. retrain-flight-delay-20261123T140512Z. */
@@ -21,39 +19,18 @@ export async function startCommand(argv: string[], config: Config, out: CommandO
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' },
-      epochs: { type: 'string' },
-      trials: { type: 'string' },
-      'window-days': { type: 'string' },
-      'min-records': { type: 'string' },
-      'no-incremental': { type: 'boolean', default: false },
-      'reload-target': { type: 'string', multiple: true },
+      ...RETRAIN_FLAGS,
       wait: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
-  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-  const parsed = RetrainInputSchema.safeParse({
-    model: values.model,
-    epochs: num(values.epochs),
-    trials: num(values.trials),
-    windowDays: num(values['window-days']),
-    minRecords: num(values['min-records']),
-    incremental: !values['no-incremental'],
-    reloadTargets: values['reload-target'],
-  });
-  if (!parsed.success) throw new UsageError(`invalid start options: ${formatIssues(parsed.error)}`);
-  const input = parsed.data;
+  const input = parseRetrainFlags(values);
   const { client, close } = await connectClient(config);
   try {
     const workflowId = workflowIdFor(input.model);
     const handle = await client.workflow.start(retrainWorkflow, {
-      taskQueue: CPU_TASK_QUEUE,
+      ...retrainStartOptions(input, 'started by hand'),
       workflowId,
-      args: [input],
-      typedSearchAttributes: [{ key: ModelNameAttribute, value: input.model }],
-      staticSummary: `Retrain ${input.model}`,
-      staticDetails: `Retrain **${input.model}**: export, train, validate, register, reload.\n\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``,
     });
     out.log(
       `started ${workflowId} (run ${handle.firstExecutionRunId}); Web UI: http://localhost:8233/namespaces/${config.temporal.namespace}/workflows/${workflowId}`,
