@@ -5,10 +5,30 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { DatasetManifestSchema, type DatasetManifest, type Preprocessing } from '../common/artefacts';
 import { ErrorType } from '../common/errors';
+import type { ModelSpec } from '../common/model-spec';
 import type { TrainingData } from '../ml/train';
 import type { BlobStore } from '../storage/blob-store';
-import { sqlString, withDuckDb } from '../storage/duckdb';
+import { sqlIdent, sqlString, withDuckDb } from '../storage/duckdb';
 import { getJson } from '../storage/open-store';
+
+/**
+ * The raw target of the same entity exactly 24 hours before the target time, NULL when the buffer
+ * has no row then: the "same hour one day earlier" baseline. Never a model input.
+ */
+export const DAY_BEFORE_COLUMN = 'y_day_before';
+
+/** Lag feature columns in model input order: for each lag (oldest first), every feature. */
+export function featureColumns(spec: Pick<ModelSpec, 'features' | 'lookback'>): string[] {
+  const columns: string[] = [];
+  for (let lag = spec.lookback - 1; lag >= 0; lag--)
+    for (const f of spec.features) columns.push(`${f}_lag${lag}`);
+  return columns;
+}
+
+/** Columns of both dataset Parquet files, in order (the manifest's `columns`). */
+export function datasetColumns(spec: Pick<ModelSpec, 'features' | 'lookback'>): string[] {
+  return ['entity', 'time', ...featureColumns(spec), 'y', DAY_BEFORE_COLUMN];
+}
 
 export interface LoadedSplit {
   /** Normalised model input and (for forecasts) normalised target. */
@@ -17,6 +37,8 @@ export interface LoadedSplit {
   yRaw: Float64Array;
   /** Un-normalised lag-0 value of each feature, row-major: naive baselines need it. */
   lastValues: Float64Array[];
+  /** Raw target (not thresholded) 24 hours before each row's target time; NaN where the buffer has none. */
+  dayBefore: Float64Array;
 }
 
 export async function loadManifest(store: BlobStore, datasetKey: string): Promise<DatasetManifest> {
@@ -48,20 +70,29 @@ export async function loadSplit(
   try {
     const file = path.join(tmp, `${part}.parquet`);
     await fs.writeFile(file, blob.body);
+    // Datasets exported before the day-before column existed read it as all missing.
+    const dayBefore = manifest.columns.includes(DAY_BEFORE_COLUMN)
+      ? sqlIdent(DAY_BEFORE_COLUMN)
+      : 'NULL::DOUBLE';
+    const select = [...featureColumns(manifest.preprocessing), 'y'].map(sqlIdent).join(', ');
     const columns = await withDuckDb(async (conn) => {
       const reader = await conn.runAndReadAll(
-        `SELECT * EXCLUDE (entity, time) FROM read_parquet(${sqlString(file)})`,
+        `SELECT ${select}, ${dayBefore} FROM read_parquet(${sqlString(file)})`,
       );
-      return reader.getColumns() as unknown as number[][];
+      return reader.getColumns() as unknown as (number | null)[][];
     });
-    return normalise(columns, manifest.preprocessing);
+    const last = columns.pop() ?? [];
+    return {
+      ...normalise(columns as number[][], manifest.preprocessing),
+      dayBefore: Float64Array.from(last, (v) => v ?? NaN),
+    };
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }
 }
 
 /** `columns`: the lag features in manifest order, then `y`. */
-export function normalise(columns: number[][], pre: Preprocessing): LoadedSplit {
+export function normalise(columns: number[][], pre: Preprocessing): Omit<LoadedSplit, 'dayBefore'> {
   const width = columns.length - 1;
   const yColumn = columns[width] ?? [];
   const rows = yColumn.length;

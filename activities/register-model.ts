@@ -46,6 +46,7 @@ export function createRegisterModel(deps: ActivityDeps) {
           window: { from: manifest.window.from, to: manifest.window.to },
         },
         preprocessing: manifest.preprocessing,
+        ...(input.trials ? { trials: input.trials } : {}),
       }),
     );
     const previous = await deps.registry.setAlias(input.model, version, input.workflowId);

@@ -1,20 +1,23 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { ErrorType } from '../common/errors';
-import type { Hyperparams } from '../common/model-spec';
+import { architectureIssue, type Hyperparams } from '../common/model-spec';
 import type { TrainInput, TrainResult } from '../common/stages';
 import { selectBackend } from '../ml/backend';
-import { compileModel, createModel, type ModelShape } from '../ml/model';
+import { checkpointKey, loadCheckpoint, saveCheckpoint, type CheckpointMeta } from '../ml/checkpoint';
+import { createModel, disposeModel, lossFunction, type ModelShape } from '../ml/model';
 import { storeLoadHandler, storeSaveHandler } from '../ml/store-io';
-import { DivergedError, fitModel, type EpochStats } from '../ml/train';
+import { DivergedError, fitModel, START, type BatchStats, type TrainPosition } from '../ml/train';
 import { loadManifest, loadSplit } from './dataset-io';
 import type { ActivityDeps } from './deps';
 
 /** What every heartbeat carries; a retry resumes from `checkpoint`. */
 export const TrainHeartbeatSchema = z.object({
+  /** Epochs completed. */
   epoch: z.number().int(),
   totalEpochs: z.number().int(),
+  /** Batches done of the epoch in progress, out of `batches`. */
   batch: z.number().int(),
   batches: z.number().int(),
   pct: z.number(),
@@ -22,137 +25,252 @@ export const TrainHeartbeatSchema = z.object({
   valLoss: z.number().nullable(),
   samplesPerSec: z.number().nullable(),
   backend: z.string(),
-  checkpoint: z.object({ epoch: z.number().int(), key: z.string() }).nullable(),
+  trial: z.number().int().optional(),
+  /** Latest checkpoint (weights + optimiser state); `batch` > 0 for one saved inside an epoch. */
+  checkpoint: z
+    .object({ epoch: z.number().int(), batch: z.number().int().default(0), key: z.string() })
+    .nullable(),
 });
 export type TrainHeartbeat = z.infer<typeof TrainHeartbeatSchema>;
 
+/** Failure type of a training stopped by its worker shutting down: retryable, the retry resumes. */
+export const TRAINING_INTERRUPTED = 'TrainingInterrupted';
+
+/** How often the activity heartbeats, whatever it is doing; the SDK throttles what it sends. */
 const HEARTBEAT_EVERY_MS = 1000;
 
-export function checkpointPrefix(model: string, workflowId: string): string {
-  return `checkpoints/${model}/${workflowId}`;
+/** Store prefix of one training's checkpoints and candidate: `checkpoints/<model>/<workflowId>[/trial-<n>]`. */
+export function checkpointPrefix(model: string, workflowId: string, trial?: number): string {
+  return `checkpoints/${model}/${workflowId}${trial === undefined ? '' : `/trial-${trial}`}`;
 }
 
 /**
- * Trains a candidate on the gpu task queue: heartbeats progress, checkpoints every epoch to the
- * store, resumes from the checkpoint in the last heartbeat, and stops promptly on cancellation.
+ * Trains a candidate on the gpu task queue: heartbeats progress every second, checkpoints weights
+ * and optimiser state every epoch, resumes exactly from the checkpoint in the last heartbeat, and
+ * on cancellation stops within a batch, checkpoints and rethrows (a worker shutdown becomes a
+ * retryable failure so another gpu worker resumes from that checkpoint).
  */
 export function createTrainModel(deps: ActivityDeps) {
   return async function trainModel(input: TrainInput): Promise<TrainResult> {
     const ctx = Context.current();
-    const backend = await selectBackend(deps.backend, (line) => ctx.log.info(line));
-    const manifest = await loadManifest(deps.store, input.datasetKey);
-    const pre = manifest.preprocessing;
-    const [train, holdout] = await Promise.all([
-      loadSplit(deps.store, manifest, 'train'),
-      loadSplit(deps.store, manifest, 'holdout'),
-    ]);
-    const shape: ModelShape = { task: pre.task, lookback: pre.lookback, features: pre.features.length };
-    const prefix = checkpointPrefix(input.model, input.workflowId);
-
-    const resume = parseHeartbeat(ctx.info.heartbeatDetails);
-    let model: tf.LayersModel;
-    let warmStart: TrainResult['warmStart'];
-    if (resume?.checkpoint) {
-      model = await tf.loadLayersModel(storeLoadHandler(deps.store, resume.checkpoint.key));
-      compileModel(model, shape.task, input.hyperparams);
-      warmStart = { skipped: `resumed from checkpoint at epoch ${resume.checkpoint.epoch}` };
-      ctx.log.info(`resuming ${input.model} from epoch ${resume.checkpoint.epoch}`);
-    } else {
-      model = createModel(shape, input.hyperparams);
-      warmStart = input.incremental
-        ? await warmStartFromProduction(deps, input.model, model, input.hyperparams)
-        : { skipped: 'incremental: false' };
-    }
-
-    const state: TrainHeartbeat = {
-      epoch: resume?.checkpoint?.epoch ?? 0,
-      totalEpochs: input.epochs,
-      batch: 0,
-      batches: 0,
-      pct: 0,
-      loss: null,
-      valLoss: null,
-      samplesPerSec: null,
-      backend,
-      checkpoint: resume?.checkpoint ?? null,
-    };
-    let lastBeat = 0;
-    const beat = (force = false) => {
-      const now = Date.now();
-      if (!force && now - lastBeat < HEARTBEAT_EVERY_MS) return;
-      lastBeat = now;
-      ctx.heartbeat(state);
-    };
-    beat(true);
-
-    let last: EpochStats | undefined;
-    let stopped = false;
+    // Until training has its own state, re-send what a retry would resume from: slow loading then
+    // neither times the heartbeat out nor erases the checkpoint it names.
+    let details = (): unknown => ctx.info.heartbeatDetails;
+    const timer = setInterval(() => ctx.heartbeat(details()), HEARTBEAT_EVERY_MS);
     try {
-      ({ stopped, last } = await fitModel(model, train.data, holdout.data, {
-        startEpoch: state.epoch,
-        epochs: input.epochs,
-        batchSize: input.hyperparams.batchSize,
-        seed: input.hyperparams.seed,
-        shouldStop: () => ctx.cancellationSignal.aborted,
-        onBatch: ({ epoch, batch, batches, loss }) => {
-          Object.assign(state, {
-            batch,
-            batches,
-            loss,
-            pct: (100 * (epoch - 1 + batch / batches)) / input.epochs,
-          });
-          beat();
-        },
-        onEpoch: async (stats) => {
-          const key = `${prefix}/epoch-${stats.epoch}`;
-          await model.save(storeSaveHandler(deps.store, key));
-          Object.assign(state, {
-            ...stats,
-            pct: (100 * stats.epoch) / input.epochs,
-            checkpoint: { epoch: stats.epoch, key },
-          });
-          beat(true);
-          await deps
-            .reportEpoch?.(input.workflowId, { ...stats, totalEpochs: input.epochs })
-            .catch((err: unknown) => {
-              ctx.log.warn(`progress signal failed: ${String(err)}`);
-            });
-        },
-      }));
-    } catch (err) {
-      model.dispose();
-      if (err instanceof DivergedError)
-        throw ApplicationFailure.nonRetryable(
-          `Training diverged: ${err.message}`,
-          ErrorType.TrainingDiverged,
-        );
-      throw err;
+      return await train(deps, ctx, input, (current) => {
+        details = current;
+        ctx.heartbeat(current());
+      });
+    } finally {
+      clearInterval(timer);
     }
-    if (stopped) {
-      model.dispose();
-      // Rejects with the cancellation, which is what Temporal expects a cancelled activity to throw.
-      await ctx.cancelled;
+  };
+}
+
+/** The training itself; `heartbeat` sends a details snapshot now and makes it the 1 s timer's. */
+async function train(
+  deps: ActivityDeps,
+  ctx: Context,
+  input: TrainInput,
+  heartbeat: (details: () => TrainHeartbeat) => void,
+): Promise<TrainResult> {
+  const hp = input.hyperparams;
+  const backend = await selectBackend(deps.backend, (line) => ctx.log.info(line));
+  const manifest = await loadManifest(deps.store, input.datasetKey);
+  const pre = manifest.preprocessing;
+  const issue = architectureIssue(pre.task, hp.architecture);
+  if (issue) throw ApplicationFailure.nonRetryable(`Invalid hyperparams: ${issue}`, ErrorType.InvalidInput);
+  const [train, holdout] = await Promise.all([
+    loadSplit(deps.store, manifest, 'train'),
+    loadSplit(deps.store, manifest, 'holdout'),
+  ]);
+  const shape: ModelShape = { task: pre.task, lookback: pre.lookback, features: pre.features.length };
+  const prefix = checkpointPrefix(input.model, input.workflowId, input.trial);
+  const fingerprint = trainingFingerprint(input);
+
+  const started = await startingPoint(deps, input, shape, fingerprint);
+  const { model, warmStart } = started;
+  let { position, best, last } = started;
+  const batches = Math.ceil(train.data.rows / hp.batchSize);
+  const state: TrainHeartbeat = {
+    epoch: position.epoch,
+    totalEpochs: input.epochs,
+    batch: position.batch,
+    batches,
+    pct: pctOf(position.epoch, position.batch, batches, input.epochs),
+    loss: last?.loss ?? null,
+    valLoss: last?.valLoss ?? null,
+    samplesPerSec: null,
+    backend,
+    ...(input.trial === undefined ? {} : { trial: input.trial }),
+    checkpoint: started.checkpoint,
+  };
+  // Copies: the SDK encodes details later, and `state` keeps changing.
+  const beat = () => heartbeat(() => ({ ...state }));
+  beat();
+
+  const checkpoint = async (at: TrainPosition): Promise<void> => {
+    const key = checkpointKey(prefix, at);
+    await saveCheckpoint(deps.store, key, model, {
+      position: at,
+      fingerprint,
+      warmStart,
+      best,
+      last,
+      backend,
+    });
+    state.checkpoint = { epoch: at.epoch, batch: at.batch, key };
+    beat();
+  };
+
+  try {
+    const fit = await fitModel(model, train.data, holdout.data, {
+      epochs: input.epochs,
+      batchSize: hp.batchSize,
+      seed: hp.seed,
+      loss: lossFunction(shape.task, input.hyperparams.loss),
+      start: position,
+      signal: ctx.cancellationSignal,
+      progressEveryMs: 100,
+      onProgress: (stats) => trackProgress(state, stats, input.epochs),
+      onEpoch: async (stats, at) => {
+        last = stats;
+        if (stats.valLoss !== null && (best === null || stats.valLoss < best.valLoss))
+          best = { epoch: stats.epoch, valLoss: stats.valLoss };
+        Object.assign(state, { ...stats, batch: 0, pct: pctOf(stats.epoch, 0, batches, input.epochs) });
+        await checkpoint(at);
+        await deps
+          .reportEpoch?.(input.workflowId, {
+            ...stats,
+            totalEpochs: input.epochs,
+            ...(input.trial === undefined ? {} : { trial: input.trial }),
+          })
+          .catch((err: unknown) => ctx.log.warn(`progress signal failed: ${String(err)}`));
+      },
+    });
+    position = fit.position;
+    if (fit.stopped) {
+      // A failed save must not turn a cancellation into a failure: the last epoch's checkpoint stays.
+      await checkpoint(position).catch((err: unknown) =>
+        ctx.log.warn(`checkpoint on cancellation failed: ${String(err)}`),
+      );
+      throw stopFailure(ctx, state.checkpoint?.key ?? 'none');
     }
     const candidateKey = `${prefix}/final`;
     await model.save(storeSaveHandler(deps.store, candidateKey));
-    model.dispose();
     return {
       candidateKey,
       backend,
       epochs: input.epochs,
-      loss: last?.loss ?? state.loss ?? Number.NaN,
-      valLoss: last?.valLoss ?? state.valLoss,
-      samplesPerSec: last?.samplesPerSec ?? state.samplesPerSec ?? 0,
+      loss: last?.loss ?? Number.NaN,
+      valLoss: last?.valLoss ?? null,
+      bestValLoss: best?.valLoss ?? null,
+      bestEpoch: best?.epoch ?? null,
+      samplesPerSec: last?.samplesPerSec ?? 0,
       warmStart,
+      ...(started.resumedFrom ? { resumedFrom: started.resumedFrom } : {}),
     };
-  };
+  } catch (err) {
+    if (err instanceof DivergedError)
+      throw ApplicationFailure.nonRetryable(
+        `Training diverged: ${err.message}; lower the learning rate or check the data for extreme values`,
+        ErrorType.TrainingDiverged,
+      );
+    throw err;
+  } finally {
+    disposeModel(model);
+  }
 }
 
-function parseHeartbeat(details: unknown): TrainHeartbeat | undefined {
-  const parsed = TrainHeartbeatSchema.safeParse(details);
-  return parsed.success ? parsed.data : undefined;
+interface StartingPoint {
+  model: tf.LayersModel;
+  position: TrainPosition;
+  warmStart: TrainResult['warmStart'];
+  best: CheckpointMeta['best'];
+  last: CheckpointMeta['last'];
+  checkpoint: TrainHeartbeat['checkpoint'];
+  resumedFrom?: string;
 }
 
+/** The checkpoint named by the last heartbeat when it belongs to this training; else a new model. */
+async function startingPoint(
+  deps: ActivityDeps,
+  input: TrainInput,
+  shape: ModelShape,
+  fingerprint: string,
+): Promise<StartingPoint> {
+  const ctx = Context.current();
+  const resume = TrainHeartbeatSchema.safeParse(ctx.info.heartbeatDetails);
+  const saved = resume.success ? resume.data.checkpoint : null;
+  if (saved) {
+    try {
+      const { model, meta } = await loadCheckpoint(deps.store, saved.key);
+      if (meta.fingerprint === fingerprint) {
+        ctx.log.info(`resuming ${input.model} from ${saved.key}`);
+        return { model, ...meta, checkpoint: saved, resumedFrom: saved.key };
+      }
+      disposeModel(model);
+      ctx.log.warn(`checkpoint ${saved.key} belongs to other inputs; training from the start`);
+    } catch (err) {
+      ctx.log.warn(`cannot resume from ${saved.key}: ${String(err)}; training from the start`);
+    }
+  }
+  const model = createModel(shape, input.hyperparams);
+  const warmStart = input.incremental
+    ? await warmStartFromProduction(deps, input.model, model, input.hyperparams).catch((err: unknown) => {
+        disposeModel(model);
+        throw err;
+      })
+    : { skipped: 'incremental: false' };
+  ctx.log.info(
+    'from' in warmStart
+      ? `warm start from production ${warmStart.from}`
+      : `training from scratch: ${warmStart.skipped}`,
+  );
+  return { model, position: { ...START }, warmStart, best: null, last: null, checkpoint: null };
+}
+
+/** The error a stopped training leaves with: the cancellation itself, or a retryable one on shutdown. */
+function stopFailure(ctx: Context, key: string): Error {
+  const reason: unknown = ctx.cancellationSignal.reason;
+  const shutdown =
+    ctx.cancellationDetails?.workerShutdown === true ||
+    (reason instanceof CancelledFailure && reason.message === 'WORKER_SHUTDOWN');
+  if (shutdown) {
+    return ApplicationFailure.retryable(
+      `Training interrupted by worker shutdown; checkpoint ${key} is in the last heartbeat and a retry resumes from it`,
+      TRAINING_INTERRUPTED,
+    );
+  }
+  return reason instanceof Error ? reason : new CancelledFailure(String(reason ?? 'CANCELLED'));
+}
+
+/** The heartbeat state update after a progress report; exported for bench/train's overhead figure. */
+export function trackProgress(state: TrainHeartbeat, stats: BatchStats, totalEpochs: number): void {
+  state.batch = stats.batch;
+  state.batches = stats.batches;
+  state.loss = stats.loss;
+  state.samplesPerSec = stats.samplesPerSec;
+  state.pct = pctOf(stats.epoch - 1, stats.batch, stats.batches, totalEpochs);
+}
+
+function pctOf(epochsDone: number, batch: number, batches: number, totalEpochs: number): number {
+  return (100 * (epochsDone + batch / Math.max(1, batches))) / Math.max(1, totalEpochs);
+}
+
+/** Identifies the inputs that decide the trained weights; a checkpoint is reused only under the same. */
+function trainingFingerprint(input: TrainInput): string {
+  const hp = Object.entries(input.hyperparams).sort(([a], [b]) => a.localeCompare(b));
+  return JSON.stringify({
+    dataset: input.datasetKey,
+    epochs: input.epochs,
+    hp,
+    incremental: input.incremental,
+  });
+}
+
+/** Copies production's weights into `model` when architecture and layer shapes match; says why not otherwise. */
 async function warmStartFromProduction(
   deps: ActivityDeps,
   modelName: string,
@@ -164,8 +282,11 @@ async function warmStartFromProduction(
   const { version } = alias.value;
   const meta = await deps.registry.getMetadata(modelName, version);
   if (!meta) return { skipped: `production version ${version} has no metadata` };
-  if (meta.hyperparams.architecture !== hp.architecture || meta.hyperparams.hiddenUnits !== hp.hiddenUnits) {
-    return { skipped: `architecture differs from production ${version}` };
+  const theirs = meta.hyperparams;
+  if (theirs.architecture !== hp.architecture || theirs.hiddenUnits !== hp.hiddenUnits) {
+    return {
+      skipped: `architecture differs from production ${version} (${theirs.architecture}/${theirs.hiddenUnits} units vs ${hp.architecture}/${hp.hiddenUnits})`,
+    };
   }
   const production = await tf.loadLayersModel(
     storeLoadHandler(deps.store, deps.registry.versionPrefix(modelName, version)),

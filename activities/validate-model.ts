@@ -29,7 +29,10 @@ export function createValidateModel(deps: ActivityDeps) {
 
     const candidate = score(await predictRaw(deps, input.candidateKey, holdout, pre, pre));
     const baselines = Object.fromEntries(
-      Object.entries(naiveBaselines(holdout, pre)).map(([name, p]) => [name, score(p)]),
+      Object.entries(naiveBaselines(holdout, pre)).map(([name, { predicted, coverage }]) => [
+        name,
+        { ...score(predicted), ...(coverage === undefined ? {} : { coverage }) },
+      ]),
     );
     const production = await scoreProduction(deps, input.model, holdout, pre, score);
     return {
@@ -41,7 +44,7 @@ export function createValidateModel(deps: ActivityDeps) {
   };
 }
 
-/** Pure gate decision, so it can be tested on constructed figures. */
+/** Pure gate decision, so it can be tested on constructed figures; the reason carries the figures that decided. */
 export function decide(
   candidate: MetricSet,
   baselines: Record<string, MetricSet>,
@@ -53,41 +56,48 @@ export function decide(
   const better = (a: number, b: number) => (lowerIsBetter ? a < b : a > b);
   const value = candidate[name] as number;
   const fmt = (v: number) => v.toFixed(4);
-  if (!Number.isFinite(value))
-    return { passed: false, reason: `candidate ${name} is not finite`, metric: name };
+  const figures = Object.entries(baselines)
+    .map(([baseline, m]) => {
+      const coverage = m.coverage === undefined ? '' : ` (coverage ${(m.coverage * 100).toFixed(1)}%)`;
+      return `${baseline} ${fmt(m[name] as number)}${coverage}`;
+    })
+    .join(', ');
+  const context = `baselines ${name}: ${figures || 'none'}`;
+  const result = (passed: boolean, reason: string) => ({
+    passed,
+    reason: `${reason}; ${context}`,
+    metric: name,
+  });
+  if (!Number.isFinite(value)) return result(false, `candidate ${name} is not finite`);
   if (gate.mustBeatBaseline) {
-    for (const [baseline, metrics] of Object.entries(baselines)) {
-      const b = metrics[name] as number;
-      if (!better(value, b)) {
-        return {
-          passed: false,
-          reason: `candidate ${name} ${fmt(value)} does not beat the ${baseline} baseline (${fmt(b)})`,
-          metric: name,
-        };
-      }
+    const scored = Object.entries(baselines).filter(([, m]) => Number.isFinite(m[name]));
+    const best = scored.reduce<[string, MetricSet] | undefined>(
+      (top, entry) => (!top || better(entry[1][name] as number, top[1][name] as number) ? entry : top),
+      undefined,
+    );
+    if (best && !better(value, best[1][name] as number)) {
+      return result(
+        false,
+        `candidate ${name} ${fmt(value)} does not beat the ${best[0]} baseline (${fmt(best[1][name] as number)}), the best naive one`,
+      );
     }
   }
   if (production) {
     const p = production.metrics[name] as number;
     const limit = lowerIsBetter ? p * (1 + gate.tolerance) : p * (1 - gate.tolerance);
+    const tolerance = `${Number((gate.tolerance * 100).toFixed(2))}%`;
     if (better(limit, value)) {
-      return {
-        passed: false,
-        reason: `candidate ${name} ${fmt(value)} is worse than production ${production.version} (${fmt(p)}) beyond the ${gate.tolerance * 100}% tolerance`,
-        metric: name,
-      };
+      return result(
+        false,
+        `candidate ${name} ${fmt(value)} is worse than production ${production.version} (${fmt(p)}) beyond the ${tolerance} tolerance (limit ${fmt(limit)})`,
+      );
     }
-    return {
-      passed: true,
-      reason: `candidate ${name} ${fmt(value)} vs production ${production.version} ${fmt(p)} and naive baselines`,
-      metric: name,
-    };
+    return result(
+      true,
+      `candidate ${name} ${fmt(value)} vs production ${production.version} ${fmt(p)}: within the ${tolerance} tolerance (limit ${fmt(limit)})`,
+    );
   }
-  return {
-    passed: true,
-    reason: `candidate ${name} ${fmt(value)} beats the naive baselines; no production model yet`,
-    metric: name,
-  };
+  return result(true, `candidate ${name} ${fmt(value)} passes; no production model yet`);
 }
 
 /** Predictions in the target's own units (probabilities for classifiers). */
@@ -129,17 +139,39 @@ function renormalise(split: LoadedSplit, from: Preprocessing, to: Preprocessing)
   return out;
 }
 
-function naiveBaselines(holdout: LoadedSplit, pre: Preprocessing): Record<string, ArrayLike<number>> {
+/** A naive baseline's predictions; `coverage` is the share of rows it could predict without its fallback. */
+interface Baseline {
+  predicted: ArrayLike<number>;
+  coverage?: number;
+}
+
+/**
+ * Naive predictions on the holdout, in the target's units (0/1 for classifiers: value > threshold):
+ * - `lastValue`: the target's latest value (when the target is also a feature);
+ * - `sameHourDayBefore`: the target 24 h before the target time, for the same entity. Where that hour
+ *   is missing from the buffer it falls back to the last value (or the constant when the target is
+ *   not a feature); `coverage` says on which share of rows it did not need to;
+ * - `constant`: the train mean for forecasts, the majority (negative) class for classifiers.
+ */
+export function naiveBaselines(holdout: LoadedSplit, pre: Preprocessing): Record<string, Baseline> {
   const rows = holdout.data.rows;
-  const baselines: Record<string, ArrayLike<number>> = {};
+  const constant = pre.task === 'forecast' ? pre.targetMean : 0;
+  const asTask = (v: number) => (pre.task === 'forecast' ? v : v > (pre.threshold ?? 0) ? 1 : 0);
+  const baselines: Record<string, Baseline> = {};
   const targetIndex = pre.features.indexOf(pre.target);
-  if (targetIndex >= 0) {
-    const last = holdout.lastValues[targetIndex] as Float64Array;
-    baselines.lastValue =
-      pre.task === 'forecast' ? last : Float64Array.from(last, (v) => (v > (pre.threshold ?? 0) ? 1 : 0));
+  const last = targetIndex >= 0 ? (holdout.lastValues[targetIndex] as Float64Array) : undefined;
+  if (last) baselines.lastValue = { predicted: Float64Array.from(last, asTask) };
+  const dayBefore = new Float64Array(rows);
+  let covered = 0;
+  for (let i = 0; i < rows; i++) {
+    const v = holdout.dayBefore[i] as number;
+    if (Number.isFinite(v)) {
+      covered++;
+      dayBefore[i] = asTask(v);
+    } else dayBefore[i] = last ? asTask(last[i] as number) : constant;
   }
-  // Train mean for forecasts, the majority class for classifiers.
-  baselines.constant = new Float64Array(rows).fill(pre.task === 'forecast' ? pre.targetMean : 0);
+  baselines.sameHourDayBefore = { predicted: dayBefore, coverage: rows ? covered / rows : 0 };
+  baselines.constant = { predicted: new Float64Array(rows).fill(constant) };
   return baselines;
 }
 

@@ -1,6 +1,12 @@
 import { loadConfig } from '../workers/config';
+import { cancelCommand } from './commands/cancel';
+import { ingestCommand } from './commands/ingest';
+import { listCommand } from './commands/list';
+import { modelsCommand } from './commands/models';
+import { rollbackCommand } from './commands/rollback';
 import { scheduleCommand } from './commands/schedule';
 import { startCommand } from './commands/start';
+import { statsCommand } from './commands/stats';
 import { statusCommand } from './commands/status';
 import { terminalOutput, UsageError, type CommandOutput } from './output';
 import type { Config } from '../workers/config';
@@ -10,12 +16,24 @@ type Command = (argv: string[], config: Config, out: CommandOutput) => Promise<n
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
   status: statusCommand,
+  cancel: cancelCommand,
+  list: listCommand,
   schedule: scheduleCommand,
+  rollback: rollbackCommand,
+  ingest: ingestCommand,
+  stats: statsCommand,
+  models: modelsCommand,
 };
 
 const USAGE = `usage: retrain <command> [options]
   start --model <m> [--epochs n] [--trials n] [--window-days n] [--min-records n] [--no-incremental] [--reload-target url]... [--wait] [--json]
   status <workflowId> [--watch] [--json]
+  cancel <workflowId> [--reason r] [--json]
+  list [--model m] [--limit n] [--json]
+  rollback --model <m> [--to <version>] [--json]
+  ingest --model <m> <files...> [--json]   (.csv, .parquet, .jsonl, .ndjson)
+  stats --model <m> [--json]
+  models create <spec.json> [--replace] [--json] | models list [--json] | models show <model> [--json]
   schedule create|list|describe|pause|unpause|trigger|backfill|delete ... (retrain schedule --help)`;
 
 /** Runs one command; returns the process exit code. Errors become one line on stderr. */

@@ -35,7 +35,13 @@ export function hourlyFlightMetricsSql({ topAirports, fromDay }: FlightsOptions 
           GROUP BY 1, 2 ORDER BY 1, 2`;
 }
 
-/** Loads the hourly flight metrics into the buffer of each model; returns the rows per model. */
+/** The demo metrics' (time, entity) columns: the buffer skips hours it already holds. */
+export const FLIGHTS_KEY = { timeColumn: 'ts', entityColumn: 'origin' };
+
+/**
+ * Loads the hourly flight metrics into the buffer of each model through the buffer's atomic,
+ * deduplicating write, so loading twice adds nothing; returns the rows per model.
+ */
 export async function loadFlightsIntoBuffer(
   buffer: DataBuffer,
   models: string[],
@@ -44,7 +50,7 @@ export async function loadFlightsIntoBuffer(
   return withDuckDb(async (conn) => {
     await conn.run(`SET TimeZone = 'UTC'`);
     await conn.run(`CREATE TEMP TABLE hourly AS ${hourlyFlightMetricsSql(options)}`);
-    for (const model of models) await buffer.appendQuery(conn, model, 'SELECT * FROM hourly', 'ts');
+    for (const model of models) await buffer.appendQuery(conn, model, 'SELECT * FROM hourly', FLIGHTS_KEY);
     const count = await conn.runAndReadAll('SELECT count(*)::BIGINT AS n FROM hourly');
     return Number(count.getRowObjectsJson()[0]?.n ?? 0);
   });

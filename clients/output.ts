@@ -34,3 +34,16 @@ export function terminalOutput(
     result: (json, value, text) => stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`),
   };
 }
+
+/** Left-aligned columns two spaces apart, header first: the text form of list-like results. */
+export function renderTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  return [header, ...rows]
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}

@@ -3,7 +3,6 @@ import type { WorkflowStartOptions } from '@temporalio/client';
 import { formatIssues } from '../common/format-issues';
 import { ModelNameAttribute } from '../common/messages';
 import { RetrainInputSchema, type RetrainRequest } from '../common/retrain';
-import { CPU_TASK_QUEUE } from '../common/task-queues';
 import type { retrainWorkflow } from '../workflows';
 import { UsageError } from './output';
 
@@ -49,12 +48,13 @@ export function parseRetrainFlags(values: RetrainFlagValues): RetrainRequest {
 export function retrainStartOptions(
   input: RetrainRequest,
   origin: string,
+  taskQueue: string,
 ): Pick<
   WorkflowStartOptions<typeof retrainWorkflow>,
   'taskQueue' | 'args' | 'typedSearchAttributes' | 'staticSummary' | 'staticDetails'
 > {
   return {
-    taskQueue: CPU_TASK_QUEUE,
+    taskQueue,
     args: [input],
     typedSearchAttributes: [{ key: ModelNameAttribute, value: input.model }],
     staticSummary: `Retrain ${input.model} (${origin})`,

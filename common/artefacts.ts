@@ -28,7 +28,10 @@ export const DatasetManifestSchema = z.object({
   createdAt: z.string(),
   window: z.object({ from: z.string(), to: z.string(), days: z.number().int() }),
   rows: z.object({ train: z.number().int(), holdout: z.number().int() }),
-  /** Columns of both Parquet files, in order: entity, time, then `<feature>_lag<k>`, then `y`. */
+  /**
+   * Columns of both Parquet files, in order: entity, time, then `<feature>_lag<k>`, then `y`, then
+   * `y_day_before` (raw target 24 h before the target time, null when absent; not a model input).
+   */
   columns: z.array(z.string()),
   timeRange: z.object({
     trainFrom: z.string(),
@@ -50,6 +53,17 @@ export const AliasSchema = z.object({
 export type Alias = z.infer<typeof AliasSchema>;
 
 export const VersionClaimSchema = z.object({ workflowId: z.string(), claimedAt: z.string() });
+
+/** One line of a multi-trial run's trial log, kept in the registered version's metadata. */
+export const TrialRecordSchema = z.object({
+  trial: z.number().int().min(1),
+  hyperparams: HyperparamsSchema,
+  status: z.enum(['completed', 'failed', 'cancelled']),
+  loss: z.number().nullable(),
+  valLoss: z.number().nullable(),
+  error: z.string().optional(),
+});
+export type TrialRecord = z.infer<typeof TrialRecordSchema>;
 
 export const ModelMetadataSchema = z.object({
   model: z.string(),
@@ -77,5 +91,7 @@ export const ModelMetadataSchema = z.object({
     window: z.object({ from: z.string(), to: z.string() }),
   }),
   preprocessing: PreprocessingSchema,
+  /** Every trial of the run that trained this version (multi-trial runs only). */
+  trials: z.array(TrialRecordSchema).optional(),
 });
 export type ModelMetadata = z.infer<typeof ModelMetadataSchema>;

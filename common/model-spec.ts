@@ -10,18 +10,71 @@ export const ColumnNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/
   message: 'column names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)',
 });
 
+export const TaskSchema = z.enum(['forecast', 'classify']);
+export type Task = z.infer<typeof TaskSchema>;
+
+/** Which architectures each task can train (ml/trainers.ts implements exactly these). */
+export const ARCHITECTURES = { forecast: ['mlp', 'lstm'], classify: ['logistic', 'mlp'] } as const;
+export type Architecture = (typeof ARCHITECTURES)[Task][number];
+
+/** Why `architecture` cannot train `task`, or undefined when it can; shared by spec and input checks. */
+export function architectureIssue(task: Task, architecture: string): string | undefined {
+  const allowed: readonly string[] = ARCHITECTURES[task];
+  return allowed.includes(architecture)
+    ? undefined
+    : `architecture ${architecture} cannot train a ${task} model; use one of ${allowed.join(', ')}`;
+}
+
 export const HyperparamsSchema = z
   .object({
     architecture: z.enum(['mlp', 'lstm', 'logistic']).default('mlp'),
     learningRate: z.number().positive().max(1).default(0.003),
     optimizer: z.enum(['adam', 'sgd', 'rmsprop']).default('adam'),
+    /**
+     * Training loss of forecasters (classifiers always use binary cross-entropy). Huber (delta 0.5
+     * target std) is the default: metric delays are heavy-tailed and the gate scores MAE.
+     */
+    loss: z.enum(['huber', 'mse', 'mae']).default('huber'),
     batchSize: z.number().int().min(1).max(65536).default(256),
     hiddenUnits: z.number().int().min(1).max(4096).default(32),
     dropout: z.number().min(0).max(0.9).default(0),
-    seed: z.number().int().min(0).default(42),
+    /** Drives initialisers, row shuffling and dropout masks; with it a run (and its resume) is reproducible. */
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(42),
   })
   .strict();
 export type Hyperparams = z.infer<typeof HyperparamsSchema>;
+
+const hp = HyperparamsSchema.shape;
+const range = (bound: z.ZodNumber) =>
+  z
+    .object({ min: bound, max: bound })
+    .strict()
+    .refine((r) => r.min <= r.max, { message: 'min must not be above max', path: ['max'] });
+const choices = <T extends z.ZodType>(item: T) => z.array(item).min(1).max(64);
+
+/**
+ * Where a multi-trial run (`trials > 1`) draws the hyperparameters of trials 2..n; trial 1 keeps the
+ * spec's own. Fields left out keep the spec's value. Each bound obeys the hyperparameter's own limits.
+ */
+export const SearchSchema = z
+  .object({
+    /** Drawn log-uniformly: learning rates matter by orders of magnitude. */
+    learningRate: range(hp.learningRate.unwrap()).optional(),
+    /** Drawn uniformly. */
+    dropout: range(hp.dropout.unwrap()).optional(),
+    hiddenUnits: choices(hp.hiddenUnits.unwrap()).optional(),
+    batchSize: choices(hp.batchSize.unwrap()).optional(),
+    optimizer: choices(hp.optimizer.unwrap()).optional(),
+    loss: choices(hp.loss.unwrap()).optional(),
+    architecture: choices(hp.architecture.unwrap()).optional(),
+  })
+  .strict();
+export type Search = z.infer<typeof SearchSchema>;
 
 export const GateSchema = z
   .object({
@@ -37,7 +90,7 @@ export const ModelSpecSchema = z
   .object({
     name: ModelNameSchema,
     description: z.string().max(500).optional(),
-    task: z.enum(['forecast', 'classify']),
+    task: TaskSchema,
     timeColumn: ColumnNameSchema,
     entityColumn: ColumnNameSchema,
     features: z.array(ColumnNameSchema).min(1).max(256),
@@ -50,12 +103,21 @@ export const ModelSpecSchema = z
     minRecords: z.number().int().min(1).default(1000),
     epochs: z.number().int().min(1).max(10000).default(10),
     hyperparams: HyperparamsSchema.default(HyperparamsSchema.parse({})),
+    /** Random-search ranges for multi-trial runs. */
+    search: SearchSchema.optional(),
     gate: GateSchema.default(GateSchema.parse({})),
   })
   .strict()
   .superRefine((spec, ctx) => {
     if (spec.task === 'classify' && spec.threshold === undefined) {
       ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'classify models need a threshold' });
+    }
+    const archIssue = architectureIssue(spec.task, spec.hyperparams.architecture);
+    if (archIssue)
+      ctx.addIssue({ code: 'custom', path: ['hyperparams', 'architecture'], message: archIssue });
+    for (const [i, architecture] of (spec.search?.architecture ?? []).entries()) {
+      const issue = architectureIssue(spec.task, architecture);
+      if (issue) ctx.addIssue({ code: 'custom', path: ['search', 'architecture', i], message: issue });
     }
     const columns = [spec.timeColumn, spec.entityColumn];
     for (const column of spec.features) {

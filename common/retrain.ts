@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TrialRecord } from './artefacts';
 import { HyperparamsSchema, ModelNameSchema } from './model-spec';
 
 export const RetrainInputSchema = z
@@ -59,7 +60,17 @@ export interface RetrainProgress {
   valLoss: number | null;
   samplesPerSec: number | null;
   trial?: number;
+  /** Every trial of a multi-trial run (`trials > 1`), in trial order. */
+  trials?: TrialProgress[];
+  /** The trial with the lowest validation loss so far (training loss when there is no holdout). */
+  best?: { trial: number; score: number };
   version?: string;
   status: 'running' | RetrainResult['status'];
   updatedAt: string;
+}
+
+/** One trial as the workflow sees it: `queued` until its first epoch report arrives. */
+export interface TrialProgress extends Omit<TrialRecord, 'status'> {
+  status: TrialRecord['status'] | 'queued' | 'running';
+  epoch: number;
 }

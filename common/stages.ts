@@ -1,3 +1,4 @@
+import type { TrialRecord } from './artefacts';
 import type { Hyperparams } from './model-spec';
 
 // Payloads between stages: small JSON with store keys, never tensors or weights.
@@ -30,9 +31,15 @@ export interface TrainResult {
   backend: string;
   epochs: number;
   loss: number;
+  /** Validation loss of the candidate (the final epoch's weights): compare trials on this. */
   valLoss: number | null;
+  /** Lowest validation loss of any epoch, and that epoch; null without a holdout. */
+  bestValLoss?: number | null;
+  bestEpoch?: number | null;
   samplesPerSec: number;
   warmStart: { from: string } | { skipped: string };
+  /** Checkpoint key this attempt resumed from, when it did. */
+  resumedFrom?: string;
 }
 
 export interface ValidateInput {
@@ -61,6 +68,8 @@ export interface RegisterInput {
   hyperparams: Hyperparams;
   training: TrainResult;
   validation: ValidateResult;
+  /** The trial log of a multi-trial run, written into the version's metadata. */
+  trials?: TrialRecord[];
 }
 
 export interface RegisterResult {
@@ -80,6 +89,8 @@ export interface ServerReload {
   ok: boolean;
   version?: string;
   error?: string;
+  /** Tries it took (reloads back off and retry while a failure may pass). */
+  attempts?: number;
 }
 
 export interface ReloadResult {

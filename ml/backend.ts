@@ -45,7 +45,9 @@ async function activate(name: BackendName): Promise<void> {
       if (!hasGpuDevice()) throw new Error('tfjs-node-gpu loaded but no GPU device is visible');
       return;
     case 'tensorflow':
-      require('@tensorflow/tfjs-node');
+      // tfjs-node-gpu also registers `tensorflow`; on a machine without a GPU it runs on the CPU,
+      // and is named for that: native CPU, never "GPU".
+      if (!tf.findBackendFactory('tensorflow')) require('@tensorflow/tfjs-node');
       return useBackend('tensorflow');
     case 'wasm': {
       const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof WasmBackend;

@@ -1,60 +1,57 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Hyperparams } from '../common/model-spec';
+import type { Hyperparams, Task } from '../common/model-spec';
+import type { ModelShape } from './architectures';
+import { trainerFor } from './trainers';
 
-export type Task = 'forecast' | 'classify';
+export type { Task } from '../common/model-spec';
+export type { ModelShape } from './architectures';
 
-export interface ModelShape {
-  task: Task;
-  lookback: number;
-  features: number;
+/** Loss of a task, as tfjs names it in `compile` and in saved training configs. */
+export const LOSS_NAME = { forecast: 'meanSquaredError', classify: 'binaryCrossentropy' } as const;
+
+/** Huber's quadratic-to-linear switch, in target standard deviations (targets are standardised). */
+const HUBER_DELTA = 0.5;
+
+/**
+ * Per-sample loss of a task, the function ml/train.ts steps with. The compiled loss (LOSS_NAME) is
+ * only what checkpoints record for tfjs; tfjs has no Huber, so the real loss is `hp.loss`.
+ */
+export function lossFunction(
+  task: Task,
+  loss: Hyperparams['loss'] = 'huber',
+): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor {
+  if (task === 'classify') return tf.metrics.binaryCrossentropy;
+  if (loss === 'mse') return tf.metrics.meanSquaredError;
+  if (loss === 'mae') return tf.metrics.meanAbsoluteError;
+  return (yTrue, yPred) =>
+    tf.tidy(() => {
+      const error = tf.abs(tf.sub(yPred, yTrue));
+      const quadratic = tf.minimum(error, HUBER_DELTA);
+      const linear = tf.sub(error, quadratic);
+      return tf.mean(tf.add(tf.mul(0.5, tf.square(quadratic)), tf.mul(HUBER_DELTA, linear)), -1);
+    });
 }
 
-/** Builds an untrained, compiled model; pure apart from the seeded initialisers. */
+/**
+ * Builds an untrained, compiled model with the trainer registered for the task and architecture;
+ * pure apart from the seeded initialisers. Throws UnsupportedArchitectureError for a bad pair.
+ */
 export function createModel(shape: ModelShape, hp: Hyperparams): tf.LayersModel {
-  const seed = hp.seed;
-  const width = shape.lookback * shape.features;
-  const model = tf.sequential();
-  const init = (offset: number) => tf.initializers.glorotUniform({ seed: seed + offset });
-  if (hp.architecture === 'lstm') {
-    model.add(tf.layers.reshape({ targetShape: [shape.lookback, shape.features], inputShape: [width] }));
-    model.add(
-      tf.layers.lstm({
-        units: hp.hiddenUnits,
-        kernelInitializer: init(1),
-        recurrentInitializer: tf.initializers.orthogonal({ seed: seed + 2, gain: 1 }),
-      }),
-    );
-  } else if (hp.architecture === 'mlp') {
-    model.add(
-      tf.layers.dense({
-        units: hp.hiddenUnits,
-        activation: 'relu',
-        inputShape: [width],
-        kernelInitializer: init(1),
-      }),
-    );
-    if (hp.dropout > 0) model.add(tf.layers.dropout({ rate: hp.dropout, seed: seed + 3 }));
-    model.add(tf.layers.dense({ units: hp.hiddenUnits, activation: 'relu', kernelInitializer: init(2) }));
-  }
-  const first = model.layers.length === 0;
-  model.add(
-    tf.layers.dense({
-      units: 1,
-      activation: shape.task === 'classify' ? 'sigmoid' : 'linear',
-      kernelInitializer: init(4),
-      ...(first ? { inputShape: [width] } : {}),
-    }),
-  );
+  const model = trainerFor(shape.task, hp.architecture).build(shape, hp);
   compileModel(model, shape.task, hp);
   return model;
 }
 
-/** (Re)compiles with the optimiser and loss of the task; needed again after loading weights. */
+/** (Re)compiles with the optimiser and loss of the task; needed again after loading bare weights. */
 export function compileModel(model: tf.LayersModel, task: Task, hp: Hyperparams): void {
-  model.compile({
-    optimizer: createOptimizer(hp),
-    loss: task === 'classify' ? 'binaryCrossentropy' : 'meanSquaredError',
-  });
+  model.compile({ optimizer: createOptimizer(hp), loss: LOSS_NAME[task] });
+}
+
+/** Disposes the model and its optimiser's slots, which `model.dispose()` leaves behind. */
+export function disposeModel(model: tf.LayersModel): void {
+  const optimizer = model.optimizer as tf.Optimizer | undefined;
+  model.dispose();
+  optimizer?.dispose();
 }
 
 function createOptimizer(hp: Hyperparams): tf.Optimizer {

@@ -19,6 +19,9 @@ export function storeSaveHandler(store: BlobStore, prefix: string): tf.io.IOHand
         generatedBy: artifacts.generatedBy,
         convertedBy: artifacts.convertedBy,
         weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
+        // Present only for checkpoints saved with `includeOptimizer` / user metadata (ml/checkpoint.ts).
+        ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
+        ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
       };
       await store.put(`${prefix}/${MODEL_FILE}`, JSON.stringify(modelJson), {
         contentType: 'application/json',
@@ -39,6 +42,8 @@ export function storeLoadHandler(store: BlobStore, prefix: string): tf.io.IOHand
       const json = JSON.parse(Buffer.from(modelBlob.body).toString('utf8')) as {
         modelTopology: tf.io.ModelArtifacts['modelTopology'];
         weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[];
+        trainingConfig?: tf.io.TrainingConfig;
+        userDefinedMetadata?: tf.io.ModelArtifacts['userDefinedMetadata'];
       };
       const weightSpecs = json.weightsManifest.flatMap((group) => group.weights);
       const expected = weightSpecs.reduce((sum, spec) => sum + 4 * spec.shape.reduce((a, b) => a * b, 1), 0);
@@ -52,6 +57,8 @@ export function storeLoadHandler(store: BlobStore, prefix: string): tf.io.IOHand
         modelTopology: json.modelTopology,
         weightSpecs,
         weightData: body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer,
+        ...(json.trainingConfig ? { trainingConfig: json.trainingConfig } : {}),
+        ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
       };
     },
   };

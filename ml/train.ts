@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { seededRandom } from '../common/seeded-random';
 
 export interface TrainingData {
   /** Row-major features, `rows * width` values, already normalised. */
@@ -6,6 +7,20 @@ export interface TrainingData {
   y: Float32Array;
   rows: number;
   width: number;
+}
+
+/**
+ * Where training stands, and all that is needed to continue it exactly (with the weights and the
+ * optimiser state): the batch order and dropout masks depend only on (seed, epoch, batch).
+ */
+export interface TrainPosition {
+  /** Epochs completed. */
+  epoch: number;
+  /** Batches completed of epoch `epoch + 1`; 0 at an epoch boundary. */
+  batch: number;
+  /** Sum of batch loss x batch size, and samples, so far in epoch `epoch + 1`. */
+  lossSum: number;
+  seen: number;
 }
 
 export interface EpochStats {
@@ -16,23 +31,44 @@ export interface EpochStats {
 }
 
 export interface BatchStats {
+  /** The epoch in progress (1-based). */
   epoch: number;
+  /** Batches done in it. */
   batch: number;
   batches: number;
+  /** Mean training loss of the epoch so far. */
   loss: number;
+  samplesPerSec: number;
 }
 
+export type LossFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
+
 export interface FitOptions {
-  /** Epochs already done (resume): training continues at `startEpoch + 1`. */
-  startEpoch: number;
   epochs: number;
   batchSize: number;
   seed: number;
-  onBatch?: (stats: BatchStats) => void;
+  /** Per-sample loss (ml/model.ts lossFunction); the model's compiled optimiser minimises its mean. */
+  loss: LossFn;
+  /** Resume point; training continues with the next batch. Default: the very start. */
+  start?: TrainPosition;
+  /** Checked after every batch: once aborted, training stops and returns its position. */
+  signal?: AbortSignal;
+  /** Called after a batch at most every `progressEveryMs`, and after the last batch of an epoch. */
+  onProgress?: (stats: BatchStats) => void;
   /** Awaited after every epoch: the place to checkpoint and report. */
-  onEpoch?: (stats: EpochStats) => Promise<void>;
-  /** Checked between batches; true stops training after the current batch. */
-  shouldStop?: () => boolean;
+  onEpoch?: (stats: EpochStats, position: TrainPosition) => Promise<void>;
+  /** @default 250 */
+  progressEveryMs?: number;
+  /** Longest stretch without yielding to the event loop (timers, heartbeats, cancellation). @default 20 */
+  yieldEveryMs?: number;
+}
+
+export interface FitResult {
+  /** True when `signal` stopped training before the last epoch ended. */
+  stopped: boolean;
+  position: TrainPosition;
+  /** Stats of the last completed epoch, if any completed in this call. */
+  last: EpochStats | undefined;
 }
 
 /** Thrown when the loss turns NaN or infinite. */
@@ -40,92 +76,168 @@ export class DivergedError extends Error {
   override readonly name = 'DivergedError';
 }
 
+export const START: TrainPosition = { epoch: 0, batch: 0, lossSum: 0, seen: 0 };
+
 /**
- * Mini-batch training with validation loss per epoch. Yields to the event loop between batches
- * so heartbeats and cancellation get through on the pure-JS and wasm backends too.
+ * Mini-batch training with a validation loss per epoch. Rows are shuffled per epoch from
+ * (seed, epoch); batch losses stay on the device and are read in groups, so the loop syncs only
+ * for progress; it yields to the event loop every `yieldEveryMs` so heartbeats and cancellation
+ * get through on the pure-JS and wasm backends too.
  */
 export async function fitModel(
   model: tf.LayersModel,
   train: TrainingData,
   validation: TrainingData | undefined,
   options: FitOptions,
-): Promise<{ stopped: boolean; last: EpochStats | undefined }> {
-  const xs = tf.tensor2d(train.x, [train.rows, train.width]);
-  const ys = tf.tensor2d(train.y, [train.rows, 1]);
-  const val =
-    validation && validation.rows > 0
-      ? ([
-          tf.tensor2d(validation.x, [validation.rows, validation.width]),
-          tf.tensor2d(validation.y, [validation.rows, 1]),
-        ] as const)
-      : undefined;
-  const batches = Math.ceil(train.rows / options.batchSize);
-  let stopped = false;
+): Promise<FitResult> {
+  const { batchSize, seed, loss } = options;
+  const progressEveryMs = options.progressEveryMs ?? 250;
+  const yieldEveryMs = options.yieldEveryMs ?? 20;
+  const optimizer = model.optimizer as tf.Optimizer | undefined;
+  if (!optimizer) throw new Error('fitModel needs a compiled model');
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const dropouts = model.layers.filter((layer) => layer.getClassName() === 'Dropout');
+  const batches = Math.ceil(train.rows / batchSize);
+  const xs = new Float32Array(train.x.length);
+  const ys = new Float32Array(train.y.length);
+  const start = options.start ?? START;
+  let position: TrainPosition = { ...start };
   let last: EpochStats | undefined;
-  try {
-    for (let epoch = options.startEpoch + 1; epoch <= options.epochs && !stopped; epoch++) {
-      const started = performance.now();
-      const order = shuffledBatches(batches, options.seed + epoch);
-      let lossSum = 0;
-      let seen = 0;
-      for (let i = 0; i < order.length; i++) {
-        const b = order[i] as number;
-        const start = b * options.batchSize;
-        const size = Math.min(options.batchSize, train.rows - start);
-        const bx = xs.slice([start, 0], [size, train.width]);
-        const by = ys.slice([start, 0], [size, 1]);
-        let result: number | number[];
-        try {
-          result = await model.trainOnBatch(bx, by);
-        } finally {
-          tf.dispose([bx, by]);
+  let lastYield = performance.now();
+
+  for (let epoch = start.epoch + 1; epoch <= options.epochs; epoch++) {
+    gatherRows(train, shuffledRows(train.rows, seed, epoch), xs, ys);
+    const started = performance.now();
+    const first = position.batch;
+    let lastProgress = started;
+    const pending: { cost: tf.Scalar; size: number; batch: number }[] = [];
+    // Losses are summed in batch order whenever they are read, so the sum does not depend on timing.
+    const flush = async (batchesDone: number) => {
+      if (pending.length === 0) return;
+      const stacked = tf.stack(pending.map((p) => p.cost));
+      const values = await stacked.data();
+      for (let i = 0; i < pending.length; i++) {
+        const { size, batch } = pending[i] as (typeof pending)[number];
+        const value = values[i] as number;
+        if (!Number.isFinite(value))
+          throw new DivergedError(`loss became ${value} at epoch ${epoch}, batch ${batch + 1}`);
+        position.lossSum += value * size;
+        position.seen += size;
+      }
+      tf.dispose([stacked, ...pending.map((p) => p.cost)]);
+      pending.length = 0;
+      const seconds = Math.max((performance.now() - started) / 1000, 1e-9);
+      options.onProgress?.({
+        epoch,
+        batch: batchesDone,
+        batches,
+        loss: position.lossSum / Math.max(1, position.seen),
+        samplesPerSec: (Math.min(train.rows, batchesDone * batchSize) - first * batchSize) / seconds,
+      });
+    };
+    try {
+      for (let b = first; b < batches; b++) {
+        const from = b * batchSize;
+        const size = Math.min(batchSize, train.rows - from);
+        for (const layer of dropouts) (layer as unknown as { seed?: number }).seed = mix(seed, epoch, b + 1);
+        const cost = tf.tidy(() => {
+          const bx = tf.tensor2d(xs.subarray(from * train.width, (from + size) * train.width), [
+            size,
+            train.width,
+          ]);
+          const by = tf.tensor2d(ys.subarray(from, from + size), [size, 1]);
+          return optimizer.minimize(
+            () => tf.mean(loss(by, model.apply(bx, { training: true }) as tf.Tensor)) as tf.Scalar,
+            true,
+            variables,
+          ) as tf.Scalar;
+        });
+        pending.push({ cost, size, batch: b });
+        position.batch = b + 1;
+        const now = performance.now();
+        if (now - lastProgress >= progressEveryMs || b === batches - 1 || options.signal?.aborted) {
+          await flush(b + 1);
+          lastProgress = now;
         }
-        const batchLoss = Array.isArray(result) ? (result[0] as number) : result;
-        if (!Number.isFinite(batchLoss))
-          throw new DivergedError(`loss became ${batchLoss} at epoch ${epoch}, batch ${i + 1}`);
-        lossSum += batchLoss * size;
-        seen += size;
-        options.onBatch?.({ epoch, batch: i + 1, batches, loss: lossSum / seen });
-        await new Promise((resolve) => setImmediate(resolve));
-        if (options.shouldStop?.()) {
-          stopped = true;
-          break;
+        if (options.signal?.aborted) {
+          await flush(b + 1);
+          return { stopped: true, position, last };
+        }
+        if (now - lastYield >= yieldEveryMs) {
+          await new Promise((resolve) => setImmediate(resolve));
+          lastYield = performance.now();
         }
       }
-      if (stopped) break;
-      const valLoss = val ? evaluateLoss(model, val[0], val[1]) : null;
-      const seconds = (performance.now() - started) / 1000;
-      last = { epoch, loss: lossSum / seen, valLoss, samplesPerSec: seen / Math.max(seconds, 1e-9) };
-      await options.onEpoch?.(last);
+    } finally {
+      tf.dispose(pending.map((p) => p.cost));
     }
-  } finally {
-    tf.dispose([xs, ys, ...(val ?? [])]);
+    const valLoss = validation && validation.rows > 0 ? await meanLoss(model, validation, loss) : null;
+    const seconds = Math.max((performance.now() - started) / 1000, 1e-9);
+    last = {
+      epoch,
+      loss: position.lossSum / Math.max(1, position.seen),
+      valLoss,
+      samplesPerSec: Math.max(0, train.rows - first * batchSize) / seconds,
+    };
+    position = { epoch, batch: 0, lossSum: 0, seen: 0 };
+    await options.onEpoch?.(last, { ...position });
+    lastYield = performance.now();
   }
-  return { stopped, last };
+  return { stopped: false, position, last };
 }
 
-function evaluateLoss(model: tf.LayersModel, x: tf.Tensor2D, y: tf.Tensor2D): number {
-  return tf.tidy(() => {
-    const result = model.evaluate(x, y, { batchSize: 4096 });
-    const scalar = Array.isArray(result) ? result[0]! : result;
-    return scalar.dataSync()[0] as number;
-  });
+/** Mean loss over `data` in inference mode, in chunks that bound memory; yields between chunks. */
+export async function meanLoss(model: tf.LayersModel, data: TrainingData, loss: LossFn): Promise<number> {
+  const chunk = 4096;
+  let sum = 0;
+  for (let from = 0; from < data.rows; from += chunk) {
+    const size = Math.min(chunk, data.rows - from);
+    const total = tf.tidy(() => {
+      const x = tf.tensor2d(data.x.subarray(from * data.width, (from + size) * data.width), [
+        size,
+        data.width,
+      ]);
+      const y = tf.tensor2d(data.y.subarray(from, from + size), [size, 1]);
+      return tf.sum(loss(y, model.predict(x) as tf.Tensor));
+    });
+    sum += (await total.data())[0] as number;
+    total.dispose();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return sum / Math.max(1, data.rows);
 }
 
-/** Batch order for one epoch, reproducible from the seed (mulberry32 + Fisher-Yates). */
-export function shuffledBatches(count: number, seed: number): number[] {
-  const order = Array.from({ length: count }, (_, i) => i);
-  let state = seed >>> 0;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** Row order for one epoch, a function of (seed, epoch) only: mulberry32 + Fisher-Yates. */
+export function shuffledRows(count: number, seed: number, epoch: number): Uint32Array {
+  const order = new Uint32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  const random = seededRandom(mix(seed, epoch, 0));
   for (let i = count - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j] as number, order[i] as number];
+    const t = order[i] as number;
+    order[i] = order[j] as number;
+    order[j] = t;
   }
   return order;
+}
+
+function gatherRows(data: TrainingData, order: Uint32Array, xs: Float32Array, ys: Float32Array): void {
+  const w = data.width;
+  for (let i = 0; i < order.length; i++) {
+    const src = order[i] as number;
+    ys[i] = data.y[src] as number;
+    for (let k = 0; k < w; k++) xs[i * w + k] = data.x[src * w + k] as number;
+  }
+}
+
+/** A positive 31-bit seed from (seed, epoch, batch), well mixed so neighbours differ in every bit. */
+export function mix(seed: number, epoch: number, batch: number): number {
+  let h =
+    Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^
+    Math.imul(epoch + 1, 0xc2b2ae35) ^
+    Math.imul(batch, 0x27d4eb2f);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 1 || 1;
 }

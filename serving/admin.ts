@@ -1,11 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-
 import * as tf from '@tensorflow/tfjs';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 
 import { formatIssues } from '../common/format-issues';
 import { ModelNameSchema } from '../common/model-spec';
+import { apiKeyCheck } from './api-key';
 import { UnknownModelError, type ModelPool } from './model-pool';
 import { ModelLoadError, type ModelSlot } from './model-slot';
 
@@ -27,15 +26,7 @@ export interface AdminOptions {
 
 /** `GET /admin/model-info` and `POST /admin/reload`, behind the `X-API-Key` check; register with prefix `/admin`. */
 export const adminRoutes: FastifyPluginAsync<AdminOptions> = async (app, { pool, apiKey }) => {
-  const expected = apiKey === undefined ? undefined : digest(apiKey);
-
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!expected) return reply.code(503).send({ error: 'admin API disabled: set RETRAIN_API_KEY' });
-    const given = request.headers['x-api-key'];
-    if (typeof given !== 'string' || !timingSafeEqual(digest(given), expected)) {
-      return reply.code(401).send({ error: 'missing or wrong X-API-Key header' });
-    }
-  });
+  app.addHook('onRequest', apiKeyCheck(apiKey, 'admin API disabled: set RETRAIN_API_KEY'));
 
   app.get('/model-info', async (request, reply) => {
     const query = InfoQuerySchema.safeParse(request.query);
@@ -85,9 +76,4 @@ export function describeSlot(slot: ModelSlot) {
     inFlight: slot.pending,
     preprocessing: { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon },
   };
-}
-
-/** Equal-length digests, so timingSafeEqual neither throws nor leaks the key's length. */
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
 }

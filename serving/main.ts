@@ -1,4 +1,7 @@
 import { selectBackend } from '../ml/backend';
+import { DataBuffer } from '../storage/buffer';
+import { BufferWriter } from '../storage/buffer-writer';
+import { Ingestor } from '../storage/ingest';
 import { openBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
 import { loadConfig } from '../workers/config';
@@ -8,7 +11,18 @@ import { createServer } from './server';
 async function main(): Promise<void> {
   const config = loadConfig();
   const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
-  const { app, loadProductionModels } = createServer({ registry, apiKey: config.apiKey, logger: true });
+  const writer = await BufferWriter.open(new DataBuffer(config.bufferDir), {
+    retentionDays: config.bufferRetentionDays,
+  });
+  const ingestor = new Ingestor(registry, writer);
+  const { app, loadProductionModels } = createServer({
+    registry,
+    apiKey: config.apiKey,
+    logger: true,
+    ingestor,
+  });
+  // After in-flight requests: rows still waiting for their flush are written before exit.
+  app.addHook('onClose', () => writer.close());
   if (!config.apiKey) app.log.warn('admin API disabled: set RETRAIN_API_KEY');
   await selectBackend(config.backend, (line) => app.log.info(line));
 

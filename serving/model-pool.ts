@@ -88,7 +88,7 @@ export class ModelPool {
 
   private async swap(model: string, requested: string | undefined): Promise<ReloadOutcome> {
     try {
-      await this.registry.loadSpec(model).catch((err: unknown) => {
+      const spec = await this.registry.loadSpec(model).catch((err: unknown) => {
         throw err instanceof ModelNotFoundError
           ? new UnknownModelError(`unknown model ${model}: the registry has no spec for it`)
           : err;
@@ -101,7 +101,7 @@ export class ModelPool {
         this.metrics.reloaded(model, 'success');
         return { model, version, previous: version };
       }
-      const next = await loadVersion(this.registry, model, version);
+      const next = await loadVersion(this.registry, model, version, spec);
       this.slots.set(model, next);
       current?.retire();
       this.metrics.reloaded(model, 'success');

@@ -1,10 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type { ModelMetadata, Preprocessing } from '../common/artefacts';
+import type { ModelSpec } from '../common/model-spec';
 import { storeLoadHandler } from '../ml/store-io';
 import type { ModelRegistry } from '../storage/registry';
 
 const PROBE_ROWS = 4;
+/** Batch sizes run once before the swap, so the first real requests do not pay for kernel set-up. */
+const WARM_UP_ROWS = [1, 32];
 
 /** Thrown by {@link loadVersion} when a version cannot be served; the message says why. */
 export class ModelLoadError extends Error {
@@ -82,13 +85,15 @@ export class ModelSlot {
 
 /**
  * Loads `model` `version` from the registry and checks it can serve: metadata consistent with the
- * request, input width `lookback * features`, output `[null, 1]`, finite outputs on a probe batch.
+ * request and with the model's spec (the row schema clients send), input width `lookback * features`,
+ * output `[null, 1]`, finite outputs on a probe batch; then warms it up.
  * Throws {@link ModelLoadError} with the reason otherwise; nothing is left allocated then.
  */
 export async function loadVersion(
   registry: ModelRegistry,
   model: string,
   version: string,
+  spec?: ModelSpec,
 ): Promise<ModelSlot> {
   const what = `${model} ${version}`;
   const metadata = await registry.getMetadata(model, version).catch((err: unknown) => {
@@ -96,6 +101,7 @@ export async function loadVersion(
   });
   if (!metadata) throw new ModelLoadError(`${what} does not exist or is incomplete (no metadata.json)`);
   checkMetadata(what, model, version, metadata);
+  if (spec) checkAgainstSpec(what, metadata.preprocessing, spec);
   const net = await tf
     .loadLayersModel(storeLoadHandler(registry.store, registry.versionPrefix(model, version)))
     .catch((err: unknown) => {
@@ -131,6 +137,17 @@ function checkMetadata(what: string, model: string, version: string, metadata: M
   if (problems.length) throw new ModelLoadError(`${what} has inconsistent metadata: ${problems.join('; ')}`);
 }
 
+function checkAgainstSpec(what: string, pre: Preprocessing, spec: ModelSpec): void {
+  const differ = (['task', 'timeColumn', 'entityColumn', 'lookback'] as const)
+    .filter((k) => pre[k] !== spec[k])
+    .map((k) => `${k} ${String(pre[k])} (spec: ${String(spec[k])})`);
+  if (pre.features.join() !== spec.features.join()) {
+    differ.push(`features [${pre.features.join(', ')}] (spec: [${spec.features.join(', ')}])`);
+  }
+  if (differ.length)
+    throw new ModelLoadError(`${what} does not match the model's spec: ${differ.join('; ')}`);
+}
+
 function checkModel(what: string, net: tf.LayersModel, pre: Preprocessing): void {
   const width = pre.lookback * pre.features.length;
   const input = net.inputs.length === 1 ? net.inputs[0]?.shape : undefined;
@@ -151,8 +168,8 @@ function checkModel(what: string, net: tf.LayersModel, pre: Preprocessing): void
       `${what} gives non-finite outputs on a probe batch: ${Array.from(probe).join(', ')}`,
     );
   }
-  // The first single-row call builds the kernels a typical request uses; pay for it before the swap.
-  tf.tidy(() => (net.predict(tf.zeros([1, width])) as tf.Tensor).dataSync());
+  for (const rows of WARM_UP_ROWS)
+    tf.tidy(() => (net.predict(tf.zeros([rows, width])) as tf.Tensor).dataSync());
 }
 
 function messageOf(err: unknown): string {

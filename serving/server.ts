@@ -3,9 +3,11 @@ import { z } from 'zod';
 
 import { formatIssues } from '../common/format-issues';
 import { ModelNameSchema } from '../common/model-spec';
+import type { Ingestor } from '../storage/ingest';
 import type { ModelRegistry } from '../storage/registry';
 import { adminRoutes } from './admin';
 import { buildFeatures, FeatureError } from './features';
+import { ingestRoutes } from './ingest-route';
 import { ServingMetrics } from './metrics';
 import { ModelPool, type StartupReport } from './model-pool';
 
@@ -22,10 +24,12 @@ const PredictBodySchema = z.object({
 /** Options of {@link createServer}. */
 export interface ServerOptions {
   registry: ModelRegistry;
-  /** Guards the admin routes; without one they answer 503. */
+  /** Guards the admin and ingest routes; without one they answer 503. */
   apiKey?: string;
-  /** Structured request logs on stdout. @default false */
-  logger?: boolean;
+  /** Structured request logs on stdout, or on `stream` (tests read them). @default false */
+  logger?: boolean | { stream: NodeJS.WritableStream };
+  /** Serves `POST /ingest` into the data buffer when given. */
+  ingestor?: Ingestor;
 }
 
 /** The inference server before it listens: the Fastify app and its start-up load. */
@@ -41,7 +45,10 @@ export function createServer(opts: ServerOptions): InferenceServer {
   const app = Fastify({
     bodyLimit: BODY_LIMIT_BYTES,
     logger: opts.logger
-      ? { redact: { paths: ['req.headers["x-api-key"]', 'req.headers.authorization'], censor: '[redacted]' } }
+      ? {
+          redact: { paths: ['req.headers["x-api-key"]', 'req.headers.authorization'], censor: '[redacted]' },
+          ...(opts.logger === true ? {} : { stream: opts.logger.stream }),
+        }
       : false,
   });
   const metrics = new ServingMetrics();
@@ -109,6 +116,7 @@ export function createServer(opts: ServerOptions): InferenceServer {
   );
 
   void app.register(adminRoutes, { prefix: '/admin', pool, apiKey: opts.apiKey });
+  if (opts.ingestor) void app.register(ingestRoutes, { ingestor: opts.ingestor, apiKey: opts.apiKey });
 
   return {
     app,

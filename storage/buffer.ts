@@ -1,13 +1,65 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ModelNameSchema } from '../common/model-spec';
-import { sqlIdent, sqlString } from './duckdb';
+import { withBufferLock } from './buffer-lock';
+import { sqlIdent, sqlString, withDuckDb } from './duckdb';
+
+/** Columns whose names start with this are bookkeeping of the writers and never reach a part file. */
+export const INTERNAL_PREFIX = '__retrain_';
+/** Writers stage part files here, inside the model dir so the final rename stays on one file system. */
+const STAGING_PREFIX = '.staging-';
+/** Expired days are renamed here before they are deleted, so readers never see half a day vanish. */
+const EXPIRED_PREFIX = '.expired-';
+const DAY_DIR = /^day=(\d{4}-\d{2}-\d{2})$/;
+const STAGED_DAY_DIR = new RegExp(`^${INTERNAL_PREFIX}day=(\\d{4}-\\d{2}-\\d{2})$`);
+
+/** The columns that identify a record: a row whose (time, entity) the buffer holds already is skipped. */
+export interface BufferKey {
+  timeColumn: string;
+  entityColumn: string;
+}
+
+/** What one append did: rows written and rows skipped because their key was taken. */
+export interface AppendResult {
+  inserted: number;
+  duplicates: number;
+}
+
+/** Figures of one model's buffer; `firstDay`/`lastDay` are `YYYY-MM-DD` (UTC), null when empty. */
+export interface BufferStats {
+  records: number;
+  files: number;
+  days: number;
+  firstDay: string | null;
+  lastDay: string | null;
+  /** Size of the part files on disk. */
+  bytes: number;
+}
+
+/** One Parquet part file of the buffer. */
+export interface PartFile {
+  day: string;
+  path: string;
+}
+
+/** Options of {@link DataBuffer.appendQuery}. */
+export interface AppendOptions {
+  /** SQL ordering that decides which of several rows with one key is kept (the first). @default the key */
+  orderBy?: string;
+  /**
+   * Name of a temp table to leave behind on the connection: the query's rows plus a BOOLEAN column
+   * `__retrain_inserted`, for callers that count per request. Dropped when absent.
+   */
+  marks?: string;
+}
 
 /**
  * The data buffer: per model, a directory of daily Parquet part files
- * (`<dir>/<model>/day=YYYY-MM-DD/part-<uuid>.parquet`). Days are appended to with new part files,
- * never rewritten.
+ * (`<dir>/<model>/day=YYYY-MM-DD/part-<uuid>.parquet`). Days grow by new part files and are never
+ * rewritten; every write is staged beside them and renamed into place, and a failed write leaves
+ * the buffer as it was. Writers of one model (in this process and others) take turns on a lock.
  */
 export class DataBuffer {
   constructor(readonly dir: string) {}
@@ -22,22 +74,204 @@ export class DataBuffer {
   }
 
   async hasData(model: string): Promise<boolean> {
+    return (await this.partFiles(model)).length > 0;
+  }
+
+  /** Part files of a model, oldest day first; only those of `days` when given. */
+  async partFiles(model: string, days?: readonly string[]): Promise<PartFile[]> {
+    const dir = this.modelDir(model);
+    const wanted = days && new Set(days);
+    const found: PartFile[] = [];
+    for (const entry of (await readdirIfPresent(dir)).sort()) {
+      const day = DAY_DIR.exec(entry)?.[1];
+      if (!day || (wanted && !wanted.has(day))) continue;
+      for (const file of (await readdirIfPresent(path.join(dir, entry))).sort()) {
+        if (file.endsWith('.parquet')) found.push({ day, path: path.join(dir, entry, file) });
+      }
+    }
+    return found;
+  }
+
+  /** Record, file, day and byte counts of a model's buffer (record counts come from Parquet footers). */
+  async stats(model: string): Promise<BufferStats> {
+    const parts = await this.partFiles(model);
+    if (parts.length === 0) return { records: 0, files: 0, days: 0, firstDay: null, lastDay: null, bytes: 0 };
+    const sizes = await Promise.all(parts.map(async (p) => (await fs.stat(p.path)).size));
+    const records = await withDuckDb(async (conn) => {
+      const reader = await conn.runAndReadAll(
+        `SELECT coalesce(sum(num_rows), 0)::BIGINT AS n FROM parquet_file_metadata(${fileList(parts)})`,
+      );
+      return Number(reader.getRowObjectsJson()[0]?.n ?? 0);
+    });
+    const days = [...new Set(parts.map((p) => p.day))];
+    return {
+      records,
+      files: parts.length,
+      days: days.length,
+      firstDay: days[0] ?? null,
+      lastDay: days.at(-1) ?? null,
+      bytes: sizes.reduce((a, b) => a + b, 0),
+    };
+  }
+
+  /**
+   * Appends the rows of a SQL query whose (time, entity) the buffer does not hold yet, as new part
+   * files, one directory per UTC day of `timeColumn`; of several rows with one key in the query the
+   * first by `orderBy` wins. Returns once the files are renamed into place and synced. The time
+   * column must be a TIMESTAMP; every other column of the query except `__retrain_*` is written.
+   */
+  async appendQuery(
+    conn: DuckDBConnection,
+    model: string,
+    query: string,
+    key: BufferKey,
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    const dir = this.modelDir(model);
+    const t = sqlIdent(key.timeColumn);
+    const e = sqlIdent(key.entityColumn);
+    const marks = options.marks ?? `${INTERNAL_PREFIX}marks_${randomUUID().replaceAll('-', '')}`;
+    await conn.run(`SET TimeZone = 'UTC'`);
     try {
-      const days = await fs.readdir(this.modelDir(model));
-      return days.some((d) => d.startsWith('day='));
-    } catch {
-      return false;
+      return await withBufferLock(dir, async () => {
+        await removeLeftovers(dir);
+        const dayRows = await conn.runAndReadAll(
+          `SELECT DISTINCT strftime(${t}, '%Y-%m-%d') AS d FROM (${query})`,
+        );
+        const days = dayRows.getRowObjectsJson().map((r) => String(r.d));
+        const existing = await this.partFiles(model, days);
+        const unseen = existing.length
+          ? `NOT EXISTS (SELECT 1 FROM read_parquet(${fileList(existing)}, hive_partitioning = false) k
+                         WHERE k.${t} = x.${t} AND k.${e} = x.${e})`
+          : 'TRUE';
+        await conn.run(
+          `CREATE OR REPLACE TEMP TABLE ${marks} AS
+           SELECT x.*, strftime(x.${t}, '%Y-%m-%d') AS ${INTERNAL_PREFIX}day,
+                  (row_number() OVER (PARTITION BY x.${t}, x.${e} ORDER BY ${options.orderBy ?? `x.${t}, x.${e}`}) = 1
+                   AND ${unseen}) AS ${INTERNAL_PREFIX}inserted
+           FROM (${query}) x`,
+        );
+        const counts = await conn.runAndReadAll(
+          `SELECT count(*)::BIGINT AS n, count(*) FILTER (${INTERNAL_PREFIX}inserted)::BIGINT AS inserted FROM ${marks}`,
+        );
+        const row = counts.getRowObjectsJson()[0];
+        const inserted = Number(row?.inserted ?? 0);
+        if (inserted > 0) await this.writeMarked(conn, dir, marks);
+        return { inserted, duplicates: Number(row?.n ?? 0) - inserted };
+      });
+    } finally {
+      if (!options.marks) await conn.run(`DROP TABLE IF EXISTS ${marks}`);
     }
   }
 
-  /** Appends the rows of a SQL query as new part files, one directory per UTC day of `timeColumn`. */
-  async appendQuery(conn: DuckDBConnection, model: string, query: string, timeColumn: string): Promise<void> {
-    const target = this.modelDir(model);
-    await fs.mkdir(target, { recursive: true });
-    await conn.run(`SET TimeZone = 'UTC'`);
-    await conn.run(
-      `COPY (SELECT *, strftime(${sqlIdent(timeColumn)}, '%Y-%m-%d') AS day FROM (${query}))
-       TO ${sqlString(target)} (FORMAT parquet, PARTITION_BY (day), APPEND, FILENAME_PATTERN 'part-{uuid}')`,
-    );
+  /**
+   * Deletes the days of a model older than `keepDays`, counted back from the newest day in its
+   * buffer (not the wall clock): the newest day and the `keepDays - 1` days before it stay. Returns
+   * the days deleted, oldest first.
+   */
+  async applyRetention(model: string, keepDays: number): Promise<string[]> {
+    const dir = this.modelDir(model);
+    if ((await readdirIfPresent(dir)).length === 0) return [];
+    return withBufferLock(dir, async () => {
+      const days = [...new Set((await this.partFiles(model)).map((p) => p.day))];
+      const newest = days.at(-1);
+      if (!newest) return [];
+      const cutoff = new Date(Date.parse(`${newest}T00:00:00Z`) - (keepDays - 1) * 86_400_000)
+        .toISOString()
+        .slice(0, 10);
+      const expired = days.filter((day) => day < cutoff);
+      for (const day of expired) {
+        const trash = path.join(dir, `${EXPIRED_PREFIX}${randomUUID()}`);
+        await fs.rename(path.join(dir, `day=${day}`), trash);
+        await fs.rm(trash, { recursive: true, force: true });
+      }
+      return expired;
+    });
+  }
+
+  /** COPY into a staging dir, then rename each file into its day; any failure undoes the renames. */
+  private async writeMarked(conn: DuckDBConnection, dir: string, marks: string): Promise<void> {
+    const described = await conn.runAndReadAll(`DESCRIBE ${marks}`);
+    const columns = described
+      .getRowObjectsJson()
+      .map((r) => String(r.column_name))
+      .filter((c) => !c.startsWith(INTERNAL_PREFIX));
+    const staging = path.join(dir, `${STAGING_PREFIX}${randomUUID()}`);
+    const moved: string[] = [];
+    const createdDirs: string[] = [];
+    try {
+      await conn.run(
+        `COPY (SELECT ${columns.map(sqlIdent).join(', ')}, ${INTERNAL_PREFIX}day FROM ${marks} WHERE ${INTERNAL_PREFIX}inserted)
+         TO ${sqlString(staging)} (FORMAT parquet, PARTITION_BY (${INTERNAL_PREFIX}day), FILENAME_PATTERN 'part-{uuid}')`,
+      );
+      const staged: { from: string; dayDir: string; name: string }[] = [];
+      for (const entry of (await fs.readdir(staging)).sort()) {
+        const day = STAGED_DAY_DIR.exec(entry)?.[1];
+        if (!day) throw new Error(`Unexpected entry ${entry} in staging dir ${staging}`);
+        for (const name of await fs.readdir(path.join(staging, entry))) {
+          const from = path.join(staging, entry, name);
+          await syncPath(from);
+          staged.push({ from, dayDir: path.join(dir, `day=${day}`), name });
+        }
+      }
+      for (const { from, dayDir, name } of staged) {
+        if (await mkdirIfAbsent(dayDir)) createdDirs.push(dayDir);
+        const to = path.join(dayDir, name);
+        await fs.rename(from, to);
+        moved.push(to);
+      }
+      for (const dayDir of new Set(staged.map((s) => s.dayDir))) await syncPath(dayDir);
+      await syncPath(dir);
+    } catch (err) {
+      for (const file of moved) await fs.rm(file, { force: true });
+      for (const dayDir of createdDirs) await fs.rmdir(dayDir).catch(() => undefined);
+      throw err;
+    } finally {
+      await fs.rm(staging, { recursive: true, force: true });
+    }
+  }
+}
+
+function fileList(parts: readonly PartFile[]): string {
+  return `[${parts.map((p) => sqlString(p.path)).join(', ')}]`;
+}
+
+/** Staging and expired dirs of writers that crashed; only called while holding the model's lock. */
+async function removeLeftovers(dir: string): Promise<void> {
+  for (const entry of await readdirIfPresent(dir)) {
+    if (entry.startsWith(STAGING_PREFIX) || entry.startsWith(EXPIRED_PREFIX)) {
+      await fs.rm(path.join(dir, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+async function readdirIfPresent(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw err;
+  }
+}
+
+/** True when this call created the directory, so a rollback knows what to remove. */
+async function mkdirIfAbsent(dir: string): Promise<boolean> {
+  try {
+    await fs.mkdir(dir);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/** fsync a file or directory: a part file counts as written only once it and its name are on disk. */
+async function syncPath(target: string): Promise<void> {
+  const handle = await fs.open(target, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }

@@ -18,6 +18,24 @@ export class ModelNotFoundError extends Error {
   override readonly name = 'ModelNotFoundError';
 }
 
+/** Thrown by {@link ModelRegistry.moveAlias} when the alias is not where the caller expected: another writer moved it. */
+export class AliasConflictError extends Error {
+  override readonly name = 'AliasConflictError';
+}
+
+/** Thrown by {@link ModelRegistry.rollback} when there is nothing to roll back to or the target cannot serve. */
+export class RollbackRefusedError extends Error {
+  override readonly name = 'RollbackRefusedError';
+}
+
+/** Result of {@link ModelRegistry.rollback}: the alias moved from `from` to `to`. */
+export interface RollbackMove {
+  model: string;
+  from: string;
+  to: string;
+  alias: Alias;
+}
+
 /**
  * The model registry on a blob store. Versions (`v1`, `v2`, ...) are claimed with a create-only
  * `claim.json`, filled with create-only writes and complete once `metadata.json` exists; the
@@ -67,7 +85,28 @@ export class ModelRegistry {
     model: string,
     alias = PRODUCTION_ALIAS,
   ): Promise<{ value: Alias; etag: string } | undefined> {
-    return getJson(this.store, `models/${model}/aliases/${alias}.json`, AliasSchema);
+    return getJson(this.store, this.aliasKey(model, alias), AliasSchema);
+  }
+
+  /**
+   * Says why `version` cannot be served, or `undefined` when it is complete: metadata.json valid and
+   * describing it, model.json and weights.bin present. Rollback targets must pass this.
+   */
+  async versionProblem(model: string, version: string): Promise<string | undefined> {
+    const prefix = this.versionPrefix(model, version);
+    let metadata: ModelMetadata | undefined;
+    try {
+      metadata = await this.getMetadata(model, version);
+    } catch (err) {
+      return err instanceof Error ? err.message : String(err);
+    }
+    if (!metadata) return `${model} ${version} does not exist or is incomplete (no metadata.json)`;
+    if (metadata.model !== model || metadata.version !== version)
+      return `${this.store.uriFor(`${prefix}/metadata.json`)} describes ${metadata.model} ${metadata.version}`;
+    for (const file of MODEL_FILES) {
+      if (!(await this.store.get(`${prefix}/${file}`))) return `${model} ${version} lacks ${file}`;
+    }
+    return undefined;
   }
 
   /**
@@ -93,31 +132,96 @@ export class ModelRegistry {
     return version;
   }
 
-  /** Moves the alias to `version` by compare-and-swap; returns the version it pointed at before. */
+  /**
+   * Points the alias at `version` unless it already does, retrying compare-and-swap conflicts; returns the
+   * version it pointed at before. Idempotent, so a retried registerModel leaves one consistent alias.
+   */
   async setAlias(
     model: string,
     version: string,
     workflowId: string | null,
     alias = PRODUCTION_ALIAS,
   ): Promise<string | null> {
-    const key = `models/${model}/aliases/${alias}.json`;
     for (let attempt = 0; attempt < 20; attempt++) {
       const current = await this.getAlias(model, alias);
       if (current?.value.version === version) return current.value.previous;
-      const next: Alias = {
-        version,
-        previous: current?.value.version ?? null,
-        updatedAt: new Date().toISOString(),
-        workflowId,
-      };
       try {
-        await putJson(this.store, key, next, current ? { ifMatch: current.etag } : { ifNoneMatch: '*' });
-        return next.previous;
+        const moved = await this.moveAlias(model, version, {
+          expected: current?.value.version ?? null,
+          workflowId,
+          alias,
+        });
+        return moved.previous;
       } catch (err) {
-        if (!(err instanceof PreconditionFailedError)) throw err;
+        if (!(err instanceof AliasConflictError)) throw err;
       }
     }
     throw new Error(`Alias ${alias} of ${model} kept changing under 20 compare-and-swap attempts`);
+  }
+
+  /**
+   * One compare-and-swap of the alias: moves it to `version` only if it still points at `expected`
+   * (`null`: no alias yet), remembering `expected` as `previous`. Throws {@link AliasConflictError}
+   * when another writer got there first; the alias is then left as that writer made it.
+   */
+  async moveAlias(
+    model: string,
+    version: string,
+    opts: { expected: string | null; workflowId: string | null; alias?: string },
+  ): Promise<Alias> {
+    const alias = opts.alias ?? PRODUCTION_ALIAS;
+    const current = await this.getAlias(model, alias);
+    const found = current?.value.version ?? null;
+    const conflict = (now: string | null) =>
+      new AliasConflictError(
+        `Alias ${alias} of ${model} points at ${now ?? 'nothing'}, expected ${opts.expected ?? 'nothing'}: another writer moved it; nothing was changed`,
+      );
+    if (found !== opts.expected) throw conflict(found);
+    const next: Alias = {
+      version,
+      previous: found,
+      updatedAt: new Date().toISOString(),
+      workflowId: opts.workflowId,
+    };
+    try {
+      await putJson(
+        this.store,
+        this.aliasKey(model, alias),
+        next,
+        current ? { ifMatch: current.etag } : { ifNoneMatch: '*' },
+      );
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError)) throw err;
+      throw conflict((await this.getAlias(model, alias))?.value.version ?? null);
+    }
+    return next;
+  }
+
+  /**
+   * Moves `production` back to `to` (default: the version it pointed at before its last move) by
+   * compare-and-swap. The target must be complete; throws {@link RollbackRefusedError} otherwise and
+   * {@link AliasConflictError} when another writer moves the alias meanwhile. Servers are not touched.
+   */
+  async rollback(model: string, to?: string): Promise<RollbackMove> {
+    await this.loadSpec(model);
+    const current = await this.getAlias(model);
+    if (!current) throw new RollbackRefusedError(`${model} has no production alias: nothing to roll back`);
+    const from = current.value.version;
+    const target = to ?? current.value.previous;
+    if (!target) {
+      throw new RollbackRefusedError(
+        `${model} production ${from} has no previous version; name one with --to (versions: ${(await this.listVersions(model)).join(', ')})`,
+      );
+    }
+    if (target === from) throw new RollbackRefusedError(`${model} production already is ${target}`);
+    const problem = await this.versionProblem(model, target);
+    if (problem) throw new RollbackRefusedError(`cannot roll ${model} back to ${target}: ${problem}`);
+    const alias = await this.moveAlias(model, target, { expected: from, workflowId: null });
+    return { model, from, to: target, alias };
+  }
+
+  private aliasKey(model: string, alias: string): string {
+    return `models/${model}/aliases/${alias}.json`;
   }
 
   private async claimVersion(model: string, workflowId: string): Promise<string> {
@@ -127,7 +231,9 @@ export class ModelRegistry {
       const claim = await getJson(this.store, key, VersionClaimSchema);
       if (claim?.value.workflowId === workflowId) return key.split('/')[3] as string;
     }
-    let next = 1 + Math.max(0, ...claims.map((k) => Number((k.split('/')[3] as string).slice(1))));
+    // Any file of a version counts, so a version written without a claim is never reused.
+    const numbers = keys.map((k) => Number((k.split('/')[3] as string).slice(1))).filter(Number.isInteger);
+    let next = 1 + Math.max(0, ...numbers);
     for (;;) {
       const version = `v${next}`;
       try {

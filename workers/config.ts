@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { formatIssues } from '../common/format-issues';
+import { CPU_TASK_QUEUE } from '../common/task-queues';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
@@ -32,6 +33,10 @@ const EnvSchema = z.object({
   RETRAIN_SERVING_URLS: urlList,
   TFJS_BACKEND: z.enum(BACKEND_CHOICES).default('auto'),
   GPU_SLOTS: z.coerce.number().int().min(1).max(64).default(1),
+  RETRAIN_TASK_QUEUE: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,200}$/, { message: 'must be 1 to 200 of A-Z a-z 0-9 . _ -' })
+    .default(CPU_TASK_QUEUE),
   BUFFER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(60),
   SERVING_PORT: z.coerce.number().int().min(1).max(65535).default(8000),
   SERVING_HOST: z.string().min(1).default('127.0.0.1'),
@@ -49,6 +54,8 @@ export interface Config {
   servingUrls: string[];
   backend: (typeof BACKEND_CHOICES)[number];
   gpuSlots: number;
+  /** The cpu task queue the workers poll; the gpu worker polls its `-gpu` pair. */
+  taskQueue: string;
   bufferRetentionDays: number;
   serving: { host: string; port: number };
   metricsPorts: { cpu: number; gpu: number };
@@ -81,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     servingUrls: e.RETRAIN_SERVING_URLS,
     backend: e.TFJS_BACKEND,
     gpuSlots: e.GPU_SLOTS,
+    taskQueue: e.RETRAIN_TASK_QUEUE,
     bufferRetentionDays: e.BUFFER_RETENTION_DAYS,
     serving: { host: e.SERVING_HOST, port: e.SERVING_PORT },
     metricsPorts: { cpu: e.CPU_METRICS_PORT, gpu: e.GPU_METRICS_PORT },

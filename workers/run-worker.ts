@@ -1,20 +1,29 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
-import { CPU_TASK_QUEUE } from '../common/task-queues';
 import { selectBackend } from '../ml/backend';
 import { buildActivityDeps } from './activity-deps';
 import { loadConfig } from './config';
 import { createCpuWorker, createGpuWorker } from './worker-factory';
 
-/** Entry point shared by the cpu and gpu workers: config, metrics endpoint, connection, run. */
+const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/**
+ * Entry point shared by the cpu and gpu workers: config, metrics endpoint, connection, run.
+ * SIGINT or SIGTERM stops polling; running trainings are cancelled after the grace time, save a
+ * checkpoint and fail retryably, so another worker resumes them. Resolves once the worker has
+ * drained, which lets the process exit with code 0.
+ */
 export async function runWorker(kind: 'cpu' | 'gpu'): Promise<void> {
   const config = loadConfig();
+  const log = (line: string) => console.error(`[${kind} worker] ${line}`);
   const metricsPort = kind === 'cpu' ? config.metricsPorts.cpu : config.metricsPorts.gpu;
-  if (metricsPort > 0) {
-    Runtime.install({
-      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${metricsPort}` } } },
-    });
-  }
+  Runtime.install({
+    // Handled below, so the log says what happens to running work.
+    shutdownSignals: [],
+    ...(metricsPort > 0
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${metricsPort}` } } } }
+      : {}),
+  });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   try {
@@ -23,19 +32,37 @@ export async function runWorker(kind: 'cpu' | 'gpu'): Promise<void> {
     const options = {
       connection,
       namespace: config.temporal.namespace,
-      taskQueue: CPU_TASK_QUEUE,
+      taskQueue: config.taskQueue,
       deps,
       gpuSlots: config.gpuSlots,
     };
     let worker: Worker;
     if (kind === 'gpu') {
-      await selectBackend(config.backend, (line) => console.error(`[gpu worker] ${line}`));
+      await selectBackend(config.backend, log);
       worker = await createGpuWorker(options);
     } else {
       worker = await createCpuWorker(options);
     }
-    console.error(`[${kind} worker] polling ${worker.options.taskQueue} on ${config.temporal.address}`);
-    await worker.run();
+    // run() is RUNNING synchronously, so a signal from here on can shut it down.
+    const running = worker.run();
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        log(`${signal} again: exiting without waiting for running activities`);
+        process.exit(1);
+      }
+      stopping = true;
+      log(`${signal}: no new tasks; running activities finish or checkpoint, then the worker exits`);
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    };
+    for (const signal of SHUTDOWN_SIGNALS) process.on(signal, stop);
+    log(`polling ${worker.options.taskQueue} on ${config.temporal.address}`);
+    try {
+      await running;
+    } finally {
+      for (const signal of SHUTDOWN_SIGNALS) process.off(signal, stop);
+    }
+    log('stopped');
   } finally {
     await connection.close();
     await clientConnection.close();

@@ -40,9 +40,13 @@ export function createGpuWorker({
     taskQueue: gpuTaskQueueFor(taskQueue),
     activities: { trainModel },
     maxConcurrentActivityTaskExecutions: gpuSlots,
-    // Time for a running training to checkpoint and stop after SIGTERM.
-    shutdownGraceTime: '20s',
-    // Heartbeats reach the server (and `retrain status`) within 2 s instead of 80% of the timeout.
-    maxHeartbeatThrottleInterval: '2s',
+    // After SIGTERM a training nearly done may still finish; then it is cancelled (WORKER_SHUTDOWN),
+    // saves a checkpoint and fails retryably so another worker resumes it.
+    shutdownGraceTime: '5s',
+    // Bounds the whole shutdown (below a 30 s container stop timeout): saving a checkpoint takes seconds.
+    shutdownForceTime: '25s',
+    // Heartbeats (and the checkpoint they name) reach the server within 1 s instead of 80% of the
+    // timeout, so a killed worker loses at most the epoch in progress and `retrain status` is live.
+    maxHeartbeatThrottleInterval: '1s',
   });
 }

@@ -26,9 +26,13 @@ import {
   type RetrainResult,
   type StageName,
   type StageRecord,
+  type TrialProgress,
 } from '../common/retrain';
 import { gpuTaskQueueFor } from '../common/task-queues';
+import { planTrials } from '../common/trials';
+import { failureMessage } from './failures';
 import { renderProgress } from './progress-details';
+import { applyEpoch, bestSoFar, runTrials, trainedFraction, trialBoard, trialLog } from './trials';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -73,6 +77,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     taskQueue: gpuTaskQueueFor(taskQueue),
     startToCloseTimeout: '4 hours',
     // A dead gpu worker is noticed within this, and the retry resumes from its last checkpoint.
+    // Training heartbeats every second between batches; 30 s also covers a slow checkpoint write.
     heartbeatTimeout: '30s',
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: {
@@ -100,11 +105,19 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     setCurrentDetails(renderProgress(input.model, progress, stages));
   };
 
+  let board: TrialProgress[] = [];
+  const publishTraining = (): void => {
+    progress.overallPct = pctWithin('trainModel', trainedFraction(board, progress.totalEpochs));
+    if (board.length > 1) progress.best = bestSoFar(board);
+    publish();
+  };
+
   setHandler(progressQuery, () => progress);
+  // One signal per trial and epoch: the only history training adds besides its activities.
   setHandler(epochProgressSignal, (update) => {
     Object.assign(progress, update);
-    progress.overallPct = pctWithin('trainModel', update.epoch / Math.max(1, update.totalEpochs));
-    publish();
+    applyEpoch(board, update);
+    publishTraining();
   });
   const runScope = new CancellationScope();
   let cancelReason: string | undefined;
@@ -124,7 +137,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
       stages.push(record(name, 'completed', started, summarize(out)));
       return out;
     } catch (err) {
-      stages.push(record(name, isCancellation(err) ? 'cancelled' : 'failed', started, messageOf(err)));
+      stages.push(record(name, isCancellation(err) ? 'cancelled' : 'failed', started, failureMessage(err)));
       throw err;
     }
   }
@@ -165,18 +178,30 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
       const hyperparams = HyperparamsSchema.parse({ ...spec.hyperparams, ...input.hyperparams });
       const epochs = input.epochs ?? spec.epochs;
       progress.totalEpochs = epochs;
-      const training = await stage(
+      board = trialBoard(planTrials(hyperparams, spec.search, input.trials));
+      const searching = board.length > 1;
+      if (searching) progress.trials = board;
+      const { best, result: training } = await stage(
         'trainModel',
         () =>
-          gpu.trainModel({
-            model: input.model,
-            workflowId,
-            datasetKey: exported.datasetKey,
-            epochs,
-            hyperparams,
-            incremental: input.incremental,
-          }),
-        (out) => `${out.epochs} epochs on ${out.backend}, loss ${out.loss.toFixed(4)}`,
+          runTrials(
+            board,
+            (entry) =>
+              gpu.trainModel({
+                model: input.model,
+                workflowId,
+                datasetKey: exported.datasetKey,
+                epochs,
+                hyperparams: entry.hyperparams,
+                incremental: input.incremental,
+                ...(searching ? { trial: entry.trial } : {}),
+              }),
+            publishTraining,
+          ),
+        ({ best, result }) =>
+          `${result.epochs} epochs on ${result.backend}, loss ${result.loss.toFixed(4)}` +
+          (result.resumedFrom ? ` (resumed from ${result.resumedFrom})` : '') +
+          (searching ? `; best of ${board.length} trials: #${best.trial}${failedNote(board)}` : ''),
       );
 
       const validation = await stage(
@@ -201,9 +226,10 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
             runId,
             datasetKey: exported.datasetKey,
             candidateKey: training.candidateKey,
-            hyperparams,
+            hyperparams: best.hyperparams,
             training,
             validation,
+            ...(searching ? { trials: trialLog(board) } : {}),
           }),
         (out) => `version ${out.version} is production (previous ${out.previous ?? 'none'})`,
       );
@@ -259,6 +285,7 @@ function record(
   };
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+function failedNote(board: TrialProgress[]): string {
+  const failed = board.filter((t) => t.status === 'failed').length;
+  return failed === 0 ? '' : `, ${failed} failed`;
 }

@@ -108,7 +108,7 @@ async function create(argv: string[], client: Client, config: Config, out: Comma
         workflowType: retrainWorkflow,
         // The server appends the scheduled time: retrain-<model>-<UTC timestamp>.
         workflowId: `retrain-${input.model}`,
-        ...retrainStartOptions(input, `schedule ${scheduleId}`),
+        ...retrainStartOptions(input, `schedule ${scheduleId}`, config.taskQueue),
       },
       policies: { overlap, catchupWindow: '1 hour' },
       state: { paused: values.paused, note: values.note ?? `created by retrain schedule create` },

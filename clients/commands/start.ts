@@ -29,7 +29,7 @@ export async function startCommand(argv: string[], config: Config, out: CommandO
   try {
     const workflowId = workflowIdFor(input.model);
     const handle = await client.workflow.start(retrainWorkflow, {
-      ...retrainStartOptions(input, 'started by hand'),
+      ...retrainStartOptions(input, 'started by hand', config.taskQueue),
       workflowId,
     });
     out.log(

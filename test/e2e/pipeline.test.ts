@@ -4,7 +4,7 @@ import { STAGES } from '../../common/retrain';
 import { ModelNameAttribute } from '../../common/messages';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { retrainWorkflow } from '../../workflows';
-import { createPipeline, type Pipeline } from '../helpers/pipeline';
+import { createPipeline, PERMISSIVE_GATE, predictOrd, type Pipeline } from '../helpers/pipeline';
 
 const API_KEY = 'e2e-test-key-0123456789';
 
@@ -15,7 +15,7 @@ describe('retrainWorkflow end to end on the real dev server', () => {
 
   beforeAll(async () => {
     // The production queue names: this file is the only one that polls them.
-    pipeline = await createPipeline({}, CPU_TASK_QUEUE);
+    pipeline = await createPipeline({ gate: PERMISSIVE_GATE }, CPU_TASK_QUEUE);
     pipeline.deps.apiKey = API_KEY;
     server = createServer({ registry: pipeline.deps.registry, apiKey: API_KEY });
     await server.loadProductionModels();
@@ -65,18 +65,7 @@ describe('retrainWorkflow end to end on the real dev server', () => {
     expect(metadata?.backend).toBe('cpu');
     expect(metadata?.workflowId).toBe(workflowId);
 
-    const rows = [0, 1, 2, 3].map((h) => ({
-      ts: `2001-06-30T1${h}:00:00Z`,
-      origin: 'ORD',
-      flights: 40 + h,
-      mean_delay: 10 + h,
-      late_share: 0.3,
-    }));
-    const predicted = await fetch(`${serverUrl}/predict`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: spec.name, rows }),
-    });
+    const predicted = await predictOrd(serverUrl, spec.name);
     expect(predicted.status).toBe(200);
     const body = (await predicted.json()) as {
       version: string;

@@ -2,20 +2,18 @@ import fs from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import type { ModelMetadata } from '../../common/artefacts';
-import { HyperparamsSchema, type ModelSpec, ModelSpecSchema } from '../../common/model-spec';
+import { type ModelSpec, ModelSpecSchema } from '../../common/model-spec';
 import { selectBackend } from '../../ml/backend';
-import { createModel } from '../../ml/model';
-import { storeSaveHandler } from '../../ml/store-io';
 import { FileBlobStore } from '../../storage/file-store';
-import { putJson } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import { buildFeatures, FeatureError } from '../../serving/features';
 import { createServer, type InferenceServer } from '../../serving/server';
+import { corruptWeights, preprocessingFor, publishVersion, smallModel } from '../helpers/models';
 
 const API_KEY = 'test-key-0123456789abcdef';
 const FORECAST = ModelSpecSchema.parse({
@@ -49,47 +47,7 @@ async function publish(
   seed: number,
   lookback = spec.lookback,
 ): Promise<void> {
-  const hp = HyperparamsSchema.parse({ hiddenUnits: 4, seed });
-  const net = createModel({ task: spec.task, lookback, features: spec.features.length }, hp);
-  const prefix = registry.versionPrefix(spec.name, version);
-  await net.save(storeSaveHandler(store, prefix));
-  net.dispose();
-  const n = spec.features.length;
-  const metadata: ModelMetadata = {
-    model: spec.name,
-    version,
-    createdAt: new Date().toISOString(),
-    workflowId: `wf-${version}`,
-    runId: 'run',
-    parentVersion: null,
-    backend: 'cpu',
-    hyperparams: hp,
-    epochs: 1,
-    training: { loss: 1, valLoss: null, samplesPerSec: 1, warmStart: 'none' },
-    metrics: {},
-    baselines: {},
-    gate: { passed: true, reason: 'test', metric: 'mae' },
-    dataset: {
-      key: 'datasets/x',
-      rows: { train: 1, holdout: 1 },
-      window: { from: '2024-01-01', to: '2024-01-02' },
-    },
-    preprocessing: {
-      task: spec.task,
-      timeColumn: spec.timeColumn,
-      entityColumn: spec.entityColumn,
-      features: spec.features,
-      target: spec.target,
-      threshold: spec.threshold,
-      lookback: spec.lookback,
-      horizon: spec.horizon,
-      mean: Array(n).fill(50),
-      std: Array(n).fill(10),
-      targetMean: 50,
-      targetStd: 10,
-    },
-  };
-  await putJson(store, `${prefix}/metadata.json`, metadata);
+  await publishVersion(registry, spec, version, { net: smallModel(spec, seed, lookback) });
 }
 
 /** `lookback` rows for each of `hosts`, one minute apart, shuffled so the server must sort them. */
@@ -114,10 +72,14 @@ beforeAll(async () => {
   await publish(FORECAST, 'v1', 1);
   await publish(FORECAST, 'v2', 2);
   await publish(FORECAST, 'v3', 3);
-  const weights = await store.get(`${registry.versionPrefix(FORECAST.name, 'v3')}/weights.bin`);
-  await store.put(`${registry.versionPrefix(FORECAST.name, 'v3')}/weights.bin`, weights!.body.slice(0, -7));
+  await corruptWeights(registry, FORECAST.name, 'v3');
   await publish(FORECAST, 'v4', 4, 2);
   await publish(CLASSIFY, 'v1', 1);
+  // Same shapes as the spec, but trained on the features in another order: rows would be misread.
+  await publishVersion(registry, FORECAST, 'v5', {
+    seed: 5,
+    metadata: { preprocessing: preprocessingFor(FORECAST, { features: ['mem', 'cpu'] }) },
+  });
   await registry.setAlias(FORECAST.name, 'v1', null);
   await registry.setAlias(CLASSIFY.name, 'v1', null);
 });
@@ -241,6 +203,11 @@ describe('inference server', () => {
       expect(narrow.statusCode).toBe(422);
       expect(narrow.json().error).toContain('expected [null,6]');
       expect((await reload('v99')).statusCode).toBe(422);
+      const reordered = await reload('v5');
+      expect(reordered.statusCode).toBe(422);
+      expect(reordered.json().error).toBe(
+        `${FORECAST.name} v5 does not match the model's spec: features [mem, cpu] (spec: [cpu, mem])`,
+      );
       const res = await predict({ model: FORECAST.name, rows: rows(['a']) });
       expect(res.statusCode).toBe(200);
       expect(res.json().version).toBe('v1');
@@ -299,6 +266,35 @@ describe('inference server', () => {
       // v1 and v2 have the same architecture: after the swaps exactly one of them holds tensors.
       expect(tf.memory().numTensors).toBe(tensorsBefore);
     });
+  });
+});
+
+describe('inference server logs', () => {
+  it('never write the API key, sent right or wrong, while logging requests and refused reloads', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logged = createServer({ registry, apiKey: API_KEY, logger: { stream } });
+    await logged.loadProductionModels();
+    const wrongKey = 'wrong-key-that-must-not-leak';
+    for (const key of [API_KEY, wrongKey]) {
+      await logged.app.inject({
+        method: 'POST',
+        url: '/admin/reload',
+        headers: { 'x-api-key': key },
+        payload: { model: FORECAST.name, version: 'v3' },
+      });
+    }
+    await logged.app.close();
+    const text = lines.join('');
+    expect(text).toContain('reload refused; the previous version keeps serving');
+    expect(text).toContain('"statusCode":401');
+    expect(text).not.toContain(API_KEY);
+    expect(text).not.toContain(wrongKey);
   });
 });
 

@@ -1,0 +1,208 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+
+import { HyperparamsSchema, ModelSpecSchema } from '../common/model-spec';
+import { selectBackend, type BackendChoice } from '../ml/backend';
+import { createModel } from '../ml/model';
+import { createServer } from '../serving/server';
+import { FileBlobStore } from '../storage/file-store';
+import { ModelRegistry } from '../storage/registry';
+import { publishVersion, recentRows } from '../test/helpers/models';
+
+/** The demo forecaster's shape: lookback 6 x 3 features, MLP with 32 hidden units. */
+const SPEC = ModelSpecSchema.parse({
+  name: 'bench-serve',
+  task: 'forecast',
+  timeColumn: 'ts',
+  entityColumn: 'origin',
+  features: ['flights', 'mean_delay', 'late_share'],
+  target: 'mean_delay',
+  lookback: 6,
+});
+
+interface PhaseFigures {
+  phase: string;
+  seconds: number;
+  requests: number;
+  failed: number;
+  requestsPerSec: number;
+  predictionsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  versions: Record<string, number>;
+  reloads?: number;
+}
+
+/**
+ * `/predict` throughput and latency on a real listening server, with the load coming from a second
+ * process (so the client does not share the server's event loop): steady, then while the model is
+ * hot-reloaded every second. Prints one JSON line per phase.
+ */
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      backend: { type: 'string', default: 'auto' },
+      seconds: { type: 'string', default: '10' },
+      concurrency: { type: 'string', default: '8' },
+      entities: { type: 'string', default: '32' },
+      client: { type: 'string' },
+      body: { type: 'string' },
+    },
+  });
+  const seconds = Number(values.seconds);
+  const concurrency = Number(values.concurrency);
+  if (values.client && values.body) return runClient(values.client, values.body, seconds, concurrency);
+
+  const backend = await selectBackend(values.backend as BackendChoice);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-bench-serve-'));
+  const registry = new ModelRegistry(new FileBlobStore(dir));
+  await registry.saveSpec(SPEC);
+  for (const [version, seed] of [
+    ['v1', 1],
+    ['v2', 2],
+  ] as const) {
+    const hyperparams = HyperparamsSchema.parse({ hiddenUnits: 32, seed });
+    const net = createModel(
+      { task: SPEC.task, lookback: SPEC.lookback, features: SPEC.features.length },
+      hyperparams,
+    );
+    await publishVersion(registry, SPEC, version, { net, metadata: { hyperparams, backend } });
+  }
+  await registry.setAlias(SPEC.name, 'v1', null);
+  const apiKey = 'bench-serve-key-0123456789';
+  const server = createServer({ registry, apiKey });
+  await server.loadProductionModels();
+  const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  const entities = Array.from({ length: Number(values.entities) }, (_, i) => `E${i}`);
+  const body = path.join(dir, 'body.json');
+  await fs.writeFile(body, JSON.stringify({ model: SPEC.name, rows: recentRows(SPEC, entities) }));
+  const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join('/')}`;
+  const common = { bench: 'serve', backend, machine, entitiesPerRequest: entities.length, concurrency };
+  try {
+    await measure(url, body, 2, concurrency); // warm-up, not reported
+    for (const phase of ['steady', 'reloading every 1s'] as const) {
+      let reloads = 0;
+      let stop = false;
+      const reloader = async () => {
+        for (let i = 0; !stop; i++) {
+          await sleep(1000);
+          if (stop) break;
+          const res = await fetch(`${url}/admin/reload`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+            body: JSON.stringify({ model: SPEC.name, version: i % 2 === 0 ? 'v2' : 'v1' }),
+          });
+          if (res.status !== 200) throw new Error(`reload answered ${res.status}: ${await res.text()}`);
+          reloads++;
+        }
+      };
+      const reloading = phase === 'steady' ? Promise.resolve() : reloader();
+      const figures = await measure(url, body, seconds, concurrency);
+      stop = true;
+      await reloading;
+      const out: PhaseFigures = {
+        ...figures,
+        phase,
+        predictionsPerSec: Math.round(figures.requestsPerSec * entities.length),
+        ...(phase === 'steady' ? {} : { reloads }),
+      };
+      console.log(JSON.stringify({ ...common, ...out }));
+    }
+  } finally {
+    await server.app.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs the client process for `seconds` and returns its figures. */
+async function measure(
+  url: string,
+  body: string,
+  seconds: number,
+  concurrency: number,
+): Promise<Omit<PhaseFigures, 'phase' | 'predictionsPerSec'>> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      __filename,
+      '--client',
+      url,
+      '--body',
+      body,
+      '--seconds',
+      String(seconds),
+      '--concurrency',
+      String(concurrency),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`bench client exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').at(-1) as string) as Omit<
+    PhaseFigures,
+    'phase' | 'predictionsPerSec'
+  >;
+}
+
+/** Client side: `concurrency` loops POST the body for `seconds`, then one JSON line of figures. */
+async function runClient(url: string, bodyFile: string, seconds: number, concurrency: number): Promise<void> {
+  const body = await fs.readFile(bodyFile, 'utf8');
+  const latencies: number[] = [];
+  const versions: Record<string, number> = {};
+  let failed = 0;
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  const loop = async () => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      try {
+        const res = await fetch(`${url}/predict`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+        const answer = (await res.json()) as { version?: string };
+        if (res.status !== 200 || !answer.version) {
+          failed++;
+          continue;
+        }
+        latencies.push(performance.now() - t0);
+        versions[answer.version] = (versions[answer.version] ?? 0) + 1;
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) =>
+    Number((latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0).toFixed(2));
+  console.log(
+    JSON.stringify({
+      seconds: Number(elapsed.toFixed(2)),
+      requests: latencies.length,
+      failed,
+      requestsPerSec: Math.round(latencies.length / elapsed),
+      p50Ms: pct(0.5),
+      p99Ms: pct(0.99),
+      versions,
+    }),
+  );
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,216 @@
+import fs from 'node:fs/promises';
+import { isDeepStrictEqual, parseArgs } from 'node:util';
+import type { Alias } from '../../common/artefacts';
+import { formatIssues } from '../../common/format-issues';
+import { ModelNameSchema, ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
+import { CorruptBlobError } from '../../storage/errors';
+import { openBlobStore } from '../../storage/open-store';
+import { ModelNotFoundError, ModelRegistry } from '../../storage/registry';
+import type { Config } from '../../workers/config';
+import { renderTable, UsageError, type CommandOutput } from '../output';
+
+const USAGE = `usage: retrain models create <spec.json> [--replace] [--json]
+       retrain models list [--json]
+       retrain models show <model> [--json]`;
+
+/** What `models create` did: `unchanged` when the stored spec already was this one. */
+export interface CreateResult {
+  model: string;
+  action: 'created' | 'replaced' | 'unchanged';
+  uri: string;
+}
+
+/** One model as `retrain models list` shows it. */
+export interface ModelSummary {
+  name: string;
+  task: ModelSpec['task'];
+  /** The version the `production` alias points at, null before the first registration. */
+  production: string | null;
+  versions: number;
+}
+
+/** One registered version as `retrain models show` shows it. */
+export interface VersionSummary {
+  version: string;
+  createdAt: string;
+  /** The gate metric (mae for forecasts, f1 for classifiers) and the candidate's value of it. */
+  metric: string;
+  value: number | null;
+  backend: string;
+  workflowId: string;
+}
+
+/** `retrain models show`: the spec, every version (oldest first) and every alias by name. */
+export interface ModelDetails {
+  spec: ModelSpec;
+  versions: VersionSummary[];
+  aliases: Record<string, Alias>;
+}
+
+/** `retrain models create|list|show`: model specs and what the registry holds for them. */
+export async function modelsCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { replace: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+  });
+  const registry = () => new ModelRegistry(openBlobStore(config.store, config.s3));
+  if (sub === 'create' && positionals.length === 1) {
+    const spec = await readSpecFile(positionals[0] as string);
+    const result = await createModel(registry(), spec, values.replace);
+    out.result(values.json, result, `${result.model}: ${result.action} (${result.uri})`);
+    return 0;
+  }
+  if (sub === 'list' && positionals.length === 0 && !values.replace) {
+    const models = await listModels(registry());
+    out.result(values.json, models, models.length === 0 ? 'no models' : renderModels(models));
+    return 0;
+  }
+  if (sub === 'show' && positionals.length === 1 && !values.replace) {
+    const name = ModelNameSchema.safeParse(positionals[0]);
+    if (!name.success) throw new UsageError(`invalid model name: ${formatIssues(name.error)}`);
+    const details = await showModel(registry(), name.data);
+    out.result(values.json, details, renderDetails(details));
+    return 0;
+  }
+  throw new UsageError(USAGE);
+}
+
+/** Reads and validates a spec file; nothing touches the store until it passes. */
+async function readSpecFile(file: string): Promise<ModelSpec> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read spec file ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new Error(
+      `spec file ${file} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const parsed = ModelSpecSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`invalid model spec in ${file}: ${formatIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+/**
+ * Stores the spec of a new model. Re-creating a model with the identical spec (defaults applied) is a
+ * no-op; a different spec needs `replace`, so a typo in a name cannot silently overwrite another model.
+ */
+export async function createModel(
+  registry: ModelRegistry,
+  spec: ModelSpec,
+  replace: boolean,
+): Promise<CreateResult> {
+  const result = (action: CreateResult['action']): CreateResult => ({
+    model: spec.name,
+    action,
+    uri: registry.store.uriFor(registry.specKey(spec.name)),
+  });
+  let existing: ModelSpec | undefined;
+  try {
+    existing = await registry.loadSpec(spec.name);
+  } catch (err) {
+    if (err instanceof CorruptBlobError && !replace)
+      throw new Error(`${err.message}\npass --replace to overwrite it`);
+    if (!(err instanceof ModelNotFoundError) && !(err instanceof CorruptBlobError)) throw err;
+  }
+  if (existing && isDeepStrictEqual(existing, spec)) return result('unchanged');
+  if (existing && !replace) {
+    const changed = [...new Set([...Object.keys(existing), ...Object.keys(spec)])].filter(
+      (key) => !isDeepStrictEqual(existing[key as keyof ModelSpec], spec[key as keyof ModelSpec]),
+    );
+    throw new Error(
+      `model ${spec.name} already exists with a different spec (${changed.join(', ')} differ); pass --replace to overwrite it`,
+    );
+  }
+  await registry.saveSpec(spec);
+  return result(existing ? 'replaced' : 'created');
+}
+
+export async function listModels(registry: ModelRegistry): Promise<ModelSummary[]> {
+  const names = [...(await registry.listModels())].sort();
+  return Promise.all(
+    names.map(async (name) => {
+      const [spec, alias, versions] = await Promise.all([
+        registry.loadSpec(name),
+        registry.getAlias(name),
+        registry.listVersions(name),
+      ]);
+      return { name, task: spec.task, production: alias?.value.version ?? null, versions: versions.length };
+    }),
+  );
+}
+
+export async function showModel(registry: ModelRegistry, model: string): Promise<ModelDetails> {
+  const spec = await registry.loadSpec(model);
+  const versions = await Promise.all(
+    (await registry.listVersions(model)).map(async (version): Promise<VersionSummary | undefined> => {
+      const meta = await registry.getMetadata(model, version);
+      return (
+        meta && {
+          version,
+          createdAt: meta.createdAt,
+          metric: meta.gate.metric,
+          value: meta.metrics[meta.gate.metric] ?? null,
+          backend: meta.backend,
+          workflowId: meta.workflowId,
+        }
+      );
+    }),
+  );
+  const aliasPrefix = `models/${model}/aliases/`;
+  const aliasNames = (await registry.store.list(aliasPrefix))
+    .filter((key) => key.endsWith('.json'))
+    .map((key) => key.slice(aliasPrefix.length, -'.json'.length))
+    .filter((name) => !name.includes('/'));
+  const aliases: Record<string, Alias> = {};
+  for (const name of aliasNames) {
+    const alias = await registry.getAlias(model, name);
+    if (alias) aliases[name] = alias.value;
+  }
+  return { spec, versions: versions.filter((v) => v !== undefined), aliases };
+}
+
+function renderModels(models: ModelSummary[]): string {
+  return renderTable(
+    ['NAME', 'TASK', 'PRODUCTION', 'VERSIONS'],
+    models.map((m) => [m.name, m.task, m.production ?? '-', String(m.versions)]),
+  );
+}
+
+function renderDetails({ spec, versions, aliases }: ModelDetails): string {
+  const hp = spec.hyperparams;
+  const lines = [
+    `${spec.name} (${spec.task})${spec.description ? `: ${spec.description}` : ''}`,
+    `  ${spec.target}${spec.task === 'classify' ? ` > ${spec.threshold}` : ''} in ${spec.horizon} step(s) per ${spec.entityColumn}, from ${spec.lookback} step(s) of ${spec.features.join(', ')} (time ${spec.timeColumn})`,
+    `  window ${spec.windowDays} days, at least ${spec.minRecords} records, ${spec.epochs} epochs, ${hp.architecture} (${hp.hiddenUnits} units, ${hp.optimizer} lr ${hp.learningRate}, batch ${hp.batchSize})`,
+    `  gate: ${spec.gate.mustBeatBaseline ? 'must beat the naive baselines, ' : ''}tolerance ${spec.gate.tolerance * 100}% against production`,
+    '',
+    versions.length === 0
+      ? 'no versions'
+      : renderTable(
+          ['VERSION', 'CREATED', 'GATE METRIC', 'BACKEND', 'WORKFLOW ID'],
+          versions.map((v) => [
+            v.version,
+            v.createdAt,
+            `${v.metric} ${v.value === null ? '-' : v.value.toFixed(4)}`,
+            v.backend,
+            v.workflowId,
+          ]),
+        ),
+    '',
+    ...(Object.keys(aliases).length === 0
+      ? ['no aliases']
+      : Object.entries(aliases).map(
+          ([name, a]) =>
+            `${name} -> ${a.version} (previous ${a.previous ?? '-'}, updated ${a.updatedAt}${a.workflowId ? ` by ${a.workflowId}` : ''})`,
+        )),
+  ];
+  return lines.join('\n');
+}

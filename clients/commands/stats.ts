@@ -1,0 +1,53 @@
+import { parseArgs } from 'node:util';
+import { ModelNameSchema } from '../../common/model-spec';
+import { DataBuffer } from '../../storage/buffer';
+import { withDuckDb } from '../../storage/duckdb';
+import { openBlobStore } from '../../storage/open-store';
+import { checkReadiness } from '../../storage/readiness';
+import { ModelRegistry } from '../../storage/registry';
+import type { Config } from '../../workers/config';
+import { UsageError, type CommandOutput } from '../output';
+
+/** `retrain stats`: what the buffer holds, whether a run would get enough data, and the spec's defaults. */
+export async function statsCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: 'string' }, json: { type: 'boolean', default: false } },
+  });
+  if (!values.model) throw new UsageError('usage: retrain stats --model <m> [--json]');
+  const model = ModelNameSchema.safeParse(values.model);
+  if (!model.success) throw new UsageError(`--model ${values.model}: ${model.error.issues[0]?.message}`);
+  const spec = await new ModelRegistry(openBlobStore(config.store, config.s3)).loadSpec(model.data);
+  const buffer = new DataBuffer(config.bufferDir);
+  const stats = await buffer.stats(spec.name);
+  const readiness = await withDuckDb((conn) =>
+    checkReadiness(conn, {
+      model: spec.name,
+      glob: buffer.glob(spec.name),
+      timeColumn: spec.timeColumn,
+      windowDays: spec.windowDays,
+      minRecords: spec.minRecords,
+    }),
+  );
+  const { windowDays, minRecords, epochs, lookback, horizon, hyperparams, gate } = spec;
+  const result = {
+    model: spec.name,
+    ...stats,
+    retentionDays: config.bufferRetentionDays,
+    readyToTrain: readiness.ready,
+    readyReason: readiness.reason,
+    window: { records: readiness.records, from: readiness.from, to: readiness.to },
+    defaults: { windowDays, minRecords, epochs, lookback, horizon, hyperparams, gate },
+  };
+  const range = stats.firstDay ? ` from ${stats.firstDay} to ${stats.lastDay}` : '';
+  out.result(
+    values.json,
+    result,
+    [
+      `${spec.name}: ${stats.records} records in ${stats.files} files over ${stats.days} days${range}, ${stats.bytes} bytes`,
+      `${readiness.ready ? 'ready to train' : 'not ready'}: ${readiness.reason}`,
+      `defaults: windowDays ${windowDays}, minRecords ${minRecords}, epochs ${epochs}, lookback ${lookback}, horizon ${horizon}`,
+    ].join('\n'),
+  );
+  return 0;
+}

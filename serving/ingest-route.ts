@@ -1,0 +1,56 @@
+import type { FastifyError, FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
+
+import { formatIssues } from '../common/format-issues';
+import { ModelNameSchema } from '../common/model-spec';
+import { RowCheckError, type Ingestor } from '../storage/ingest';
+import { ModelNotFoundError } from '../storage/registry';
+import { apiKeyCheck } from './api-key';
+
+/** Larger than the predict limit: ingestion batches are bigger than the recent rows a prediction needs. */
+export const INGEST_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+
+const IngestBodySchema = z.object({
+  model: ModelNameSchema,
+  rows: z.array(z.unknown()).min(1, { message: 'rows must hold at least one row' }),
+});
+
+/** Options of {@link ingestRoutes}. */
+export interface IngestRouteOptions {
+  ingestor: Ingestor;
+  /** Without a key the route answers 503: anyone could otherwise feed the training data. */
+  apiKey?: string;
+}
+
+/**
+ * `POST /ingest` `{ model, rows }` behind the `X-API-Key` check. Answers 200
+ * `{ model, received, inserted, duplicates }` only once the rows are durable in the buffer; 400 names
+ * the first bad row and writes nothing; 404 for a model without a spec; 413 above 16 MiB.
+ */
+export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { ingestor, apiKey }) => {
+  app.addHook('onRequest', apiKeyCheck(apiKey, 'ingest API disabled: set RETRAIN_API_KEY'));
+
+  app.setErrorHandler((err: FastifyError, _request, reply) => {
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send({
+        error: `request body over ${INGEST_BODY_LIMIT_BYTES / 1024 / 1024} MiB: send the rows in smaller batches`,
+      });
+    }
+    throw err;
+  });
+
+  app.post('/ingest', { bodyLimit: INGEST_BODY_LIMIT_BYTES }, async (request, reply) => {
+    const body = IngestBodySchema.safeParse(request.body);
+    if (!body.success) return reply.code(400).send({ error: `invalid request: ${formatIssues(body.error)}` });
+    const { model, rows } = body.data;
+    try {
+      const { received, inserted, duplicates, expiredDays } = await ingestor.ingestRows(model, rows);
+      request.log.info({ model, received, inserted, duplicates, expiredDays }, 'rows ingested');
+      return { model, received, inserted, duplicates };
+    } catch (err) {
+      if (err instanceof RowCheckError) return reply.code(400).send({ error: err.message });
+      if (err instanceof ModelNotFoundError) return reply.code(404).send({ error: `unknown model ${model}` });
+      throw err;
+    }
+  });
+};

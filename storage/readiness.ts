@@ -1,0 +1,69 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { sqlIdent, sqlString } from './duckdb';
+
+/** What {@link checkReadiness} needs: where the buffer is and the spec's (or the run's) window. */
+export interface ReadinessInput {
+  /** Model name, for the message about an empty buffer. */
+  model: string;
+  /** Glob of the model's part files, `DataBuffer.glob(model)`. */
+  glob: string;
+  timeColumn: string;
+  windowDays: number;
+  minRecords: number;
+}
+
+/**
+ * Whether the buffer holds enough data to train. `records` counts the rows in the window: the
+ * `windowDays` before the newest timestamp (newer than `max - windowDays`). `from`/`to` are the
+ * oldest and newest timestamp in it (`YYYY-MM-DDTHH:MM:SSZ`), null when the buffer is empty.
+ */
+export interface Readiness {
+  ready: boolean;
+  reason: string;
+  records: number;
+  from: string | null;
+  to: string | null;
+}
+
+/**
+ * The one readiness rule, shared by `exportDataset` (not enough data -> `rejected`) and
+ * `retrain stats` (`readyToTrain`), so the command line never promises a run the workflow refuses.
+ * Sets the connection's TimeZone to UTC.
+ */
+export async function checkReadiness(conn: DuckDBConnection, input: ReadinessInput): Promise<Readiness> {
+  const { model, glob, timeColumn, windowDays, minRecords } = input;
+  await conn.run(`SET TimeZone = 'UTC'`);
+  const files = await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM glob(${sqlString(glob)})`);
+  if (Number(files.getRowObjectsJson()[0]?.n ?? 0) === 0) {
+    return {
+      ready: false,
+      reason: `Insufficient data: the buffer of ${model} is empty`,
+      records: 0,
+      from: null,
+      to: null,
+    };
+  }
+  const t = sqlIdent(timeColumn);
+  const source = `read_parquet(${sqlString(glob)}, hive_partitioning = false)`;
+  const reader = await conn.runAndReadAll(
+    `WITH w AS (SELECT ${t} FROM ${source} WHERE ${t} > (SELECT max(${t}) FROM ${source}) - INTERVAL ${windowDays} DAY)
+     SELECT count(*)::BIGINT AS n, strftime(min(${t}), '%Y-%m-%dT%H:%M:%SZ') AS lo,
+            strftime(max(${t}), '%Y-%m-%dT%H:%M:%SZ') AS hi FROM w`,
+  );
+  const row = reader.getRowObjectsJson()[0] as
+    { n: string; lo: string | null; hi: string | null } | undefined;
+  const records = Number(row?.n ?? 0);
+  const window = { records, from: row?.lo ?? null, to: row?.hi ?? null };
+  if (records < minRecords) {
+    return {
+      ready: false,
+      reason: `Insufficient data: ${records} < ${minRecords} records in the last ${windowDays} days`,
+      ...window,
+    };
+  }
+  return {
+    ready: true,
+    reason: `Ready: ${records} >= ${minRecords} records in the last ${windowDays} days`,
+    ...window,
+  };
+}

@@ -1,0 +1,55 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { describe, expect, it } from 'vitest';
+
+const HISTORIES = path.join(__dirname, 'histories');
+const WORKFLOWS = path.join(__dirname, '..', '..', 'workflows');
+
+type History = temporal.api.history.v1.History;
+
+/** Histories recorded by record-histories.ts (protobufjs JSON of the History message). */
+function load(file: string): History {
+  return temporal.api.history.v1.History.fromObject(
+    JSON.parse(fs.readFileSync(path.join(HISTORIES, file), 'utf8')),
+  );
+}
+
+const files = fs.readdirSync(HISTORIES).filter((f) => f.endsWith('.json'));
+
+function scheduledTypes(history: History): string[] {
+  return history.events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+}
+
+describe('replaying recorded retrainWorkflow histories', () => {
+  it('has recorded histories of multi-trial runs to replay', () => {
+    expect(files).toEqual(expect.arrayContaining(['trials-completed.json', 'trials-cancelled.json']));
+    const trainings = scheduledTypes(load('trials-completed.json')).filter((t) => t === 'trainModel');
+    expect(trainings.length).toBeGreaterThan(1);
+  });
+
+  it.each(files)(
+    'replays %s with the current workflow code without a determinism violation',
+    async (file) => {
+      await expect(
+        Worker.runReplayHistory({ workflowsPath: WORKFLOWS }, load(file)),
+      ).resolves.toBeUndefined();
+    },
+  );
+
+  it('fails when the workflow code no longer issues the recorded commands', async () => {
+    const history = load('trials-completed.json');
+    // As if the workflow had scheduled a different activity where it recorded the first training.
+    const training = history.events.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'trainModel',
+    );
+    const attributes = training?.activityTaskScheduledEventAttributes;
+    if (!attributes?.activityType) throw new Error('no trainModel in the recorded history');
+    attributes.activityType.name = 'validateModel';
+    const replay = Worker.runReplayHistory({ workflowsPath: WORKFLOWS }, history);
+    await expect(replay).rejects.toBeInstanceOf(DeterminismViolationError);
+    await expect(replay).rejects.toThrow(/Activity type of scheduled event 'validateModel'/);
+  });
+});

@@ -1,0 +1,362 @@
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ActivityDeps } from '../../activities';
+import { loadSplit } from '../../activities/dataset-io';
+import { createExportDataset, datasetKey } from '../../activities/export-dataset';
+import { DatasetManifestSchema, type DatasetManifest } from '../../common/artefacts';
+import { ModelSpecSchema, type ModelSpecInput } from '../../common/model-spec';
+import { DataBuffer } from '../../storage/buffer';
+import { sqlString, withDuckDb } from '../../storage/duckdb';
+import { FileBlobStore } from '../../storage/file-store';
+import { getJson } from '../../storage/open-store';
+import { ModelRegistry } from '../../storage/registry';
+
+type BufferRow = [ts: string, host: string, cpu: number, mem: number];
+
+/**
+ * Hourly metrics of three hosts. The newest record is 2024-05-02T07:00, so a 2-day window holds
+ * what is newer than 2024-04-30T07:00: 26 records (c's first two rows lie outside). Host b misses
+ * 2024-05-01T02:00, host a has a 16-hour hole on 2024-05-01, and cpu ranges never overlap between
+ * hosts (a 14-27, b 50-67, c 90-96), so a value in the wrong host's row is visible.
+ */
+const BUFFER: BufferRow[] = [
+  ['2024-04-30T06:00', 'c', 90, 9],
+  ['2024-04-30T07:00', 'c', 91, 9],
+  ['2024-05-01T00:00', 'b', 50, 5],
+  ['2024-05-01T01:00', 'b', 51, 5],
+  ['2024-05-01T03:00', 'b', 53, 5],
+  ['2024-05-01T04:00', 'a', 14, 1],
+  ['2024-05-01T04:00', 'c', 94, 9],
+  ['2024-05-01T05:00', 'a', 15, 1],
+  ['2024-05-01T05:00', 'c', 95, 9],
+  ['2024-05-01T06:00', 'a', 16, 1],
+  ['2024-05-01T06:00', 'c', 96, 9],
+  ['2024-05-01T07:00', 'a', 17, 1],
+  ...[0, 1, 2, 3, 4, 5, 6, 7].flatMap((h): BufferRow[] => [
+    [`2024-05-02T0${h}:00`, 'a', 20 + h, 2],
+    [`2024-05-02T0${h}:00`, 'b', 60 + h, 5],
+  ]),
+];
+
+const COLUMNS = ['entity', 'time', 'cpu_lag1', 'mem_lag1', 'cpu_lag0', 'mem_lag0', 'y', 'y_day_before'];
+
+// Worked out by hand from BUFFER: lookback 2, horizon 1, forecast of cpu. 20 feature rows; the cut
+// is the 0.8 discrete quantile of their times (the 16th of 20, 2024-05-02T04:00). Train rows have
+// their target before the cut, holdout rows start at it, and the two rows at 03:00 (target at the
+// cut) are in neither. y_day_before is cpu of the same host 24 h before the target time.
+const TRAIN = [
+  ['b', '2024-05-01T01:00', 50, 5, 51, 5, 53, null],
+  ['b', '2024-05-01T03:00', 51, 5, 53, 5, 60, 50],
+  ['a', '2024-05-01T05:00', 14, 1, 15, 1, 16, null],
+  ['c', '2024-05-01T05:00', 94, 9, 95, 9, 96, 90],
+  ['a', '2024-05-01T06:00', 15, 1, 16, 1, 17, null],
+  ['a', '2024-05-01T07:00', 16, 1, 17, 1, 20, null],
+  ['a', '2024-05-02T00:00', 17, 1, 20, 2, 21, null],
+  ['b', '2024-05-02T00:00', 53, 5, 60, 5, 61, 51],
+  ['a', '2024-05-02T01:00', 20, 2, 21, 2, 22, null],
+  ['b', '2024-05-02T01:00', 60, 5, 61, 5, 62, null],
+  ['a', '2024-05-02T02:00', 21, 2, 22, 2, 23, null],
+  ['b', '2024-05-02T02:00', 61, 5, 62, 5, 63, 53],
+];
+const HOLDOUT = [
+  ['a', '2024-05-02T04:00', 23, 2, 24, 2, 25, 15],
+  ['b', '2024-05-02T04:00', 63, 5, 64, 5, 65, null],
+  ['a', '2024-05-02T05:00', 24, 2, 25, 2, 26, 16],
+  ['b', '2024-05-02T05:00', 64, 5, 65, 5, 66, null],
+  ['a', '2024-05-02T06:00', 25, 2, 26, 2, 27, 17],
+  ['b', '2024-05-02T06:00', 65, 5, 66, 5, 67, null],
+];
+
+/** Sums over the 12 train rows, by hand: cpu_lag0, mem_lag0 and y, and their squares. */
+const TRAIN_SUMS = {
+  cpu: { sum: 493, squares: 27695 },
+  mem: { sum: 43, squares: 221 },
+  y: { sum: 514, squares: 29558 },
+};
+const mean = (s: { sum: number }) => s.sum / 12;
+const std = (s: { sum: number; squares: number }) => Math.sqrt(s.squares / 12 - mean(s) ** 2);
+
+let dir: string;
+let deps: ActivityDeps;
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-export-test-'));
+  const store = new FileBlobStore(path.join(dir, 'store'));
+  deps = {
+    store,
+    registry: new ModelRegistry(store),
+    buffer: new DataBuffer(path.join(dir, 'buffer')),
+    backend: 'cpu',
+    servingUrls: [],
+  };
+});
+afterAll(async () => {
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+});
+
+/** A fresh model (unique name) with the spec saved and `rows` in its buffer. */
+async function createModel(overrides: Partial<ModelSpecInput> = {}, rows = BUFFER): Promise<string> {
+  const spec = ModelSpecSchema.parse({
+    name: `export-${randomUUID().slice(0, 8)}`,
+    task: 'forecast',
+    timeColumn: 'ts',
+    entityColumn: 'host',
+    features: ['cpu', 'mem'],
+    target: 'cpu',
+    lookback: 2,
+    horizon: 1,
+    windowDays: 2,
+    minRecords: 26,
+    ...overrides,
+  });
+  await deps.registry.saveSpec(spec);
+  if (rows.length) await appendRows(spec.name, rows);
+  return spec.name;
+}
+
+async function appendRows(model: string, rows: BufferRow[]): Promise<void> {
+  const values = rows
+    .map(
+      ([ts, host, cpu, mem]) =>
+        `(TIMESTAMP ${sqlString(ts)}, ${sqlString(host)}, ${cpu}::DOUBLE, ${mem}::DOUBLE)`,
+    )
+    .join(', ');
+  await withDuckDb((conn) =>
+    deps.buffer.appendQuery(conn, model, `SELECT * FROM (VALUES ${values}) t(ts, host, cpu, mem)`, {
+      timeColumn: 'ts',
+      entityColumn: 'host',
+    }),
+  );
+}
+
+async function manifestOf(model: string, workflowId: string): Promise<DatasetManifest> {
+  const found = await getJson(
+    deps.store,
+    `${datasetKey(model, workflowId)}/manifest.json`,
+    DatasetManifestSchema,
+  );
+  if (!found) throw new Error(`no manifest for ${model}/${workflowId}`);
+  return found.value;
+}
+
+/** A split file as stored: its bytes, its column names and its rows in file order (time as text). */
+async function readSplit(entry: DatasetManifest['files']['train']) {
+  const blob = await deps.store.get(entry.key);
+  if (!blob) throw new Error(`${entry.key} is missing`);
+  const file = path.join(dir, `${randomUUID()}.parquet`);
+  await fs.writeFile(file, blob.body);
+  return withDuckDb(async (conn) => {
+    const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${sqlString(file)})`);
+    const reader = await conn.runAndReadAll(
+      `SELECT * REPLACE (strftime(time, '%Y-%m-%dT%H:%M') AS time) FROM read_parquet(${sqlString(file)})`,
+    );
+    return {
+      body: blob.body,
+      columns: described.getRowObjectsJson().map((r) => [String(r.column_name), String(r.column_type)]),
+      rows: reader.getRowsJson() as (string | number | null)[][],
+    };
+  });
+}
+
+describe('exportDataset', () => {
+  it('writes exactly the hand-computed feature rows, split by one time cut, in (time, entity) order', async () => {
+    const model = await createModel();
+    const result = await createExportDataset(deps)({ model, workflowId: 'wf-exact' });
+    expect(result).toEqual({
+      status: 'ready',
+      datasetKey: datasetKey(model, 'wf-exact'),
+      trainRows: 12,
+      holdoutRows: 6,
+      features: 4,
+    });
+    const manifest = await manifestOf(model, 'wf-exact');
+    const train = await readSplit(manifest.files.train);
+    const holdout = await readSplit(manifest.files.holdout);
+    expect(train.rows).toEqual(TRAIN);
+    expect(holdout.rows).toEqual(HOLDOUT);
+    expect(train.columns).toEqual([
+      ['entity', 'VARCHAR'],
+      ['time', 'TIMESTAMP'],
+      ...COLUMNS.slice(2).map((c) => [c, 'DOUBLE']),
+    ]);
+    expect(holdout.columns.map(([name]) => name)).toEqual(COLUMNS);
+  });
+
+  it('never lags across entities and never puts a holdout row before a train row of the same entity', async () => {
+    const model = await createModel();
+    await createExportDataset(deps)({ model, workflowId: 'wf-leak' });
+    const manifest = await manifestOf(model, 'wf-leak');
+    const train = (await readSplit(manifest.files.train)).rows;
+    const holdout = (await readSplit(manifest.files.holdout)).rows;
+    const cpuRange: Record<string, [number, number]> = { a: [14, 27], b: [50, 67], c: [90, 96] };
+    for (const [entity, , cpuLag1, , cpuLag0, , y, dayBefore] of [...train, ...holdout]) {
+      const [lo, hi] = cpuRange[entity as string] as [number, number];
+      for (const value of [cpuLag1, cpuLag0, y, dayBefore ?? lo]) {
+        expect(value as number).toBeGreaterThanOrEqual(lo);
+        expect(value as number).toBeLessThanOrEqual(hi);
+      }
+    }
+    for (const entity of ['a', 'b', 'c']) {
+      const trainTimes = train.filter((r) => r[0] === entity).map((r) => String(r[1]));
+      const holdoutTimes = holdout.filter((r) => r[0] === entity).map((r) => String(r[1]));
+      for (const h of holdoutTimes) for (const t of trainTimes) expect(h > t).toBe(true);
+    }
+  });
+
+  it('computes the normalisation statistics on the train split only and records an accurate manifest', async () => {
+    const model = await createModel();
+    await createExportDataset(deps)({ model, workflowId: 'wf-manifest' });
+    const manifest = await manifestOf(model, 'wf-manifest');
+    const pre = manifest.preprocessing;
+    expect(pre.mean[0]).toBeCloseTo(mean(TRAIN_SUMS.cpu), 10);
+    expect(pre.std[0]).toBeCloseTo(std(TRAIN_SUMS.cpu), 10);
+    expect(pre.mean[1]).toBeCloseTo(mean(TRAIN_SUMS.mem), 10);
+    expect(pre.std[1]).toBeCloseTo(std(TRAIN_SUMS.mem), 10);
+    expect(pre.targetMean).toBeCloseTo(mean(TRAIN_SUMS.y), 10);
+    expect(pre.targetStd).toBeCloseTo(std(TRAIN_SUMS.y), 10);
+    expect(pre).toMatchObject({ features: ['cpu', 'mem'], target: 'cpu', lookback: 2, horizon: 1 });
+
+    expect(manifest.columns).toEqual(COLUMNS);
+    expect(manifest.window).toEqual({ from: '2024-05-01T00:00:00Z', to: '2024-05-02T07:00:00Z', days: 2 });
+    expect(manifest.rows).toEqual({ train: 12, holdout: 6 });
+    expect(manifest.timeRange).toEqual({
+      trainFrom: '2024-05-01T01:00:00Z',
+      trainTo: '2024-05-02T02:00:00Z',
+      holdoutFrom: '2024-05-02T04:00:00Z',
+      holdoutTo: '2024-05-02T06:00:00Z',
+    });
+    for (const part of ['train', 'holdout'] as const) {
+      const entry = manifest.files[part];
+      const { body, rows } = await readSplit(entry);
+      expect(entry.key).toBe(`${datasetKey(model, 'wf-manifest')}/${part}.parquet`);
+      expect(entry.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+      expect(entry.bytes).toBe(body.byteLength);
+      expect(rows).toHaveLength(manifest.rows[part]);
+    }
+  });
+
+  it('returns the first dataset on a retry and writes no second one, even when the buffer grew', async () => {
+    const model = await createModel();
+    const exportDataset = createExportDataset(deps);
+    const first = await exportDataset({ model, workflowId: 'wf-retry' });
+    const prefix = `${datasetKey(model, 'wf-retry')}/`;
+    const snapshot = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          (await deps.store.list(prefix)).map(async (k) => [k, (await deps.store.get(k))?.etag] as const),
+        ),
+      );
+    const before = await snapshot();
+    await appendRows(model, [['2024-05-02T08:00', 'a', 28, 2]]);
+    const second = await exportDataset({ model, workflowId: 'wf-retry' });
+    expect(second).toEqual(first);
+    expect(await snapshot()).toEqual(before);
+    expect(Object.keys(before).sort()).toEqual(
+      ['holdout.parquet', 'manifest.json', 'train.parquet'].map((f) => `${prefix}${f}`),
+    );
+    expect(await deps.store.list(`datasets/${model}/`)).toEqual(Object.keys(before).sort());
+  });
+
+  it('writes byte-identical files for the same buffer, so a dataset is reproducible', async () => {
+    const model = await createModel();
+    const exportDataset = createExportDataset(deps);
+    await exportDataset({ model, workflowId: 'wf-same-1' });
+    await exportDataset({ model, workflowId: 'wf-same-2' });
+    const [a, b] = [await manifestOf(model, 'wf-same-1'), await manifestOf(model, 'wf-same-2')];
+    expect(b.files.train.sha256).toBe(a.files.train.sha256);
+    expect(b.files.holdout.sha256).toBe(a.files.holdout.sha256);
+  });
+
+  it('rejects a window with fewer than minRecords records as insufficient and writes nothing', async () => {
+    const model = await createModel({ minRecords: 27 });
+    const exportDataset = createExportDataset(deps);
+    expect(await exportDataset({ model, workflowId: 'wf-short' })).toEqual({
+      status: 'insufficient',
+      reason: 'Insufficient data: 26 < 27 records in the last 2 days',
+    });
+    expect(await exportDataset({ model, workflowId: 'wf-short-1d', windowDays: 1, minRecords: 17 })).toEqual({
+      status: 'insufficient',
+      reason: 'Insufficient data: 16 < 17 records in the last 1 days',
+    });
+    expect(await deps.store.list(`datasets/${model}/`)).toEqual([]);
+    // Exactly minRecords is enough.
+    expect((await exportDataset({ model, workflowId: 'wf-enough', minRecords: 26 })).status).toBe('ready');
+  });
+
+  it('rejects a model whose buffer is empty, naming it', async () => {
+    const model = await createModel({}, []);
+    expect(await createExportDataset(deps)({ model, workflowId: 'wf-empty' })).toEqual({
+      status: 'insufficient',
+      reason: `Insufficient data: the buffer of ${model} is empty`,
+    });
+  });
+
+  it('thresholds y for classifiers while y_day_before stays the raw target', async () => {
+    const model = await createModel({ task: 'classify', threshold: 20 });
+    await createExportDataset(deps)({ model, workflowId: 'wf-classify' });
+    const manifest = await manifestOf(model, 'wf-classify');
+    const { rows: train, columns } = await readSplit(manifest.files.train);
+    const holdout = (await readSplit(manifest.files.holdout)).rows;
+    expect(columns.slice(2)).toEqual(COLUMNS.slice(2).map((c) => [c, 'DOUBLE']));
+    expect(train.map((r) => r[6])).toEqual([1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1, 1]);
+    expect(holdout.map((r) => r[6])).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(train.map((r) => r[7])).toEqual(TRAIN.map((r) => r[7]));
+    expect(holdout.map((r) => r[7])).toEqual(HOLDOUT.map((r) => r[7]));
+    expect(manifest.preprocessing).toMatchObject({ targetMean: 0, targetStd: 1 });
+  });
+});
+
+describe('loadSplit', () => {
+  it('keeps y_day_before out of the model input and returns it as dayBefore, NaN where missing', async () => {
+    const model = await createModel();
+    await createExportDataset(deps)({ model, workflowId: 'wf-load' });
+    const manifest = await manifestOf(model, 'wf-load');
+    const split = await loadSplit(deps.store, manifest, 'holdout');
+    expect(split.data.rows).toBe(6);
+    expect(split.data.width).toBe(4);
+    expect(Array.from(split.dayBefore)).toEqual([15, NaN, 16, NaN, 17, NaN]);
+    expect(Array.from(split.yRaw)).toEqual([25, 65, 26, 66, 27, 67]);
+    expect(split.lastValues.map((v) => Array.from(v))).toEqual([
+      [24, 64, 25, 65, 26, 66],
+      [2, 5, 2, 5, 2, 5],
+    ]);
+    const cpu = (v: number) => (v - mean(TRAIN_SUMS.cpu)) / std(TRAIN_SUMS.cpu);
+    const mem = (v: number) => (v - mean(TRAIN_SUMS.mem)) / std(TRAIN_SUMS.mem);
+    const firstRow = Array.from(split.data.x.slice(0, 4));
+    [cpu(23), mem(2), cpu(24), mem(2)].forEach((v, i) => expect(firstRow[i]).toBeCloseTo(v, 5));
+    expect(split.data.y[0]).toBeCloseTo((25 - mean(TRAIN_SUMS.y)) / std(TRAIN_SUMS.y), 5);
+  });
+
+  it('reads a dataset exported before y_day_before existed with dayBefore all NaN', async () => {
+    const model = await createModel();
+    await createExportDataset(deps)({ model, workflowId: 'wf-old' });
+    const manifest = await manifestOf(model, 'wf-old');
+    const current = await deps.store.get(manifest.files.holdout.key);
+    const from = path.join(dir, `${randomUUID()}.parquet`);
+    const to = path.join(dir, `${randomUUID()}.parquet`);
+    await fs.writeFile(from, current?.body ?? new Uint8Array());
+    await withDuckDb((conn) =>
+      conn.run(
+        `COPY (SELECT * EXCLUDE (y_day_before) FROM read_parquet(${sqlString(from)})) TO ${sqlString(to)} (FORMAT parquet)`,
+      ),
+    );
+    const body = await fs.readFile(to);
+    const key = `${datasetKey(model, 'wf-old')}/old-holdout.parquet`;
+    await deps.store.put(key, body);
+    const old: DatasetManifest = {
+      ...manifest,
+      columns: COLUMNS.slice(0, -1),
+      files: {
+        ...manifest.files,
+        holdout: { key, sha256: createHash('sha256').update(body).digest('hex'), bytes: body.byteLength },
+      },
+    };
+    const split = await loadSplit(deps.store, old, 'holdout');
+    expect(split.data.width).toBe(4);
+    expect(Array.from(split.yRaw)).toEqual([25, 65, 26, 66, 27, 67]);
+    expect(Array.from(split.dayBefore)).toEqual(Array(6).fill(NaN));
+  });
+});

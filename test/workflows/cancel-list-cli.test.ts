@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { RunSummary } from '../../clients/commands/list';
+import { ModelNameAttribute, progressQuery } from '../../common/messages';
+import { retrainWorkflow } from '../../workflows';
+import { createPipeline, type Pipeline } from '../helpers/pipeline';
+import { runCli } from '../helpers/run-cli';
+
+describe('retrain cancel and retrain list', () => {
+  let pipeline: Pipeline;
+  beforeAll(async () => {
+    process.env.TEMPORAL_ADDRESS = inject('temporalAddress');
+    pipeline = await createPipeline({
+      epochs: 400,
+      hyperparams: { hiddenUnits: 16, batchSize: 64, seed: 4 },
+    });
+  });
+  afterAll(async () => pipeline?.cleanup());
+
+  const start = (workflowId: string, model: string, extra: object = {}) =>
+    pipeline.client.workflow.start(retrainWorkflow, {
+      taskQueue: pipeline.taskQueue,
+      workflowId,
+      args: [{ model, incremental: false, ...extra }],
+      typedSearchAttributes: [{ key: ModelNameAttribute, value: model }],
+    });
+
+  it('cancel signals a running run: training stops and the run ends cancelled with the given reason', async () => {
+    const { spec } = pipeline;
+    const workflowId = `retrain-${spec.name}-cli-cancel-${Date.now()}`;
+    const { cancelled, result } = await pipeline.withWorkers(async () => {
+      const handle = await start(workflowId, spec.name);
+      for (let i = 0; i < 600 && (await handle.query(progressQuery)).epoch < 1; i++)
+        await new Promise((r) => setTimeout(r, 200));
+      const cancelled = await runCli('cancel', workflowId, '--reason', 'wrong data window', '--json');
+      return { cancelled, result: await handle.result() };
+    });
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(JSON.parse(cancelled.stdout)).toMatchObject({
+      workflowId,
+      cancelRequested: true,
+      reason: 'wrong data window',
+    });
+    expect(result.status).toBe('cancelled');
+    expect(result.reason).toBe('wrong data window');
+    expect(await pipeline.deps.registry.listVersions(spec.name)).toEqual([]);
+
+    const again = await runCli('cancel', workflowId);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe(`retrain: ${workflowId} is not running (completed)\n`);
+  });
+
+  it('cancel names an unknown workflow id and needs one', async () => {
+    const unknown = await runCli('cancel', 'retrain-nope-20000101T000000Z');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('retrain: no retrain run with id retrain-nope-20000101T000000Z\n');
+    expect(unknown.stdout).toBe('');
+
+    const missing = await runCli('cancel');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('usage: retrain cancel <workflowId>');
+  });
+
+  it('list shows the retrain runs of a model, newest first, with status, stage and times', async () => {
+    const { spec } = pipeline;
+    const other = `other-${spec.name}`;
+    const stamp = Date.now();
+    const rejectedId = `retrain-${spec.name}-cli-list-a-${stamp}`;
+    const failedId = `retrain-${other}-cli-list-b-${stamp}`;
+    await pipeline.withWorkers(async () => {
+      // Far too little data: rejected after export.
+      await (await start(rejectedId, spec.name, { minRecords: 10_000_000 })).result();
+      // No spec for this model: the run fails.
+      await (await start(failedId, other)).result().catch(() => undefined);
+    });
+
+    let mine: RunSummary[] = [];
+    for (let i = 0; i < 100; i++) {
+      const listed = await runCli('list', '--model', spec.name, '--json');
+      expect(listed.code, listed.stderr).toBe(0);
+      mine = JSON.parse(listed.stdout) as RunSummary[];
+      // Visibility is eventually consistent.
+      if (mine.length === 2 && mine.every((r) => r.closeTime !== null)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(mine.map((r) => [r.workflowId, r.status, r.model, r.stage])).toEqual([
+      [rejectedId, 'COMPLETED', spec.name, 'rejected'],
+      [expect.stringContaining('-cli-cancel-'), 'COMPLETED', spec.name, 'cancelled'],
+    ]);
+    for (const run of mine) {
+      expect(Date.parse(run.startTime)).toBeLessThanOrEqual(Date.parse(run.closeTime ?? ''));
+      expect(run.runId).toMatch(/^[0-9a-f-]{36}$/);
+    }
+
+    const everything = await runCli('list', '--json');
+    const ids = (JSON.parse(everything.stdout) as RunSummary[]).map((r) => r.workflowId);
+    expect(ids).toContain(failedId);
+    expect(ids.indexOf(failedId)).toBeLessThan(ids.indexOf(rejectedId));
+    const failed = (JSON.parse(everything.stdout) as RunSummary[]).find((r) => r.workflowId === failedId);
+    expect(failed).toMatchObject({ status: 'FAILED', model: other, stage: 'exportDataset' });
+
+    const text = await runCli('list', '--model', spec.name);
+    const lines = text.stdout.split('\n');
+    expect(lines[0]).toMatch(/^WORKFLOW ID\s+STATUS\s+MODEL\s+STAGE\s+STARTED\s+CLOSED$/);
+    expect(lines[1]).toContain(rejectedId);
+    expect(lines).toHaveLength(3);
+  });
+
+  it('list refuses a model name that is not a slug, before asking Temporal', async () => {
+    const bad = await runCli('list', '--model', "x' OR WorkflowType != '");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('invalid --model');
+    expect(bad.stdout).toBe('');
+  });
+});

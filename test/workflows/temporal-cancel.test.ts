@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { epochProgressSignal, progressQuery, type EpochProgress } from '../../common/messages';
+import type { TrainInput, TrainResult } from '../../common/stages';
+import { retrainWorkflow } from '../../workflows';
+import { historyEvents, outcomes, scheduled, signals } from '../helpers/history';
+import { createPipeline, type Pipeline } from '../helpers/pipeline';
+
+const EPOCHS = 400;
+
+describe("Temporal's own cancel (handle.cancel())", () => {
+  let pipeline: Pipeline;
+  beforeAll(async () => {
+    pipeline = await createPipeline({
+      epochs: EPOCHS,
+      hyperparams: { hiddenUnits: 16, batchSize: 64, seed: 9 },
+    });
+  });
+  afterAll(async () => pipeline?.cleanup());
+
+  it('stops the running training and ends the run cancelled with nothing registered, like the cancel signal', async () => {
+    const { client, spec, taskQueue } = pipeline;
+    const workflowId = `retrain-${spec.name}-temporal-cancel-${Date.now()}`;
+    const handle = client.workflow.getHandle<typeof retrainWorkflow>(workflowId);
+    const { result, epochAtCancel, cancelledAfterMs } = await pipeline.withWorkers(async () => {
+      await client.workflow.start(retrainWorkflow, {
+        taskQueue,
+        workflowId,
+        args: [{ model: spec.name, incremental: false }],
+      });
+      let progress = await handle.query(progressQuery);
+      for (let i = 0; i < 600 && progress.epoch < 2; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        progress = await handle.query(progressQuery);
+      }
+      const cancelAt = Date.now();
+      await handle.cancel();
+      const result = await handle.result();
+      return { result, epochAtCancel: progress.epoch, cancelledAfterMs: Date.now() - cancelAt };
+    });
+
+    expect(epochAtCancel).toBeGreaterThanOrEqual(2);
+    expect(result.status).toBe('cancelled');
+    expect(result.reason).toBe('cancelled through Temporal');
+    expect(result.stages.map((s) => [s.name, s.status])).toEqual([
+      ['exportDataset', 'completed'],
+      ['trainModel', 'cancelled'],
+    ]);
+    expect(cancelledAfterMs).toBeLessThan(30_000);
+    // The run ends by returning its `cancelled` result, so callers read one outcome either way.
+    expect((await handle.describe()).status.name).toBe('COMPLETED');
+
+    const events = await historyEvents(handle);
+    const [training] = scheduled<TrainInput>(events, 'trainModel');
+    expect(training).toBeDefined();
+    expect(events.some((e) => e.activityTaskCancelRequestedEventAttributes)).toBe(true);
+    expect(outcomes<TrainResult>(events, training?.eventId ?? -1).map((o) => o.kind)).toEqual(['cancelled']);
+    const epochs = signals<EpochProgress>(events, epochProgressSignal.name).map((r) => r.epoch);
+    expect(Math.max(...epochs)).toBeLessThan(EPOCHS);
+    expect(scheduled(events, 'validateModel')).toEqual([]);
+    expect(scheduled(events, 'registerModel')).toEqual([]);
+    expect(await pipeline.deps.registry.listVersions(spec.name)).toEqual([]);
+  });
+});

@@ -1,0 +1,116 @@
+import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
+import type { TrialRecord } from '../common/artefacts';
+import type { EpochProgress } from '../common/messages';
+import type { Hyperparams } from '../common/model-spec';
+import type { TrialProgress } from '../common/retrain';
+import type { TrainResult } from '../common/stages';
+import { failureMessage, failureType } from './failures';
+
+/** One entry per planned hyperparameter set, updated in place as the trials run. */
+export function trialBoard(plan: Hyperparams[]): TrialProgress[] {
+  return plan.map((hyperparams, i) => ({
+    trial: i + 1,
+    hyperparams,
+    status: 'queued',
+    epoch: 0,
+    loss: null,
+    valLoss: null,
+  }));
+}
+
+/** Applies one epoch report; a report that arrives after its trial finished changes nothing. */
+export function applyEpoch(board: TrialProgress[], update: EpochProgress): void {
+  const entry = board[(update.trial ?? 1) - 1];
+  if (!entry || (entry.status !== 'queued' && entry.status !== 'running')) return;
+  Object.assign(entry, {
+    status: 'running',
+    epoch: update.epoch,
+    loss: update.loss,
+    valLoss: update.valLoss,
+  });
+}
+
+/** Validation loss, or training loss when the dataset has no holdout; lower is better. */
+function scoreOf(entry: TrialProgress): number | null {
+  return entry.valLoss ?? entry.loss;
+}
+
+/** The lowest score among trials that have not failed; ties go to the lower trial number. */
+export function bestSoFar(board: TrialProgress[]): { trial: number; score: number } | undefined {
+  let best: { trial: number; score: number } | undefined;
+  for (const entry of board) {
+    const score = scoreOf(entry);
+    if (entry.status === 'failed' || entry.status === 'cancelled') continue;
+    if (score === null || !Number.isFinite(score)) continue;
+    if (!best || score < best.score) best = { trial: entry.trial, score };
+  }
+  return best;
+}
+
+/** Share of the training stage done: finished trials count whole. */
+export function trainedFraction(board: TrialProgress[], totalEpochs: number): number {
+  if (board.length === 0) return 0;
+  const done = board.map((t) =>
+    t.status === 'queued' || t.status === 'running' ? t.epoch / Math.max(1, totalEpochs) : 1,
+  );
+  return done.reduce((a, b) => a + b, 0) / board.length;
+}
+
+/** The trial log for the model's metadata; call once every trial has finished. */
+export function trialLog(board: TrialProgress[]): TrialRecord[] {
+  return board.map(({ trial, hyperparams, status, loss, valLoss, error }) => ({
+    trial,
+    hyperparams,
+    status: status === 'queued' || status === 'running' ? 'cancelled' : status,
+    loss,
+    valLoss,
+    ...(error === undefined ? {} : { error }),
+  }));
+}
+
+/**
+ * Trains every trial at once (the gpu workers' slots bound how many run at a time) and returns the
+ * best completed one. A failed trial is logged and the others go on; a cancellation of the run
+ * cancels every trial and is rethrown. A lone trial's failure is rethrown as it is; when all of
+ * several trials fail, the run fails with a non-retryable error naming each one.
+ */
+export async function runTrials(
+  board: TrialProgress[],
+  train: (entry: TrialProgress) => Promise<TrainResult>,
+  onChange: () => void,
+): Promise<{ best: TrialProgress; result: TrainResult }> {
+  const outcomes = await Promise.all(
+    board.map(async (entry) => {
+      try {
+        const result = await train(entry);
+        Object.assign(entry, {
+          status: 'completed',
+          epoch: result.epochs,
+          loss: result.loss,
+          valLoss: result.valLoss,
+        });
+        return { entry, result };
+      } catch (err) {
+        entry.status = isCancellation(err) ? 'cancelled' : 'failed';
+        entry.error = failureMessage(err);
+        return { entry, err };
+      } finally {
+        onChange();
+      }
+    }),
+  );
+  const cancelled = outcomes.find((o) => o.err !== undefined && isCancellation(o.err));
+  if (cancelled) throw cancelled.err;
+  const best = bestSoFar(board);
+  const winner = outcomes.find((o) => o.entry.trial === best?.trial && o.result !== undefined);
+  if (winner?.result) return { best: winner.entry, result: winner.result };
+  // Completed trials without a finite score: take the first rather than fail the run.
+  const completed = outcomes.find((o) => o.result !== undefined);
+  if (completed?.result) return { best: completed.entry, result: completed.result };
+  const [only] = outcomes;
+  if (outcomes.length === 1 && only) throw only.err;
+  throw ApplicationFailure.nonRetryable(
+    `All ${board.length} trials failed: ${board.map((t) => `#${t.trial} ${t.error ?? 'failed'}`).join('; ')}`,
+    failureType(outcomes[0]?.err),
+  );
+}
