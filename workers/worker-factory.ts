@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { type NativeConnection, Worker } from '@temporalio/worker';
+import { type ActivityInterceptorsFactory, type NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { gpuTaskQueueFor } from '../common/task-queues';
 
@@ -12,6 +12,19 @@ export interface WorkerOptions {
   gpuSlots?: number;
 }
 
+/**
+ * Drops the task token from the SDK's activity log attributes: with it, anyone reading the logs
+ * could complete or fail the activity.
+ */
+export const redactTaskToken: ActivityInterceptorsFactory = () => ({
+  outbound: {
+    getLogAttributes: (input, next) => {
+      const { taskToken: _secret, ...rest } = next(input);
+      return rest;
+    },
+  },
+});
+
 /** The cpu worker: the workflow and every activity but training. */
 export function createCpuWorker({ connection, namespace, taskQueue, deps }: WorkerOptions): Promise<Worker> {
   const { trainModel: _gpuOnly, ...activities } = createActivities(deps);
@@ -22,6 +35,7 @@ export function createCpuWorker({ connection, namespace, taskQueue, deps }: Work
     // A directory: the bundler resolves index.ts from sources and index.js from dist/.
     workflowsPath: path.join(__dirname, '..', 'workflows'),
     activities,
+    interceptors: { activity: [redactTaskToken] },
   });
 }
 
@@ -39,6 +53,7 @@ export function createGpuWorker({
     namespace,
     taskQueue: gpuTaskQueueFor(taskQueue),
     activities: { trainModel },
+    interceptors: { activity: [redactTaskToken] },
     maxConcurrentActivityTaskExecutions: gpuSlots,
     // After SIGTERM a training nearly done may still finish; then it is cancelled (WORKER_SHUTDOWN),
     // saves a checkpoint and fails retryably so another worker resumes it.
