@@ -35,6 +35,16 @@ async function demo(): Promise<void> {
   const code = await cli(['start', '--model', DEMO_MODEL, '--wait']);
   if (code !== 0) process.exit(code);
   await predictOnce(buffer);
+  console.error(
+    [
+      '[demo] next:',
+      `  Web UI                 http://localhost:8233/namespaces/${config.temporal.namespace}/workflows`,
+      '  retrain weekly         npx retrain schedule create --model flight-delay',
+      '  the classifier         npx retrain start --model late-share --wait',
+      '  versions and aliases   npx retrain models show flight-delay',
+      '  stop the stack         npm run stack:down',
+    ].join('\n'),
+  );
 }
 
 async function predictOnce(buffer: DataBuffer): Promise<void> {

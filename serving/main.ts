@@ -1,3 +1,4 @@
+import { connectClient } from '../clients/connect';
 import { selectBackend } from '../ml/backend';
 import { DataBuffer } from '../storage/buffer';
 import { BufferWriter } from '../storage/buffer-writer';
@@ -15,14 +16,20 @@ async function main(): Promise<void> {
     retentionDays: config.bufferRetentionDays,
   });
   const ingestor = new Ingestor(registry, writer);
+  // Predictions do not need Temporal: without it only the training routes are unavailable (503).
+  const temporal = await connectClient(config).catch((err: unknown) => err as Error);
   const { app, loadProductionModels } = createServer({
     registry,
     apiKey: config.apiKey,
     logger: true,
     ingestor,
+    temporal:
+      temporal instanceof Error ? undefined : { client: temporal.client, taskQueue: config.taskQueue },
   });
   // After in-flight requests: rows still waiting for their flush are written before exit.
   app.addHook('onClose', () => writer.close());
+  if (temporal instanceof Error) app.log.warn({ reason: temporal.message }, 'training API unavailable');
+  else app.addHook('onClose', () => temporal.close());
   if (!config.apiKey) app.log.warn('admin API disabled: set RETRAIN_API_KEY');
   await selectBackend(config.backend, (line) => app.log.info(line));
 

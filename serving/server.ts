@@ -10,6 +10,7 @@ import { buildFeatures, FeatureError } from './features';
 import { ingestRoutes } from './ingest-route';
 import { ServingMetrics } from './metrics';
 import { ModelPool, type StartupReport } from './model-pool';
+import { trainingAdminRoutes, type TrainingBackend } from './training-admin';
 
 /** Request bodies carry recent raw rows only; this bounds the work one request can ask for. */
 const BODY_LIMIT_BYTES = 8 * 1024 * 1024;
@@ -30,6 +31,8 @@ export interface ServerOptions {
   logger?: boolean | { stream: NodeJS.WritableStream };
   /** Serves `POST /ingest` into the data buffer when given. */
   ingestor?: Ingestor;
+  /** Backs the training admin routes (`/admin/trigger-training` ...); without it they answer 503. */
+  temporal?: TrainingBackend;
 }
 
 /** The inference server before it listens: the Fastify app and its start-up load. */
@@ -116,6 +119,12 @@ export function createServer(opts: ServerOptions): InferenceServer {
   );
 
   void app.register(adminRoutes, { prefix: '/admin', pool, apiKey: opts.apiKey });
+  void app.register(trainingAdminRoutes, {
+    prefix: '/admin',
+    registry: opts.registry,
+    apiKey: opts.apiKey,
+    temporal: opts.temporal,
+  });
   if (opts.ingestor) void app.register(ingestRoutes, { ingestor: opts.ingestor, apiKey: opts.apiKey });
 
   return {

@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { cancelRetrainSignal } from '../../common/messages';
 import type { Config } from '../../workers/config';
+import { requestCancel } from '../cancel-run';
 import { connectClient } from '../connect';
 import { UsageError, type CommandOutput } from '../output';
 
@@ -22,20 +21,11 @@ export async function cancelCommand(argv: string[], config: Config, out: Command
   const reason = values.reason ?? 'cancelled from the command line';
   const { client, close } = await connectClient(config);
   try {
-    const handle = client.workflow.getHandle(workflowId);
-    const description = await handle.describe().catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) throw new Error(`no retrain run with id ${workflowId}`);
-      throw err;
-    });
-    if (description.type !== 'retrainWorkflow')
-      throw new Error(`${workflowId} is a ${description.type}, not a retrain run`);
-    if (description.status.name !== 'RUNNING')
-      throw new Error(`${workflowId} is not running (${description.status.name.toLowerCase()})`);
-    await handle.signal(cancelRetrainSignal, { reason });
+    const { runId } = await requestCancel(client, workflowId, reason);
     out.log(`asked ${workflowId} to cancel; follow it with: retrain status ${workflowId} --watch`);
     out.result(
       values.json,
-      { workflowId, runId: description.runId, cancelRequested: true, reason },
+      { workflowId, runId, cancelRequested: true, reason },
       `cancel requested for ${workflowId}`,
     );
     return 0;

@@ -4,16 +4,8 @@ import { retrainWorkflow } from '../../workflows';
 import type { Config } from '../../workers/config';
 import { connectClient } from '../connect';
 import type { CommandOutput } from '../output';
-import { parseRetrainFlags, RETRAIN_FLAGS, retrainStartOptions } from '../retrain-options';
+import { parseRetrainFlags, RETRAIN_FLAGS, retrainStartOptions, workflowIdFor } from '../retrain-options';
 import { watchRun } from './watch';
-
-/** `retrain-<model>-<UTC timestamp>`, e.g. retrain-flight-delay-20261123T140512Z. */
-export function workflowIdFor(model: string, now = new Date()): string {
-  return `retrain-${model}-${now
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z')}`;
-}
 
 export async function startCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
   const { values } = parseArgs({
