@@ -61,6 +61,10 @@ const choices = <T extends z.ZodType>(item: T) => z.array(item).min(1).max(64);
  * Where a multi-trial run (`trials > 1`) draws the hyperparameters of trials 2..n; trial 1 keeps the
  * spec's own. Fields left out keep the spec's value. Each bound obeys the hyperparameter's own limits.
  */
+/**
+ * Ranges for random search. Not the loss: trials are ranked by validation loss, which is only
+ * comparable between trials that minimise the same loss.
+ */
 export const SearchSchema = z
   .object({
     /** Drawn log-uniformly: learning rates matter by orders of magnitude. */
@@ -70,7 +74,6 @@ export const SearchSchema = z
     hiddenUnits: choices(hp.hiddenUnits.unwrap()).optional(),
     batchSize: choices(hp.batchSize.unwrap()).optional(),
     optimizer: choices(hp.optimizer.unwrap()).optional(),
-    loss: choices(hp.loss.unwrap()).optional(),
     architecture: choices(hp.architecture.unwrap()).optional(),
   })
   .strict();

@@ -27,7 +27,6 @@ export function planTrials(base: Hyperparams, search: Search | undefined, trials
     if (search?.hiddenUnits) hp.hiddenUnits = pick(search.hiddenUnits);
     if (search?.batchSize) hp.batchSize = pick(search.batchSize);
     if (search?.optimizer) hp.optimizer = pick(search.optimizer);
-    if (search?.loss) hp.loss = pick(search.loss);
     if (search?.architecture) hp.architecture = pick(search.architecture);
     plan.push(HyperparamsSchema.parse(hp));
   }
