@@ -6,7 +6,7 @@ import { architectureIssue, type Hyperparams } from '../common/model-spec';
 import type { TrainInput, TrainResult } from '../common/stages';
 import { selectBackend } from '../ml/backend';
 import { checkpointKey, loadCheckpoint, saveCheckpoint, type CheckpointMeta } from '../ml/checkpoint';
-import { createModel, disposeModel, lossFunction, type ModelShape } from '../ml/model';
+import { createModel, disposeModel, lossFunction, positiveWeight, type ModelShape } from '../ml/model';
 import { storeLoadHandler, storeSaveHandler } from '../ml/store-io';
 import { DivergedError, fitModel, START, type BatchStats, type TrainPosition } from '../ml/train';
 import { loadManifest, loadSplit } from './dataset-io';
@@ -129,7 +129,11 @@ async function train(
       epochs: input.epochs,
       batchSize: hp.batchSize,
       seed: hp.seed,
-      loss: lossFunction(shape.task, input.hyperparams.loss),
+      loss: lossFunction(
+        shape.task,
+        hp.loss,
+        shape.task === 'classify' ? positiveWeight(train.data.y, hp.classWeight) : 1,
+      ),
       start: position,
       signal: ctx.cancellationSignal,
       progressEveryMs: 100,

@@ -35,6 +35,11 @@ export const HyperparamsSchema = z
      * target std) is the default: metric delays are heavy-tailed and the gate scores MAE.
      */
     loss: z.enum(['huber', 'mse', 'mae']).default('huber'),
+    /**
+     * Classifiers: `balanced` weighs each positive by negatives/positives of the training split, so a
+     * rare event (a late hour, a failing host) is not learnt away; `none` weighs every row alike.
+     */
+    classWeight: z.enum(['balanced', 'none']).default('balanced'),
     batchSize: z.number().int().min(1).max(65536).default(256),
     hiddenUnits: z.number().int().min(1).max(4096).default(32),
     dropout: z.number().min(0).max(0.9).default(0),

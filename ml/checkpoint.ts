@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import type { BlobStore } from '../storage/blob-store';
+// Registers the optimisers that checkpoints name, for tf.loadLayersModel to rebuild.
+import './fused-optimizers';
 import { storeLoadHandler, storeSaveHandler } from './store-io';
 import type { TrainPosition } from './train';
 

@@ -7,7 +7,7 @@ import { formatIssues } from '../../common/format-issues';
 import { ARCHITECTURES, HyperparamsSchema, ModelSpecSchema, type Task } from '../../common/model-spec';
 import { selectBackend } from '../../ml/backend';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from '../../ml/checkpoint';
-import { createModel, disposeModel, lossFunction } from '../../ml/model';
+import { createModel, disposeModel, lossFunction, positiveWeight } from '../../ml/model';
 import { storeLoadHandler, storeSaveHandler } from '../../ml/store-io';
 import {
   DivergedError,
@@ -135,6 +135,27 @@ describe('forecast losses', () => {
     expect(values('huber').map((v) => Number(v.toFixed(6)))).toEqual([0.02, 0.125, 0.875, 0.375]);
     expect(values('mae').map((v) => Number(v.toFixed(6)))).toEqual([0.2, 0.5, 2, 1]);
     expect(values('mse').map((v) => Number(v.toFixed(6)))).toEqual([0.04, 0.25, 4, 1]);
+    tf.dispose([yTrue, yPred]);
+  });
+});
+
+describe('classifier class weights', () => {
+  it('balanced weighs a positive by negatives/positives, bounded, and none weighs every row alike', () => {
+    expect(positiveWeight([1, 0, 0, 0, 0], 'balanced')).toBe(4);
+    expect(positiveWeight([1, 1, 1, 0], 'balanced')).toBeCloseTo(1 / 3);
+    expect(positiveWeight([1, ...new Array<number>(500).fill(0)], 'balanced')).toBe(100);
+    expect(positiveWeight([0, 0], 'balanced')).toBe(1);
+    expect(positiveWeight([1, 0, 0, 0, 0], 'none')).toBe(1);
+  });
+
+  it('multiplies the cross-entropy of positive rows only', () => {
+    const yTrue = tf.tensor2d([[1], [0]]);
+    const yPred = tf.tensor2d([[0.8], [0.3]]);
+    const plain = Array.from(lossFunction('classify')(yTrue, yPred).dataSync());
+    const weighted = Array.from(lossFunction('classify', 'huber', 4)(yTrue, yPred).dataSync());
+    expect(weighted[0]).toBeCloseTo(4 * (plain[0] as number), 5);
+    expect(weighted[1]).toBeCloseTo(plain[1] as number, 6);
+    expect(plain[0]).toBeCloseTo(-Math.log(0.8), 5);
     tf.dispose([yTrue, yPred]);
   });
 });
