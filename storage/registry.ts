@@ -52,12 +52,22 @@ export class ModelRegistry {
     return `models/${model}/versions/${version}`;
   }
 
-  async saveSpec(spec: ModelSpec): Promise<void> {
-    await putJson(this.store, this.specKey(spec.name), ModelSpecSchema.parse(spec));
+  /**
+   * Stores a model's spec. `condition` makes it a create-only write (`{ ifNoneMatch: '*' }`) or a
+   * compare-and-swap against the etag `getSpec` returned (`{ ifMatch }`); a lost race throws
+   * PreconditionFailedError.
+   */
+  async saveSpec(spec: ModelSpec, condition: { ifNoneMatch?: '*'; ifMatch?: string } = {}): Promise<void> {
+    await putJson(this.store, this.specKey(spec.name), ModelSpecSchema.parse(spec), condition);
+  }
+
+  /** The stored spec with its etag, for a later conditional `saveSpec`; undefined when none. */
+  getSpec(model: string): Promise<{ value: ModelSpec; etag: string } | undefined> {
+    return getJson(this.store, this.specKey(model), ModelSpecSchema);
   }
 
   async loadSpec(model: string): Promise<ModelSpec> {
-    const found = await getJson(this.store, this.specKey(model), ModelSpecSchema);
+    const found = await this.getSpec(model);
     if (!found)
       throw new ModelNotFoundError(`Model ${model} has no spec at ${this.store.uriFor(this.specKey(model))}`);
     return found.value;

@@ -3,9 +3,9 @@ import { isDeepStrictEqual, parseArgs } from 'node:util';
 import type { Alias } from '../../common/artefacts';
 import { formatIssues } from '../../common/format-issues';
 import { ModelNameSchema, ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
-import { CorruptBlobError } from '../../storage/errors';
+import { CorruptBlobError, PreconditionFailedError } from '../../storage/errors';
 import { openBlobStore } from '../../storage/open-store';
-import { ModelNotFoundError, ModelRegistry } from '../../storage/registry';
+import { ModelRegistry } from '../../storage/registry';
 import type { Config } from '../../workers/config';
 import { renderTable, UsageError, type CommandOutput } from '../output';
 
@@ -112,14 +112,14 @@ export async function createModel(
     action,
     uri: registry.store.uriFor(registry.specKey(spec.name)),
   });
-  let existing: ModelSpec | undefined;
+  let found: { value: ModelSpec; etag: string } | undefined;
   try {
-    existing = await registry.loadSpec(spec.name);
+    found = await registry.getSpec(spec.name);
   } catch (err) {
-    if (err instanceof CorruptBlobError && !replace)
-      throw new Error(`${err.message}\npass --replace to overwrite it`);
-    if (!(err instanceof ModelNotFoundError) && !(err instanceof CorruptBlobError)) throw err;
+    if (!(err instanceof CorruptBlobError)) throw err;
+    if (!replace) throw new Error(`${err.message}\npass --replace to overwrite it`);
   }
+  const existing = found?.value;
   if (existing && isDeepStrictEqual(existing, spec)) return result('unchanged');
   if (existing && !replace) {
     const changed = [...new Set([...Object.keys(existing), ...Object.keys(spec)])].filter(
@@ -129,7 +129,16 @@ export async function createModel(
       `model ${spec.name} already exists with a different spec (${changed.join(', ')} differ); pass --replace to overwrite it`,
     );
   }
-  await registry.saveSpec(spec);
+  // Conditional, so two people creating or replacing the same model at once cannot both win.
+  try {
+    await registry.saveSpec(spec, found ? { ifMatch: found.etag } : replace ? {} : { ifNoneMatch: '*' });
+  } catch (err) {
+    if (err instanceof PreconditionFailedError)
+      throw new Error(
+        `the spec of ${spec.name} changed while this command ran; nothing was written, try again`,
+      );
+    throw err;
+  }
   return result(existing ? 'replaced' : 'created');
 }
 

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
+import { createModel } from '../../clients/commands/models';
 import { publishVersion } from '../helpers/models';
 import { runCli } from '../helpers/run-cli';
 
@@ -119,6 +120,22 @@ describe('retrain models create', () => {
     expect(notJson.code).toBe(1);
     expect(notJson.stderr).toContain(`spec file ${broken} is not valid JSON`);
     expect(await written()).toEqual([]);
+  });
+
+  it('lets exactly one of two concurrent creators of a model win, and the store holds its spec', async () => {
+    const base = ModelSpecSchema.parse({ ...(await example('flight-delay')), name: 'race' });
+    for (let round = 0; round < 5; round++) {
+      await fs.rm(storeDir, { recursive: true, force: true });
+      const specs = [base, { ...base, epochs: base.epochs + 1 }];
+      const outcomes = await Promise.allSettled(specs.map((spec) => createModel(registry, spec, false)));
+      const winners = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [specs[i]] : []));
+      expect(winners).toHaveLength(1);
+      const loser = outcomes.find((o) => o.status === 'rejected');
+      expect(String(loser?.reason)).toMatch(
+        /changed while this command ran|already exists with a different spec/,
+      );
+      expect(await registry.loadSpec('race')).toEqual(winners[0]);
+    }
   });
 });
 
