@@ -34,9 +34,9 @@ export function createValidateModel(deps: ActivityDeps) {
         { ...score(predicted), ...(coverage === undefined ? {} : { coverage }) },
       ]),
     );
-    const production = await scoreProduction(deps, input.model, holdout, pre, score);
+    const { production, skipped } = await scoreProduction(deps, input.model, holdout, pre, score);
     return {
-      ...decide(candidate, baselines, production, pre.task, spec.gate),
+      ...decide(candidate, baselines, production, pre.task, spec.gate, skipped),
       candidate,
       baselines,
       ...(production ? { production } : {}),
@@ -51,6 +51,8 @@ export function decide(
   production: ValidateResult['production'],
   task: Preprocessing['task'],
   gate: Gate,
+  /** Why there is no production figure; a production model that cannot be scored is said, not hidden. */
+  noProduction = 'no production model yet',
 ): { passed: boolean; reason: string; metric: string } {
   const { name, lowerIsBetter } = gateMetric(task);
   const better = (a: number, b: number) => (lowerIsBetter ? a < b : a > b);
@@ -97,7 +99,7 @@ export function decide(
       `candidate ${name} ${fmt(value)} vs production ${production.version} ${fmt(p)}: within the ${tolerance} tolerance (limit ${fmt(limit)})`,
     );
   }
-  return result(true, `candidate ${name} ${fmt(value)} passes; no production model yet`);
+  return result(true, `candidate ${name} ${fmt(value)} passes; ${noProduction}`);
 }
 
 /** Predictions in the target's own units (probabilities for classifiers). */
@@ -181,21 +183,24 @@ async function scoreProduction(
   holdout: LoadedSplit,
   pre: Preprocessing,
   score: (p: ArrayLike<number>) => MetricSet,
-): Promise<ValidateResult['production']> {
+): Promise<{ production?: ValidateResult['production']; skipped?: string }> {
   const alias = await deps.registry.getAlias(model);
-  if (!alias) return undefined;
-  const meta = await deps.registry.getMetadata(model, alias.value.version);
-  const same =
-    meta &&
-    meta.preprocessing.lookback === pre.lookback &&
-    meta.preprocessing.features.join() === pre.features.join();
-  if (!meta || !same) return undefined;
+  if (!alias) return {};
+  const { version } = alias.value;
+  const meta = await deps.registry.getMetadata(model, version);
+  if (!meta) return { skipped: `production ${version} not compared: it has no metadata` };
+  const theirs = `${meta.preprocessing.features.join(',')} x ${meta.preprocessing.lookback}`;
+  const ours = `${pre.features.join(',')} x ${pre.lookback}`;
+  if (theirs !== ours)
+    return {
+      skipped: `production ${version} not compared: its inputs (${theirs}) differ from the candidate's (${ours})`,
+    };
   const predictions = await predictRaw(
     deps,
-    deps.registry.versionPrefix(model, alias.value.version),
+    deps.registry.versionPrefix(model, version),
     holdout,
     pre,
     meta.preprocessing,
   );
-  return { version: alias.value.version, metrics: score(predictions) };
+  return { production: { version, metrics: score(predictions) } };
 }

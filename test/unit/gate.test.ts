@@ -172,6 +172,21 @@ describe('validateModel on a constructed holdout', () => {
     );
   });
 
+  it('says so in the reason when production cannot be scored on the holdout (other inputs)', async () => {
+    const theirs = { ...pre[forecast.name]!, lookback: pre[forecast.name]!.lookback + 1 };
+    await publishVersion(deps.registry, forecast, 'v2', {
+      net: linearModel(pre[forecast.name]!, 0),
+      metadata: { preprocessing: theirs },
+    });
+    await deps.registry.setAlias(forecast.name, 'v2', 'wf-other-inputs');
+    const result = await validate(forecast, 'exact-again', 0);
+    expect(result.production).toBeUndefined();
+    expect(result.passed).toBe(true);
+    expect(result.reason).toContain(
+      `passes; production v2 not compared: its inputs (v,hs,hc x ${theirs.lookback}) differ from the candidate's (v,hs,hc x ${pre[forecast.name]!.lookback}); baselines mae: `,
+    );
+  });
+
   it('classifiers: the day-before baseline predicts dayBefore > threshold; a never-positive candidate is rejected', async () => {
     const result = await validate(classify, 'never', -1000);
     expect(Object.keys(result.candidate).sort()).toEqual(['accuracy', 'auc', 'f1', 'precision', 'recall']);
