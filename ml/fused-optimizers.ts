@@ -179,7 +179,8 @@ export class FusedAdam extends FlatOptimizer {
 
 /**
  * RMSProp with tfjs's update rule and defaults (`tf.train.rmsprop`: decay 0.9, no momentum,
- * uncentred) on one flat vector; the centred variant is tfjs's too.
+ * uncentred) on one flat vector. Not the centred variant: nothing builds it, and tfjs's centred rule
+ * takes the square root of a difference that rounding can make negative.
  */
 export class FusedRmsProp extends FlatOptimizer {
   static className = 'FusedRMSProp';
@@ -191,23 +192,15 @@ export class FusedRmsProp extends FlatOptimizer {
     readonly decay = 0.9,
     readonly momentum = 0,
     epsilon?: number | null,
-    readonly centered = false,
   ) {
     super();
     this.epsilon = epsilon ?? tf.backend().epsilon();
-    this.slotNames = centered ? ['rms', 'momentum', 'mg'] : ['rms', 'momentum'];
+    this.slotNames = ['rms', 'momentum'];
   }
 
-  protected update(gradient: tf.Tensor1D, [ms, mom, mg]: tf.Variable[]): tf.Tensor1D {
+  protected update(gradient: tf.Tensor1D, [ms, mom]: tf.Variable[]): tf.Tensor1D {
     const newMs = tf.add(tf.mul(ms as tf.Variable, this.decay), tf.mul(tf.square(gradient), 1 - this.decay));
-    let denominator: tf.Tensor;
-    if (mg) {
-      const newMg = tf.add(tf.mul(mg, this.decay), tf.mul(gradient, 1 - this.decay));
-      denominator = tf.sqrt(tf.sub(newMs, tf.add(tf.square(newMg), this.epsilon)));
-      mg.assign(newMg);
-    } else {
-      denominator = tf.sqrt(tf.add(newMs, this.epsilon));
-    }
+    const denominator = tf.sqrt(tf.add(newMs, this.epsilon));
     const newMom = tf.add(
       tf.mul(mom as tf.Variable, this.momentum),
       tf.div(tf.mul(gradient, this.learningRate), denominator),
@@ -227,7 +220,6 @@ export class FusedRmsProp extends FlatOptimizer {
       decay: this.decay,
       momentum: this.momentum,
       epsilon: this.epsilon,
-      centered: this.centered,
     };
   }
 
@@ -235,7 +227,7 @@ export class FusedRmsProp extends FlatOptimizer {
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,
   ): T {
-    return new cls(config.learningRate, config.decay, config.momentum, config.epsilon, config.centered);
+    return new cls(config.learningRate, config.decay, config.momentum, config.epsilon);
   }
 }
 
