@@ -45,6 +45,7 @@ export function createExportDataset(deps: ActivityDeps) {
           timeColumn: spec.timeColumn,
           windowDays,
           minRecords: input.minRecords ?? spec.minRecords,
+          minDays: spec.minDays,
         });
         if (!readiness.ready || !readiness.from || !readiness.to) {
           return { status: 'insufficient', reason: readiness.reason };

@@ -109,6 +109,8 @@ export const ModelSpecSchema = z
     lookback: z.number().int().min(1).max(1000).default(6),
     windowDays: z.number().int().min(1).max(3650).default(28),
     minRecords: z.number().int().min(1).default(1000),
+    /** Distinct UTC days with records that the window must hold too; 1 checks records alone. */
+    minDays: z.number().int().min(1).max(3650).default(1),
     epochs: z.number().int().min(1).max(10000).default(10),
     hyperparams: HyperparamsSchema.default(HyperparamsSchema.parse({})),
     /** Random-search ranges for multi-trial runs. */
@@ -136,6 +138,13 @@ export const ModelSpecSchema = z
           message: `feature ${column} is the time or entity column`,
         });
       }
+    }
+    if (spec.minDays > spec.windowDays) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minDays'],
+        message: `minDays ${spec.minDays} cannot exceed windowDays ${spec.windowDays}`,
+      });
     }
     if (new Set(spec.features).size !== spec.features.length) {
       ctx.addIssue({ code: 'custom', path: ['features'], message: 'features must be unique' });

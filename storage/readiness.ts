@@ -10,6 +10,8 @@ export interface ReadinessInput {
   timeColumn: string;
   windowDays: number;
   minRecords: number;
+  /** Distinct UTC days with records the window must hold; 1 (the default) checks records alone. */
+  minDays?: number;
 }
 
 /**
@@ -21,6 +23,8 @@ export interface Readiness {
   ready: boolean;
   reason: string;
   records: number;
+  /** Distinct UTC days with records in the window. */
+  days: number;
   from: string | null;
   to: string | null;
 }
@@ -31,7 +35,7 @@ export interface Readiness {
  * Sets the connection's TimeZone to UTC.
  */
 export async function checkReadiness(conn: DuckDBConnection, input: ReadinessInput): Promise<Readiness> {
-  const { model, glob, timeColumn, windowDays, minRecords } = input;
+  const { model, glob, timeColumn, windowDays, minRecords, minDays = 1 } = input;
   await conn.run(`SET TimeZone = 'UTC'`);
   const files = await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM glob(${sqlString(glob)})`);
   if (Number(files.getRowObjectsJson()[0]?.n ?? 0) === 0) {
@@ -39,6 +43,7 @@ export async function checkReadiness(conn: DuckDBConnection, input: ReadinessInp
       ready: false,
       reason: `Insufficient data: the buffer of ${model} is empty`,
       records: 0,
+      days: 0,
       from: null,
       to: null,
     };
@@ -47,13 +52,15 @@ export async function checkReadiness(conn: DuckDBConnection, input: ReadinessInp
   const source = `read_parquet(${sqlString(glob)}, hive_partitioning = false)`;
   const reader = await conn.runAndReadAll(
     `WITH w AS (SELECT ${t} FROM ${source} WHERE ${t} > (SELECT max(${t}) FROM ${source}) - INTERVAL ${windowDays} DAY)
-     SELECT count(*)::BIGINT AS n, strftime(min(${t}), '%Y-%m-%dT%H:%M:%SZ') AS lo,
+     SELECT count(*)::BIGINT AS n, count(DISTINCT ${t}::DATE)::BIGINT AS d,
+            strftime(min(${t}), '%Y-%m-%dT%H:%M:%SZ') AS lo,
             strftime(max(${t}), '%Y-%m-%dT%H:%M:%SZ') AS hi FROM w`,
   );
   const row = reader.getRowObjectsJson()[0] as
-    { n: string; lo: string | null; hi: string | null } | undefined;
+    { n: string; d: string; lo: string | null; hi: string | null } | undefined;
   const records = Number(row?.n ?? 0);
-  const window = { records, from: row?.lo ?? null, to: row?.hi ?? null };
+  const days = Number(row?.d ?? 0);
+  const window = { records, days, from: row?.lo ?? null, to: row?.hi ?? null };
   if (records < minRecords) {
     return {
       ready: false,
@@ -61,9 +68,17 @@ export async function checkReadiness(conn: DuckDBConnection, input: ReadinessInp
       ...window,
     };
   }
+  if (days < minDays) {
+    return {
+      ready: false,
+      reason: `Insufficient data: ${days} < ${minDays} days with records in the last ${windowDays} days`,
+      ...window,
+    };
+  }
+  const onDays = minDays > 1 ? ` on ${days} >= ${minDays} days` : '';
   return {
     ready: true,
-    reason: `Ready: ${records} >= ${minRecords} records in the last ${windowDays} days`,
+    reason: `Ready: ${records} >= ${minRecords} records${onDays} in the last ${windowDays} days`,
     ...window,
   };
 }

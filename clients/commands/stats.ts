@@ -27,17 +27,18 @@ export async function statsCommand(argv: string[], config: Config, out: CommandO
       timeColumn: spec.timeColumn,
       windowDays: spec.windowDays,
       minRecords: spec.minRecords,
+      minDays: spec.minDays,
     }),
   );
-  const { windowDays, minRecords, epochs, lookback, horizon, hyperparams, gate } = spec;
+  const { windowDays, minRecords, minDays, epochs, lookback, horizon, hyperparams, gate } = spec;
   const result = {
     model: spec.name,
     ...stats,
     retentionDays: config.bufferRetentionDays,
     readyToTrain: readiness.ready,
     readyReason: readiness.reason,
-    window: { records: readiness.records, from: readiness.from, to: readiness.to },
-    defaults: { windowDays, minRecords, epochs, lookback, horizon, hyperparams, gate },
+    window: { records: readiness.records, days: readiness.days, from: readiness.from, to: readiness.to },
+    defaults: { windowDays, minRecords, minDays, epochs, lookback, horizon, hyperparams, gate },
   };
   const range = stats.firstDay ? ` from ${stats.firstDay} to ${stats.lastDay}` : '';
   out.result(

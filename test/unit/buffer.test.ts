@@ -129,7 +129,7 @@ describe('stats and readiness', () => {
     });
   });
 
-  it('counts the records of the last windowDays before the newest timestamp', async () => {
+  it('counts the records and days of the last windowDays before the newest timestamp', async () => {
     const input = (minRecords: number) => ({
       model: fx.spec.name,
       glob: fx.buffer.glob(fx.spec.name),
@@ -141,6 +141,7 @@ describe('stats and readiness', () => {
       ready: false,
       reason: `Insufficient data: the buffer of ${fx.spec.name} is empty`,
       records: 0,
+      days: 0,
       from: null,
       to: null,
     });
@@ -152,12 +153,24 @@ describe('stats and readiness', () => {
       ready: false,
       reason: 'Insufficient data: 2 < 3 records in the last 2 days',
       records: 2,
+      days: 2,
       from: '2001-01-06T12:00:00Z',
       to: '2001-01-07T12:00:00Z',
     });
     expect(await withDuckDb((conn) => checkReadiness(conn, input(2)))).toMatchObject({
       ready: true,
       records: 2,
+    });
+    // Enough records can still be too few days: a window with records on 2 days, 3 required.
+    const days = (minDays: number) => withDuckDb((conn) => checkReadiness(conn, { ...input(2), minDays }));
+    expect(await days(3)).toMatchObject({
+      ready: false,
+      reason: 'Insufficient data: 2 < 3 days with records in the last 2 days',
+      days: 2,
+    });
+    expect(await days(2)).toMatchObject({
+      ready: true,
+      reason: 'Ready: 2 >= 2 records on 2 >= 2 days in the last 2 days',
     });
   });
 });

@@ -286,6 +286,18 @@ describe('exportDataset', () => {
     expect((await exportDataset({ model, workflowId: 'wf-enough', minRecords: 26 })).status).toBe('ready');
   });
 
+  it('rejects a window whose records fall on fewer than minDays days', async () => {
+    const model = await createModel({ minDays: 2 });
+    const exportDataset = createExportDataset(deps);
+    // The last 24 h of the fixture fall on one calendar day: enough records, too few days.
+    expect(await exportDataset({ model, workflowId: 'wf-one-day', windowDays: 1, minRecords: 1 })).toEqual({
+      status: 'insufficient',
+      reason: 'Insufficient data: 1 < 2 days with records in the last 1 days',
+    });
+    expect(await deps.store.list(`datasets/${model}/`)).toEqual([]);
+    expect((await exportDataset({ model, workflowId: 'wf-two-days' })).status).toBe('ready');
+  });
+
   it('rejects a model whose buffer is empty, naming it', async () => {
     const model = await createModel({}, []);
     expect(await createExportDataset(deps)({ model, workflowId: 'wf-empty' })).toEqual({

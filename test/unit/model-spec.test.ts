@@ -22,6 +22,7 @@ describe('ModelSpecSchema', () => {
     [{ task: 'classify', threshold: undefined }, 'threshold'],
     [{ features: ['origin'] }, 'features'],
     [{ extra: 1 }, '(root)'],
+    [{ minDays: 29 }, 'minDays'],
   ])('rejects %j and names %s', (patch, field) => {
     const result = ModelSpecSchema.safeParse({ ...example('flight-delay.json'), ...patch });
     expect(result.success).toBe(false);

@@ -79,10 +79,11 @@ describe('retrain ingest and retrain stats', () => {
       // The window is newer than 04-03 06:00 minus 2 days: the 04-01 row falls outside.
       readyToTrain: true,
       readyReason: 'Ready: 3 >= 3 records in the last 2 days',
-      window: { records: 3, from: '2001-04-02T00:00:00Z', to: '2001-04-03T06:00:00Z' },
+      window: { records: 3, days: 2, from: '2001-04-02T00:00:00Z', to: '2001-04-03T06:00:00Z' },
       defaults: {
         windowDays: 2,
         minRecords: 3,
+        minDays: 1,
         epochs: fx.spec.epochs,
         lookback: fx.spec.lookback,
         horizon: fx.spec.horizon,
