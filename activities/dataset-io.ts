@@ -41,8 +41,13 @@ export interface LoadedSplit {
   dayBefore: Float64Array;
 }
 
+/** Where a dataset's manifest lives; its presence means the dataset is complete. */
+export function manifestKey(datasetKey: string): string {
+  return `${datasetKey}/manifest.json`;
+}
+
 export async function loadManifest(store: BlobStore, datasetKey: string): Promise<DatasetManifest> {
-  const found = await getJson(store, `${datasetKey}/manifest.json`, DatasetManifestSchema);
+  const found = await getJson(store, manifestKey(datasetKey), DatasetManifestSchema);
   if (!found)
     throw ApplicationFailure.nonRetryable(
       `No dataset manifest at ${store.uriFor(datasetKey)}`,

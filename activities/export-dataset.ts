@@ -4,14 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { DatasetManifestSchema, type DatasetManifest, type Preprocessing } from '../common/artefacts';
+import { DatasetManifestSchema, preprocessingOf, type DatasetManifest } from '../common/artefacts';
 import { ErrorType } from '../common/errors';
 import type { ModelSpec } from '../common/model-spec';
 import type { ExportInput, ExportResult } from '../common/stages';
 import { sqlIdent, sqlString, withDuckDb } from '../storage/duckdb';
 import { getJson, putJson } from '../storage/open-store';
 import { checkReadiness } from '../storage/readiness';
-import { DAY_BEFORE_COLUMN, datasetColumns, featureColumns } from './dataset-io';
+import { DAY_BEFORE_COLUMN, datasetColumns, featureColumns, manifestKey } from './dataset-io';
 import type { ActivityDeps } from './deps';
 import { loadSpecOrFail } from './load-spec';
 
@@ -33,7 +33,7 @@ export function createExportDataset(deps: ActivityDeps) {
   return async function exportDataset(input: ExportInput): Promise<ExportResult> {
     const spec = await loadSpecOrFail(deps.registry, input.model);
     const prefix = datasetKey(input.model, input.workflowId);
-    const done = await getJson(deps.store, `${prefix}/manifest.json`, DatasetManifestSchema);
+    const done = await getJson(deps.store, manifestKey(prefix), DatasetManifestSchema);
     if (done) return ready(done.value);
     const windowDays = input.windowDays ?? spec.windowDays;
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-export-'));
@@ -193,20 +193,12 @@ async function writeSplits(
   const files: DatasetManifest['files'] = { train: train.value, holdout: await upload('holdout') };
 
   const positive = (v: unknown) => (num(v) > 1e-12 ? num(v) : 1);
-  const preprocessing: Preprocessing = {
-    task: spec.task,
-    timeColumn: spec.timeColumn,
-    entityColumn: spec.entityColumn,
-    features: spec.features,
-    target: spec.target,
-    threshold: spec.threshold,
-    lookback: spec.lookback,
-    horizon: spec.horizon,
+  const preprocessing = preprocessingOf(spec, {
     mean: spec.features.map((_, i) => num(s[`m${i}`])),
     std: spec.features.map((_, i) => positive(s[`s${i}`])),
     targetMean: spec.task === 'forecast' ? num(s.ym) : 0,
     targetStd: spec.task === 'forecast' ? positive(s.ys) : 1,
-  };
+  });
   const manifest: DatasetManifest = {
     model: input.model,
     workflowId: input.workflowId,
@@ -224,7 +216,7 @@ async function writeSplits(
     files,
   };
   // The manifest goes last: its presence means the dataset is complete.
-  await putJson(deps.store, `${prefix}/manifest.json`, manifest);
+  await putJson(deps.store, manifestKey(prefix), manifest);
   return manifest;
 }
 

@@ -7,8 +7,8 @@ import { loadManifest } from './dataset-io';
 export function createRegisterModel(deps: ActivityDeps) {
   return async function registerModel(input: RegisterInput): Promise<RegisterResult> {
     const manifest = await loadManifest(deps.store, input.datasetKey);
-    const parentVersion =
-      input.training.warmStart && 'from' in input.training.warmStart ? input.training.warmStart.from : null;
+    const warm = input.training.warmStart;
+    const parentVersion = 'from' in warm ? warm.from : null;
     const version = await deps.registry.registerVersion(
       input.model,
       input.workflowId,
@@ -27,10 +27,7 @@ export function createRegisterModel(deps: ActivityDeps) {
           loss: input.training.loss,
           valLoss: input.training.valLoss,
           samplesPerSec: input.training.samplesPerSec,
-          warmStart:
-            'from' in input.training.warmStart
-              ? `from ${input.training.warmStart.from}`
-              : input.training.warmStart.skipped,
+          warmStart: 'from' in warm ? `from ${warm.from}` : warm.skipped,
         },
         metrics: input.validation.candidate,
         baselines: input.validation.baselines,

@@ -11,6 +11,7 @@ import { DataBuffer } from '../storage/buffer';
 import { sqlIdent, sqlString, withDuckDb } from '../storage/duckdb';
 import { FileBlobStore } from '../storage/file-store';
 import { ModelRegistry } from '../storage/registry';
+import { machine, median, round } from './figures';
 
 const ROOT = path.join(__dirname, '..');
 
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
     console.log(
       JSON.stringify({
         bench: 'export',
-        machine: `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+        machine: machine(),
         duckdb: await withDuckDb(async (conn) =>
           String((await conn.runAndReadAll('SELECT version() AS v')).getRowObjectsJson()[0]?.v),
         ),
@@ -87,7 +88,6 @@ async function main(): Promise<void> {
         outputScanSeconds: round(med((r) => r.outputScan.wall)),
         exportRuns: runs.map((r) => round(r.export.wall)),
         scanRuns: runs.map((r) => round(r.scan.wall)),
-        loadAverage: os.loadavg().map(round),
       }),
     );
   } finally {
@@ -110,18 +110,6 @@ async function time(fn: () => Promise<void>): Promise<Timing> {
   await fn();
   const used = process.cpuUsage(cpu);
   return { wall: (performance.now() - started) / 1000, cpu: (used.user + used.system) / 1e6 };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-function round(value: number): number {
-  return Number(value.toFixed(3));
 }
 
 main().catch((err) => {

@@ -12,6 +12,7 @@ import { createServer } from '../serving/server';
 import { FileBlobStore } from '../storage/file-store';
 import { ModelRegistry } from '../storage/registry';
 import { publishVersion, recentRows } from '../test/helpers/models';
+import { machine } from './figures';
 
 /** The demo forecaster's shape: lookback 6 x 3 features, MLP with 32 hidden units. */
 const SPEC = ModelSpecSchema.parse({
@@ -80,11 +81,13 @@ async function main(): Promise<void> {
   const entities = Array.from({ length: Number(values.entities) }, (_, i) => `E${i}`);
   const body = path.join(dir, 'body.json');
   await fs.writeFile(body, JSON.stringify({ model: SPEC.name, rows: recentRows(SPEC, entities) }));
-  const machine = `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${os
-    .loadavg()
-    .map((l) => l.toFixed(1))
-    .join('/')}`;
-  const common = { bench: 'serve', backend, machine, entitiesPerRequest: entities.length, concurrency };
+  const common = {
+    bench: 'serve',
+    backend,
+    machine: machine(),
+    entitiesPerRequest: entities.length,
+    concurrency,
+  };
   try {
     await measure(url, body, 2, concurrency); // warm-up, not reported
     for (const phase of ['steady', 'reloading every 1s'] as const) {

@@ -1,4 +1,3 @@
-import os from 'node:os';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { trackProgress, type TrainHeartbeat } from '../activities/train-model';
@@ -6,6 +5,7 @@ import { HyperparamsSchema, type Hyperparams } from '../common/model-spec';
 import { selectBackend, type BackendChoice } from '../ml/backend';
 import { createModel, disposeModel, lossFunction } from '../ml/model';
 import { fitModel, type BatchStats, type TrainingData } from '../ml/train';
+import { machine, median, round } from './figures';
 
 // The demo forecaster: lookback 6 x 3 features -> Dense 32 relu -> Dense 32 relu -> Dense 1.
 const SHAPE = { task: 'forecast', lookback: 6, features: 3 } as const;
@@ -67,13 +67,12 @@ async function main(): Promise<void> {
   const withHeartbeat = median(tracked);
   const mm = median(matmul);
   const gflops = (samplesPerSec: number) => round((samplesPerSec * FLOP_PER_SAMPLE) / 1e9, 3);
-  const cpus = os.cpus();
   console.log(
     JSON.stringify(
       {
         bench: 'train',
         backend,
-        machine: `${cpus[0]?.model.trim() ?? 'cpu'}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+        machine: machine(),
         model: `MLP ${WIDTH}-${HIDDEN}-${HIDDEN}-1, batch ${BATCH}, ${optimizer}`,
         rows,
         epochs,
@@ -194,15 +193,6 @@ async function matmulSamplesPerSec(samples: number): Promise<number> {
 
 /** Per tracked run: time spent in the bookkeeping callbacks / training time. */
 const bookkeepingShare: number[] = [];
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
-
-function round(value: number, digits: number): number {
-  return Number(value.toFixed(digits));
-}
 
 main().catch((err) => {
   console.error(err);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HyperparamsSchema } from './model-spec';
+import { HyperparamsSchema, type ModelSpec } from './model-spec';
 
 /** How raw rows become a model input; travels with the dataset and with every model version. */
 export const PreprocessingSchema = z.object({
@@ -19,6 +19,15 @@ export const PreprocessingSchema = z.object({
   targetStd: z.number(),
 });
 export type Preprocessing = z.infer<typeof PreprocessingSchema>;
+
+/** Normalisation statistics of a dataset: the part of Preprocessing not taken from the spec. */
+export type Normalisation = Pick<Preprocessing, 'mean' | 'std' | 'targetMean' | 'targetStd'>;
+
+/** The spec's data shape with a dataset's statistics: what a model needs to read its inputs. */
+export function preprocessingOf(spec: ModelSpec, stats: Normalisation): Preprocessing {
+  const { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon } = spec;
+  return { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon, ...stats };
+}
 
 const FileEntrySchema = z.object({ key: z.string(), sha256: z.string(), bytes: z.number().int() });
 

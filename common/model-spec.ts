@@ -15,7 +15,6 @@ export type Task = z.infer<typeof TaskSchema>;
 
 /** Which architectures each task can train (ml/trainers.ts implements exactly these). */
 export const ARCHITECTURES = { forecast: ['mlp', 'lstm'], classify: ['logistic', 'mlp'] } as const;
-export type Architecture = (typeof ARCHITECTURES)[Task][number];
 
 /** Why `architecture` cannot train `task`, or undefined when it can; shared by spec and input checks. */
 export function architectureIssue(task: Task, architecture: string): string | undefined {

@@ -65,8 +65,8 @@ export function createModel(shape: ModelShape, hp: Hyperparams): tf.LayersModel 
   return model;
 }
 
-/** (Re)compiles with the optimiser and loss of the task; needed again after loading bare weights. */
-export function compileModel(model: tf.LayersModel, task: Task, hp: Hyperparams): void {
+/** Compiles with the optimiser of `hp` and the nominal tfjs loss of the task (see lossFunction). */
+function compileModel(model: tf.LayersModel, task: Task, hp: Hyperparams): void {
   model.compile({ optimizer: createOptimizer(hp), loss: LOSS_NAME[task] });
 }
 

@@ -159,10 +159,8 @@ export async function fitModel(
           await flush(b + 1);
           lastProgress = now;
         }
-        if (options.signal?.aborted) {
-          await flush(b + 1);
-          return { stopped: true, position, last };
-        }
+        // The flush above already ran for an aborted signal.
+        if (options.signal?.aborted) return { stopped: true, position, last };
         if (now - lastYield >= yieldEveryMs) {
           await new Promise((resolve) => setImmediate(resolve));
           lastYield = performance.now();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ModelNameSchema } from '../common/model-spec';
 
 import type { Preprocessing } from '../common/artefacts';
 
@@ -20,12 +21,20 @@ type Row = { time: number; entity: string | number; values: number[] };
 const MAX_LISTED_ISSUES = 5;
 const ISO_DATE_START = /^\d{4}-\d{2}-\d{2}/;
 
+/** Body of `POST /predict` and `POST /ingest`: a model and raw rows in the ingestion schema. */
+export const ModelRowsBodySchema = z.object({
+  model: ModelNameSchema,
+  rows: z.array(z.unknown()).min(1, { message: 'rows must hold at least one row' }),
+});
+
 /**
  * Builds the lookback window of every entity from raw rows in the ingestion schema, the way
  * exportDataset does for training: oldest lag first, each feature normalised with the model's statistics.
  */
 export function buildFeatures(rows: unknown[], pre: Preprocessing): FeatureBatch {
-  const parsed = rowsSchema(pre).safeParse(rows);
+  let schema = schemas.get(pre);
+  if (!schema) schemas.set(pre, (schema = rowsSchema(pre)));
+  const parsed = schema.safeParse(rows);
   if (!parsed.success) throw new FeatureError(describeIssues(parsed.error, pre.features));
   const groups = new Map<string, Row[]>();
   for (const row of parsed.data) {
@@ -67,6 +76,9 @@ export function buildFeatures(rows: unknown[], pre: Preprocessing): FeatureBatch
   }
   return { x, width, keys };
 }
+
+/** One row schema per loaded version: zod compiles a schema on first use, so reuse saves that per request. */
+const schemas = new WeakMap<Preprocessing, ReturnType<typeof rowsSchema>>();
 
 function rowsSchema(pre: Preprocessing) {
   const feature = z.number({ error: 'must be a finite number' });

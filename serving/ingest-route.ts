@@ -1,19 +1,13 @@
 import type { FastifyError, FastifyPluginAsync } from 'fastify';
-import { z } from 'zod';
 
 import { formatIssues } from '../common/format-issues';
-import { ModelNameSchema } from '../common/model-spec';
 import { RowCheckError, type Ingestor } from '../storage/ingest';
 import { ModelNotFoundError } from '../storage/registry';
 import { apiKeyCheck } from './api-key';
+import { ModelRowsBodySchema } from './features';
 
 /** Larger than the predict limit: ingestion batches are bigger than the recent rows a prediction needs. */
 export const INGEST_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
-
-const IngestBodySchema = z.object({
-  model: ModelNameSchema,
-  rows: z.array(z.unknown()).min(1, { message: 'rows must hold at least one row' }),
-});
 
 /** Options of {@link ingestRoutes}. */
 export interface IngestRouteOptions {
@@ -40,7 +34,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, 
   });
 
   app.post('/ingest', { bodyLimit: INGEST_BODY_LIMIT_BYTES }, async (request, reply) => {
-    const body = IngestBodySchema.safeParse(request.body);
+    const body = ModelRowsBodySchema.safeParse(request.body);
     if (!body.success) return reply.code(400).send({ error: `invalid request: ${formatIssues(body.error)}` });
     const { model, rows } = body.data;
     try {

@@ -67,11 +67,12 @@ export class ModelPool {
     for (const model of await this.registry.listModels()) {
       this.known.add(model);
       try {
-        if (!(await this.registry.getAlias(model))) {
+        const alias = await this.registry.getAlias(model);
+        if (!alias) {
           report.skipped.push(model);
           continue;
         }
-        const { version } = await this.reload(model);
+        const { version } = await this.reload(model, alias.value.version);
         report.loaded.push({ model, version });
       } catch (err) {
         report.failed.push({ model, error: err instanceof Error ? err.message : String(err) });

@@ -1,12 +1,10 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { z } from 'zod';
 
 import { formatIssues } from '../common/format-issues';
-import { ModelNameSchema } from '../common/model-spec';
 import type { Ingestor } from '../storage/ingest';
 import type { ModelRegistry } from '../storage/registry';
 import { adminRoutes } from './admin';
-import { buildFeatures, FeatureError } from './features';
+import { buildFeatures, FeatureError, ModelRowsBodySchema } from './features';
 import { ingestRoutes } from './ingest-route';
 import { ServingMetrics } from './metrics';
 import { ModelPool, type StartupReport } from './model-pool';
@@ -16,11 +14,6 @@ import { trainingAdminRoutes, type TrainingBackend } from './training-admin';
 const BODY_LIMIT_BYTES = 8 * 1024 * 1024;
 /** Metrics label for requests that name no model this server knows, so label cardinality stays bounded. */
 const UNKNOWN_MODEL_LABEL = '_unknown';
-
-const PredictBodySchema = z.object({
-  model: ModelNameSchema,
-  rows: z.array(z.unknown()).min(1, { message: 'rows must hold at least one row' }),
-});
 
 /** Options of {@link createServer}. */
 export interface ServerOptions {
@@ -67,7 +60,7 @@ export function createServer(opts: ServerOptions): InferenceServer {
 
   app.post('/predict', async (request, reply) => {
     const started = process.hrtime.bigint();
-    const body = PredictBodySchema.safeParse(request.body);
+    const body = ModelRowsBodySchema.safeParse(request.body);
     const named = (request.body as { model?: unknown } | undefined)?.model;
     const model = typeof named === 'string' && pool.isKnown(named) ? named : UNKNOWN_MODEL_LABEL;
     const answer = (status: number, payload: unknown) => {

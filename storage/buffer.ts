@@ -173,7 +173,8 @@ export class DataBuffer {
     const dir = this.modelDir(model);
     if ((await readdirIfPresent(dir)).length === 0) return [];
     return withBufferLock(dir, async () => {
-      const days = [...new Set((await this.partFiles(model)).map((p) => p.day))];
+      // Day directories are renamed into place whole, so their names alone say which days exist.
+      const days = (await readdirIfPresent(dir)).flatMap((entry) => DAY_DIR.exec(entry)?.[1] ?? []).sort();
       const newest = days.at(-1);
       if (!newest) return [];
       const cutoff = new Date(Date.parse(`${newest}T00:00:00Z`) - (keepDays - 1) * 86_400_000)

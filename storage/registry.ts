@@ -113,8 +113,10 @@ export class ModelRegistry {
     if (!metadata) return `${model} ${version} does not exist or is incomplete (no metadata.json)`;
     if (metadata.model !== model || metadata.version !== version)
       return `${this.store.uriFor(`${prefix}/metadata.json`)} describes ${metadata.model} ${metadata.version}`;
+    // A listing, not a download: weights can be large and live on S3.
+    const keys = new Set(await this.store.list(`${prefix}/`));
     for (const file of MODEL_FILES) {
-      if (!(await this.store.get(`${prefix}/${file}`))) return `${model} ${version} lacks ${file}`;
+      if (!keys.has(`${prefix}/${file}`)) return `${model} ${version} lacks ${file}`;
     }
     return undefined;
   }
@@ -156,10 +158,9 @@ export class ModelRegistry {
       const current = await this.getAlias(model, alias);
       if (current?.value.version === version) return current.value.previous;
       try {
-        const moved = await this.moveAlias(model, version, {
+        const moved = await this.swapAlias(model, alias, current, version, {
           expected: current?.value.version ?? null,
           workflowId,
-          alias,
         });
         return moved.previous;
       } catch (err) {
@@ -180,7 +181,17 @@ export class ModelRegistry {
     opts: { expected: string | null; workflowId: string | null; alias?: string },
   ): Promise<Alias> {
     const alias = opts.alias ?? PRODUCTION_ALIAS;
-    const current = await this.getAlias(model, alias);
+    return this.swapAlias(model, alias, await this.getAlias(model, alias), version, opts);
+  }
+
+  /** The compare-and-swap of {@link moveAlias} against the alias state the caller has just read. */
+  private async swapAlias(
+    model: string,
+    alias: string,
+    current: { value: Alias; etag: string } | undefined,
+    version: string,
+    opts: { expected: string | null; workflowId: string | null },
+  ): Promise<Alias> {
     const found = current?.value.version ?? null;
     const conflict = (now: string | null) =>
       new AliasConflictError(

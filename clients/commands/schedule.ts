@@ -13,7 +13,7 @@ import type { Config } from '../../workers/config';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import { connectClient } from '../connect';
-import { UsageError, type CommandOutput } from '../output';
+import { renderTable, UsageError, type CommandOutput } from '../output';
 import {
   parseRetrainFlags,
   RETRAIN_FLAGS,
@@ -143,12 +143,10 @@ async function list(argv: string[], client: Client, _config: Config, out: Comman
     });
   }
   const text = rows.length
-    ? rows
-        .map(
-          (r) =>
-            `${r.scheduleId}  ${r.paused ? 'paused' : 'active'}  next ${r.nextRun ?? '-'}  last ${r.lastRun ?? '-'}`,
-        )
-        .join('\n')
+    ? renderTable(
+        ['SCHEDULE ID', 'STATE', 'NEXT RUN', 'LAST RUN'],
+        rows.map((r) => [r.scheduleId, r.paused ? 'paused' : 'active', r.nextRun ?? '-', r.lastRun ?? '-']),
+      )
     : 'no retrain schedules';
   out.result(values.json, rows, text);
   return 0;

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 
-import type { ModelMetadata, Preprocessing } from '../../common/artefacts';
+import { preprocessingOf, type ModelMetadata, type Preprocessing } from '../../common/artefacts';
 import { HyperparamsSchema, type ModelSpec } from '../../common/model-spec';
 import { createModel } from '../../ml/model';
 import { storeSaveHandler } from '../../ml/store-io';
@@ -10,21 +10,13 @@ import type { ModelRegistry } from '../../storage/registry';
 /** Preprocessing of `spec` with round normalisation statistics (mean 50, std 10) unless given. */
 export function preprocessingFor(spec: ModelSpec, stats: Partial<Preprocessing> = {}): Preprocessing {
   const n = spec.features.length;
-  return {
-    task: spec.task,
-    timeColumn: spec.timeColumn,
-    entityColumn: spec.entityColumn,
-    features: spec.features,
-    target: spec.target,
-    threshold: spec.threshold,
-    lookback: spec.lookback,
-    horizon: spec.horizon,
+  return preprocessingOf(spec, {
     mean: Array(n).fill(50),
     std: Array(n).fill(10),
     targetMean: spec.task === 'forecast' ? 50 : 0,
     targetStd: spec.task === 'forecast' ? 10 : 1,
     ...stats,
-  };
+  });
 }
 
 /** Complete metadata.json for `version` of `spec`, as registerModel would write it. */

@@ -47,18 +47,24 @@ export const PERMISSIVE_GATE = { mustBeatBaseline: false, tolerance: 10 };
 /** A small slice of the real demo data: the 12 busiest airports over the last three weeks. */
 export const TEST_FLIGHTS = { topAirports: 12, fromDay: '2001-06-10' };
 
-/** A store (a file store in a temp dir unless given) and a buffer in a temp dir, a forecaster spec, and a Temporal client. */
-export async function createPipeline(
-  overrides: Partial<ModelSpecInput> = {},
-  queue = `test-${randomUUID()}`,
-  givenStore?: BlobStore,
-): Promise<Pipeline> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-test-'));
-  const store = givenStore ?? new FileBlobStore(path.join(dir, 'store'));
-  const registry = new ModelRegistry(store);
-  const buffer = new DataBuffer(path.join(dir, 'buffer'));
-  const spec = ModelSpecSchema.parse({
-    name: `m-${randomUUID().slice(0, 8)}`,
+/** Activity deps without Temporal: a store (a file store under `dir` unless given), a buffer under `dir`, cpu. */
+export function localDeps(
+  dir: string,
+  store: BlobStore = new FileBlobStore(path.join(dir, 'store')),
+): ActivityDeps {
+  return {
+    store,
+    registry: new ModelRegistry(store),
+    buffer: new DataBuffer(path.join(dir, 'buffer')),
+    backend: 'cpu',
+    servingUrls: [],
+  };
+}
+
+/** The test forecaster over TEST_FLIGHTS: next-hour mean delay from 4 hours of 3 metrics, small MLP. */
+export function flightSpec(overrides: Partial<ModelSpecInput> = {}): ModelSpec {
+  return ModelSpecSchema.parse({
+    name: `flights-${randomUUID().slice(0, 8)}`,
     task: 'forecast',
     timeColumn: 'ts',
     entityColumn: 'origin',
@@ -67,21 +73,27 @@ export async function createPipeline(
     lookback: 4,
     windowDays: 21,
     minRecords: 1000,
-    epochs: 3,
     hyperparams: { hiddenUnits: 16, batchSize: 128, seed: 3 },
     ...overrides,
   });
-  await registry.saveSpec(spec);
-  await loadFlightsIntoBuffer(buffer, [spec.name], TEST_FLIGHTS);
+}
+
+/** A store (a file store in a temp dir unless given) and a buffer in a temp dir, a forecaster spec, and a Temporal client. */
+export async function createPipeline(
+  overrides: Partial<ModelSpecInput> = {},
+  queue = `test-${randomUUID()}`,
+  givenStore?: BlobStore,
+): Promise<Pipeline> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-test-'));
+  const local = localDeps(dir, givenStore);
+  const spec = flightSpec({ name: `m-${randomUUID().slice(0, 8)}`, epochs: 3, ...overrides });
+  await local.registry.saveSpec(spec);
+  await loadFlightsIntoBuffer(local.buffer, [spec.name], TEST_FLIGHTS);
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const deps: ActivityDeps = {
-    store,
-    registry,
-    buffer,
-    backend: 'cpu',
-    servingUrls: [],
+    ...local,
     reportEpoch: (workflowId, progress) =>
       client.workflow.getHandle(workflowId).signal(epochProgressSignal, progress),
   };

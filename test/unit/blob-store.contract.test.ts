@@ -177,6 +177,18 @@ describe('FileBlobStore', () => {
       await store.put('alias.json', 'v2', { ifMatch: etag });
       expect(text((await store.get('alias.json'))?.body)).toBe('v2');
       await expect(fs.access(lock)).rejects.toThrow();
+
+      // A fresh lock is a live writer's: the put waits for it instead of breaking it.
+      await fs.writeFile(lock, '12345');
+      const blocked = store.put('alias.json', 'v3');
+      const waited = await Promise.race([
+        blocked.then(() => 'written'),
+        new Promise((resolve) => setTimeout(() => resolve('waiting'), 300)),
+      ]);
+      expect(waited).toBe('waiting');
+      await fs.rm(lock);
+      await blocked;
+      expect(text((await store.get('alias.json'))?.body)).toBe('v3');
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }

@@ -8,11 +8,9 @@ import { loadSplit } from '../../activities/dataset-io';
 import { createExportDataset, datasetKey } from '../../activities/export-dataset';
 import { DatasetManifestSchema, type DatasetManifest } from '../../common/artefacts';
 import { ModelSpecSchema, type ModelSpecInput } from '../../common/model-spec';
-import { DataBuffer } from '../../storage/buffer';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
-import { FileBlobStore } from '../../storage/file-store';
 import { getJson } from '../../storage/open-store';
-import { ModelRegistry } from '../../storage/registry';
+import { localDeps } from '../helpers/pipeline';
 
 type BufferRow = [ts: string, host: string, cpu: number, mem: number];
 
@@ -84,14 +82,7 @@ let deps: ActivityDeps;
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-export-test-'));
-  const store = new FileBlobStore(path.join(dir, 'store'));
-  deps = {
-    store,
-    registry: new ModelRegistry(store),
-    buffer: new DataBuffer(path.join(dir, 'buffer')),
-    backend: 'cpu',
-    servingUrls: [],
-  };
+  deps = localDeps(dir);
 });
 afterAll(async () => {
   if (dir) await fs.rm(dir, { recursive: true, force: true });

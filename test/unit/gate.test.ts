@@ -12,11 +12,9 @@ import { createValidateModel, decide } from '../../activities/validate-model';
 import type { Preprocessing } from '../../common/artefacts';
 import { GateSchema, ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
 import { selectBackend } from '../../ml/backend';
-import { DataBuffer } from '../../storage/buffer';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
-import { FileBlobStore } from '../../storage/file-store';
-import { ModelRegistry } from '../../storage/registry';
 import { publishVersion, saveModel } from '../helpers/models';
+import { localDeps } from '../helpers/pipeline';
 
 const gate = GateSchema.parse({ tolerance: 0.05 });
 const baselines = { lastValue: { mae: 10 }, constant: { mae: 12 } };
@@ -83,14 +81,7 @@ describe('validateModel on a constructed holdout', () => {
   beforeAll(async () => {
     await selectBackend('cpu');
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-gate-'));
-    const store = new FileBlobStore(path.join(dir, 'store'));
-    deps = {
-      store,
-      registry: new ModelRegistry(store),
-      buffer: new DataBuffer(path.join(dir, 'buffer')),
-      backend: 'cpu',
-      servingUrls: [],
-    };
+    deps = localDeps(dir);
     const csv = path.join(dir, 'metrics.csv');
     await fs.writeFile(csv, syntheticCsv());
     await withDuckDb(async (conn) => {

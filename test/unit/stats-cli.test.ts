@@ -1,33 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { main } from '../../clients/cli';
-import type { CommandOutput } from '../../clients/output';
+import { runCli } from '../helpers/run-cli';
 import { createBufferFixture, csv, type BufferFixture } from '../helpers/buffer-fixture';
 
 let fx: BufferFixture;
-
-/** Runs the CLI in-process; `stdout` is what it printed as its result. */
-async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out: CommandOutput = {
-    log: () => undefined,
-    progress: () => undefined,
-    endProgress: () => undefined,
-    result: (json, value, text) => {
-      stdout += json ? `${JSON.stringify(value)}\n` : `${text}\n`;
-    },
-  };
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    return { code: await main(argv, out), stdout, stderr };
-  } finally {
-    write.mockRestore();
-  }
-}
 
 beforeEach(async () => {
   fx = await createBufferFixture();
@@ -52,7 +28,7 @@ describe('retrain ingest and retrain stats', () => {
         '2001-04-03T06:00:00Z,a,4,1',
       ]),
     );
-    const ingested = await cli(['ingest', '--model', fx.spec.name, file, '--json']);
+    const ingested = await runCli('ingest', '--model', fx.spec.name, file, '--json');
     expect(ingested).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(ingested.stdout)).toEqual({
       model: fx.spec.name,
@@ -63,7 +39,7 @@ describe('retrain ingest and retrain stats', () => {
       files: [file],
     });
 
-    const stats = await cli(['stats', '--model', fx.spec.name, '--json']);
+    const stats = await runCli('stats', '--model', fx.spec.name, '--json');
     expect(stats.code).toBe(0);
     const value = JSON.parse(stats.stdout);
     const { records, files, days, firstDay, lastDay, bytes } = await fx.buffer.stats(fx.spec.name);
@@ -102,7 +78,7 @@ describe('retrain ingest and retrain stats', () => {
   });
 
   it('stats of an empty buffer is not ready, with the reason', async () => {
-    const stats = await cli(['stats', '--model', fx.spec.name, '--json']);
+    const stats = await runCli('stats', '--model', fx.spec.name, '--json');
     expect(JSON.parse(stats.stdout)).toMatchObject({
       records: 0,
       readyToTrain: false,
@@ -111,18 +87,18 @@ describe('retrain ingest and retrain stats', () => {
   });
 
   it('fails with one line on stderr for an unknown model and for a bad row, writing nothing', async () => {
-    const unknown = await cli(['stats', '--model', 'no-such-model']);
+    const unknown = await runCli('stats', '--model', 'no-such-model');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/^retrain: Model no-such-model has no spec at .*\n$/);
     const file = await fx.file('bad.csv', csv('ts,host,cpu,mem', ['2001-04-01T00:00:00Z,a,x,1']));
-    const bad = await cli(['ingest', '--model', fx.spec.name, file]);
+    const bad = await runCli('ingest', '--model', fx.spec.name, file);
     expect(bad).toMatchObject({
       code: 1,
       stdout: '',
       stderr: `retrain: ${file} row 1: cpu is "x", expected a number\n`,
     });
     expect(await fx.buffer.hasData(fx.spec.name)).toBe(false);
-    const usage = await cli(['ingest', '--model', fx.spec.name]);
+    const usage = await runCli('ingest', '--model', fx.spec.name);
     expect(usage.code).toBe(2);
   });
 });

@@ -17,22 +17,14 @@ import {
 } from '../../activities/train-model';
 import { loadFlightsIntoBuffer } from '../../clients/demo-data';
 import { ErrorType } from '../../common/errors';
-import {
-  HyperparamsSchema,
-  ModelSpecSchema,
-  type Hyperparams,
-  type ModelSpec,
-} from '../../common/model-spec';
+import { HyperparamsSchema, type Hyperparams, type ModelSpec } from '../../common/model-spec';
 import type { ExportResult, TrainInput, TrainResult } from '../../common/stages';
 import { selectBackend } from '../../ml/backend';
 import { loadCheckpoint } from '../../ml/checkpoint';
 import { disposeModel } from '../../ml/model';
 import { storeLoadHandler } from '../../ml/store-io';
-import { DataBuffer } from '../../storage/buffer';
-import { FileBlobStore } from '../../storage/file-store';
-import { ModelRegistry } from '../../storage/registry';
 import { metadataFor } from '../helpers/models';
-import { TEST_FLIGHTS } from '../helpers/pipeline';
+import { flightSpec, localDeps, TEST_FLIGHTS } from '../helpers/pipeline';
 
 let dir: string;
 let deps: ActivityDeps;
@@ -43,23 +35,10 @@ let trainModel: ReturnType<typeof createTrainModel>;
 beforeAll(async () => {
   await selectBackend('cpu');
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'train-model-test-'));
-  const store = new FileBlobStore(path.join(dir, 'store'));
-  const buffer = new DataBuffer(path.join(dir, 'buffer'));
-  deps = { store, registry: new ModelRegistry(store), buffer, backend: 'cpu', servingUrls: [] };
-  spec = ModelSpecSchema.parse({
-    name: `train-${randomUUID().slice(0, 8)}`,
-    task: 'forecast',
-    timeColumn: 'ts',
-    entityColumn: 'origin',
-    features: ['flights', 'mean_delay', 'late_share'],
-    target: 'mean_delay',
-    lookback: 4,
-    windowDays: 21,
-    minRecords: 1000,
-    hyperparams: { hiddenUnits: 16, batchSize: 128, seed: 3 },
-  });
+  deps = localDeps(dir);
+  spec = flightSpec({ name: `train-${randomUUID().slice(0, 8)}` });
   await deps.registry.saveSpec(spec);
-  await loadFlightsIntoBuffer(buffer, [spec.name], TEST_FLIGHTS);
+  await loadFlightsIntoBuffer(deps.buffer, [spec.name], TEST_FLIGHTS);
   const exported = (await new MockActivityEnvironment().run(createExportDataset(deps), {
     model: spec.name,
     workflowId: 'wf-data',

@@ -106,7 +106,11 @@ describe('retrain cancel and retrain list', () => {
   });
 
   it('list refuses a model name that is not a slug, before asking Temporal', async () => {
-    const bad = await runCli('list', '--model', "x' OR WorkflowType != '");
+    // Nothing listens there: a command that connected before validating would exit 1 (cannot reach Temporal).
+    process.env.TEMPORAL_ADDRESS = '127.0.0.1:1';
+    const bad = await runCli('list', '--model', "x' OR WorkflowType != '").finally(() => {
+      process.env.TEMPORAL_ADDRESS = inject('temporalAddress');
+    });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('invalid --model');
     expect(bad.stdout).toBe('');

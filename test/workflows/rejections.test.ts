@@ -33,7 +33,7 @@ describe('retrainWorkflow outcomes that are results, not failures', () => {
         workflowId: `retrain-${spec.name}-cancel-${Date.now()}`,
         args: [{ model: spec.name, epochs: 500 }],
       });
-      // Wait until the first epoch has been reported, then cancel.
+      // Wait until trainModel is running, then cancel.
       for (let i = 0; i < 600; i++) {
         const description = await handle.describe();
         if ((description.raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'trainModel'))

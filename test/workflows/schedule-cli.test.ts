@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ModelSpecSchema } from '../../common/model-spec';
 import { FileBlobStore } from '../../storage/file-store';
@@ -59,6 +60,7 @@ describe('retrain schedule', () => {
     const again = await retrain('schedule', 'create', '--model', model);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(`schedule retrain-weekly-${model} exists`);
+    expect(again.stderr).toContain(`retrain schedule delete --model ${model}`);
   });
 
   it('refuses a schedule for a model without a spec, creating nothing', async () => {
@@ -101,6 +103,13 @@ describe('retrain schedule', () => {
     const description = await handle.describe();
     expect(description.type).toBe('retrainWorkflow');
     expect(description.taskQueue).toBe('retrain');
+    const [started] = (await handle.fetchHistory()).events ?? [];
+    const [payload] = started?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+    expect(payload && defaultPayloadConverter.fromPayload(payload)).toMatchObject({
+      model,
+      epochs: 3,
+      incremental: true,
+    });
     // The e2e test's worker polls the same queue and may already have finished it.
     await handle.terminate('test over').catch(() => {});
   });
