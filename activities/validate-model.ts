@@ -18,7 +18,7 @@ export function gateMetric(task: Preprocessing['task']): { name: string; lowerIs
 export function createValidateModel(deps: ActivityDeps) {
   return async function validateModel(input: ValidateInput): Promise<ValidateResult> {
     await selectBackend(deps.backend);
-    const spec = await loadSpecOrFail(deps.registry, input.model);
+    const gate = input.gate ?? (await loadSpecOrFail(deps.registry, input.model)).gate;
     const manifest = await loadManifest(deps.store, input.datasetKey);
     const pre = manifest.preprocessing;
     const holdout = await loadSplit(deps.store, manifest, 'holdout');
@@ -36,7 +36,7 @@ export function createValidateModel(deps: ActivityDeps) {
     );
     const { production, skipped } = await scoreProduction(deps, input.model, holdout, pre, score);
     return {
-      ...decide(candidate, baselines, production, pre.task, spec.gate, skipped),
+      ...decide(candidate, baselines, production, pre.task, gate, skipped),
       candidate,
       baselines,
       ...(production ? { production } : {}),

@@ -1,6 +1,18 @@
+import { ModelNameSchema } from '../common/model-spec';
 /** Thrown for bad command-line usage; printed as one line, exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/** A model name from the command line, checked before it reaches the store, a query or a workflow id. */
+export function parseModelName(value: string | undefined, what = '--model'): string {
+  if (value === undefined) throw new UsageError(`${what} is required`);
+  const parsed = ModelNameSchema.safeParse(value);
+  if (!parsed.success)
+    throw new UsageError(
+      `invalid ${what} ${JSON.stringify(value)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
+    );
+  return parsed.data;
 }
 
 /**

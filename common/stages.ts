@@ -1,5 +1,5 @@
 import type { TrialRecord } from './artefacts';
-import type { Hyperparams } from './model-spec';
+import type { Gate, Hyperparams } from './model-spec';
 
 // Payloads between stages: small JSON with store keys, never tensors or weights.
 
@@ -46,6 +46,8 @@ export interface ValidateInput {
   model: string;
   datasetKey: string;
   candidateKey: string;
+  /** The gate of the spec the run loaded, so a spec edited mid-run cannot change it; absent: read the spec. */
+  gate?: Gate;
 }
 
 export type MetricSet = Record<string, number>;

@@ -211,6 +211,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
             model: input.model,
             datasetKey: exported.datasetKey,
             candidateKey: training.candidateKey,
+            gate: spec.gate,
           }),
         (out) => out.reason,
       );

@@ -1,12 +1,11 @@
 import { parseArgs } from 'node:util';
-import { ModelNameSchema } from '../../common/model-spec';
 import { DataBuffer } from '../../storage/buffer';
 import { BufferWriter } from '../../storage/buffer-writer';
 import { Ingestor } from '../../storage/ingest';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import type { Config } from '../../workers/config';
-import { UsageError, type CommandOutput } from '../output';
+import { parseModelName, UsageError, type CommandOutput } from '../output';
 
 const USAGE = 'usage: retrain ingest --model <m> <files...> [--json]   (.csv, .parquet, .jsonl, .ndjson)';
 
@@ -18,14 +17,13 @@ export async function ingestCommand(argv: string[], config: Config, out: Command
     options: { model: { type: 'string' }, json: { type: 'boolean', default: false } },
   });
   if (!values.model || positionals.length === 0) throw new UsageError(USAGE);
-  const model = ModelNameSchema.safeParse(values.model);
-  if (!model.success) throw new UsageError(`--model ${values.model}: ${model.error.issues[0]?.message}`);
+  const model = parseModelName(values.model);
   const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
   const writer = await BufferWriter.open(new DataBuffer(config.bufferDir), {
     retentionDays: config.bufferRetentionDays,
   });
   try {
-    const result = await new Ingestor(registry, writer).ingestFiles(model.data, positionals);
+    const result = await new Ingestor(registry, writer).ingestFiles(model, positionals);
     const expired = result.expiredDays.length
       ? `; retention deleted ${result.expiredDays.length} day(s) up to ${result.expiredDays.at(-1)}`
       : '';

@@ -1,11 +1,9 @@
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
-import { formatIssues } from '../../common/format-issues';
 import { ModelNameAttribute, RetrainStageAttribute } from '../../common/messages';
-import { ModelNameSchema } from '../../common/model-spec';
 import type { Config } from '../../workers/config';
 import { connectClient } from '../connect';
-import { renderTable, UsageError, type CommandOutput } from '../output';
+import { renderTable, parseModelName, UsageError, type CommandOutput } from '../output';
 
 /** One retrain run as `retrain list` shows it. */
 export interface RunSummary {
@@ -34,14 +32,13 @@ export async function listCommand(argv: string[], config: Config, out: CommandOu
   });
   if (positionals.length > 0) throw new UsageError('usage: retrain list [--model m] [--limit n] [--json]');
   // The name goes into a visibility query: only a valid slug may.
-  const model = values.model === undefined ? undefined : ModelNameSchema.safeParse(values.model);
-  if (model && !model.success) throw new UsageError(`invalid --model: ${formatIssues(model.error)}`);
+  const model = values.model === undefined ? undefined : parseModelName(values.model);
   const limit = values.limit === undefined ? DEFAULT_LIMIT : Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer');
 
   const { client, close } = await connectClient(config);
   try {
-    const runs = (await listRuns(client, model?.data)).slice(0, limit);
+    const runs = (await listRuns(client, model)).slice(0, limit);
     out.result(values.json, runs, runs.length === 0 ? 'no retrain runs' : runsTable(runs));
     return 0;
   } finally {

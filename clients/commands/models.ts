@@ -2,12 +2,12 @@ import fs from 'node:fs/promises';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import type { Alias } from '../../common/artefacts';
 import { formatIssues } from '../../common/format-issues';
-import { ModelNameSchema, ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
+import { ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
 import { CorruptBlobError, PreconditionFailedError } from '../../storage/errors';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import type { Config } from '../../workers/config';
-import { renderTable, UsageError, type CommandOutput } from '../output';
+import { renderTable, parseModelName, UsageError, type CommandOutput } from '../output';
 
 const USAGE = `usage: retrain models create <spec.json> [--replace] [--json]
        retrain models list [--json]
@@ -68,9 +68,7 @@ export async function modelsCommand(argv: string[], config: Config, out: Command
     return 0;
   }
   if (sub === 'show' && positionals.length === 1 && !values.replace) {
-    const name = ModelNameSchema.safeParse(positionals[0]);
-    if (!name.success) throw new UsageError(`invalid model name: ${formatIssues(name.error)}`);
-    const details = await showModel(registry(), name.data);
+    const details = await showModel(registry(), parseModelName(positionals[0], 'model name'));
     out.result(values.json, details, renderDetails(details));
     return 0;
   }

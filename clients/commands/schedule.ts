@@ -7,13 +7,12 @@ import {
   type ScheduleDescription,
 } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import { ModelNameSchema } from '../../common/model-spec';
 import { retrainWorkflow } from '../../workflows';
 import type { Config } from '../../workers/config';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import { connectClient } from '../connect';
-import { renderTable, UsageError, type CommandOutput } from '../output';
+import { renderTable, parseModelName, UsageError, type CommandOutput } from '../output';
 import {
   parseRetrainFlags,
   RETRAIN_FLAGS,
@@ -232,9 +231,7 @@ function modelFlag(argv: string[]) {
       json: { type: 'boolean', default: false },
     },
   });
-  const model = ModelNameSchema.safeParse(values.model);
-  if (!model.success) throw new UsageError(`--model: ${model.error.issues[0]?.message ?? 'required'}`);
-  return { ...values, model: model.data };
+  return { ...values, model: parseModelName(values.model) };
 }
 
 /** What `describe` and `create --json` print: plain JSON, times as ISO strings. */

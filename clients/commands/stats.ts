@@ -1,12 +1,11 @@
 import { parseArgs } from 'node:util';
-import { ModelNameSchema } from '../../common/model-spec';
 import { DataBuffer } from '../../storage/buffer';
 import { withDuckDb } from '../../storage/duckdb';
 import { openBlobStore } from '../../storage/open-store';
 import { checkReadiness } from '../../storage/readiness';
 import { ModelRegistry } from '../../storage/registry';
 import type { Config } from '../../workers/config';
-import { UsageError, type CommandOutput } from '../output';
+import { parseModelName, UsageError, type CommandOutput } from '../output';
 
 /** `retrain stats`: what the buffer holds, whether a run would get enough data, and the spec's defaults. */
 export async function statsCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
@@ -15,9 +14,8 @@ export async function statsCommand(argv: string[], config: Config, out: CommandO
     options: { model: { type: 'string' }, json: { type: 'boolean', default: false } },
   });
   if (!values.model) throw new UsageError('usage: retrain stats --model <m> [--json]');
-  const model = ModelNameSchema.safeParse(values.model);
-  if (!model.success) throw new UsageError(`--model ${values.model}: ${model.error.issues[0]?.message}`);
-  const spec = await new ModelRegistry(openBlobStore(config.store, config.s3)).loadSpec(model.data);
+  const model = parseModelName(values.model);
+  const spec = await new ModelRegistry(openBlobStore(config.store, config.s3)).loadSpec(model);
   const buffer = new DataBuffer(config.bufferDir);
   const stats = await buffer.stats(spec.name);
   const readiness = await withDuckDb((conn) =>
