@@ -241,6 +241,15 @@ export class ModelRegistry {
     return { model, from, to: target, alias };
   }
 
+  /** Names of the model's aliases (`production`, ...), sorted. */
+  async listAliases(model: string): Promise<string[]> {
+    const prefix = this.aliasKey(model, '').slice(0, -'.json'.length);
+    return (await this.store.list(prefix))
+      .filter((key) => key.endsWith('.json'))
+      .map((key) => key.slice(prefix.length, -'.json'.length))
+      .filter((name) => name && !name.includes('/'));
+  }
+
   private aliasKey(model: string, alias: string): string {
     return `models/${model}/aliases/${alias}.json`;
   }

@@ -171,13 +171,8 @@ export async function showModel(registry: ModelRegistry, model: string): Promise
       );
     }),
   );
-  const aliasPrefix = `models/${model}/aliases/`;
-  const aliasNames = (await registry.store.list(aliasPrefix))
-    .filter((key) => key.endsWith('.json'))
-    .map((key) => key.slice(aliasPrefix.length, -'.json'.length))
-    .filter((name) => !name.includes('/'));
   const aliases: Record<string, Alias> = {};
-  for (const name of aliasNames) {
+  for (const name of await registry.listAliases(model)) {
     const alias = await registry.getAlias(model, name);
     if (alias) aliases[name] = alias.value;
   }
