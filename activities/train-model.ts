@@ -1,7 +1,7 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import * as tf from '@tensorflow/tfjs';
-import { z } from 'zod';
-import { ErrorType } from '../common/errors';
+import { ErrorType, RetryableErrorType } from '../common/errors';
+import { TrainHeartbeatSchema, type TrainHeartbeat } from '../common/heartbeat';
 import { architectureIssue, type Hyperparams } from '../common/model-spec';
 import type { TrainInput, TrainResult } from '../common/stages';
 import { selectBackend } from '../ml/backend';
@@ -11,30 +11,6 @@ import { storeLoadHandler, storeSaveHandler } from '../ml/store-io';
 import { DivergedError, fitModel, START, type BatchStats, type TrainPosition } from '../ml/train';
 import { loadManifest, loadSplit } from './dataset-io';
 import type { ActivityDeps } from './deps';
-
-/** What every heartbeat carries; a retry resumes from `checkpoint`. */
-export const TrainHeartbeatSchema = z.object({
-  /** Epochs completed. */
-  epoch: z.number().int(),
-  totalEpochs: z.number().int(),
-  /** Batches done of the epoch in progress, out of `batches`. */
-  batch: z.number().int(),
-  batches: z.number().int(),
-  pct: z.number(),
-  loss: z.number().nullable(),
-  valLoss: z.number().nullable(),
-  samplesPerSec: z.number().nullable(),
-  backend: z.string(),
-  trial: z.number().int().optional(),
-  /** Latest checkpoint (weights + optimiser state); `batch` > 0 for one saved inside an epoch. */
-  checkpoint: z
-    .object({ epoch: z.number().int(), batch: z.number().int().default(0), key: z.string() })
-    .nullable(),
-});
-export type TrainHeartbeat = z.infer<typeof TrainHeartbeatSchema>;
-
-/** Failure type of a training stopped by its worker shutting down: retryable, the retry resumes. */
-export const TRAINING_INTERRUPTED = 'TrainingInterrupted';
 
 /** How often the activity heartbeats, whatever it is doing; the SDK throttles what it sends. */
 const HEARTBEAT_EVERY_MS = 1000;
@@ -244,7 +220,7 @@ function stopFailure(ctx: Context, key: string): Error {
   if (shutdown) {
     return ApplicationFailure.retryable(
       `Training interrupted by worker shutdown; checkpoint ${key} is in the last heartbeat and a retry resumes from it`,
-      TRAINING_INTERRUPTED,
+      RetryableErrorType.TrainingInterrupted,
     );
   }
   return reason instanceof Error ? reason : new CancelledFailure(String(reason ?? 'CANCELLED'));

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { trackProgress, type TrainHeartbeat } from '../activities/train-model';
+import { trackProgress } from '../activities/train-model';
+import type { TrainHeartbeat } from '../common/heartbeat';
 import { HyperparamsSchema, type Hyperparams } from '../common/model-spec';
 import { selectBackend, type BackendChoice } from '../ml/backend';
 import { createModel, disposeModel, lossFunction } from '../ml/model';

@@ -1,5 +1,5 @@
 import { defaultPayloadConverter, type Client, type WorkflowHandle } from '@temporalio/client';
-import { TrainHeartbeatSchema, type TrainHeartbeat } from '../activities/train-model';
+import { TrainHeartbeatSchema, type TrainHeartbeat } from '../common/heartbeat';
 import { progressQuery } from '../common/messages';
 import type { RetrainProgress, TrialProgress } from '../common/retrain';
 

@@ -13,3 +13,9 @@ export const ErrorType = {
 } as const;
 
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
+
+/** Error types of retryable failures: a retry is expected to succeed. */
+export const RetryableErrorType = {
+  /** Training stopped because its worker shut down; it checkpointed, and the retry resumes there. */
+  TrainingInterrupted: 'TrainingInterrupted',
+} as const;

@@ -1,6 +1,6 @@
 import { defaultPayloadConverter, type WorkflowHandle } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TrainHeartbeatSchema, type TrainHeartbeat } from '../../activities/train-model';
+import { TrainHeartbeatSchema, type TrainHeartbeat } from '../../common/heartbeat';
 import { epochProgressSignal, progressQuery, type EpochProgress } from '../../common/messages';
 import type { TrainInput, TrainResult } from '../../common/stages';
 import { retrainWorkflow } from '../../workflows';

@@ -9,14 +9,10 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { createExportDataset } from '../../activities/export-dataset';
-import {
-  createTrainModel,
-  TRAINING_INTERRUPTED,
-  TrainHeartbeatSchema,
-  type TrainHeartbeat,
-} from '../../activities/train-model';
+import { createTrainModel } from '../../activities/train-model';
 import { loadFlightsIntoBuffer } from '../../clients/demo-data';
-import { ErrorType } from '../../common/errors';
+import { ErrorType, RetryableErrorType } from '../../common/errors';
+import { TrainHeartbeatSchema, type TrainHeartbeat } from '../../common/heartbeat';
 import { HyperparamsSchema, type Hyperparams, type ModelSpec } from '../../common/model-spec';
 import type { ExportResult, TrainInput, TrainResult } from '../../common/stages';
 import { selectBackend } from '../../ml/backend';
@@ -228,7 +224,7 @@ describe('trainModel', () => {
     });
     const error = await run.result.catch((err: unknown) => err);
     expect(error).toBeInstanceOf(ApplicationFailure);
-    expect(error).toMatchObject({ type: TRAINING_INTERRUPTED, nonRetryable: false });
+    expect(error).toMatchObject({ type: RetryableErrorType.TrainingInterrupted, nonRetryable: false });
     const saved = run.last().checkpoint;
     expect((error as Error).message).toContain(saved?.key);
     expect(await exists(`${saved?.key}/weights.bin`)).toBe(true);
