@@ -4,6 +4,7 @@ import { createExportDataset } from './export-dataset';
 import { loadSpecOrFail } from './load-spec';
 import { createRegisterModel } from './register-model';
 import { createReloadServers } from './reload-servers';
+import { requestCancellation } from './request-cancellation';
 import { createTrainModel } from './train-model';
 import { createValidateModel } from './validate-model';
 
@@ -19,5 +20,6 @@ export function createActivities(deps: ActivityDeps) {
     validateModel: createValidateModel(deps),
     registerModel: createRegisterModel(deps),
     reloadServers: createReloadServers(deps),
+    requestCancellation,
   };
 }

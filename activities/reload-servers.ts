@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ErrorType } from '../common/errors';
 import type { ReloadInput, ReloadResult } from '../common/stages';
-import { describeReloads, rollOut } from '../serving/rollout';
+import { describeReloads, rollOut } from '../rollout/rollout';
 import type { ActivityDeps } from './deps';
 
 /**

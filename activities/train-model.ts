@@ -1,6 +1,7 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import * as tf from '@tensorflow/tfjs';
 import { ErrorType, RetryableErrorType } from '../common/errors';
+import { checkpointPrefix } from '../common/artefacts';
 import { TrainHeartbeatSchema, type TrainHeartbeat } from '../common/heartbeat';
 import { architectureIssue, type Hyperparams } from '../common/model-spec';
 import type { TrainInput, TrainResult } from '../common/stages';
@@ -14,11 +15,6 @@ import type { ActivityDeps } from './deps';
 
 /** How often the activity heartbeats, whatever it is doing; the SDK throttles what it sends. */
 const HEARTBEAT_EVERY_MS = 1000;
-
-/** Store prefix of one training's checkpoints and candidate: `checkpoints/<model>/<workflowId>[/trial-<n>]`. */
-export function checkpointPrefix(model: string, workflowId: string, trial?: number): string {
-  return `checkpoints/${model}/${workflowId}${trial === undefined ? '' : `/trial-${trial}`}`;
-}
 
 /**
  * Trains a candidate on the gpu task queue: heartbeats progress every second, checkpoints weights

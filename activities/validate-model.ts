@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Preprocessing } from '../common/artefacts';
 import type { Gate } from '../common/model-spec';
-import type { MetricSet, ValidateInput, ValidateResult } from '../common/stages';
+import type { GateDecision, MetricSet, ValidateInput, ValidateResult } from '../common/stages';
 import { selectBackend } from '../ml/backend';
 import { classifyMetrics, forecastMetrics } from '../ml/metrics';
 import { storeLoadHandler } from '../ml/store-io';
@@ -37,6 +37,7 @@ export function createValidateModel(deps: ActivityDeps) {
     const { production, skipped } = await scoreProduction(deps, input.model, holdout, pre, score);
     return {
       ...decide(candidate, baselines, production, pre.task, gate, skipped),
+      gate,
       candidate,
       baselines,
       ...(production ? { production } : {}),
@@ -53,7 +54,7 @@ export function decide(
   gate: Gate,
   /** Why there is no production figure; a production model that cannot be scored is said, not hidden. */
   noProduction = 'no production model yet',
-): { passed: boolean; reason: string; metric: string } {
+): Pick<ValidateResult, 'passed' | 'reason' | 'metric' | 'decision'> {
   const { name, lowerIsBetter } = gateMetric(task);
   const better = (a: number, b: number) => (lowerIsBetter ? a < b : a > b);
   const value = candidate[name] as number;
@@ -65,12 +66,14 @@ export function decide(
     })
     .join(', ');
   const context = `baselines ${name}: ${figures || 'none'}`;
-  const result = (passed: boolean, reason: string) => ({
+  const result = (passed: boolean, reason: string, decision: Omit<GateDecision, 'candidate'>) => ({
     passed,
     reason: `${reason}; ${context}`,
     metric: name,
+    decision: { candidate: value, ...decision },
   });
-  if (!Number.isFinite(value)) return result(false, `candidate ${name} is not finite`);
+  if (!Number.isFinite(value)) return result(false, `candidate ${name} is not finite`, { by: 'notFinite' });
+  let beaten: Omit<GateDecision, 'candidate'> = { by: 'noProduction' };
   if (gate.mustBeatBaseline) {
     const scored = Object.entries(baselines).filter(([, m]) => Number.isFinite(m[name]));
     const best = scored.reduce<[string, MetricSet] | undefined>(
@@ -81,8 +84,10 @@ export function decide(
       return result(
         false,
         `candidate ${name} ${fmt(value)} does not beat the ${best[0]} baseline (${fmt(best[1][name] as number)}), the best naive one`,
+        { by: 'baseline', against: best[0], reference: best[1][name] as number },
       );
     }
+    if (best) beaten = { by: 'baseline', against: best[0], reference: best[1][name] as number };
   }
   if (production) {
     const p = production.metrics[name] as number;
@@ -92,14 +97,16 @@ export function decide(
       return result(
         false,
         `candidate ${name} ${fmt(value)} is worse than production ${production.version} (${fmt(p)}) beyond the ${tolerance} tolerance (limit ${fmt(limit)})`,
+        { by: 'production', against: production.version, reference: p, limit },
       );
     }
     return result(
       true,
       `candidate ${name} ${fmt(value)} vs production ${production.version} ${fmt(p)}: within the ${tolerance} tolerance (limit ${fmt(limit)})`,
+      { by: 'production', against: production.version, reference: p, limit },
     );
   }
-  return result(true, `candidate ${name} ${fmt(value)} passes; ${noProduction}`);
+  return result(true, `candidate ${name} ${fmt(value)} passes; ${noProduction}`, beaten);
 }
 
 /** Predictions in the target's own units (probabilities for classifiers). */

@@ -104,3 +104,8 @@ export const ModelMetadataSchema = z.object({
   trials: z.array(TrialRecordSchema).optional(),
 });
 export type ModelMetadata = z.infer<typeof ModelMetadataSchema>;
+
+/** Store prefix of one training's checkpoints and candidate: `checkpoints/<model>/<workflowId>[/trial-<n>]`. */
+export function checkpointPrefix(model: string, workflowId: string, trial?: number): string {
+  return `checkpoints/${model}/${workflowId}${trial === undefined ? '' : `/trial-${trial}`}`;
+}

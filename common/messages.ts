@@ -1,12 +1,15 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { RetrainProgress } from './retrain';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Admission, RetrainProgress } from './retrain';
 
 export interface CancelRetrainArgs {
   reason?: string;
 }
 
-/** Graceful cancel: the running stage stops, nothing is registered, the run ends `cancelled`. */
+/**
+ * Cancel with a reason: the running stage stops, nothing is registered, and the run asks Temporal to
+ * cancel it, so it ends Canceled exactly as after Temporal's own cancel.
+ */
 export const cancelRetrainSignal = defineSignal<[CancelRetrainArgs]>('cancelRetrain');
 
 /** Training progress, sent by `trainModel` at most once per epoch so history stays small. */
@@ -24,3 +27,13 @@ export const progressQuery = defineQuery<RetrainProgress>('progress');
 
 export const ModelNameAttribute = defineSearchAttributeKey('ModelName', SearchAttributeType.KEYWORD);
 export const RetrainStageAttribute = defineSearchAttributeKey('RetrainStage', SearchAttributeType.KEYWORD);
+
+/** Answers once the run holds its model's lease (admitted) or found another run holding it. */
+export const admissionUpdate = defineUpdate<Admission>('admission');
+
+/** Sent by a run to its lease when it ends, so the lease completes instead of being terminated. */
+export const releaseLeaseSignal = defineSignal('releaseLease');
+
+/** Sent by a refused run to the lease: "who holds you?"; the lease answers with {@link leaseHolderSignal}. */
+export const leaseHolderRequestSignal = defineSignal<[{ workflowId: string }]>('leaseHolderRequest');
+export const leaseHolderSignal = defineSignal<[{ holder: string }]>('leaseHolder');

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { TrialRecord } from './artefacts';
-import { HyperparamsSchema, ModelNameSchema } from './model-spec';
+import { HyperparamsSchema, ModelNameSchema, type Gate } from './model-spec';
+import type { GateDecision, MetricSet } from './stages';
 
 export const RetrainInputSchema = z
   .object({
@@ -40,15 +41,80 @@ export type StageRecord = z.infer<typeof StageRecordSchema>;
 
 export const RetrainStatusSchema = z.enum(['completed', 'rejected', 'cancelled']);
 
+/** Why a run was rejected, as data: the figures behind `reason`. */
+export type Rejection =
+  /** The readiness check: too few records or days in the window (`reason` says how many). */
+  | { kind: 'insufficientData' }
+  /** The validation gate: the candidate's figures beside each baseline's and production's, on one holdout. */
+  | {
+      kind: 'gate';
+      metric: string;
+      decision: GateDecision;
+      gate: Gate;
+      candidate: MetricSet;
+      baselines: Record<string, MetricSet>;
+      production?: { version: string; metrics: MetricSet };
+    }
+  /** Another run of the model holds its lease: one run per model at a time. */
+  | { kind: 'modelBusy'; runningWorkflowId: string };
+
+/**
+ * What a run returns when it completes or is rejected. A cancelled run ends Canceled in Temporal and a
+ * failed one Failed; both leave the same record in the `outcome` memo (see {@link RunOutcome}).
+ */
 export interface RetrainResult {
   status: z.infer<typeof RetrainStatusSchema>;
   model: string;
   version?: string;
   reason?: string;
+  rejection?: Rejection;
+  /** The candidate's holdout metrics, also when the gate rejected it. */
   metrics?: Record<string, number>;
   backend?: string;
   stages: StageRecord[];
 }
+
+/** Where a run's checkpoints and dataset stay after it was cancelled or failed. */
+export interface KeptArtefacts {
+  datasetKey?: string;
+  /** Store prefix of the training checkpoints; a rerun of this workflow id resumes from them. */
+  checkpointPrefix?: string;
+  /** Epochs finished (of the last reported trial) when the run stopped. */
+  epochsDone?: number;
+}
+
+/** The failure that ended a run, from its root cause. */
+export interface RunFailure {
+  stage: StageName | 'starting';
+  /** ApplicationFailure type of the root cause (e.g. `ReloadFailed`), or the failure's class name. */
+  type: string;
+  message: string;
+  details?: unknown;
+}
+
+/**
+ * A run's final record, written to the `outcome` memo as it ends, whichever way it ends, so every
+ * reader (our CLI, the HTTP API, the Web UI, `temporal workflow describe`) sees the same story
+ * without replaying the run.
+ */
+export interface RunOutcome {
+  status: RetrainResult['status'] | 'failed';
+  model: string;
+  reason?: string;
+  version?: string;
+  rejection?: Rejection;
+  failure?: RunFailure;
+  kept?: KeptArtefacts;
+  metrics?: Record<string, number>;
+  backend?: string;
+  stages: StageRecord[];
+}
+
+/** The memo key of {@link RunOutcome}. */
+export const OUTCOME_MEMO = 'outcome';
+
+/** What `admissionUpdate` answers once the run took its model's lease, or found it held. */
+export type Admission = { admitted: true } | { admitted: false; runningWorkflowId: string };
 
 /** What `progressQuery` returns; `stage` is `starting` before the first and `done` after the last. */
 export interface RetrainProgress {
@@ -65,7 +131,10 @@ export interface RetrainProgress {
   /** The trial with the lowest validation loss so far (training loss when there is no holdout). */
   best?: { trial: number; score: number };
   version?: string;
-  status: 'running' | RetrainResult['status'];
+  status: 'running' | RunOutcome['status'];
+  /** Set once the run ended: why it was rejected or cancelled, or what failed. */
+  reason?: string;
+  failure?: RunFailure;
   updatedAt: string;
 }
 

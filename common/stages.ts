@@ -52,10 +52,25 @@ export interface ValidateInput {
 
 export type MetricSet = Record<string, number>;
 
+/**
+ * Which comparison decided the gate: the candidate's figure was not finite, or it was set against the
+ * best naive baseline (`against` its name), or against production (`against` its version, `limit`
+ * the tolerance bound); `noProduction` when nothing stood against it.
+ */
+export interface GateDecision {
+  by: 'notFinite' | 'baseline' | 'production' | 'noProduction';
+  against?: string;
+  candidate: number;
+  reference?: number;
+  limit?: number;
+}
+
 export interface ValidateResult {
   passed: boolean;
   reason: string;
   metric: string;
+  decision: GateDecision;
+  gate: Gate;
   candidate: MetricSet;
   baselines: Record<string, MetricSet>;
   production?: { version: string; metrics: MetricSet };

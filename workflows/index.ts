@@ -1,1 +1,2 @@
+export { modelLeaseWorkflow } from './model-lease-workflow';
 export { retrainWorkflow } from './retrain-workflow';

@@ -2,35 +2,46 @@ import {
   ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
+  condition,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
+import { checkpointPrefix } from '../common/artefacts';
 import { ErrorType } from '../common/errors';
 import { formatIssues } from '../common/format-issues';
 import { HyperparamsSchema } from '../common/model-spec';
 import {
+  admissionUpdate,
   cancelRetrainSignal,
   epochProgressSignal,
   progressQuery,
   RetrainStageAttribute,
 } from '../common/messages';
 import {
+  OUTCOME_MEMO,
   RetrainInputSchema,
+  type Admission,
+  type KeptArtefacts,
+  type Rejection,
   type RetrainInput,
   type RetrainProgress,
   type RetrainResult,
+  type RunFailure,
+  type RunOutcome,
   type StageName,
   type StageRecord,
   type TrialProgress,
 } from '../common/retrain';
 import { gpuTaskQueueFor } from '../common/task-queues';
 import { planTrials } from '../common/trials';
-import { failureMessage } from './failures';
+import { rootFailure } from './failures';
+import { acquireLease } from './lease';
 import { renderProgress } from './progress-details';
 import { applyEpoch, bestSoFar, runTrials, trainedFraction, trialBoard, trialLog } from './trials';
 
@@ -58,10 +69,18 @@ const STAGE_WEIGHT: Record<StageName, number> = {
   reloadServers: 10,
 };
 
+/** RetrainStage of a run refused because another run holds the model. */
+const REFUSED_STAGE = 'refused';
+
+/** Default reason of a cancel that came through Temporal rather than {@link cancelRetrainSignal}. */
+const TEMPORAL_CANCEL_REASON = 'cancelled through Temporal';
+
 /**
- * Export -> train -> validate -> register -> reload for one model.
- * Not enough data and a candidate that fails the gate end as `rejected`; a cancel signal or a
- * Temporal cancel ends as `cancelled` with nothing registered.
+ * Export -> train -> validate -> register -> reload for one model, one run per model at a time (a
+ * lease child, see ./lease). Not enough data, a candidate that fails the gate and a model another run
+ * holds end Completed with a `rejected` result; a cancel (signal or Temporal's) ends Canceled with
+ * nothing registered; a failure ends Failed with its root cause. Every ending leaves the same
+ * {@link RunOutcome} in the `outcome` memo and in the Web UI's current details.
  */
 export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainResult> {
   const parsed = RetrainInputSchema.safeParse(rawInput);
@@ -72,6 +91,8 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     );
   }
   const input = parsed.data;
+  // Readers of a run's memo (lists, the daemon API) see its input without fetching its history.
+  upsertMemo({ input });
   const { workflowId, runId, taskQueue } = workflowInfo();
   const gpu = proxyActivities<Activities>({
     taskQueue: gpuTaskQueueFor(taskQueue),
@@ -89,6 +110,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     },
   });
   const stages: StageRecord[] = [];
+  const kept: KeptArtefacts = {};
   const progress: RetrainProgress = {
     stage: 'starting',
     overallPct: 0,
@@ -112,18 +134,24 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     publish();
   };
 
+  let admission: Admission | undefined;
   setHandler(progressQuery, () => progress);
+  setHandler(admissionUpdate, async () => {
+    await condition(() => admission !== undefined);
+    return admission as Admission;
+  });
   // One signal per trial and epoch: the only history training adds besides its activities.
   setHandler(epochProgressSignal, (update) => {
     Object.assign(progress, update);
     applyEpoch(board, update);
     publishTraining();
   });
-  const runScope = new CancellationScope();
   let cancelReason: string | undefined;
-  setHandler(cancelRetrainSignal, ({ reason }) => {
+  setHandler(cancelRetrainSignal, async ({ reason }) => {
+    if (cancelReason !== undefined) return;
     cancelReason = reason ?? 'cancelled by signal';
-    runScope.cancel();
+    // Temporal's own cancel, asked for on the run's behalf, so it ends Canceled like any other cancel.
+    await CancellationScope.nonCancellable(() => cpu.requestCancellation({ workflowId, runId }));
   });
 
   async function stage<T>(name: StageName, run: () => Promise<T>, summarize: (out: T) => string): Promise<T> {
@@ -137,126 +165,170 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
       stages.push(record(name, 'completed', started, summarize(out)));
       return out;
     } catch (err) {
-      stages.push(record(name, isCancellation(err) ? 'cancelled' : 'failed', started, failureMessage(err)));
+      const status = isCancellation(err) ? 'cancelled' : 'failed';
+      stages.push(record(name, status, started, rootFailure(err).message));
       throw err;
     }
   }
 
-  const finish = (result: Omit<RetrainResult, 'model' | 'stages'>): RetrainResult => {
+  /** Records how the run ended everywhere a reader looks: progress, search attribute, memo, Web UI. */
+  const end = (outcome: Omit<RunOutcome, 'model' | 'stages'>, stageValue: string = outcome.status): void => {
     progress.stage = 'done';
-    progress.status = result.status;
-    progress.overallPct = 100;
-    if (result.version) progress.version = result.version;
-    upsertSearchAttributes([{ key: RetrainStageAttribute, value: result.status }]);
+    progress.status = outcome.status;
+    if (outcome.status !== 'failed') progress.overallPct = 100;
+    if (outcome.version) progress.version = outcome.version;
+    if (outcome.reason) progress.reason = outcome.reason;
+    if (outcome.failure) progress.failure = outcome.failure;
+    upsertSearchAttributes([{ key: RetrainStageAttribute, value: stageValue }]);
+    upsertMemo({ [OUTCOME_MEMO]: { model: input.model, stages, ...outcome } satisfies RunOutcome });
     publish();
+  };
+
+  const finish = (result: Omit<RetrainResult, 'model' | 'stages'>): RetrainResult => {
+    end(result);
     return { model: input.model, stages, ...result };
   };
 
-  const rejectLast = (reason: string): RetrainResult => {
+  const rejectLast = (reason: string, rejection: Rejection, metrics?: RetrainResult['metrics']): RetrainResult => {
     const last = stages[stages.length - 1];
     if (last) last.status = 'rejected';
-    return finish({ status: 'rejected', reason });
+    return finish({ status: 'rejected', reason, rejection, ...(metrics ? { metrics } : {}) });
   };
 
+  const lease = await acquireLease(input.model);
+  if (!lease.held) {
+    admission = { admitted: false, runningWorkflowId: lease.holder };
+    const refusal = {
+      status: 'rejected',
+      reason: `${input.model} is already being retrained by ${lease.holder}; one run per model at a time`,
+      rejection: { kind: 'modelBusy', runningWorkflowId: lease.holder },
+    } as const;
+    end(refusal, REFUSED_STAGE);
+    return { model: input.model, stages, ...refusal };
+  }
+  admission = { admitted: true };
+
   try {
-    return await runScope.run(async () => {
-      const exported = await stage(
-        'exportDataset',
-        () =>
-          cpu.exportDataset({
-            model: input.model,
-            workflowId,
-            windowDays: input.windowDays,
-            minRecords: input.minRecords,
-          }),
-        (out) =>
-          out.status === 'ready' ? `${out.trainRows} train / ${out.holdoutRows} holdout rows` : out.reason,
-      );
-      if (exported.status === 'insufficient') return rejectLast(exported.reason);
+    const exported = await stage(
+      'exportDataset',
+      () =>
+        cpu.exportDataset({
+          model: input.model,
+          workflowId,
+          windowDays: input.windowDays,
+          minRecords: input.minRecords,
+        }),
+      (out) =>
+        out.status === 'ready' ? `${out.trainRows} train / ${out.holdoutRows} holdout rows` : out.reason,
+    );
+    if (exported.status === 'insufficient')
+      return rejectLast(exported.reason, { kind: 'insufficientData' });
+    kept.datasetKey = exported.datasetKey;
 
-      const spec = await cpu.loadSpec({ model: input.model });
-      const hyperparams = HyperparamsSchema.parse({ ...spec.hyperparams, ...input.hyperparams });
-      const epochs = input.epochs ?? spec.epochs;
-      progress.totalEpochs = epochs;
-      board = trialBoard(planTrials(hyperparams, spec.search, input.trials));
-      const searching = board.length > 1;
-      if (searching) progress.trials = board;
-      const { best, result: training } = await stage(
-        'trainModel',
-        () =>
-          runTrials(
-            board,
-            (entry) =>
-              gpu.trainModel({
-                model: input.model,
-                workflowId,
-                datasetKey: exported.datasetKey,
-                epochs,
-                hyperparams: entry.hyperparams,
-                incremental: input.incremental,
-                ...(searching ? { trial: entry.trial } : {}),
-              }),
-            publishTraining,
-          ),
-        ({ best, result }) =>
-          `${result.epochs} epochs on ${result.backend}, loss ${result.loss.toFixed(4)}` +
-          (result.resumedFrom ? ` (resumed from ${result.resumedFrom})` : '') +
-          (searching ? `; best of ${board.length} trials: #${best.trial}${failedNote(board)}` : ''),
-      );
+    const spec = await cpu.loadSpec({ model: input.model });
+    const hyperparams = HyperparamsSchema.parse({ ...spec.hyperparams, ...input.hyperparams });
+    const epochs = input.epochs ?? spec.epochs;
+    progress.totalEpochs = epochs;
+    board = trialBoard(planTrials(hyperparams, spec.search, input.trials));
+    const searching = board.length > 1;
+    if (searching) progress.trials = board;
+    kept.checkpointPrefix = `${checkpointPrefix(input.model, workflowId)}/`;
+    const { best, result: training } = await stage(
+      'trainModel',
+      () =>
+        runTrials(
+          board,
+          (entry) =>
+            gpu.trainModel({
+              model: input.model,
+              workflowId,
+              datasetKey: exported.datasetKey,
+              epochs,
+              hyperparams: entry.hyperparams,
+              incremental: input.incremental,
+              ...(searching ? { trial: entry.trial } : {}),
+            }),
+          publishTraining,
+        ),
+      ({ best, result }) =>
+        `${result.epochs} epochs on ${result.backend}, loss ${result.loss.toFixed(4)}` +
+        (result.resumedFrom ? ` (resumed from ${result.resumedFrom})` : '') +
+        (searching ? `; best of ${board.length} trials: #${best.trial}${failedNote(board)}` : ''),
+    );
 
-      const validation = await stage(
-        'validateModel',
-        () =>
-          cpu.validateModel({
-            model: input.model,
-            datasetKey: exported.datasetKey,
-            candidateKey: training.candidateKey,
-            gate: spec.gate,
-          }),
-        (out) => out.reason,
+    const validation = await stage(
+      'validateModel',
+      () =>
+        cpu.validateModel({
+          model: input.model,
+          datasetKey: exported.datasetKey,
+          candidateKey: training.candidateKey,
+          gate: spec.gate,
+        }),
+      (out) => out.reason,
+    );
+    const metrics = validation.candidate;
+    if (!validation.passed) {
+      const { metric, decision, gate, candidate, baselines, production } = validation;
+      return rejectLast(
+        validation.reason,
+        { kind: 'gate', metric, decision, gate, candidate, baselines, ...(production ? { production } : {}) },
+        metrics,
       );
-      const metrics = validation.candidate;
-      if (!validation.passed) return rejectLast(validation.reason);
-
-      const registered = await stage(
-        'registerModel',
-        () =>
-          cpu.registerModel({
-            model: input.model,
-            workflowId,
-            runId,
-            datasetKey: exported.datasetKey,
-            candidateKey: training.candidateKey,
-            hyperparams: best.hyperparams,
-            training,
-            validation,
-            ...(searching ? { trials: trialLog(board) } : {}),
-          }),
-        (out) => `version ${out.version} is production (previous ${out.previous ?? 'none'})`,
-      );
-      progress.version = registered.version;
-
-      await stage(
-        'reloadServers',
-        () =>
-          cpu.reloadServers({
-            model: input.model,
-            version: registered.version,
-            previous: registered.previous,
-            targets: input.reloadTargets,
-          }),
-        (out) =>
-          out.servers.length === 0
-            ? 'no inference servers configured'
-            : `${out.servers.length} server(s) serve ${registered.version}`,
-      );
-      return finish({ status: 'completed', version: registered.version, metrics, backend: training.backend });
-    });
-  } catch (err) {
-    if (isCancellation(err)) {
-      return finish({ status: 'cancelled', reason: cancelReason ?? 'cancelled through Temporal' });
     }
-    throw err;
+
+    const registered = await stage(
+      'registerModel',
+      () =>
+        cpu.registerModel({
+          model: input.model,
+          workflowId,
+          runId,
+          datasetKey: exported.datasetKey,
+          candidateKey: training.candidateKey,
+          hyperparams: best.hyperparams,
+          training,
+          validation,
+          ...(searching ? { trials: trialLog(board) } : {}),
+        }),
+      (out) => `version ${out.version} is production (previous ${out.previous ?? 'none'})`,
+    );
+    progress.version = registered.version;
+
+    await stage(
+      'reloadServers',
+      () =>
+        cpu.reloadServers({
+          model: input.model,
+          version: registered.version,
+          previous: registered.previous,
+          targets: input.reloadTargets,
+        }),
+      (out) =>
+        out.servers.length === 0
+          ? 'no inference servers configured'
+          : `${out.servers.length} server(s) serve ${registered.version}`,
+    );
+    return finish({ status: 'completed', version: registered.version, metrics, backend: training.backend });
+  } catch (err) {
+    kept.epochsDone = progress.epoch;
+    if (isCancellation(err)) {
+      end({ status: 'cancelled', reason: cancelReason ?? TEMPORAL_CANCEL_REASON, kept });
+      throw err;
+    }
+    const root = rootFailure(err);
+    const failure: RunFailure = { stage: progress.stage === 'done' ? 'starting' : progress.stage, ...root };
+    end({ status: 'failed', reason: `${failure.stage} failed: ${root.message}`, failure, kept }, progress.stage);
+    // The run's own failure carries the root cause, not the SDK's "Activity task failed".
+    throw ApplicationFailure.create({
+      message: `${failure.stage} failed: ${root.message}`,
+      type: root.type,
+      details: root.details === undefined ? undefined : [root.details],
+      nonRetryable: true,
+      cause: err instanceof Error ? err : undefined,
+    });
+  } finally {
+    await lease.release();
   }
 }
 

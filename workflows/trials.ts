@@ -4,7 +4,7 @@ import type { EpochProgress } from '../common/messages';
 import type { Hyperparams } from '../common/model-spec';
 import type { TrialProgress } from '../common/retrain';
 import type { TrainResult } from '../common/stages';
-import { failureMessage, failureType } from './failures';
+import { failureType, rootFailure } from './failures';
 
 /** One entry per planned hyperparameter set, updated in place as the trials run. */
 export function trialBoard(plan: Hyperparams[]): TrialProgress[] {
@@ -92,7 +92,7 @@ export async function runTrials(
         return { entry, result };
       } catch (err) {
         entry.status = isCancellation(err) ? 'cancelled' : 'failed';
-        entry.error = failureMessage(err);
+        entry.error = rootFailure(err).message;
         return { entry, err };
       } finally {
         onChange();

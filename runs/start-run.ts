@@ -1,0 +1,67 @@
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
+} from '@temporalio/client';
+import { admissionUpdate } from '../common/messages';
+import type { Admission, RetrainRequest, RetrainResult } from '../common/retrain';
+import type { retrainWorkflow } from '../workflows';
+import { ModelBusyError } from './errors';
+import { retrainStartOptions, workflowIdFor } from './start-options';
+
+/** Options of {@link startRun}. */
+export interface StartRunOptions {
+  /** The cpu task queue the workers poll. */
+  taskQueue: string;
+  /** Who started it, for the Web UI summary: `started by hand`, `POST /admin/trigger-training`, ... */
+  origin: string;
+  /** @default workflowIdFor(model) */
+  workflowId?: string;
+  /** How long to wait for the run to take its model's lease; no worker polling the queue means waiting. @default 15000 */
+  admissionTimeoutMs?: number;
+}
+
+/** A started run; `pending` when no worker took it up within the admission timeout (it runs once one does). */
+export interface StartedRun {
+  workflowId: string;
+  runId: string;
+  admission: 'admitted' | 'pending';
+}
+
+/**
+ * Starts `retrainWorkflow` for one model and waits until it has taken the model's lease. Throws
+ * {@link ModelBusyError} naming the running run when another run of the model holds it: whether the
+ * collision is on the workflow id (two starts in one second) or on the lease (any other start).
+ */
+export async function startRun(
+  client: Client,
+  input: RetrainRequest,
+  { taskQueue, origin, workflowId = workflowIdFor(input.model), admissionTimeoutMs = 15_000 }: StartRunOptions,
+): Promise<StartedRun> {
+  const handle = await client.workflow
+    .start<typeof retrainWorkflow>('retrainWorkflow', {
+      ...retrainStartOptions(input, origin, taskQueue),
+      workflowId,
+    })
+    .catch((err: unknown) => {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new ModelBusyError(input.model, workflowId);
+      throw err;
+    });
+  const runId = handle.firstExecutionRunId;
+  let admission: Admission;
+  try {
+    admission = await client.withDeadline(Date.now() + admissionTimeoutMs, () =>
+      handle.executeUpdate(admissionUpdate),
+    );
+  } catch (err) {
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return { workflowId, runId, admission: 'pending' };
+    // The run may have ended before the update reached it (refused runs end at once): its result says.
+    const result = (await handle.result()) as RetrainResult;
+    admission =
+      result.rejection?.kind === 'modelBusy'
+        ? { admitted: false, runningWorkflowId: result.rejection.runningWorkflowId }
+        : { admitted: true };
+  }
+  if (!admission.admitted) throw new ModelBusyError(input.model, admission.runningWorkflowId, workflowId);
+  return { workflowId, runId, admission: 'admitted' };
+}

@@ -1,0 +1,129 @@
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { inject } from 'vitest';
+import type { createActivities } from '../../activities';
+import { requestCancellation } from '../../activities/request-cancellation';
+import { ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
+import { gpuTaskQueueFor } from '../../common/task-queues';
+
+export type Activities = ReturnType<typeof createActivities>;
+
+/** A spec the stub activities hand the workflow; nothing reads the data it describes. */
+export function stubSpec(name: string): ModelSpec {
+  return ModelSpecSchema.parse({
+    name,
+    task: 'forecast',
+    timeColumn: 'ts',
+    entityColumn: 'origin',
+    features: ['flights'],
+    target: 'flights',
+    lookback: 2,
+    epochs: 2,
+  });
+}
+
+/** Activities that succeed at once with small plausible results; tests override the ones they are about. */
+export function passingActivities(): Activities {
+  return {
+    loadSpec: async ({ model }) => stubSpec(model),
+    exportDataset: async ({ model, workflowId }) => ({
+      status: 'ready',
+      datasetKey: `datasets/${model}/${workflowId}`,
+      trainRows: 80,
+      holdoutRows: 20,
+      features: 2,
+    }),
+    trainModel: async ({ model, workflowId, epochs, trial }) => ({
+      candidateKey: `checkpoints/${model}/${workflowId}${trial ? `/trial-${trial}` : ''}/final`,
+      backend: 'cpu',
+      epochs,
+      loss: 0.5 - (trial ?? 0) / 100,
+      valLoss: 0.6 - (trial ?? 0) / 100,
+      samplesPerSec: 1000,
+      warmStart: { skipped: 'no production model' },
+    }),
+    validateModel: async () => ({
+      passed: true,
+      reason: 'candidate mae 1.0000 passes; no production model yet',
+      metric: 'mae',
+      decision: { by: 'baseline', against: 'lastValue', candidate: 1, reference: 2 },
+      gate: { mustBeatBaseline: true, tolerance: 0.05 },
+      candidate: { mae: 1, rmse: 1.5, mape: 10 },
+      baselines: { lastValue: { mae: 2, rmse: 2.5, mape: 20 } },
+    }),
+    registerModel: async () => ({ version: 'v1', previous: null }),
+    reloadServers: async () => ({ servers: [] }),
+    requestCancellation,
+  };
+}
+
+type ModelActivity = Exclude<keyof Activities, 'requestCancellation'>;
+
+/**
+ * The real workflows on stub activities: one cpu and one gpu worker for a whole test file (the
+ * workflow bundle is built once), polling the suite's dev server. Each test takes its own model with
+ * {@link StubWorkers.model}; activities of that model run its overrides, all others pass.
+ */
+export interface StubWorkers {
+  client: Client;
+  taskQueue: string;
+  /** A fresh model name whose activities are `overrides` (passing ones for the rest). */
+  model(overrides?: Partial<Activities>): string;
+  close(): Promise<void>;
+}
+
+export async function stubWorkers(): Promise<StubWorkers> {
+  const address = inject('temporalAddress');
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const taskQueue = `stub-${randomUUID()}`;
+  const byModel = new Map<string, Partial<Activities>>();
+  const passing = passingActivities();
+  const dispatch = <K extends ModelActivity>(name: K) =>
+    (async (input: { model: string }) => {
+      const run = (byModel.get(input.model)?.[name] ?? passing[name]) as (
+        arg: typeof input,
+      ) => Promise<unknown>;
+      return run(input);
+    }) as Activities[K];
+  const native = await NativeConnection.connect({ address });
+  const cpuWorker = await Worker.create({
+    connection: native,
+    taskQueue,
+    workflowsPath: path.join(__dirname, '..', '..', 'workflows'),
+    activities: {
+      loadSpec: dispatch('loadSpec'),
+      exportDataset: dispatch('exportDataset'),
+      validateModel: dispatch('validateModel'),
+      registerModel: dispatch('registerModel'),
+      reloadServers: dispatch('reloadServers'),
+      requestCancellation,
+    },
+  });
+  const gpuWorker = await Worker.create({
+    connection: native,
+    taskQueue: gpuTaskQueueFor(taskQueue),
+    activities: { trainModel: dispatch('trainModel') },
+    // As the real gpu worker: cancellation reaches a training within a second.
+    maxHeartbeatThrottleInterval: '1s',
+  });
+  const running = Promise.all([cpuWorker.run(), gpuWorker.run()]);
+  return {
+    client,
+    taskQueue,
+    model(overrides = {}) {
+      const name = `m-${randomUUID().slice(0, 8)}`;
+      byModel.set(name, overrides);
+      return name;
+    },
+    async close() {
+      cpuWorker.shutdown();
+      gpuWorker.shutdown();
+      await running;
+      await native.close();
+      await connection.close();
+    },
+  };
+}
