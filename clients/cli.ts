@@ -1,55 +1,246 @@
-import { loadConfig } from '../workers/config';
-import { cancelCommand } from './commands/cancel';
-import { ingestCommand } from './commands/ingest';
-import { listCommand } from './commands/list';
-import { modelsCommand } from './commands/models';
-import { rollbackCommand } from './commands/rollback';
-import { scheduleCommand } from './commands/schedule';
-import { startCommand } from './commands/start';
-import { statsCommand } from './commands/stats';
-import { statusCommand } from './commands/status';
+import { Command, CommanderError } from 'commander';
+import { version } from '../package.json';
+import { loadConfig, type Config } from '../workers/config';
+import type { CancelOptions } from './commands/cancel';
+import type { IngestOptions } from './commands/ingest';
+import type { ListOptions } from './commands/list';
+import type { RollbackOptions } from './commands/rollback';
+import type {
+  OverlapName,
+  ScheduleBackfillOptions,
+  ScheduleCreateOptions,
+  ScheduleModelOptions,
+} from './commands/schedule';
+import type { StartOptions } from './commands/start';
+import type { StatsOptions } from './commands/stats';
+import type { StatusOptions } from './commands/status';
 import { terminalOutput, UsageError, type CommandOutput } from './output';
-import type { Config } from '../workers/config';
+import { addRetrainOptions } from './retrain-options';
 
-type Command = (argv: string[], config: Config, out: CommandOutput) => Promise<number>;
+/** Sunday 02:00 UTC: the weekly slot the retraining daemon documents, quiet for most fleets. */
+const WEEKLY_CRON = '0 2 * * 0';
 
-const COMMANDS: Record<string, Command> = {
-  start: startCommand,
-  status: statusCommand,
-  cancel: cancelCommand,
-  list: listCommand,
-  schedule: scheduleCommand,
-  rollback: rollbackCommand,
-  ingest: ingestCommand,
-  stats: statsCommand,
-  models: modelsCommand,
-};
+const OVERLAP_NAMES: readonly OverlapName[] = [
+  'skip',
+  'buffer-one',
+  'buffer-all',
+  'cancel-other',
+  'terminate-other',
+  'allow-all',
+];
 
-const USAGE = `usage: retrain <command> [options]
-  start --model <m> [--epochs n] [--trials n] [--window-days n] [--min-records n] [--no-incremental] [--reload-target url]... [--wait] [--json]
-  status <workflowId> [--watch] [--json]
-  cancel <workflowId> [--reason r] [--json]
-  list [--model m] [--limit n] [--json]
-  rollback --model <m> [--to <version>] [--json]
-  ingest --model <m> <files...> [--json]   (.csv, .parquet, .jsonl, .ndjson)
-  stats --model <m> [--json]
-  models create <spec.json> [--replace] [--json] | models list [--json] | models show <model> [--json]
-  schedule create|list|describe|pause|unpause|trigger|backfill|delete ... (retrain schedule --help)`;
+const JSON_HELP = 'print the result as one JSON document on stdout';
 
-/** Runs one command; returns the process exit code. Errors become one line on stderr. */
-export async function main(argv: string[], out: CommandOutput = terminalOutput()): Promise<number> {
-  const [name, ...rest] = argv;
-  const command = name ? COMMANDS[name] : undefined;
+const EXIT_CODES = `
+Exit codes: 0 ok, 1 failure (one-line reason on stderr), 2 bad usage (the reason and the command's
+usage on stderr), 3 run rejected, 4 run cancelled. Settings come from the environment
+(TEMPORAL_ADDRESS, RETRAIN_STORE, ...; see README.md).`;
+
+type Action<A extends unknown[]> = (config: Config, ...args: A) => Promise<number>;
+
+/**
+ * Runs one `retrain` command; returns the process exit code. Every command's module is imported only
+ * when it runs, and the environment is read only then (when no `config` is given), so `--help` and
+ * `--version` load neither TensorFlow.js nor DuckDB nor the configuration.
+ */
+export async function main(
+  argv: string[],
+  out: CommandOutput = terminalOutput(),
+  config?: Config,
+): Promise<number> {
+  let code = 0;
+  /** Sets `command`'s action: its positional arguments and options go to `action`, its code is kept. */
+  const act = <A extends unknown[]>(command: Command, action: Action<A>): Command =>
+    command.action(async (...args: unknown[]) => {
+      try {
+        // commander passes the positional arguments, then the options, then the command itself.
+        code = await action(config ?? loadConfig(), ...(args.slice(0, -1) as A));
+      } catch (err) {
+        out.endProgress();
+        if (err instanceof UsageError) command.error(err.message, { exitCode: 2, code: 'retrain.usage' });
+        throw err;
+      }
+    });
+
+  const program = new Command('retrain')
+    .description('Retrain, validate, register and roll out models on Temporal.')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => out.writeOut(text),
+      writeErr: (text) => out.writeErr(text),
+      outputError: (text, write) => write(reason(text.replace(/^error: /, ''))),
+    })
+    .showHelpAfterError()
+    .version(version, '-V, --version', 'print the version of retrain')
+    .helpOption('-h, --help', 'print this help')
+    .helpCommand('help [command]', 'print the help of a command')
+    .addHelpText('after', EXIT_CODES);
+
+  act(
+    addRetrainOptions(program.command('start').description('start a retrain run of a model'))
+      .option('--wait', 'follow the run to its end; exit 0 completed, 3 rejected, 4 cancelled')
+      .option('--json', JSON_HELP),
+    async (config, opts: StartOptions) =>
+      (await import('./commands/start.js')).startCommand(opts, config, out),
+  );
+  act(
+    program
+      .command('status')
+      .description("a run's state, stage and training progress")
+      .argument('<workflowId>', 'the run, e.g. retrain-flight-delay-20261123T140512Z')
+      .option('--watch', 'show live progress until the run ends; exit as start --wait does')
+      .option('--json', JSON_HELP),
+    async (config, workflowId: string, opts: StatusOptions) =>
+      (await import('./commands/status.js')).statusCommand(workflowId, opts, config, out),
+  );
+  act(
+    program
+      .command('cancel')
+      .description('stop a running run gracefully; it registers nothing and ends cancelled')
+      .argument('<workflowId>', 'the run to cancel')
+      .option('--reason <r>', 'why, kept in the run result (default: "cancelled from the command line")')
+      .option('--json', JSON_HELP),
+    async (config, workflowId: string, opts: CancelOptions) =>
+      (await import('./commands/cancel.js')).cancelCommand(workflowId, opts, config, out),
+  );
+  act(
+    program
+      .command('list')
+      .description('retrain runs, newest first, from Temporal visibility')
+      .option('--model <m>', 'only the runs of this model')
+      .option('--limit <n>', 'at most this many runs (default: 50)')
+      .option('--json', JSON_HELP),
+    async (config, opts: ListOptions) => (await import('./commands/list.js')).listCommand(opts, config, out),
+  );
+  act(
+    program
+      .command('rollback')
+      .description('move production back to its previous version (or --to) and reload the servers')
+      .requiredOption('--model <m>', 'the model to roll back')
+      .option('--to <version>', 'the version to move production to, e.g. v3')
+      .option('--json', JSON_HELP),
+    async (config, opts: RollbackOptions) =>
+      (await import('./commands/rollback.js')).rollbackCommand(opts, config, out),
+  );
+  act(
+    program
+      .command('ingest')
+      .description("add metrics files to a model's data buffer, all or nothing")
+      .argument('<files...>', '.csv, .parquet, .jsonl or .ndjson files')
+      .requiredOption('--model <m>', 'the model the rows belong to')
+      .option('--json', JSON_HELP),
+    async (config, files: string[], opts: IngestOptions) =>
+      (await import('./commands/ingest.js')).ingestCommand(files, opts, config, out),
+  );
+  act(
+    program
+      .command('stats')
+      .description("what a model's buffer holds and whether a run would get enough data")
+      .requiredOption('--model <m>', 'the model')
+      .option('--json', JSON_HELP),
+    async (config, opts: StatsOptions) =>
+      (await import('./commands/stats.js')).statsCommand(opts, config, out),
+  );
+
+  const models = program.command('models').description('model specs and their registered versions');
+  act(
+    models
+      .command('create')
+      .description('validate a model spec file and store it')
+      .argument('<spec.json>', 'the spec file')
+      .option('--replace', 'overwrite a stored spec that differs')
+      .option('--json', JSON_HELP),
+    async (config, file: string, opts: { replace?: boolean; json?: boolean }) =>
+      (await import('./commands/models.js')).modelsCreateCommand(file, opts, config, out),
+  );
+  act(
+    models
+      .command('list')
+      .description('every model with its task, production version and number of versions')
+      .option('--json', JSON_HELP),
+    async (config, opts: { json?: boolean }) =>
+      (await import('./commands/models.js')).modelsListCommand(opts, config, out),
+  );
+  act(
+    models
+      .command('show')
+      .description("a model's spec, versions and aliases")
+      .argument('<model>', 'the model name')
+      .option('--json', JSON_HELP),
+    async (config, name: string, opts: { json?: boolean }) =>
+      (await import('./commands/models.js')).modelsShowCommand(name, opts, config, out),
+  );
+
+  const schedule = program
+    .command('schedule')
+    .description('weekly (or any cron) Temporal Schedules, retrain-weekly-<model>, that start runs');
+  const schedules = () => import('./commands/schedule.js');
+  act(
+    addRetrainOptions(
+      schedule.command('create').description("create a model's schedule; the run options become its input"),
+    )
+      .option('--cron <expr>', 'when to run, in --timezone', WEEKLY_CRON)
+      .option('--timezone <tz>', 'IANA time zone of --cron', 'UTC')
+      .option('--jitter <duration>', 'start each run up to this much later, e.g. 10m')
+      .addOption(
+        program
+          .createOption('--overlap <policy>', 'what a slot does while the previous run still goes')
+          .choices(OVERLAP_NAMES)
+          .default('skip'),
+      )
+      .option('--paused', 'create it paused')
+      .option('--note <text>', "the schedule's note")
+      .option('--json', JSON_HELP),
+    async (config, opts: ScheduleCreateOptions) => (await schedules()).createSchedule(opts, config, out),
+  );
+  act(
+    schedule.command('list').description('every retrain schedule').option('--json', JSON_HELP),
+    async (config, opts: { json?: boolean }) => (await schedules()).listSchedules(opts, config, out),
+  );
+  const onModel = (name: string, description: string) =>
+    schedule.command(name).description(description).requiredOption('--model <m>', 'the model');
+  act(
+    onModel('describe', 'cron, state, next and recent runs, and the input').option('--json', JSON_HELP),
+    async (config, opts: ScheduleModelOptions) => (await schedules()).describeSchedule(opts, config, out),
+  );
+  act(
+    onModel('pause', 'stop starting runs until unpaused').option('--note <text>', 'why'),
+    async (config, opts: ScheduleModelOptions) => (await schedules()).pauseSchedule(opts, config, out),
+  );
+  act(
+    onModel('unpause', 'start runs again').option('--note <text>', 'why'),
+    async (config, opts: ScheduleModelOptions) => (await schedules()).unpauseSchedule(opts, config, out),
+  );
+  act(
+    onModel('trigger', "start one run now, with the schedule's overlap policy").option('--json', JSON_HELP),
+    async (config, opts: ScheduleModelOptions) => (await schedules()).triggerSchedule(opts, config, out),
+  );
+  act(
+    onModel('backfill', 'run every slot between two times, one after another')
+      .requiredOption('--from <time>', 'ISO time of the first slot')
+      .requiredOption('--to <time>', 'ISO time after the last slot'),
+    async (config, opts: ScheduleBackfillOptions) => (await schedules()).backfillSchedule(opts, config, out),
+  );
+  act(
+    onModel('delete', 'delete the schedule; runs it started go on').option('--json', JSON_HELP),
+    async (config, opts: ScheduleModelOptions) => (await schedules()).deleteSchedule(opts, config, out),
+  );
+
   try {
-    if (!command)
-      throw new UsageError(name && name !== '--help' ? `unknown command "${name}"\n${USAGE}` : USAGE);
-    return await command(rest, loadConfig(), out);
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
   } catch (err) {
+    // commander has printed help, the version, or the reason and the usage.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     out.endProgress();
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`retrain: ${message.split('\n').join('\n  ')}\n`);
-    return err instanceof UsageError || (err instanceof TypeError && 'code' in err) ? 2 : 1;
+    out.writeErr(reason(err instanceof Error ? err.message : String(err)));
+    return 1;
   }
+}
+
+/** `retrain: <reason>`, continuation lines indented under it. */
+function reason(message: string): string {
+  return `retrain: ${message.trimEnd().split('\n').join('\n  ')}\n`;
 }
 
 if (require.main === module) {

@@ -1,5 +1,5 @@
 import { ModelNameSchema } from '../common/model-spec';
-/** Thrown for bad command-line usage; printed as one line, exit code 2. */
+/** Thrown for bad command-line usage; printed as one line with the command's usage, exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
@@ -17,34 +17,63 @@ export function parseModelName(value: string | undefined, what = '--model'): str
 
 /**
  * Where a command writes: the result on stdout (one JSON document with --json), everything else
- * (logs, live progress) on stderr.
+ * (logs, live progress, errors) on stderr.
  */
 export interface CommandOutput {
   log(line: string): void;
   progress(line: string): void;
   endProgress(): void;
   result(json: boolean | undefined, value: unknown, text: string): void;
+  /** Text as it is on stdout: help and version. */
+  writeOut(text: string): void;
+  /** Text as it is on stderr: the one-line reason of a failure, usage after a usage error. */
+  writeErr(text: string): void;
 }
 
+/** The part of a stream the output needs; process.stdout and process.stderr are ones. */
+export interface OutputStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/**
+ * Output to a terminal or a pipe. Live progress redraws one line in place on a TTY, cut to its width
+ * so it never wraps; piped, it prints a line only when it changed, so logs do not fill with repeats.
+ */
 export function terminalOutput(
-  stdout: NodeJS.WriteStream = process.stdout,
-  stderr: NodeJS.WriteStream = process.stderr,
+  stdout: OutputStream = process.stdout,
+  stderr: OutputStream = process.stderr,
 ): CommandOutput {
   let live = false;
+  let last: string | undefined;
   return {
     log: (line) => stderr.write(`${line}\n`),
     progress: (line) => {
       if (stderr.isTTY) {
-        stderr.write(`\r\x1b[2K${line}`);
+        stderr.write(`\r\x1b[2K${fitWidth(line, stderr.columns)}`);
         live = true;
-      } else stderr.write(`${line}\n`);
+      } else if (line !== last) {
+        stderr.write(`${line}\n`);
+        last = line;
+      }
     },
     endProgress: () => {
       if (live) stderr.write('\n');
       live = false;
+      last = undefined;
     },
     result: (json, value, text) => stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`),
+    writeOut: (text) => stdout.write(text),
+    writeErr: (text) => stderr.write(text),
   };
+}
+
+/** The line cut to one column less than the terminal: writing into the last column makes some terminals wrap. */
+function fitWidth(line: string, columns: number | undefined): string {
+  if (!columns || columns < 2) return line;
+  const chars = [...line];
+  return chars.length < columns ? line : chars.slice(0, columns - 1).join('');
 }
 
 /** Left-aligned columns two spaces apart, header first: the text form of list-like results. */

@@ -1,44 +1,50 @@
-import type { ParseArgsConfig } from 'node:util';
 import type { WorkflowStartOptions } from '@temporalio/client';
+import type { Command } from 'commander';
 import { formatIssues } from '../common/format-issues';
 import { ModelNameAttribute } from '../common/messages';
 import { RetrainInputSchema, type RetrainRequest } from '../common/retrain';
 import type { retrainWorkflow } from '../workflows';
 import { UsageError } from './output';
 
-/** Flags shared by `start` and `schedule create`: they describe one retrain run. */
-export const RETRAIN_FLAGS = {
-  model: { type: 'string' },
-  epochs: { type: 'string' },
-  trials: { type: 'string' },
-  'window-days': { type: 'string' },
-  'min-records': { type: 'string' },
-  'no-incremental': { type: 'boolean', default: false },
-  'reload-target': { type: 'string', multiple: true },
-} as const satisfies NonNullable<ParseArgsConfig['options']>;
+/** The options {@link addRetrainOptions} adds, as commander parses them (numbers still as typed). */
+export interface RetrainOptionValues {
+  model: string;
+  epochs?: string;
+  trials?: string;
+  windowDays?: string;
+  minRecords?: string;
+  /** False with --no-incremental. */
+  incremental: boolean;
+  reloadTarget?: string[];
+}
 
-export const RETRAIN_FLAGS_USAGE =
-  '--model <m> [--epochs n] [--trials n] [--window-days n] [--min-records n] [--no-incremental] [--reload-target url]...';
+/** Adds the options shared by `start` and `schedule create` to `command`: they describe one retrain run. */
+export function addRetrainOptions(command: Command): Command {
+  return command
+    .requiredOption('--model <m>', 'the model to retrain')
+    .option('--epochs <n>', "training epochs (default: the spec's epochs)")
+    .option('--trials <n>', 'hyperparameter trials, the best one wins (default: 1)')
+    .option('--window-days <n>', "days of buffered data to train on (default: the spec's windowDays)")
+    .option('--min-records <n>', "fewest records a run trains on (default: the spec's minRecords)")
+    .option('--no-incremental', 'train from scratch instead of warm-starting from production')
+    .option(
+      '--reload-target <url>',
+      'an inference server to reload, repeatable (default: RETRAIN_SERVING_URLS)',
+      (url: string, previous: string[] | undefined) => [...(previous ?? []), url],
+    );
+}
 
-type RetrainFlagValues = {
-  [K in keyof typeof RETRAIN_FLAGS]?: (typeof RETRAIN_FLAGS)[K] extends { multiple: true }
-    ? string[]
-    : (typeof RETRAIN_FLAGS)[K] extends { type: 'boolean' }
-      ? boolean
-      : string;
-};
-
-/** Validates the flags into a workflow input; the error names each bad flag's field. */
-export function parseRetrainFlags(values: RetrainFlagValues): RetrainRequest {
+/** Validates the options into a workflow input; the error names each bad option's field. */
+export function parseRetrainFlags(values: RetrainOptionValues): RetrainRequest {
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
   const parsed = RetrainInputSchema.safeParse({
     model: values.model,
     epochs: num(values.epochs),
     trials: num(values.trials),
-    windowDays: num(values['window-days']),
-    minRecords: num(values['min-records']),
-    incremental: !values['no-incremental'],
-    reloadTargets: values['reload-target'],
+    windowDays: num(values.windowDays),
+    minRecords: num(values.minRecords),
+    incremental: values.incremental,
+    reloadTargets: values.reloadTarget,
   });
   if (!parsed.success) throw new UsageError(`invalid retrain options: ${formatIssues(parsed.error)}`);
   return parsed.data;

@@ -1,23 +1,24 @@
-import { parseArgs } from 'node:util';
 import type { Config } from '../../workers/config';
 import { requestCancel } from '../cancel-run';
-import { connectClient } from '../connect';
-import { UsageError, type CommandOutput } from '../output';
+import { connectClient } from '../../workers/connect';
+import type { CommandOutput } from '../output';
 
-const USAGE = 'usage: retrain cancel <workflowId> [--reason r] [--json]';
+/** The options of `retrain cancel`, as commander parses them. */
+export interface CancelOptions {
+  reason?: string;
+  json?: boolean;
+}
 
 /**
  * `retrain cancel <workflowId>`: sends the graceful cancel signal; the run stops its current stage
  * (every training trial included), registers nothing and ends `cancelled`.
  */
-export async function cancelCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { reason: { type: 'string' }, json: { type: 'boolean', default: false } },
-  });
-  const [workflowId, ...extra] = positionals;
-  if (!workflowId || extra.length > 0) throw new UsageError(USAGE);
+export async function cancelCommand(
+  workflowId: string,
+  values: CancelOptions,
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
   const reason = values.reason ?? 'cancelled from the command line';
   const { client, close } = await connectClient(config);
   try {

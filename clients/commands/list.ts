@@ -1,8 +1,7 @@
-import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import { ModelNameAttribute, RetrainStageAttribute } from '../../common/messages';
 import type { Config } from '../../workers/config';
-import { connectClient } from '../connect';
+import { connectClient } from '../../workers/connect';
 import { renderTable, parseModelName, UsageError, type CommandOutput } from '../output';
 
 /** One retrain run as `retrain list` shows it. */
@@ -19,18 +18,15 @@ export interface RunSummary {
 
 const DEFAULT_LIMIT = 50;
 
+/** The options of `retrain list`, as commander parses them. */
+export interface ListOptions {
+  model?: string;
+  limit?: string;
+  json?: boolean;
+}
+
 /** `retrain list [--model m] [--limit n] [--json]`: retrain runs, newest first, from Temporal visibility. */
-export async function listCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      model: { type: 'string' },
-      limit: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  if (positionals.length > 0) throw new UsageError('usage: retrain list [--model m] [--limit n] [--json]');
+export async function listCommand(values: ListOptions, config: Config, out: CommandOutput): Promise<number> {
   // The name goes into a visibility query: only a valid slug may.
   const model = values.model === undefined ? undefined : parseModelName(values.model);
   const limit = values.limit === undefined ? DEFAULT_LIMIT : Number(values.limit);

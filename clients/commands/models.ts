@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import { isDeepStrictEqual, parseArgs } from 'node:util';
+import { isDeepStrictEqual } from 'node:util';
 import type { Alias } from '../../common/artefacts';
 import { formatIssues } from '../../common/format-issues';
 import { ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
@@ -7,11 +7,7 @@ import { CorruptBlobError, PreconditionFailedError } from '../../storage/errors'
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import type { Config } from '../../workers/config';
-import { renderTable, parseModelName, UsageError, type CommandOutput } from '../output';
-
-const USAGE = `usage: retrain models create <spec.json> [--replace] [--json]
-       retrain models list [--json]
-       retrain models show <model> [--json]`;
+import { renderTable, parseModelName, type CommandOutput } from '../output';
 
 /** What `models create` did: `unchanged` when the stored spec already was this one. */
 export interface CreateResult {
@@ -47,32 +43,45 @@ export interface ModelDetails {
   aliases: Record<string, Alias>;
 }
 
-/** `retrain models create|list|show`: model specs and what the registry holds for them. */
-export async function modelsCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
-  const [sub, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: { replace: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
-  });
-  const registry = () => new ModelRegistry(openBlobStore(config.store, config.s3));
-  if (sub === 'create' && positionals.length === 1) {
-    const spec = await readSpecFile(positionals[0] as string);
-    const result = await createModel(registry(), spec, values.replace);
-    out.result(values.json, result, `${result.model}: ${result.action} (${result.uri})`);
-    return 0;
-  }
-  if (sub === 'list' && positionals.length === 0 && !values.replace) {
-    const models = await listModels(registry());
-    out.result(values.json, models, models.length === 0 ? 'no models' : renderModels(models));
-    return 0;
-  }
-  if (sub === 'show' && positionals.length === 1 && !values.replace) {
-    const details = await showModel(registry(), parseModelName(positionals[0], 'model name'));
-    out.result(values.json, details, renderDetails(details));
-    return 0;
-  }
-  throw new UsageError(USAGE);
+/** `retrain models create <spec.json> [--replace]`: validates the spec file, then stores it. */
+export async function modelsCreateCommand(
+  file: string,
+  values: { replace?: boolean; json?: boolean },
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
+  const spec = await readSpecFile(file);
+  const result = await createModel(registryOf(config), spec, values.replace ?? false);
+  out.result(values.json, result, `${result.model}: ${result.action} (${result.uri})`);
+  return 0;
+}
+
+/** `retrain models list`: every model with its task, production version and number of versions. */
+export async function modelsListCommand(
+  values: { json?: boolean },
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
+  const models = await listModels(registryOf(config));
+  out.result(values.json, models, models.length === 0 ? 'no models' : renderModels(models));
+  return 0;
+}
+
+/** `retrain models show <model>`: the spec, every version and every alias. */
+export async function modelsShowCommand(
+  name: string,
+  values: { json?: boolean },
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
+  const model = parseModelName(name, 'model name');
+  const details = await showModel(registryOf(config), model);
+  out.result(values.json, details, renderDetails(details));
+  return 0;
+}
+
+function registryOf(config: Config): ModelRegistry {
+  return new ModelRegistry(openBlobStore(config.store, config.s3));
 }
 
 /** Reads and validates a spec file; nothing touches the store until it passes. */

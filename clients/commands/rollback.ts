@@ -1,16 +1,19 @@
-import { parseArgs } from 'node:util';
-
 import { z } from 'zod';
 
 import { formatIssues } from '../../common/format-issues';
 import { ModelNameSchema } from '../../common/model-spec';
-import { describeReloads, rollOut } from '../../serving/rollout';
+import { describeReloads, rollOut } from '../../rollout/rollout';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import type { Config } from '../../workers/config';
 import { UsageError, type CommandOutput } from '../output';
 
-const USAGE = 'usage: retrain rollback --model <m> [--to <version>] [--json]';
+/** The options of `retrain rollback`, as commander parses them. */
+export interface RollbackOptions {
+  model: string;
+  to?: string;
+  json?: boolean;
+}
 
 const RollbackArgsSchema = z.object({
   model: ModelNameSchema,
@@ -25,18 +28,13 @@ const RollbackArgsSchema = z.object({
  * then reloads every RETRAIN_SERVING_URLS server with the same code as the reloadServers activity. When a
  * server refuses, the alias goes back where it was and the command exits 1 with each server's outcome.
  */
-export async function rollbackCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      to: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-  });
+export async function rollbackCommand(
+  values: RollbackOptions,
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
   const parsed = RollbackArgsSchema.safeParse({ model: values.model, to: values.to });
-  if (!parsed.success)
-    throw new UsageError(`invalid rollback options: ${formatIssues(parsed.error)}\n${USAGE}`);
+  if (!parsed.success) throw new UsageError(`invalid rollback options: ${formatIssues(parsed.error)}`);
   const { model, to } = parsed.data;
   const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
   const move = await registry.rollback(model, to);

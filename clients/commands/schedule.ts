@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import {
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
@@ -11,23 +10,16 @@ import { retrainWorkflow } from '../../workflows';
 import type { Config } from '../../workers/config';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
-import { connectClient } from '../connect';
+import { connectClient } from '../../workers/connect';
 import { renderTable, parseModelName, UsageError, type CommandOutput } from '../output';
-import {
-  parseRetrainFlags,
-  RETRAIN_FLAGS,
-  RETRAIN_FLAGS_USAGE,
-  retrainStartOptions,
-} from '../retrain-options';
-
-/** Monday 03:00: the default weekly slot, quiet for most fleets. */
-export const DEFAULT_CRON = '0 3 * * 1';
+import { parseRetrainFlags, retrainStartOptions, type RetrainOptionValues } from '../retrain-options';
 
 export function scheduleIdFor(model: string): string {
   return `retrain-weekly-${model}`;
 }
 
-const OVERLAP = {
+/** The overlap policies `--overlap` names; `skip` is the default, so one model never trains twice at once. */
+export const OVERLAP_POLICIES = {
   skip: ScheduleOverlapPolicy.SKIP,
   'buffer-one': ScheduleOverlapPolicy.BUFFER_ONE,
   'buffer-all': ScheduleOverlapPolicy.BUFFER_ALL,
@@ -35,36 +27,37 @@ const OVERLAP = {
   'terminate-other': ScheduleOverlapPolicy.TERMINATE_OTHER,
   'allow-all': ScheduleOverlapPolicy.ALLOW_ALL,
 } as const;
+export type OverlapName = keyof typeof OVERLAP_POLICIES;
 
-export const SCHEDULE_USAGE = `usage: retrain schedule <action> ...
-  schedule create ${RETRAIN_FLAGS_USAGE} [--cron "${DEFAULT_CRON}"] [--timezone UTC] [--jitter 10m] [--overlap ${Object.keys(OVERLAP).join('|')}] [--paused] [--note text] [--json]
-  schedule list [--json]
-  schedule describe|trigger|delete --model <m> [--json]
-  schedule pause|unpause --model <m> [--note text]
-  schedule backfill --model <m> --from <ISO time> --to <ISO time>`;
+/** The options of `retrain schedule create`, as commander parses them (defaults applied). */
+export interface ScheduleCreateOptions extends RetrainOptionValues {
+  cron: string;
+  timezone: string;
+  jitter?: string;
+  overlap: OverlapName;
+  paused?: boolean;
+  note?: string;
+  json?: boolean;
+}
 
-type Action = (argv: string[], client: Client, config: Config, out: CommandOutput) => Promise<number>;
+/** The options of the schedule actions on one model's schedule. */
+export interface ScheduleModelOptions {
+  model: string;
+  note?: string;
+  json?: boolean;
+}
 
-const ACTIONS: Record<string, Action> = {
-  create,
-  list,
-  describe,
-  pause,
-  unpause,
-  trigger,
-  backfill,
-  delete: remove,
-};
+export interface ScheduleBackfillOptions {
+  model: string;
+  from: string;
+  to: string;
+}
 
-/** `retrain schedule ...`: weekly (or any cron) Temporal Schedules that start retrainWorkflow. */
-export async function scheduleCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
-  const [name, ...rest] = argv;
-  const action = name ? ACTIONS[name] : undefined;
-  if (!action)
-    throw new UsageError(name ? `unknown schedule action "${name}"\n${SCHEDULE_USAGE}` : SCHEDULE_USAGE);
+/** Runs one schedule action with a Temporal client; a missing schedule fails saying how to create it. */
+async function withClient(config: Config, action: (client: Client) => Promise<number>): Promise<number> {
   const { client, close } = await connectClient(config);
   try {
-    return await action(rest, client, config, out);
+    return await action(client);
   } catch (err) {
     if (err instanceof ScheduleNotFoundError)
       throw new Error(`no schedule ${err.scheduleId}; create it with: retrain schedule create --model <m>`);
@@ -74,164 +67,166 @@ export async function scheduleCommand(argv: string[], config: Config, out: Comma
   }
 }
 
-async function create(argv: string[], client: Client, config: Config, out: CommandOutput): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...RETRAIN_FLAGS,
-      cron: { type: 'string', default: DEFAULT_CRON },
-      timezone: { type: 'string', default: 'UTC' },
-      jitter: { type: 'string' },
-      overlap: { type: 'string', default: 'skip' },
-      paused: { type: 'boolean', default: false },
-      note: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-  });
+/** `retrain schedule create`: a Temporal Schedule that starts retrainWorkflow with the run options as input. */
+export async function createSchedule(
+  values: ScheduleCreateOptions,
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
   const input = parseRetrainFlags(values);
-  const overlap = OVERLAP[values.overlap as keyof typeof OVERLAP];
-  if (!overlap) throw new UsageError(`--overlap must be one of ${Object.keys(OVERLAP).join(', ')}`);
+  const overlap = OVERLAP_POLICIES[values.overlap];
   // A schedule for a model nobody declared would fail every week; refuse it now.
   await new ModelRegistry(openBlobStore(config.store, config.s3)).loadSpec(input.model);
   const scheduleId = scheduleIdFor(input.model);
-  try {
-    await client.schedule.create({
-      scheduleId,
-      spec: {
-        cronExpressions: [values.cron],
-        timezone: values.timezone,
-        jitter: values.jitter as Duration | undefined,
-      },
-      action: {
-        type: 'startWorkflow',
-        workflowType: retrainWorkflow,
-        // The server appends the scheduled time: retrain-<model>-<UTC timestamp>.
-        workflowId: `retrain-${input.model}`,
-        ...retrainStartOptions(input, `schedule ${scheduleId}`, config.taskQueue),
-      },
-      policies: { overlap, catchupWindow: '1 hour' },
-      state: { paused: values.paused, note: values.note ?? `created by retrain schedule create` },
-    });
-  } catch (err) {
-    if (err instanceof ScheduleAlreadyRunning)
-      throw new Error(
-        `schedule ${scheduleId} exists; delete it first: retrain schedule delete --model ${input.model}`,
-      );
-    throw err;
-  }
-  const summary = summarise(await client.schedule.getHandle(scheduleId).describe());
-  out.result(
-    values.json,
-    summary,
-    `created ${scheduleId}; next run ${summary.nextRuns[0] ?? 'none (paused)'}`,
-  );
-  return 0;
+  return withClient(config, async (client) => {
+    try {
+      await client.schedule.create({
+        scheduleId,
+        spec: {
+          cronExpressions: [values.cron],
+          timezone: values.timezone,
+          jitter: values.jitter as Duration | undefined,
+        },
+        action: {
+          type: 'startWorkflow',
+          workflowType: retrainWorkflow,
+          // The server appends the scheduled time: retrain-<model>-<UTC timestamp>.
+          workflowId: `retrain-${input.model}`,
+          ...retrainStartOptions(input, `schedule ${scheduleId}`, config.taskQueue),
+        },
+        policies: { overlap, catchupWindow: '1 hour' },
+        state: { paused: values.paused ?? false, note: values.note ?? `created by retrain schedule create` },
+      });
+    } catch (err) {
+      if (err instanceof ScheduleAlreadyRunning)
+        throw new Error(
+          `schedule ${scheduleId} exists; delete it first: retrain schedule delete --model ${input.model}`,
+        );
+      throw err;
+    }
+    const summary = summarise(await client.schedule.getHandle(scheduleId).describe());
+    out.result(
+      values.json,
+      summary,
+      `created ${scheduleId}; next run ${summary.nextRuns[0] ?? 'none (paused)'}`,
+    );
+    return 0;
+  });
 }
 
-async function list(argv: string[], client: Client, _config: Config, out: CommandOutput): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean', default: false } } });
-  const rows = [];
-  for await (const s of client.schedule.list()) {
-    if (!s.scheduleId.startsWith('retrain-weekly-')) continue;
-    rows.push({
-      scheduleId: s.scheduleId,
-      paused: s.state.paused,
-      note: s.state.note ?? null,
-      nextRun: s.info.nextActionTimes[0]?.toISOString() ?? null,
-      lastRun: s.info.recentActions.at(-1)?.action.workflow.workflowId ?? null,
-    });
-  }
-  const text = rows.length
-    ? renderTable(
-        ['SCHEDULE ID', 'STATE', 'NEXT RUN', 'LAST RUN'],
-        rows.map((r) => [r.scheduleId, r.paused ? 'paused' : 'active', r.nextRun ?? '-', r.lastRun ?? '-']),
-      )
-    : 'no retrain schedules';
-  out.result(values.json, rows, text);
-  return 0;
-}
-
-async function describe(
-  argv: string[],
-  client: Client,
-  _config: Config,
+export async function listSchedules(
+  values: { json?: boolean },
+  config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const { model, json } = modelFlag(argv);
-  const summary = summarise(await client.schedule.getHandle(scheduleIdFor(model)).describe());
-  out.result(json, summary, JSON.stringify(summary, null, 2));
-  return 0;
+  return withClient(config, async (client) => {
+    const rows = [];
+    for await (const s of client.schedule.list()) {
+      if (!s.scheduleId.startsWith('retrain-weekly-')) continue;
+      rows.push({
+        scheduleId: s.scheduleId,
+        paused: s.state.paused,
+        note: s.state.note ?? null,
+        nextRun: s.info.nextActionTimes[0]?.toISOString() ?? null,
+        lastRun: s.info.recentActions.at(-1)?.action.workflow.workflowId ?? null,
+      });
+    }
+    const text = rows.length
+      ? renderTable(
+          ['SCHEDULE ID', 'STATE', 'NEXT RUN', 'LAST RUN'],
+          rows.map((r) => [r.scheduleId, r.paused ? 'paused' : 'active', r.nextRun ?? '-', r.lastRun ?? '-']),
+        )
+      : 'no retrain schedules';
+    out.result(values.json, rows, text);
+    return 0;
+  });
 }
 
-async function pause(argv: string[], client: Client, _config: Config, out: CommandOutput): Promise<number> {
-  const { model, note } = modelFlag(argv);
-  await client.schedule.getHandle(scheduleIdFor(model)).pause(note ?? 'paused by retrain schedule pause');
-  out.result(false, null, `paused ${scheduleIdFor(model)}`);
-  return 0;
+export async function describeSchedule(
+  values: ScheduleModelOptions,
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
+  const scheduleId = scheduleIdFor(parseModelName(values.model));
+  return withClient(config, async (client) => {
+    const summary = summarise(await client.schedule.getHandle(scheduleId).describe());
+    out.result(values.json, summary, JSON.stringify(summary, null, 2));
+    return 0;
+  });
 }
 
-async function unpause(argv: string[], client: Client, _config: Config, out: CommandOutput): Promise<number> {
-  const { model, note } = modelFlag(argv);
-  await client.schedule
-    .getHandle(scheduleIdFor(model))
-    .unpause(note ?? 'unpaused by retrain schedule unpause');
-  out.result(false, null, `unpaused ${scheduleIdFor(model)}`);
-  return 0;
+export async function pauseSchedule(
+  values: ScheduleModelOptions,
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
+  const scheduleId = scheduleIdFor(parseModelName(values.model));
+  return withClient(config, async (client) => {
+    await client.schedule.getHandle(scheduleId).pause(values.note ?? 'paused by retrain schedule pause');
+    out.result(false, null, `paused ${scheduleId}`);
+    return 0;
+  });
+}
+
+export async function unpauseSchedule(
+  values: ScheduleModelOptions,
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
+  const scheduleId = scheduleIdFor(parseModelName(values.model));
+  return withClient(config, async (client) => {
+    await client.schedule
+      .getHandle(scheduleId)
+      .unpause(values.note ?? 'unpaused by retrain schedule unpause');
+    out.result(false, null, `unpaused ${scheduleId}`);
+    return 0;
+  });
 }
 
 /** Runs the schedule's action now, with the schedule's own overlap policy. */
-async function trigger(argv: string[], client: Client, _config: Config, out: CommandOutput): Promise<number> {
-  const { model, json } = modelFlag(argv);
-  await client.schedule.getHandle(scheduleIdFor(model)).trigger();
-  out.result(
-    json,
-    { scheduleId: scheduleIdFor(model), triggered: true },
-    `triggered ${scheduleIdFor(model)}`,
-  );
-  return 0;
-}
-
-async function backfill(
-  argv: string[],
-  client: Client,
-  _config: Config,
+export async function triggerSchedule(
+  values: ScheduleModelOptions,
+  config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const { model, from, to } = modelFlag(argv);
-  const start = new Date(from ?? '');
-  const end = new Date(to ?? '');
+  const scheduleId = scheduleIdFor(parseModelName(values.model));
+  return withClient(config, async (client) => {
+    await client.schedule.getHandle(scheduleId).trigger();
+    out.result(values.json, { scheduleId, triggered: true }, `triggered ${scheduleId}`);
+    return 0;
+  });
+}
+
+export async function backfillSchedule(
+  values: ScheduleBackfillOptions,
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
+  const scheduleId = scheduleIdFor(parseModelName(values.model));
+  const start = new Date(values.from);
+  const end = new Date(values.to);
   if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || start >= end)
     throw new UsageError('backfill needs --from and --to as ISO times with --from before --to');
-  await client.schedule
-    .getHandle(scheduleIdFor(model))
-    .backfill({ start, end, overlap: ScheduleOverlapPolicy.BUFFER_ALL });
-  out.result(
-    false,
-    null,
-    `backfilling ${scheduleIdFor(model)} from ${start.toISOString()} to ${end.toISOString()}`,
-  );
-  return 0;
-}
-
-async function remove(argv: string[], client: Client, _config: Config, out: CommandOutput): Promise<number> {
-  const { model } = modelFlag(argv);
-  await client.schedule.getHandle(scheduleIdFor(model)).delete();
-  out.result(false, null, `deleted ${scheduleIdFor(model)}`);
-  return 0;
-}
-
-function modelFlag(argv: string[]) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      note: { type: 'string' },
-      from: { type: 'string' },
-      to: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
+  return withClient(config, async (client) => {
+    await client.schedule
+      .getHandle(scheduleId)
+      .backfill({ start, end, overlap: ScheduleOverlapPolicy.BUFFER_ALL });
+    out.result(false, null, `backfilling ${scheduleId} from ${start.toISOString()} to ${end.toISOString()}`);
+    return 0;
   });
-  return { ...values, model: parseModelName(values.model) };
+}
+
+export async function deleteSchedule(
+  values: ScheduleModelOptions,
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
+  const scheduleId = scheduleIdFor(parseModelName(values.model));
+  return withClient(config, async (client) => {
+    await client.schedule.getHandle(scheduleId).delete();
+    out.result(values.json, { scheduleId, deleted: true }, `deleted ${scheduleId}`);
+    return 0;
+  });
 }
 
 /** What `describe` and `create --json` print: plain JSON, times as ISO strings. */

@@ -1,21 +1,27 @@
-import { parseArgs } from 'node:util';
 import type { RetrainResult } from '../../common/retrain';
 import { retrainWorkflow } from '../../workflows';
 import type { Config } from '../../workers/config';
-import { connectClient } from '../connect';
+import { connectClient } from '../../workers/connect';
 import type { CommandOutput } from '../output';
-import { parseRetrainFlags, RETRAIN_FLAGS, retrainStartOptions, workflowIdFor } from '../retrain-options';
+import {
+  parseRetrainFlags,
+  retrainStartOptions,
+  workflowIdFor,
+  type RetrainOptionValues,
+} from '../retrain-options';
 import { watchRun } from './watch';
 
-export async function startCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...RETRAIN_FLAGS,
-      wait: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-    },
-  });
+/** The options of `retrain start`, as commander parses them. */
+export interface StartOptions extends RetrainOptionValues {
+  wait?: boolean;
+  json?: boolean;
+}
+
+export async function startCommand(
+  values: StartOptions,
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
   const input = parseRetrainFlags(values);
   const { client, close } = await connectClient(config);
   try {

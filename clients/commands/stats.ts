@@ -1,19 +1,23 @@
-import { parseArgs } from 'node:util';
 import { DataBuffer } from '../../storage/buffer';
 import { withDuckDb } from '../../storage/duckdb';
 import { openBlobStore } from '../../storage/open-store';
 import { checkReadiness } from '../../storage/readiness';
 import { ModelRegistry } from '../../storage/registry';
 import type { Config } from '../../workers/config';
-import { parseModelName, UsageError, type CommandOutput } from '../output';
+import { parseModelName, type CommandOutput } from '../output';
+
+/** The options of `retrain stats`, as commander parses them. */
+export interface StatsOptions {
+  model: string;
+  json?: boolean;
+}
 
 /** `retrain stats`: what the buffer holds, whether a run would get enough data, and the spec's defaults. */
-export async function statsCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { model: { type: 'string' }, json: { type: 'boolean', default: false } },
-  });
-  if (!values.model) throw new UsageError('usage: retrain stats --model <m> [--json]');
+export async function statsCommand(
+  values: StatsOptions,
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
   const model = parseModelName(values.model);
   const spec = await new ModelRegistry(openBlobStore(config.store, config.s3)).loadSpec(model);
   const buffer = new DataBuffer(config.bufferDir);

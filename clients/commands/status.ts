@@ -1,20 +1,23 @@
-import { parseArgs } from 'node:util';
 import type { RetrainResult } from '../../common/retrain';
 import type { Config } from '../../workers/config';
-import { connectClient } from '../connect';
-import { UsageError, type CommandOutput } from '../output';
+import { connectClient } from '../../workers/connect';
+import type { CommandOutput } from '../output';
 import { readStatus, renderLine } from '../progress';
 import { exitCodeFor, summarise } from './start';
 import { watchRun } from './watch';
 
-export async function statusCommand(argv: string[], config: Config, out: CommandOutput): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { watch: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
-  });
-  const workflowId = positionals[0];
-  if (!workflowId) throw new UsageError('usage: retrain status <workflowId> [--watch] [--json]');
+/** The options of `retrain status`, as commander parses them. */
+export interface StatusOptions {
+  watch?: boolean;
+  json?: boolean;
+}
+
+export async function statusCommand(
+  workflowId: string,
+  values: StatusOptions,
+  config: Config,
+  out: CommandOutput,
+): Promise<number> {
   const { client, close } = await connectClient(config);
   try {
     if (values.watch) {

@@ -1,25 +1,30 @@
-import { vi } from 'vitest';
 import { main } from '../../clients/cli';
 import type { CommandOutput } from '../../clients/output';
+import type { Config } from '../../workers/config';
 
-/** Runs the `retrain` command line in-process: exit code, what went to stdout, and stderr. */
-export async function runCli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  const stderr: string[] = [];
-  const out: CommandOutput = {
-    log: (line) => stderr.push(`${line}\n`),
-    progress: () => {},
-    endProgress: () => {},
-    result: (json, value, text) => (stdout += json ? JSON.stringify(value) : text),
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The `retrain` command line in-process, with `config` instead of the environment (build one with
+ * `loadConfig({ ...overrides }, dir)`): `const retrain = cliWith(config); await retrain('list', '--json')`.
+ * Without a config, a command that runs reads process.env as the real one does.
+ */
+export function cliWith(config?: Config): (...argv: string[]) => Promise<CliResult> {
+  return async (...argv) => {
+    let stdout = '';
+    let stderr = '';
+    const out: CommandOutput = {
+      log: (line) => (stderr += `${line}\n`),
+      progress: () => {},
+      endProgress: () => {},
+      result: (json, value, text) => (stdout += json ? JSON.stringify(value) : text),
+      writeOut: (text) => (stdout += text),
+      writeErr: (text) => (stderr += text),
+    };
+    return { code: await main(argv, out, config), stdout, stderr };
   };
-  // main() prints its one-line errors straight to process.stderr.
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr.push(String(chunk));
-    return true;
-  });
-  try {
-    return { code: await main(argv, out), stdout, stderr: stderr.join('') };
-  } finally {
-    write.mockRestore();
-  }
 }

@@ -1,19 +1,21 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { createModel } from '../../clients/commands/models';
 import { publishVersion } from '../helpers/models';
-import { runCli } from '../helpers/run-cli';
+import { loadConfig } from '../../workers/config';
+import { cliWith, type CliResult } from '../helpers/run-cli';
 
 const EXAMPLES = path.join(__dirname, '..', '..', 'examples');
 
 let dir: string;
 let storeDir: string;
 let registry: ModelRegistry;
+let runCli: (...argv: string[]) => Promise<CliResult>;
 
 async function example(name: string): Promise<Record<string, unknown>> {
   return JSON.parse(await fs.readFile(path.join(EXAMPLES, `${name}.json`), 'utf8'));
@@ -41,11 +43,10 @@ beforeEach(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-models-cli-'));
   storeDir = path.join(dir, 'store');
   registry = new ModelRegistry(new FileBlobStore(storeDir));
-  vi.stubEnv('RETRAIN_STORE', `file://${storeDir}`);
+  runCli = cliWith(loadConfig({ RETRAIN_STORE: `file://${storeDir}` }, dir));
 });
 
 afterEach(async () => {
-  vi.unstubAllEnvs();
   await fs.rm(dir, { recursive: true, force: true });
 });
 
@@ -224,6 +225,7 @@ describe('retrain models list and show', () => {
     expect(bad.stderr).toContain('invalid model name');
     const usage = await runCli('models');
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain('usage: retrain models create <spec.json>');
+    expect(usage.stderr).toContain('Usage: retrain models [options] [command]');
+    expect(usage.stderr).toMatch(/create \[options\] <spec\.json>/);
   });
 });

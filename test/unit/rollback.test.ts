@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { main } from '../../clients/cli';
 import type { CommandOutput } from '../../clients/output';
@@ -16,6 +16,7 @@ import {
   ModelRegistry,
   RollbackRefusedError,
 } from '../../storage/registry';
+import { loadConfig, type Config } from '../../workers/config';
 import { corruptWeights, publishVersion, recentRows } from '../helpers/models';
 
 const API_KEY = 'rollback-test-key-0123456789';
@@ -116,7 +117,10 @@ describe('retrain rollback (command line) with a real inference server', () => {
     progress: (line) => logs.push(line),
     endProgress: () => {},
     result: (json, value, text) => results.push(json ? JSON.stringify(value) : text),
+    writeOut: (text) => results.push(text),
+    writeErr: (text) => stderr.push(text),
   };
+  let config: Config;
   const predictVersion = async () => {
     const res = await fetch(`${url}/predict`, {
       method: 'POST',
@@ -134,30 +138,23 @@ describe('retrain rollback (command line) with a real inference server', () => {
     server = createServer({ registry, apiKey: API_KEY });
     await server.loadProductionModels();
     url = await server.app.listen({ host: '127.0.0.1', port: 0 });
-    vi.stubEnv('RETRAIN_STORE', `file://${dir}`);
-    vi.stubEnv('RETRAIN_SERVING_URLS', url);
-    vi.stubEnv('RETRAIN_API_KEY', API_KEY);
+    config = loadConfig(
+      { RETRAIN_STORE: `file://${dir}`, RETRAIN_SERVING_URLS: url, RETRAIN_API_KEY: API_KEY },
+      dir,
+    );
   });
   afterAll(async () => {
-    vi.unstubAllEnvs();
     await server?.app.close();
   });
   beforeEach(() => {
     results = [];
     logs = [];
     stderr = [];
-    vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-      stderr.push(String(chunk));
-      return true;
-    });
-  });
-  afterEach(() => {
-    vi.restoreAllMocks();
   });
 
   it('moves production to the previous version and reloads the server, reporting it as JSON', async () => {
     expect(await predictVersion()).toBe('v2');
-    const code = await main(['rollback', '--model', SPEC.name, '--json'], out);
+    const code = await main(['rollback', '--model', SPEC.name, '--json'], out, config);
     expect(code).toBe(0);
     expect(results).toHaveLength(1);
     expect(JSON.parse(results[0] as string)).toEqual({
@@ -173,7 +170,7 @@ describe('retrain rollback (command line) with a real inference server', () => {
   });
 
   it('exits 1 when the server refuses the target, puts the alias back and keeps the server on the old version', async () => {
-    const code = await main(['rollback', '--model', SPEC.name, '--to', 'v3', '--json'], out);
+    const code = await main(['rollback', '--model', SPEC.name, '--to', 'v3', '--json'], out, config);
     expect(code).toBe(1);
     const report = JSON.parse(results[0] as string);
     expect(report).toMatchObject({ from: 'v1', to: 'v3', ok: false, production: 'v1' });
@@ -195,9 +192,9 @@ describe('retrain rollback (command line) with a real inference server', () => {
 
   it('refuses a malformed --to with exit 2 and changes nothing', async () => {
     const before = await registry.getAlias(SPEC.name);
-    expect(await main(['rollback', '--model', SPEC.name, '--to', 'latest'], out)).toBe(2);
+    expect(await main(['rollback', '--model', SPEC.name, '--to', 'latest'], out, config)).toBe(2);
     expect(stderr.join('')).toContain('to: a version looks like v3');
-    expect(await main(['rollback', '--to', 'v1'], out)).toBe(2);
+    expect(await main(['rollback', '--to', 'v1'], out, config)).toBe(2);
     expect((await registry.getAlias(SPEC.name))?.etag).toBe(before?.etag);
     expect(results).toEqual([]);
   });

@@ -1,19 +1,27 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { runCli } from '../helpers/run-cli';
+import { loadConfig } from '../../workers/config';
+import { cliWith, type CliResult } from '../helpers/run-cli';
 import { createBufferFixture, csv, type BufferFixture } from '../helpers/buffer-fixture';
 
 let fx: BufferFixture;
+let runCli: (...argv: string[]) => Promise<CliResult>;
 
 beforeEach(async () => {
   fx = await createBufferFixture();
-  vi.stubEnv('RETRAIN_STORE', `file://${fx.storeDir}`);
-  vi.stubEnv('RETRAIN_BUFFER_DIR', fx.bufferDir);
-  vi.stubEnv('BUFFER_RETENTION_DAYS', '30');
+  runCli = cliWith(
+    loadConfig(
+      {
+        RETRAIN_STORE: `file://${fx.storeDir}`,
+        RETRAIN_BUFFER_DIR: fx.bufferDir,
+        BUFFER_RETENTION_DAYS: '30',
+      },
+      fx.dir,
+    ),
+  );
 });
 
 afterEach(async () => {
-  vi.unstubAllEnvs();
   await fx.cleanup();
 });
 

@@ -1,18 +1,22 @@
+import { CancelledFailure } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { RunSummary } from '../../clients/commands/list';
 import { ModelNameAttribute, progressQuery } from '../../common/messages';
+import { OUTCOME_MEMO } from '../../common/retrain';
 import { retrainWorkflow } from '../../workflows';
 import { createPipeline, type Pipeline } from '../helpers/pipeline';
-import { runCli } from '../helpers/run-cli';
+import { loadConfig } from '../../workers/config';
+import { cliWith, type CliResult } from '../helpers/run-cli';
 
 describe('retrain cancel and retrain list', () => {
   let pipeline: Pipeline;
+  let runCli: (...argv: string[]) => Promise<CliResult>;
   beforeAll(async () => {
-    process.env.TEMPORAL_ADDRESS = inject('temporalAddress');
     pipeline = await createPipeline({
       epochs: 400,
       hyperparams: { hiddenUnits: 16, batchSize: 64, seed: 4 },
     });
+    runCli = cliWith(loadConfig({ TEMPORAL_ADDRESS: inject('temporalAddress') }, pipeline.dir));
   });
   afterAll(async () => pipeline?.cleanup());
 
@@ -24,15 +28,16 @@ describe('retrain cancel and retrain list', () => {
       typedSearchAttributes: [{ key: ModelNameAttribute, value: model }],
     });
 
-  it('cancel signals a running run: training stops and the run ends cancelled with the given reason', async () => {
+  it('cancel signals a running run: training stops and the run ends Canceled with the given reason', async () => {
     const { spec } = pipeline;
     const workflowId = `retrain-${spec.name}-cli-cancel-${Date.now()}`;
-    const { cancelled, result } = await pipeline.withWorkers(async () => {
+    const { cancelled, description } = await pipeline.withWorkers(async () => {
       const handle = await start(workflowId, spec.name);
       for (let i = 0; i < 600 && (await handle.query(progressQuery)).epoch < 1; i++)
         await new Promise((r) => setTimeout(r, 200));
       const cancelled = await runCli('cancel', workflowId, '--reason', 'wrong data window', '--json');
-      return { cancelled, result: await handle.result() };
+      await expect(handle.result()).rejects.toMatchObject({ cause: expect.any(CancelledFailure) });
+      return { cancelled, description: await handle.describe() };
     });
     expect(cancelled.code, cancelled.stderr).toBe(0);
     expect(JSON.parse(cancelled.stdout)).toMatchObject({
@@ -40,13 +45,16 @@ describe('retrain cancel and retrain list', () => {
       cancelRequested: true,
       reason: 'wrong data window',
     });
-    expect(result.status).toBe('cancelled');
-    expect(result.reason).toBe('wrong data window');
+    expect(description.status.name).toBe('CANCELLED');
+    expect(description.memo?.[OUTCOME_MEMO]).toMatchObject({
+      status: 'cancelled',
+      reason: 'wrong data window',
+    });
     expect(await pipeline.deps.registry.listVersions(spec.name)).toEqual([]);
 
     const again = await runCli('cancel', workflowId);
     expect(again.code).toBe(1);
-    expect(again.stderr).toBe(`retrain: ${workflowId} is not running (completed)\n`);
+    expect(again.stderr).toBe(`retrain: ${workflowId} is not running (cancelled)\n`);
   });
 
   it('cancel names an unknown workflow id and needs one', async () => {
@@ -57,7 +65,8 @@ describe('retrain cancel and retrain list', () => {
 
     const missing = await runCli('cancel');
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('usage: retrain cancel <workflowId>');
+    expect(missing.stderr).toContain("retrain: missing required argument 'workflowId'");
+    expect(missing.stderr).toContain('Usage: retrain cancel [options] <workflowId>');
   });
 
   it('list shows the retrain runs of a model, newest first, with status, stage and times', async () => {
@@ -84,7 +93,7 @@ describe('retrain cancel and retrain list', () => {
     }
     expect(mine.map((r) => [r.workflowId, r.status, r.model, r.stage])).toEqual([
       [rejectedId, 'COMPLETED', spec.name, 'rejected'],
-      [expect.stringContaining('-cli-cancel-'), 'COMPLETED', spec.name, 'cancelled'],
+      [expect.stringContaining('-cli-cancel-'), 'CANCELLED', spec.name, 'cancelled'],
     ]);
     for (const run of mine) {
       expect(Date.parse(run.startTime)).toBeLessThanOrEqual(Date.parse(run.closeTime ?? ''));
@@ -107,10 +116,8 @@ describe('retrain cancel and retrain list', () => {
 
   it('list refuses a model name that is not a slug, before asking Temporal', async () => {
     // Nothing listens there: a command that connected before validating would exit 1 (cannot reach Temporal).
-    process.env.TEMPORAL_ADDRESS = '127.0.0.1:1';
-    const bad = await runCli('list', '--model', "x' OR WorkflowType != '").finally(() => {
-      process.env.TEMPORAL_ADDRESS = inject('temporalAddress');
-    });
+    const unreachable = cliWith(loadConfig({ TEMPORAL_ADDRESS: '127.0.0.1:1' }, pipeline.dir));
+    const bad = await unreachable('list', '--model', "x' OR WorkflowType != '");
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('invalid --model');
     expect(bad.stdout).toBe('');

@@ -8,18 +8,21 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ModelSpecSchema } from '../../common/model-spec';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
-import { runCli as retrain } from '../helpers/run-cli';
+import { loadConfig } from '../../workers/config';
+import { cliWith, type CliResult } from '../helpers/run-cli';
 
 describe('retrain schedule', () => {
   const model = `sched-${randomUUID().slice(0, 8)}`;
   let dir: string;
   let client: Client;
   let connection: Connection;
+  let retrain: (...argv: string[]) => Promise<CliResult>;
 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-schedule-'));
-    process.env.TEMPORAL_ADDRESS = inject('temporalAddress');
-    process.env.RETRAIN_STORE = `file://${dir}`;
+    retrain = cliWith(
+      loadConfig({ TEMPORAL_ADDRESS: inject('temporalAddress'), RETRAIN_STORE: `file://${dir}` }, dir),
+    );
     const spec = JSON.parse(await fs.readFile('examples/flight-delay.json', 'utf8')) as object;
     await new ModelRegistry(new FileBlobStore(dir)).saveSpec(ModelSpecSchema.parse({ ...spec, name: model }));
     connection = await Connection.connect({ address: inject('temporalAddress') });
@@ -34,7 +37,7 @@ describe('retrain schedule', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  it('creates a weekly schedule (Monday 03:00 UTC by default) that starts retrainWorkflow with the flags as input', async () => {
+  it('creates a weekly schedule (Sunday 02:00 UTC by default) that starts retrainWorkflow with the flags as input', async () => {
     const created = await retrain('schedule', 'create', '--model', model, '--epochs', '3', '--json');
     expect(created.code).toBe(0);
     const summary = JSON.parse(created.stdout) as {
@@ -47,7 +50,7 @@ describe('retrain schedule', () => {
     expect(summary.input).toMatchObject({ model, epochs: 3, incremental: true });
     expect(summary.overlap).toBe('SKIP');
     const next = new Date(summary.nextRuns[0] ?? '');
-    expect([next.getUTCDay(), next.getUTCHours(), next.getUTCMinutes()]).toEqual([1, 3, 0]);
+    expect([next.getUTCDay(), next.getUTCHours(), next.getUTCMinutes()]).toEqual([0, 2, 0]);
     expect(next.getTime()).toBeGreaterThan(Date.now());
 
     const listed = await retrain('schedule', 'list', '--json');
