@@ -107,6 +107,8 @@ export interface RunOutcome {
   kept?: KeptArtefacts;
   metrics?: Record<string, number>;
   backend?: string;
+  /** How far the run got, as `progressQuery` last said: 100 once it completed or was rejected. */
+  overallPct: number;
   stages: StageRecord[];
 }
 

@@ -3,13 +3,18 @@ import { summarize, type RunSummary } from './run-state';
 
 /** Visibility query of every retrainWorkflow run, of `model` when given (a validated slug: it cannot break the quotes). */
 export function runsQuery(model?: string, extra?: string): string {
-  return [`WorkflowType = 'retrainWorkflow'`, ...(model ? [`ModelName = '${model}'`] : []), ...(extra ? [extra] : [])].join(
-    ' AND ',
-  );
+  return [
+    `WorkflowType = 'retrainWorkflow'`,
+    ...(model ? [`ModelName = '${model}'`] : []),
+    ...(extra ? [extra] : []),
+  ].join(' AND ');
 }
 
 /** Retrain runs (of `model` when given), newest start first, at most `limit`. */
-export async function listRuns(client: Client, { model, limit }: { model?: string; limit?: number } = {}): Promise<RunSummary[]> {
+export async function listRuns(
+  client: Client,
+  { model, limit }: { model?: string; limit?: number } = {},
+): Promise<RunSummary[]> {
   const runs: RunSummary[] = [];
   for await (const run of client.workflow.list({ query: runsQuery(model) })) runs.push(summarize(run));
   runs.sort((a, b) => b.startTime.localeCompare(a.startTime) || a.workflowId.localeCompare(b.workflowId));

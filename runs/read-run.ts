@@ -54,7 +54,8 @@ export async function readRun(client: Client, workflowId: string, runId?: string
 /** `describe()` of a retrain run; {@link RunNotFoundError} for an unknown id or another workflow type. */
 export async function describeRun(handle: WorkflowHandle): Promise<WorkflowExecutionDescription> {
   const description = await handle.describe().catch((err: unknown) => {
-    if (err instanceof WorkflowNotFoundError) throw new RunNotFoundError(`no retrain run with id ${handle.workflowId}`);
+    if (err instanceof WorkflowNotFoundError)
+      throw new RunNotFoundError(`no retrain run with id ${handle.workflowId}`);
     throw err;
   });
   if (description.type !== 'retrainWorkflow')
@@ -88,7 +89,8 @@ async function failureOf(handle: WorkflowHandle, summary: RunSummary): Promise<F
   );
   const chain: string[] = [];
   // WorkflowFailedError only says "Workflow execution failed"; the story starts at its cause.
-  for (let e: unknown = err.cause ?? err; e instanceof Error; e = e.cause) chain.push(`${typeName(e)}: ${e.message}`);
+  for (let e: unknown = err.cause ?? err; e instanceof Error; e = e.cause)
+    chain.push(`${typeName(e)}: ${e.message}`);
   // retrainWorkflow fails with the stage and the root cause in its own failure.
   const top = err.cause instanceof Error ? err.cause : err;
   const details = top instanceof ApplicationFailure ? top.details?.[0] : recorded?.details;

@@ -41,7 +41,7 @@ const BY_TEMPORAL_STATUS: Record<string, RunState> = {
 };
 
 /** Reads what a run wrote about itself (search attributes, memo) from a describe or list entry. */
-export function summarize(info: WorkflowExecutionInfo): RunSummary {
+export function summarize(info: Omit<WorkflowExecutionInfo, 'raw'>): RunSummary {
   const outcome = (info.memo?.[OUTCOME_MEMO] as RunOutcome | undefined) ?? null;
   const stage = info.typedSearchAttributes.get(RetrainStageAttribute) ?? null;
   const temporalStatus = info.status.name;

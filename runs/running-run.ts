@@ -9,7 +9,7 @@ export async function runningRunOf(client: Client, model: string): Promise<strin
   try {
     const lease = await client.workflow.getHandle(leaseWorkflowId(model)).describe();
     if (lease.status.name !== 'RUNNING') return undefined;
-    return lease.parentExecution?.workflowId;
+    return lease.parentExecution?.workflowId ?? undefined;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return undefined;
     throw err;

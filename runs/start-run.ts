@@ -36,7 +36,12 @@ export interface StartedRun {
 export async function startRun(
   client: Client,
   input: RetrainRequest,
-  { taskQueue, origin, workflowId = workflowIdFor(input.model), admissionTimeoutMs = 15_000 }: StartRunOptions,
+  {
+    taskQueue,
+    origin,
+    workflowId = workflowIdFor(input.model),
+    admissionTimeoutMs = 15_000,
+  }: StartRunOptions,
 ): Promise<StartedRun> {
   const handle = await client.workflow
     .start<typeof retrainWorkflow>('retrainWorkflow', {
@@ -44,7 +49,8 @@ export async function startRun(
       workflowId,
     })
     .catch((err: unknown) => {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new ModelBusyError(input.model, workflowId);
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        throw new ModelBusyError(input.model, workflowId);
       throw err;
     });
   const runId = handle.firstExecutionRunId;
@@ -54,7 +60,8 @@ export async function startRun(
       handle.executeUpdate(admissionUpdate),
     );
   } catch (err) {
-    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return { workflowId, runId, admission: 'pending' };
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError)
+      return { workflowId, runId, admission: 'pending' };
     // The run may have ended before the update reached it (refused runs end at once): its result says.
     const result = (await handle.result()) as RetrainResult;
     admission =

@@ -1,4 +1,4 @@
-import { connectClient } from '../clients/connect';
+import { connectClient } from '../workers/connect';
 import { selectBackend } from '../ml/backend';
 import { DataBuffer } from '../storage/buffer';
 import { BufferWriter } from '../storage/buffer-writer';
@@ -12,7 +12,8 @@ import { createServer } from './server';
 async function main(): Promise<void> {
   const config = loadConfig();
   const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
-  const writer = await BufferWriter.open(new DataBuffer(config.bufferDir), {
+  const buffer = new DataBuffer(config.bufferDir);
+  const writer = await BufferWriter.open(buffer, {
     retentionDays: config.bufferRetentionDays,
   });
   const ingestor = new Ingestor(registry, writer);
@@ -24,7 +25,10 @@ async function main(): Promise<void> {
     logger: true,
     ingestor,
     temporal:
-      temporal instanceof Error ? undefined : { client: temporal.client, taskQueue: config.taskQueue },
+      temporal instanceof Error
+        ? undefined
+        : { client: temporal.client, taskQueue: config.taskQueue, buffer },
+    defaultModel: config.defaultModel,
   });
   // After in-flight requests: rows still waiting for their flush are written before exit.
   app.addHook('onClose', () => writer.close());

@@ -26,6 +26,8 @@ export interface ServerOptions {
   ingestor?: Ingestor;
   /** Backs the training admin routes (`/admin/trigger-training` ...); without it they answer 503. */
   temporal?: TrainingBackend;
+  /** The model the daemon-style admin routes mean when a request names none (`RETRAIN_DEFAULT_MODEL`). */
+  defaultModel?: string;
 }
 
 /** The inference server before it listens: the Fastify app and its start-up load. */
@@ -111,12 +113,19 @@ export function createServer(opts: ServerOptions): InferenceServer {
     reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()),
   );
 
-  void app.register(adminRoutes, { prefix: '/admin', pool, apiKey: opts.apiKey });
+  void app.register(adminRoutes, {
+    prefix: '/admin',
+    pool,
+    registry: opts.registry,
+    apiKey: opts.apiKey,
+    defaultModel: opts.defaultModel,
+  });
   void app.register(trainingAdminRoutes, {
     prefix: '/admin',
     registry: opts.registry,
     apiKey: opts.apiKey,
     temporal: opts.temporal,
+    defaultModel: opts.defaultModel,
   });
   if (opts.ingestor) void app.register(ingestRoutes, { ingestor: opts.ingestor, apiKey: opts.apiKey });
 

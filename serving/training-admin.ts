@@ -1,218 +1,298 @@
-import {
-  isGrpcServiceError,
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  type Client,
-} from '@temporalio/client';
-import type { FastifyError, FastifyPluginAsync, RouteHandlerMethod } from 'fastify';
+import { isGrpcServiceError, type Client } from '@temporalio/client';
+import type {
+  FastifyError,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  RouteHandlerMethod,
+} from 'fastify';
 import { z } from 'zod';
 
-import { listRuns, type RunSummary } from '../clients/commands/list';
-import { RetrainRunNotFoundError, RetrainRunNotRunningError, requestCancel } from '../clients/cancel-run';
-import { readStatus } from '../clients/progress';
-import { retrainStartOptions, workflowIdFor } from '../clients/retrain-options';
 import { formatIssues } from '../common/format-issues';
-import { ModelNameSchema } from '../common/model-spec';
-import { RetrainInputSchema, type RetrainResult } from '../common/retrain';
-import { ModelNotFoundError, type ModelRegistry } from '../storage/registry';
-import { retrainWorkflow } from '../workflows';
+import type { ModelSpec } from '../common/model-spec';
+import { RetrainInputSchema } from '../common/retrain';
+import {
+  cancelRun,
+  listRuns,
+  ModelBusyError,
+  readRun,
+  runHistory,
+  runningRunOf,
+  RunNotFoundError,
+  RunNotRunningError,
+  startRun,
+} from '../runs';
+import type { DataBuffer } from '../storage/buffer';
+import { bufferReport } from '../storage/buffer-report';
+import type { ModelRegistry } from '../storage/registry';
 import { apiKeyCheck } from './api-key';
+import { ModelChoiceError, resolveModel } from './resolve-model';
+import { trainingJob } from './training-job';
 
-/** The Temporal side of the training routes: where runs start and whom to ask about them. */
+/** What the training routes stand on: Temporal (where runs start, whom to ask about them) and the data buffer. */
 export interface TrainingBackend {
   client: Client;
   taskQueue: string;
+  /** For readiness and the `data_buffer` figures. */
+  buffer: DataBuffer;
 }
 
 /** Options of {@link trainingAdminRoutes}. */
 export interface TrainingAdminOptions {
   registry: ModelRegistry;
+  /** The model meant when a request names none (`RETRAIN_DEFAULT_MODEL`). */
+  defaultModel?: string;
   /** Without a key the routes answer 503, like the other admin routes. */
   apiKey?: string;
   /** Without it (Temporal unreachable at start-up) the routes answer 503 and predictions go on. */
   temporal?: TrainingBackend;
 }
 
-/** Runs `GET /admin/training-stats` looks at unless `limit` says otherwise. */
-const DEFAULT_STATS_LIMIT = 50;
 const ROUTES = [
   ['POST', '/trigger-training'],
   ['GET', '/training-status'],
   ['GET', '/training-stats'],
   ['POST', '/cancel-training'],
 ] as const;
+type Route = (typeof ROUTES)[number][1];
+
 const ORIGIN = 'triggered through POST /admin/trigger-training';
 const DEFAULT_CANCEL_REASON = 'cancelled through POST /admin/cancel-training';
 /** gRPC codes that mean "Temporal is not there right now", not "the request was wrong". */
 const UNAVAILABLE_CODES = new Set([4, 14]);
+const BYTES_PER_MB = 1024 * 1024;
 
-// The HTTP caller may not point the worker's reloads at other servers, nor override the spec's hyperparameters.
-const TriggerBodySchema = RetrainInputSchema.omit({ reloadTargets: true, hyperparams: true });
+/** `true`/`false` as a query string says it (`?incremental=false` must not become true), or a JSON boolean. */
+const Flag = z.union([
+  z.boolean(),
+  z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
+]);
+const Count = z.coerce.number().int();
 
-const WorkflowIdSchema = z.string().min(1).max(1000);
-/** `model` or `workflowId`, never both: which run a status or cancel request is about. */
-const oneRunOf = <T extends { model?: string; workflowId?: string }>(v: T) =>
-  (v.model === undefined) !== (v.workflowId === undefined);
-const ONE_RUN_MESSAGE = { message: 'give either model or workflowId' };
-
-const StatusQuerySchema = z
-  .object({ model: ModelNameSchema.optional(), workflowId: WorkflowIdSchema.optional() })
-  .strict()
-  .refine(oneRunOf, ONE_RUN_MESSAGE);
-const StatsQuerySchema = z
+/** Query string and JSON body alike: the daemon's documented parameters, plus retrain's own run options. */
+const TriggerSchema = z
   .object({
-    model: ModelNameSchema,
-    limit: z.coerce.number().int().min(1).max(1000).default(DEFAULT_STATS_LIMIT),
+    model: z.unknown().optional(),
+    epochs: Count.optional(),
+    incremental: Flag.optional(),
+    blocking: Flag.default(false),
+    trials: Count.optional(),
+    windowDays: Count.optional(),
+    minRecords: Count.optional(),
   })
   .strict();
-const CancelBodySchema = z
+const StatusSchema = z
+  .object({ job_id: z.string().min(1).max(1000).optional(), model: z.unknown().optional() })
+  .strict();
+const StatsSchema = z.object({ model: z.unknown().optional() }).strict();
+const CancelSchema = z
   .object({
-    model: ModelNameSchema.optional(),
-    workflowId: WorkflowIdSchema.optional(),
+    job_id: z.string().min(1).max(1000).optional(),
+    model: z.unknown().optional(),
     reason: z.string().min(1).max(500).optional(),
   })
-  .strict()
-  .refine(oneRunOf, ONE_RUN_MESSAGE);
+  .strict();
 
-/** How a finished run ended, as `GET /admin/training-stats` counts it. */
-type RunResult = 'completed' | 'rejected' | 'cancelled' | 'failed';
+/** The parameters of a request: its query string, with a JSON body's fields over it (today's JSON form stays). */
+function paramsOf(request: FastifyRequest): Record<string, unknown> {
+  const body = request.body && typeof request.body === 'object' ? request.body : {};
+  return { ...(request.query as Record<string, unknown>), ...body };
+}
+
+function parse<T extends z.ZodType>(
+  schema: T,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): z.output<T> | undefined {
+  const parsed = schema.safeParse(paramsOf(request));
+  if (parsed.success) return parsed.data;
+  void reply.code(400).send({ success: false, error: `invalid request: ${formatIssues(parsed.error)}` });
+  return undefined;
+}
 
 /**
- * `POST /admin/trigger-training`, `GET /admin/training-status`, `GET /admin/training-stats` and
- * `POST /admin/cancel-training`: the API home-grown retraining daemons expose, so their callers keep
- * working after the move to Temporal. Every answer comes from Temporal (and the registry), never from
+ * The NordIQ inference daemon's training API, field for field as its documentation gives it
+ * (`POST /admin/trigger-training?epochs=&incremental=&blocking=`, `GET /admin/training-status[?job_id=]`,
+ * `GET /admin/training-stats`, `POST /admin/cancel-training`), so its cron scripts and pollers keep
+ * working after the move. Every answer comes from Temporal, the registry and the buffer, never from
  * state in this process, so any replica answers the same. Register with prefix `/admin`.
  */
-export const trainingAdminRoutes: FastifyPluginAsync<TrainingAdminOptions> = async (
-  app,
-  { registry, apiKey, temporal },
-) => {
-  app.addHook('onRequest', apiKeyCheck(apiKey, 'admin API disabled: set RETRAIN_API_KEY'));
+export const trainingAdminRoutes: FastifyPluginAsync<TrainingAdminOptions> = async (app, options) => {
+  app.addHook('onRequest', apiKeyCheck(options.apiKey, 'admin API disabled: set RETRAIN_API_KEY'));
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof ModelChoiceError)
+      return reply.code(err.status).send({ success: false, error: err.message });
     if (!isTemporalUnavailable(err)) throw err;
     request.log.warn({ reason: err.message }, 'Temporal unavailable');
-    return reply.code(503).send({ error: 'training API unavailable: Temporal is not reachable' });
+    return reply
+      .code(503)
+      .send({ success: false, error: 'training API unavailable: Temporal is not reachable' });
   });
-  const handlers = temporal ? trainingHandlers(registry, temporal) : undefined;
+  const handlers = options.temporal ? trainingHandlers(options, options.temporal) : undefined;
   for (const [method, url] of ROUTES) app.route({ method, url, handler: handlers?.[url] ?? unavailable });
 };
 
 /** Stands in for every training route while the server has no Temporal client. */
 const unavailable: RouteHandlerMethod = async (_request, reply) =>
   reply.code(503).send({
+    success: false,
     error:
       'training API unavailable: this server has no Temporal connection (Temporal was not reachable at start-up; restart the server once it is)',
   });
 
 function trainingHandlers(
-  registry: ModelRegistry,
-  { client, taskQueue }: TrainingBackend,
-): Record<(typeof ROUTES)[number][1], RouteHandlerMethod> {
-  /** 404 for a model without a spec: the name is all the caller needs, not where specs live. */
-  const knownModel = async (model: string): Promise<boolean> => {
-    try {
-      await registry.loadSpec(model);
-      return true;
-    } catch (err) {
-      if (err instanceof ModelNotFoundError) return false;
-      throw err;
-    }
+  { registry, defaultModel }: TrainingAdminOptions,
+  { client, taskQueue, buffer }: TrainingBackend,
+): Record<Route, RouteHandlerMethod> {
+  const specOf = (named: unknown) => resolveModel(registry, named, defaultModel);
+
+  const jobOf = async (workflowId: string, spec: ModelSpec | undefined) => {
+    const run = await readRun(client, workflowId);
+    return trainingJob(run, spec?.name === run.model ? spec.epochs : null);
   };
 
   const trigger: RouteHandlerMethod = async (request, reply) => {
-    const body = TriggerBodySchema.safeParse(request.body ?? {});
-    if (!body.success) return reply.code(400).send({ error: `invalid request: ${formatIssues(body.error)}` });
-    const { model } = body.data;
-    if (!(await knownModel(model))) return reply.code(404).send({ error: `unknown model ${model}` });
-    const alreadyRunning = (workflowId: string) =>
-      reply.code(409).send({
-        error: `${model} is already training in ${workflowId}; one run per model at a time`,
-        workflowId,
-      });
-    const running = await runningRunOf(client, model);
-    if (running) return alreadyRunning(running);
-    const workflowId = workflowIdFor(model);
+    const params = parse(TriggerSchema, request, reply);
+    if (!params) return reply;
+    const { model: named, blocking, ...options } = params;
+    const spec = await specOf(named);
+    const input = RetrainInputSchema.safeParse({ model: spec.name, ...options });
+    if (!input.success)
+      return reply.code(400).send({ success: false, error: `invalid request: ${formatIssues(input.error)}` });
+    const { readiness } = await bufferReport(buffer, spec, input.data);
+    if (!readiness.ready)
+      return reply.code(422).send({ success: false, error: readiness.reason, status: 'rejected' });
+    let started;
     try {
-      const handle = await client.workflow.start(retrainWorkflow, {
-        ...retrainStartOptions(body.data, ORIGIN, taskQueue),
-        workflowId,
-      });
-      request.log.info({ model, workflowId }, 'training triggered');
-      return reply.code(202).send({ workflowId, runId: handle.firstExecutionRunId });
+      started = await startRun(client, input.data, { taskQueue, origin: ORIGIN });
     } catch (err) {
-      // Two triggers within the same second get the same id: the second one finds the first running.
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return alreadyRunning(workflowId);
-      throw err;
+      if (!(err instanceof ModelBusyError)) throw err;
+      return reply
+        .code(409)
+        .send({ success: false, error: err.message, status: 'running', job_id: err.runningWorkflowId });
     }
+    request.log.info({ model: spec.name, workflowId: started.workflowId }, 'training triggered');
+    const answer = {
+      job_id: started.workflowId,
+      run_id: started.runId,
+      model: spec.name,
+      epochs: input.data.epochs ?? spec.epochs,
+      incremental: input.data.incremental,
+    };
+    if (!blocking) {
+      return reply.code(202).send({
+        success: true,
+        ...answer,
+        status: started.admission === 'admitted' ? 'running' : 'queued',
+        message: 'Training started in background',
+      });
+    }
+    // The daemon's blocking mode: answer once the run has ended, with its final status.
+    await client.workflow
+      .getHandle(started.workflowId, started.runId)
+      .result()
+      .catch(() => undefined);
+    const job = await jobOf(started.workflowId, spec);
+    return { success: job.status === 'completed', ...answer, ...job, message: `Training ${job.status}` };
   };
 
   const status: RouteHandlerMethod = async (request, reply) => {
-    const query = StatusQuerySchema.safeParse(request.query);
-    if (!query.success)
-      return reply.code(400).send({ error: `invalid request: ${formatIssues(query.error)}` });
-    const { model } = query.data;
-    const workflowId = query.data.workflowId ?? (await listRuns(client, model))[0]?.workflowId;
-    if (workflowId === undefined) return reply.code(404).send({ error: `no retrain run of ${model}` });
-    try {
-      return await readStatus(client, workflowId);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError)
-        return reply.code(404).send({ error: `no retrain run with id ${workflowId}` });
-      throw err;
+    const params = parse(StatusSchema, request, reply);
+    if (!params) return reply;
+    if (params.job_id !== undefined) {
+      try {
+        return await jobOf(params.job_id, undefined);
+      } catch (err) {
+        if (err instanceof RunNotFoundError)
+          return reply
+            .code(404)
+            .send({ success: false, error: err.message, job_id: params.job_id, status: null });
+        throw err;
+      }
     }
+    // The current job: the run holding the model, else its latest.
+    const spec = await specOf(params.model);
+    const workflowId = (await runningRunOf(client, spec.name)) ?? (await latestRun(client, spec.name));
+    if (workflowId === undefined)
+      return reply
+        .code(404)
+        .send({ success: false, error: `no training job of ${spec.name} yet`, status: null });
+    return jobOf(workflowId, spec);
   };
 
   const stats: RouteHandlerMethod = async (request, reply) => {
-    const query = StatsQuerySchema.safeParse(request.query);
-    if (!query.success)
-      return reply.code(400).send({ error: `invalid request: ${formatIssues(query.error)}` });
-    const { model, limit } = query.data;
-    if (!(await knownModel(model))) return reply.code(404).send({ error: `unknown model ${model}` });
-    const runs = (await listRuns(client, model)).slice(0, limit);
-    const byStatus: Record<string, number> = {};
-    const byResult: Record<RunResult, number> = { completed: 0, rejected: 0, cancelled: 0, failed: 0 };
-    for (const run of runs) {
-      byStatus[run.status] = (byStatus[run.status] ?? 0) + 1;
-      const result = resultOf(run);
-      if (result) byResult[result] += 1;
-    }
-    const completed = runs.find((run) => resultOf(run) === 'completed');
-    const production = await registry.getAlias(model);
+    const params = parse(StatsSchema, request, reply);
+    if (!params) return reply;
+    const spec = await specOf(params.model);
+    const [report, history, running, production] = await Promise.all([
+      bufferReport(buffer, spec),
+      runHistory(client, spec.name),
+      runningRunOf(client, spec.name),
+      registry.getAlias(spec.name),
+    ]);
+    const current = running === undefined ? null : await jobOf(running, spec);
     return {
-      model,
-      runs: runs.length,
-      limit,
-      byStatus,
-      byResult,
-      running: runs.find((run) => run.status === 'RUNNING')?.workflowId ?? null,
-      lastCompleted: completed
-        ? {
-            workflowId: completed.workflowId,
-            version: await versionOf(client, completed),
-            closeTime: completed.closeTime,
-          }
-        : null,
+      model: spec.name,
+      current_job: current && {
+        job_id: current.job_id,
+        status: current.status,
+        progress_pct: current.progress_pct,
+        stage: current.stage,
+      },
+      history: {
+        // Refused starts (another run held the model) never trained: they are counted apart.
+        total_trainings: history.total,
+        successful: history.completed,
+        // As the daemon counts: every run that ended without a new model; rejections and failures beside.
+        failed: history.rejected + history.failed,
+        rejected: history.rejected,
+        errors: history.failed,
+        cancelled: history.cancelled,
+        running: history.running,
+        refused: history.refused,
+        last_training: history.lastStartedAt,
+      },
+      data_buffer: {
+        total_records: report.stats.records,
+        file_count: report.stats.files,
+        days: report.stats.days,
+        date_range: { start: report.stats.firstDay, end: report.stats.lastDay },
+        disk_usage_mb: Math.round((report.stats.bytes / BYTES_PER_MB) * 10) / 10,
+      },
+      ready_to_train: report.readiness.ready,
+      ready_reason: report.readiness.reason,
+      config: {
+        training_days: spec.windowDays,
+        min_records_threshold: spec.minRecords,
+        min_days: spec.minDays,
+        epochs: spec.epochs,
+      },
       production: production?.value ?? null,
     };
   };
 
   const cancel: RouteHandlerMethod = async (request, reply) => {
-    const body = CancelBodySchema.safeParse(request.body ?? {});
-    if (!body.success) return reply.code(400).send({ error: `invalid request: ${formatIssues(body.error)}` });
-    const { model, reason = DEFAULT_CANCEL_REASON } = body.data;
-    const workflowId =
-      body.data.workflowId ?? (model === undefined ? undefined : await runningRunOf(client, model));
-    if (workflowId === undefined)
-      return reply.code(404).send({ error: `no running retrain run of ${model}` });
+    const params = parse(CancelSchema, request, reply);
+    if (!params) return reply;
+    const { reason = DEFAULT_CANCEL_REASON } = params;
+    let workflowId = params.job_id;
+    if (workflowId === undefined) {
+      const spec = await specOf(params.model);
+      workflowId = await runningRunOf(client, spec.name);
+      if (workflowId === undefined)
+        return reply.code(404).send({ success: false, error: `no training job of ${spec.name} is running` });
+    }
     try {
-      await requestCancel(client, workflowId, reason);
+      await cancelRun(client, workflowId, reason);
     } catch (err) {
-      if (err instanceof RetrainRunNotFoundError || err instanceof RetrainRunNotRunningError)
-        return reply.code(404).send({ error: err.message });
+      if (err instanceof RunNotFoundError || err instanceof RunNotRunningError)
+        return reply.code(404).send({ success: false, error: err.message, job_id: workflowId });
       throw err;
     }
     request.log.info({ workflowId, reason }, 'training cancel requested');
-    return reply.code(202).send({ workflowId });
+    return reply
+      .code(202)
+      .send({ success: true, message: 'Training job marked as cancelled', job_id: workflowId, reason });
   };
 
   return {
@@ -223,36 +303,10 @@ function trainingHandlers(
   };
 }
 
-/** The workflow id of `model`'s running retrain run, from Temporal visibility. */
-async function runningRunOf(client: Client, model: string): Promise<string | undefined> {
-  // `model` is a validated slug, so it cannot break out of the quotes.
-  const query = `WorkflowType = 'retrainWorkflow' AND ModelName = '${model}' AND ExecutionStatus = 'Running'`;
-  for await (const run of client.workflow.list({ query })) return run.workflowId;
-  return undefined;
-}
-
-/** How a run ended: the workflow's own outcome (kept in RetrainStage) or Temporal's for runs that did not return. */
-function resultOf(run: RunSummary): RunResult | undefined {
-  switch (run.status) {
-    case 'COMPLETED':
-      return run.stage === 'completed' || run.stage === 'rejected' || run.stage === 'cancelled'
-        ? run.stage
-        : undefined;
-    case 'FAILED':
-    case 'TIMED_OUT':
-      return 'failed';
-    case 'CANCELLED':
-    case 'TERMINATED':
-      return 'cancelled';
-    default:
-      return undefined;
-  }
-}
-
-/** The version a completed run registered, from its result. */
-async function versionOf(client: Client, run: RunSummary): Promise<string | null> {
-  const result = (await client.workflow.getHandle(run.workflowId, run.runId).result()) as RetrainResult;
-  return result.version ?? null;
+/** The newest run of `model` that was not refused at once. */
+async function latestRun(client: Client, model: string): Promise<string | undefined> {
+  const runs = await listRuns(client, { model });
+  return runs.find((run) => run.stage !== 'refused')?.workflowId;
 }
 
 function isTemporalUnavailable(err: unknown): boolean {

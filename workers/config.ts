@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { formatIssues } from '../common/format-issues';
+import { ModelNameSchema } from '../common/model-spec';
 import { CPU_TASK_QUEUE } from '../common/task-queues';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -42,6 +43,7 @@ const EnvSchema = z.object({
   SERVING_HOST: z.string().min(1).default('127.0.0.1'),
   CPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   GPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
+  RETRAIN_DEFAULT_MODEL: ModelNameSchema.optional(),
 });
 
 export interface Config {
@@ -59,6 +61,8 @@ export interface Config {
   bufferRetentionDays: number;
   serving: { host: string; port: number };
   metricsPorts: { cpu: number; gpu: number };
+  /** The model the daemon-style admin routes mean when a request names none. */
+  defaultModel?: string;
 }
 
 /** Thrown at start-up when an environment variable is malformed; the message names it. */
@@ -92,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     bufferRetentionDays: e.BUFFER_RETENTION_DAYS,
     serving: { host: e.SERVING_HOST, port: e.SERVING_PORT },
     metricsPorts: { cpu: e.CPU_METRICS_PORT, gpu: e.GPU_METRICS_PORT },
+    defaultModel: e.RETRAIN_DEFAULT_MODEL,
   };
 }
 

@@ -172,7 +172,10 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
   }
 
   /** Records how the run ended everywhere a reader looks: progress, search attribute, memo, Web UI. */
-  const end = (outcome: Omit<RunOutcome, 'model' | 'stages'>, stageValue: string = outcome.status): void => {
+  const end = (
+    outcome: Omit<RunOutcome, 'model' | 'stages' | 'overallPct'>,
+    stageValue: string = outcome.status,
+  ): void => {
     progress.stage = 'done';
     progress.status = outcome.status;
     if (outcome.status !== 'failed') progress.overallPct = 100;
@@ -180,7 +183,8 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     if (outcome.reason) progress.reason = outcome.reason;
     if (outcome.failure) progress.failure = outcome.failure;
     upsertSearchAttributes([{ key: RetrainStageAttribute, value: stageValue }]);
-    upsertMemo({ [OUTCOME_MEMO]: { model: input.model, stages, ...outcome } satisfies RunOutcome });
+    const memo: RunOutcome = { model: input.model, stages, overallPct: progress.overallPct, ...outcome };
+    upsertMemo({ [OUTCOME_MEMO]: memo });
     publish();
   };
 
@@ -189,7 +193,11 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     return { model: input.model, stages, ...result };
   };
 
-  const rejectLast = (reason: string, rejection: Rejection, metrics?: RetrainResult['metrics']): RetrainResult => {
+  const rejectLast = (
+    reason: string,
+    rejection: Rejection,
+    metrics?: RetrainResult['metrics'],
+  ): RetrainResult => {
     const last = stages[stages.length - 1];
     if (last) last.status = 'rejected';
     return finish({ status: 'rejected', reason, rejection, ...(metrics ? { metrics } : {}) });
@@ -221,8 +229,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
       (out) =>
         out.status === 'ready' ? `${out.trainRows} train / ${out.holdoutRows} holdout rows` : out.reason,
     );
-    if (exported.status === 'insufficient')
-      return rejectLast(exported.reason, { kind: 'insufficientData' });
+    if (exported.status === 'insufficient') return rejectLast(exported.reason, { kind: 'insufficientData' });
     kept.datasetKey = exported.datasetKey;
 
     const spec = await cpu.loadSpec({ model: input.model });
@@ -318,7 +325,10 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     }
     const root = rootFailure(err);
     const failure: RunFailure = { stage: progress.stage === 'done' ? 'starting' : progress.stage, ...root };
-    end({ status: 'failed', reason: `${failure.stage} failed: ${root.message}`, failure, kept }, progress.stage);
+    end(
+      { status: 'failed', reason: `${failure.stage} failed: ${root.message}`, failure, kept },
+      progress.stage,
+    );
     // The run's own failure carries the root cause, not the SDK's "Activity task failed".
     throw ApplicationFailure.create({
       message: `${failure.stage} failed: ${root.message}`,

@@ -1,9 +1,15 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { LiveStatus } from '../../clients/progress';
-import type { RetrainResult } from '../../common/retrain';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataBuffer } from '../../storage/buffer';
+import { FileBlobStore } from '../../storage/file-store';
+import { ModelRegistry } from '../../storage/registry';
 import { createServer, type InferenceServer } from '../../serving/server';
-import { createPipeline, PERMISSIVE_GATE, type Pipeline } from '../helpers/pipeline';
+import type { TrainingJob } from '../../serving/training-job';
+import { eventually } from '../helpers/eventually';
+import { createPipeline, flightSpec, PERMISSIVE_GATE, type Pipeline } from '../helpers/pipeline';
 
 const API_KEY = 'training-admin-test-key-0123';
 const ROUTES = [
@@ -15,24 +21,11 @@ const ROUTES = [
 
 type Method = 'GET' | 'POST';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `read` until `done` holds (visibility and training progress are eventually there). */
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  for (let i = 0; i < 600; i++) {
-    const value = await read();
-    if (done(value)) return value;
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-describe('training admin API (POST /admin/trigger-training, GET training-status and training-stats, POST cancel-training)', () => {
+describe("the NordIQ daemon's training API, backed by Temporal", () => {
   let pipeline: Pipeline;
   let server: InferenceServer;
 
   beforeAll(async () => {
-    process.env.TEMPORAL_ADDRESS = inject('temporalAddress');
     pipeline = await createPipeline({
       gate: PERMISSIVE_GATE,
       hyperparams: { hiddenUnits: 16, batchSize: 64, seed: 4 },
@@ -40,7 +33,7 @@ describe('training admin API (POST /admin/trigger-training, GET training-status 
     server = createServer({
       registry: pipeline.deps.registry,
       apiKey: API_KEY,
-      temporal: { client: pipeline.client, taskQueue: pipeline.taskQueue },
+      temporal: { client: pipeline.client, taskQueue: pipeline.taskQueue, buffer: pipeline.deps.buffer },
     });
   });
   afterAll(async () => {
@@ -48,13 +41,8 @@ describe('training admin API (POST /admin/trigger-training, GET training-status 
     await pipeline?.cleanup();
   });
 
-  const call = (method: Method, url: string, body?: object, key: string | null = API_KEY) =>
-    server.app.inject({
-      method,
-      url,
-      headers: key === null ? {} : { 'x-api-key': key },
-      ...(body === undefined ? {} : { payload: body }),
-    });
+  const call = (method: Method, url: string, key: string | null = API_KEY, on = server) =>
+    on.app.inject({ method, url, headers: key === null ? {} : { 'x-api-key': key } });
   const json = <T = Record<string, unknown>>(res: LightMyRequestResponse) => res.json<T>();
   const runsOf = async (model: string) => {
     const runs = [];
@@ -66,168 +54,188 @@ describe('training admin API (POST /admin/trigger-training, GET training-status 
   };
 
   it('answers 401 on every training route without the right X-API-Key, and starts nothing', async () => {
-    const model = pipeline.spec.name;
-    for (const [method, url] of ROUTES) {
+    for (const [method, url] of [...ROUTES, ['POST', '/admin/reload-model'] as const]) {
       for (const key of [null, 'wrong-key-0123456789abcdef']) {
-        const res = await call(method, `${url}?model=${model}`, { model }, key);
+        const res = await call(method, url, key);
         expect(res.statusCode, `${method} ${url} key=${key}`).toBe(401);
         expect(json(res)).toEqual({ error: 'missing or wrong X-API-Key header' });
       }
     }
-    expect(await runsOf(model)).toEqual([]);
+    expect(await runsOf(pipeline.spec.name)).toEqual([]);
   });
 
   it('a server without a Temporal client answers 503 on the training routes, still checks the key and serves the rest', async () => {
     const bare = createServer({ registry: pipeline.deps.registry, apiKey: API_KEY });
     try {
       for (const [method, url] of ROUTES) {
-        const res = await bare.app.inject({
-          method,
-          url: `${url}?model=${pipeline.spec.name}`,
-          headers: { 'x-api-key': API_KEY },
-          payload: method === 'POST' ? { model: pipeline.spec.name } : undefined,
-        });
+        const res = await call(method, url, API_KEY, bare);
         expect(res.statusCode, `${method} ${url}`).toBe(503);
+        expect(json(res)).toMatchObject({ success: false });
         expect(json(res).error).toMatch(/^training API unavailable: this server has no Temporal connection/);
-        const anonymous = await bare.app.inject({ method, url });
-        expect(anonymous.statusCode).toBe(401);
+        expect((await call(method, url, null, bare)).statusCode).toBe(401);
       }
       expect((await bare.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
-      const info = await bare.app.inject({
-        method: 'GET',
-        url: '/admin/model-info',
-        headers: { 'x-api-key': API_KEY },
-      });
-      expect(info.statusCode).toBe(200);
+      expect((await call('GET', '/admin/model-info', API_KEY, bare)).statusCode).toBe(200);
     } finally {
       await bare.app.close();
     }
   });
 
-  it('names what is wrong in a bad request (400) or an unknown model or run (404), and starts nothing', async () => {
-    const model = pipeline.spec.name;
-    const cases: [Method, string, object | undefined, number, RegExp][] = [
-      ['POST', '/admin/trigger-training', {}, 400, /^invalid request: .*model/],
-      ['POST', '/admin/trigger-training', { model, epochs: 0 }, 400, /^invalid request: .*epochs/],
-      ['POST', '/admin/trigger-training', { model: 'Not A Slug' }, 400, /^invalid request: .*model/],
-      [
-        'POST',
-        '/admin/trigger-training',
-        { model, reloadTargets: ['http://evil.example'] },
-        400,
-        /reloadTargets/,
-      ],
-      ['POST', '/admin/trigger-training', { model: 'no-such-model' }, 404, /^unknown model no-such-model$/],
-      ['GET', '/admin/training-status', undefined, 400, /give either model or workflowId/],
-      [
-        'GET',
-        `/admin/training-status?model=${model}`,
-        undefined,
-        404,
-        new RegExp(`^no retrain run of ${model}$`),
-      ],
-      [
-        'GET',
-        '/admin/training-status?workflowId=retrain-nope-20000101T000000Z',
-        undefined,
-        404,
-        /^no retrain run with id retrain-nope-20000101T000000Z$/,
-      ],
-      ['GET', '/admin/training-stats?model=no-such-model', undefined, 404, /^unknown model no-such-model$/],
-      ['GET', `/admin/training-stats?model=${model}&limit=0`, undefined, 400, /limit/],
-      ['POST', '/admin/cancel-training', { model, workflowId: 'x' }, 400, /give either model or workflowId/],
-      ['POST', '/admin/cancel-training', { model }, 404, new RegExp(`^no running retrain run of ${model}$`)],
+  it('means ?model= when given, else RETRAIN_DEFAULT_MODEL, else the only model, else answers 400 naming the models', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-choice-'));
+    const registry = new ModelRegistry(new FileBlobStore(dir));
+    const [a, b] = [flightSpec({ name: 'alpha-model' }), flightSpec({ name: 'beta-model' })];
+    await registry.saveSpec(a);
+    await registry.saveSpec(b);
+    const temporal = { client: pipeline.client, taskQueue: pipeline.taskQueue, buffer: new DataBuffer(dir) };
+    const two = createServer({ registry, apiKey: API_KEY, temporal });
+    const chosen = createServer({ registry, apiKey: API_KEY, temporal, defaultModel: 'beta-model' });
+    try {
+      const ambiguous = await call('GET', '/admin/training-stats', API_KEY, two);
+      expect(ambiguous.statusCode).toBe(400);
+      expect(json(ambiguous)).toEqual({
+        success: false,
+        error: 'several models: name one with ?model= (alpha-model, beta-model) or set RETRAIN_DEFAULT_MODEL',
+      });
+      const named = await call('GET', '/admin/training-stats?model=alpha-model', API_KEY, two);
+      expect(json(named)).toMatchObject({ model: 'alpha-model', ready_to_train: false });
+      expect(json(await call('GET', '/admin/training-stats', API_KEY, chosen))).toMatchObject({
+        model: 'beta-model',
+      });
+      const unknown = await call('GET', '/admin/training-stats?model=gamma', API_KEY, two);
+      expect(unknown.statusCode).toBe(404);
+      expect(json(unknown).error).toBe('unknown model gamma');
+      const only = await call('GET', '/admin/training-stats');
+      expect(json(only)).toMatchObject({ model: pipeline.spec.name });
+    } finally {
+      await two.app.close();
+      await chosen.app.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('names what is wrong in a bad request (400), refuses a window without enough data before starting anything (422)', async () => {
+    const cases: [Method, string, number, RegExp][] = [
+      ['POST', '/admin/trigger-training?epochs=0', 400, /^invalid request: .*epochs/],
+      ['POST', '/admin/trigger-training?epochs=abc', 400, /^invalid request: .*epochs/],
+      ['POST', '/admin/trigger-training?incremental=maybe', 400, /^invalid request: .*incremental/],
+      ['POST', '/admin/trigger-training?reloadTargets=http://evil.example', 400, /reloadTargets/],
+      ['POST', '/admin/trigger-training?model=Not%20A%20Slug', 400, /^invalid model "Not A Slug"/],
+      ['GET', '/admin/training-status?job_id=retrain-nope-20000101T000000Z', 404, /^no retrain run with id /],
       [
         'POST',
         '/admin/cancel-training',
-        { workflowId: 'retrain-nope-20000101T000000Z' },
         404,
-        /^no retrain run with id retrain-nope-20000101T000000Z$/,
+        new RegExp(`^no training job of ${pipeline.spec.name} is running$`),
       ],
     ];
-    for (const [method, url, body, status, error] of cases) {
-      const res = await call(method, url, body);
-      expect(res.statusCode, `${method} ${url} ${JSON.stringify(body)}: ${res.body}`).toBe(status);
+    for (const [method, url, status, error] of cases) {
+      const res = await call(method, url);
+      expect(res.statusCode, `${method} ${url}: ${res.body}`).toBe(status);
+      expect(json(res)).toMatchObject({ success: false });
       expect(json(res).error).toMatch(error);
     }
-    expect(await runsOf(model)).toEqual([]);
-    expect(await runsOf('no-such-model')).toEqual([]);
+    const thin = await call('POST', '/admin/trigger-training?minRecords=100000000');
+    expect(thin.statusCode).toBe(422);
+    expect(json(thin)).toEqual({
+      success: false,
+      error: expect.stringMatching(/^Insufficient data: \d+ < 100000000 records in the last 21 days$/),
+      status: 'rejected',
+    });
+    expect(await runsOf(pipeline.spec.name)).toEqual([]);
   });
 
-  it('trigger starts a real run (409 for a second one while it runs), cancel ends it cancelled, a new trigger completes, stats count both', async () => {
+  it('blocking=true answers the finished job; a second trigger while one trains is 409 naming it; cancel-training ends it cancelled; stats count them', async () => {
     const model = pipeline.spec.name;
-    const status = (query: string) =>
-      call('GET', `/admin/training-status?${query}`).then((r) => json<LiveStatus>(r));
-
-    const { firstId, conflict, cancel, cancelled, secondId, early, done, result } =
-      await pipeline.withWorkers(async () => {
-        const first = await call('POST', '/admin/trigger-training', {
-          model,
-          epochs: 400,
-          incremental: false,
-        });
-        expect(first.statusCode, first.body).toBe(202);
-        const { workflowId: firstId, runId } = json<{ workflowId: string; runId: string }>(first);
-        expect(firstId).toMatch(new RegExp(`^retrain-${model}-\\d{8}T\\d{6}Z$`));
-        expect(runId).toMatch(/^[0-9a-f-]{36}$/);
-        // By model: the latest run from visibility, running and training.
-        await until(
-          () => status(`model=${model}`),
-          (s) => s.workflowId === firstId && s.status === 'RUNNING' && (s.progress?.epoch ?? 0) >= 1,
-          'the first run to train',
+    const { done, status, conflict, cancel, cancelled, describeStatus, stats } = await pipeline.withWorkers(
+      async () => {
+        const done = json<TrainingJob & { success: boolean }>(
+          await call('POST', '/admin/trigger-training?epochs=2&incremental=false&blocking=true'),
         );
-        const conflict = await call('POST', '/admin/trigger-training', { model, epochs: 2 });
-        const cancel = await call('POST', '/admin/cancel-training', { model, reason: 'daemon says stop' });
-        const cancelled = (await pipeline.client.workflow.getHandle(firstId).result()) as RetrainResult;
+        const status = json<TrainingJob>(await call('GET', `/admin/training-status?job_id=${done.job_id}`));
 
-        const second = await call('POST', '/admin/trigger-training', { model, epochs: 2 });
-        expect(second.statusCode, second.body).toBe(202);
-        const secondId = json<{ workflowId: string }>(second).workflowId;
-        const early = await status(`workflowId=${secondId}`);
-        const result = (await pipeline.client.workflow.getHandle(secondId).result()) as RetrainResult;
-        const done = await status(`workflowId=${secondId}`);
-        return { firstId, conflict, cancel, cancelled, secondId, early, done, result };
-      });
+        const long = await call('POST', '/admin/trigger-training?epochs=400&incremental=false');
+        expect(long.statusCode, long.body).toBe(202);
+        const longId = json<{ job_id: string }>(long).job_id;
+        await eventually('the long run to train', async () => {
+          const job = json<TrainingJob>(await call('GET', '/admin/training-status'));
+          return job.job_id === longId && job.status === 'running' && job.stage === 'trainModel';
+        });
+        const conflict = await call('POST', '/admin/trigger-training?epochs=2');
+        const cancel = await call('POST', '/admin/cancel-training');
+        const cancelled = await eventually('the long run to end cancelled', async () => {
+          const job = json<TrainingJob>(await call('GET', `/admin/training-status?job_id=${longId}`));
+          return job.status === 'cancelled' ? job : undefined;
+        });
+        const describeStatus = (await pipeline.client.workflow.getHandle(longId).describe()).status.name;
+        const stats = await eventually('visibility to count both runs', async () => {
+          const s = json<{ history: Record<string, unknown> }>(await call('GET', '/admin/training-stats'));
+          return s.history.total_trainings === 2 && s.history.cancelled === 1 ? s : undefined;
+        });
+        return { done, status, conflict, cancel, cancelled, describeStatus, stats };
+      },
+    );
+
+    expect(done).toMatchObject({
+      success: true,
+      status: 'completed',
+      outcome: 'completed',
+      progress_pct: 100,
+      epochs: 2,
+      incremental: false,
+      error: null,
+      model,
+    });
+    expect(done.version).toMatch(/^v\d+$/);
+    expect(done.model_path).toBe(`models/${model}/versions/${done.version}`);
+    expect(done.job_id).toMatch(new RegExp(`^retrain-${model}-\\d{8}T\\d{6}Z$`));
+    expect(typeof done.duration_seconds).toBe('number');
+    expect(Date.parse(done.completed_at ?? '')).toBeGreaterThanOrEqual(Date.parse(done.started_at));
+    expect(status).toMatchObject({ job_id: done.job_id, status: 'completed', model_path: done.model_path });
 
     expect(conflict.statusCode, conflict.body).toBe(409);
     expect(json(conflict)).toEqual({
-      error: `${model} is already training in ${firstId}; one run per model at a time`,
-      workflowId: firstId,
+      success: false,
+      error: `${model} is already being retrained by ${cancelled.job_id}; one run per model at a time`,
+      status: 'running',
+      job_id: cancelled.job_id,
     });
-    expect(cancel.statusCode, cancel.body).toBe(202);
-    expect(json(cancel)).toEqual({ workflowId: firstId });
-    expect(cancelled).toMatchObject({ status: 'cancelled', reason: 'daemon says stop' });
-
-    expect(secondId).not.toBe(firstId);
-    expect(early).toMatchObject({ workflowId: secondId, status: 'RUNNING' });
-    expect(result.status).toBe('completed');
-    expect(result.version).toMatch(/^v\d+$/);
-    expect(done).toMatchObject({
-      workflowId: secondId,
-      status: 'COMPLETED',
-      progress: { stage: 'done', status: 'completed', version: result.version },
-      result: { status: 'completed', version: result.version },
+    expect(cancel.statusCode).toBe(202);
+    expect(json(cancel)).toMatchObject({
+      success: true,
+      message: 'Training job marked as cancelled',
+      job_id: cancelled.job_id,
     });
-    const afterwards = await call('POST', '/admin/cancel-training', { workflowId: secondId });
-    expect(afterwards.statusCode).toBe(404);
-    expect(json(afterwards).error).toBe(`${secondId} is not running (completed)`);
-
-    const stats = await until(
-      () => call('GET', `/admin/training-stats?model=${model}`).then((r) => json(r)),
-      (s) => s.runs === 2 && (s.byStatus as Record<string, number>).COMPLETED === 2,
-      'visibility to show both runs closed',
-    );
-    expect(stats).toEqual({
+    expect(cancelled).toMatchObject({
+      status: 'cancelled',
+      outcome: 'cancelled',
+      error: 'cancelled through POST /admin/cancel-training',
+      model_path: null,
+    });
+    expect(describeStatus).toBe('CANCELLED');
+    expect(stats).toMatchObject({
       model,
-      runs: 2,
-      limit: 50,
-      byStatus: { COMPLETED: 2 },
-      byResult: { completed: 1, rejected: 0, cancelled: 1, failed: 0 },
-      running: null,
-      lastCompleted: { workflowId: secondId, version: result.version, closeTime: expect.any(String) },
-      production: expect.objectContaining({ version: result.version, workflowId: secondId }),
+      current_job: null,
+      history: {
+        total_trainings: 2,
+        successful: 1,
+        failed: 0,
+        cancelled: 1,
+        last_training: expect.any(String),
+      },
+      data_buffer: {
+        total_records: expect.any(Number),
+        file_count: expect.any(Number),
+        date_range: {
+          start: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+          end: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
+        },
+        disk_usage_mb: expect.any(Number),
+      },
+      ready_to_train: true,
+      ready_reason: expect.stringMatching(/^Ready: /),
+      config: { training_days: 21, min_records_threshold: 1000 },
+      production: { version: done.version },
     });
-    const newest = await call('GET', `/admin/training-stats?model=${model}&limit=1`);
-    expect(json(newest)).toMatchObject({ runs: 1, byResult: { completed: 1, cancelled: 0 } });
   });
 });
