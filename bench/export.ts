@@ -5,7 +5,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { datasetColumns } from '../activities/dataset-io';
 import { createExportDataset, datasetKey } from '../activities/export-dataset';
-import { loadFlightsIntoBuffer } from '../clients/demo-data';
+import { loadFlightsIntoBuffer } from '../storage/demo-data';
 import { ModelSpecSchema } from '../common/model-spec';
 import { DataBuffer } from '../storage/buffer';
 import { sqlIdent, sqlString, withDuckDb } from '../storage/duckdb';

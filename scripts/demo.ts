@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadFlightsIntoBuffer } from '../clients/demo-data';
+import { loadFlightsIntoBuffer } from '../storage/demo-data';
 import { main as cli } from '../clients/cli';
 import { ModelSpecSchema } from '../common/model-spec';
 import { DataBuffer } from '../storage/buffer';

@@ -35,6 +35,11 @@ export class ModelSlot {
     return this.metadata.preprocessing;
   }
 
+  /** The TensorFlow.js backend this version runs on (one per process), for `GET /admin/model-info`. */
+  get backend(): string {
+    return tf.getBackend();
+  }
+
   /** Requests currently using this version. */
   get pending(): number {
     return this.inFlight;

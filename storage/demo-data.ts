@@ -1,6 +1,6 @@
 import path from 'node:path';
-import type { DataBuffer } from '../storage/buffer';
-import { sqlString, withDuckDb } from '../storage/duckdb';
+import type { DataBuffer } from './buffer';
+import { sqlString, withDuckDb } from './duckdb';
 
 /** 3 million US flights, Jan-Jun 2001, shipped in the vega-datasets npm package. */
 export const FLIGHTS_PARQUET = path.join(

@@ -1,5 +1,8 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 
+/** The connection type, for code outside storage/ that runs SQL in {@link withDuckDb}. */
+export type { DuckDBConnection };
+
 /** Runs `fn` with a fresh in-memory DuckDB connection, closed afterwards. */
 export async function withDuckDb<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
   const instance = await DuckDBInstance.create(':memory:');

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
-import type { Config } from '../workers/config';
+import type { Config } from './config';
 
-/** Opens a Temporal client for the command line; `close()` ends the connection. */
+/** Opens a Temporal client for the command line and the inference server; `close()` ends the connection. */
 export async function connectClient(config: Config): Promise<{ client: Client; close: () => Promise<void> }> {
   const connection = await Connection.connect({
     address: config.temporal.address,

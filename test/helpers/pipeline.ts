@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import type { ActivityDeps } from '../../activities';
-import { loadFlightsIntoBuffer } from '../../clients/demo-data';
+import { loadFlightsIntoBuffer } from '../../storage/demo-data';
 import { epochProgressSignal } from '../../common/messages';
 import { ModelSpecSchema, type ModelSpec, type ModelSpecInput } from '../../common/model-spec';
 import { DataBuffer } from '../../storage/buffer';

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { loadFlightsIntoBuffer } from '../../clients/demo-data';
+import { loadFlightsIntoBuffer } from '../../storage/demo-data';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
 import { checkReadiness } from '../../storage/readiness';
 import { loadCheckedBatch } from '../../storage/row-check';

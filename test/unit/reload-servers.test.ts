@@ -12,7 +12,7 @@ import { ErrorType } from '../../common/errors';
 import { ModelSpecSchema } from '../../common/model-spec';
 import type { ReloadResult } from '../../common/stages';
 import { selectBackend } from '../../ml/backend';
-import { reloadServer } from '../../serving/rollout';
+import { reloadServer } from '../../rollout/rollout';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { DataBuffer } from '../../storage/buffer';
 import { FileBlobStore } from '../../storage/file-store';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { createExportDataset } from '../../activities/export-dataset';
 import { createTrainModel } from '../../activities/train-model';
-import { loadFlightsIntoBuffer } from '../../clients/demo-data';
+import { loadFlightsIntoBuffer } from '../../storage/demo-data';
 import { ErrorType, RetryableErrorType } from '../../common/errors';
 import { TrainHeartbeatSchema, type TrainHeartbeat } from '../../common/heartbeat';
 import { HyperparamsSchema, type Hyperparams, type ModelSpec } from '../../common/model-spec';
