@@ -1,65 +1,9 @@
-import { defaultPayloadConverter, type Client, type WorkflowHandle } from '@temporalio/client';
-import { TrainHeartbeatSchema, type TrainHeartbeat } from '../common/heartbeat';
-import { progressQuery } from '../common/messages';
-import type { RetrainProgress, TrialProgress } from '../common/retrain';
+import type { TrainHeartbeat } from '../common/heartbeat';
+import type { TrialProgress } from '../common/retrain';
+import type { RunStatus } from '../runs';
 
-export interface LiveStatus {
-  workflowId: string;
-  runId: string;
-  status: string;
-  progress: RetrainProgress | null;
-  /** Latest heartbeat of a running training: batch-level progress between epoch signals. */
-  training: TrainHeartbeat | null;
-  /** Latest heartbeat of every running training (one per trial of a multi-trial run). */
-  trainings: TrainHeartbeat[];
-  result?: unknown;
-  failure?: string;
-}
-
-/** Reads a run's state: Temporal status, the workflow's progress query, the training heartbeat. */
-export async function readStatus(client: Client, workflowId: string): Promise<LiveStatus> {
-  const handle = client.workflow.getHandle(workflowId);
-  const description = await handle.describe();
-  const trainings = trainingHeartbeats(description.raw.pendingActivities ?? []);
-  const status: LiveStatus = {
-    workflowId,
-    runId: description.runId,
-    status: description.status.name,
-    progress: await handle.query(progressQuery).catch(() => null),
-    training: trainings[0] ?? null,
-    trainings,
-  };
-  if (description.status.name === 'COMPLETED') status.result = await handle.result();
-  if (description.status.name === 'FAILED') status.failure = await failureOf(handle);
-  return status;
-}
-
-function trainingHeartbeats(
-  pending: {
-    activityType?: { name?: string | null } | null;
-    heartbeatDetails?: { payloads?: unknown[] | null } | null;
-  }[],
-): TrainHeartbeat[] {
-  const beats: TrainHeartbeat[] = [];
-  for (const activity of pending) {
-    if (activity.activityType?.name !== 'trainModel') continue;
-    const payload = activity.heartbeatDetails?.payloads?.[0];
-    if (!payload) continue;
-    const parsed = TrainHeartbeatSchema.safeParse(defaultPayloadConverter.fromPayload(payload as never));
-    if (parsed.success) beats.push(parsed.data);
-  }
-  return beats;
-}
-
-async function failureOf(handle: WorkflowHandle): Promise<string> {
-  try {
-    await handle.result();
-    return 'unknown failure';
-  } catch (err) {
-    const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
-    return cause ?? (err instanceof Error ? err.message : String(err));
-  }
-}
+/** What {@link renderLine} reads of a run. */
+export type LiveStatus = Pick<RunStatus, 'status' | 'progress' | 'training' | 'trainings'>;
 
 /** One line for a terminal: stage, bar, percent, epoch, batch, losses, throughput. */
 export function renderLine(s: LiveStatus): string {
@@ -67,7 +11,7 @@ export function renderLine(s: LiveStatus): string {
   const t = s.training;
   const pct = Math.round(p?.overallPct ?? 0);
   const bar = '#'.repeat(Math.round(pct / 5)).padEnd(20, '.');
-  const parts = [`[${bar}] ${String(pct).padStart(3)}%`, p?.stage ?? s.status.toLowerCase()];
+  const parts = [`[${bar}] ${String(pct).padStart(3)}%`, p?.stage ?? s.status];
   if (p?.trials) {
     parts.push(renderTrials(p.trials, p.totalEpochs, s.trainings));
     if (p.best) parts.push(`best #${p.best.trial} ${p.best.score.toFixed(4)}`);

@@ -12,6 +12,9 @@ import type { RetrainProgress, RetrainResult, RunFailure } from '../common/retra
 import { RunNotFoundError } from './errors';
 import { summarize, type RunSummary } from './run-state';
 
+/** How long `readRun` waits for a running run's progress query. */
+const QUERY_DEADLINE_MS = 3000;
+
 /** Why a failed run failed: its root cause (type, message, details) and the whole cause chain. */
 export interface FailureReport extends Partial<Pick<RunFailure, 'stage'>> {
   type: string;
@@ -41,7 +44,13 @@ export async function readRun(client: Client, workflowId: string, runId?: string
   const trainings = trainingHeartbeats(description.raw.pendingActivities ?? []);
   const status: RunStatus = {
     ...summary,
-    progress: summary.status === 'running' ? await handle.query(progressQuery).catch(() => null) : null,
+    progress:
+      summary.status === 'running'
+        ? await client
+            // A run no worker has picked up cannot answer: say so quickly rather than wait for one.
+            .withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery))
+            .catch(() => null)
+        : null,
     training: trainings[0] ?? null,
     trainings,
   };

@@ -1,6 +1,6 @@
 import type { RunStatus, RunSummary } from '../runs';
 
-/** The daemon's job states; its pollers stop on `completed`, `failed` or `cancelled`. */
+/** The daemon's job states (`queued`: a trigger no worker has taken up yet); its pollers stop on `completed`, `failed` or `cancelled`. */
 export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
 /**
@@ -61,8 +61,8 @@ export function trainingJob(run: RunStatus, defaultEpochs: number | null, now = 
 function jobStatus(run: RunStatus): JobStatus {
   switch (run.status) {
     case 'running':
-      // Not yet admitted (the run has not reached its first stage): still waiting its turn.
-      return run.stage === null ? 'queued' : 'running';
+      // Even before a worker takes it up: the documented pollers stop on anything but `running`.
+      return 'running';
     case 'completed':
       return 'completed';
     case 'cancelled':

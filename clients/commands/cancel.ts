@@ -1,5 +1,5 @@
 import type { Config } from '../../workers/config';
-import { requestCancel } from '../cancel-run';
+import { cancelRun } from '../../runs';
 import { connectClient } from '../../workers/connect';
 import type { CommandOutput } from '../output';
 
@@ -10,8 +10,8 @@ export interface CancelOptions {
 }
 
 /**
- * `retrain cancel <workflowId>`: sends the graceful cancel signal; the run stops its current stage
- * (every training trial included), registers nothing and ends `cancelled`.
+ * `retrain cancel <workflowId>`: the run stops its current stage (every training trial included),
+ * registers nothing and ends Canceled with the reason.
  */
 export async function cancelCommand(
   workflowId: string,
@@ -22,7 +22,7 @@ export async function cancelCommand(
   const reason = values.reason ?? 'cancelled from the command line';
   const { client, close } = await connectClient(config);
   try {
-    const { runId } = await requestCancel(client, workflowId, reason);
+    const { runId } = await cancelRun(client, workflowId, reason);
     out.log(`asked ${workflowId} to cancel; follow it with: retrain status ${workflowId} --watch`);
     out.result(
       values.json,

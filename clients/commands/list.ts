@@ -1,20 +1,7 @@
-import type { Client } from '@temporalio/client';
-import { ModelNameAttribute, RetrainStageAttribute } from '../../common/messages';
+import { listRuns, type RunSummary } from '../../runs';
 import type { Config } from '../../workers/config';
 import { connectClient } from '../../workers/connect';
 import { renderTable, parseModelName, UsageError, type CommandOutput } from '../output';
-
-/** One retrain run as `retrain list` shows it. */
-export interface RunSummary {
-  workflowId: string;
-  runId: string;
-  status: string;
-  model: string | null;
-  /** RetrainStage: the running stage, or the outcome (completed, rejected, cancelled) once done. */
-  stage: string | null;
-  startTime: string;
-  closeTime: string | null;
-}
 
 const DEFAULT_LIMIT = 50;
 
@@ -34,34 +21,12 @@ export async function listCommand(values: ListOptions, config: Config, out: Comm
 
   const { client, close } = await connectClient(config);
   try {
-    const runs = (await listRuns(client, model)).slice(0, limit);
+    const runs = await listRuns(client, { model, limit });
     out.result(values.json, runs, runs.length === 0 ? 'no retrain runs' : runsTable(runs));
     return 0;
   } finally {
     await close();
   }
-}
-
-/** Every retrainWorkflow run (of `model` when given), newest start first. */
-export async function listRuns(client: Client, model?: string): Promise<RunSummary[]> {
-  const query = [`WorkflowType = 'retrainWorkflow'`, ...(model ? [`ModelName = '${model}'`] : [])].join(
-    ' AND ',
-  );
-  const runs: RunSummary[] = [];
-  for await (const run of client.workflow.list({ query })) {
-    runs.push({
-      workflowId: run.workflowId,
-      runId: run.runId,
-      status: run.status.name,
-      model: run.typedSearchAttributes.get(ModelNameAttribute) ?? null,
-      stage: run.typedSearchAttributes.get(RetrainStageAttribute) ?? null,
-      startTime: run.startTime.toISOString(),
-      closeTime: run.closeTime?.toISOString() ?? null,
-    });
-  }
-  return runs.sort(
-    (a, b) => b.startTime.localeCompare(a.startTime) || a.workflowId.localeCompare(b.workflowId),
-  );
 }
 
 function runsTable(runs: RunSummary[]): string {

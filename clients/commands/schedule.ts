@@ -6,13 +6,13 @@ import {
   type ScheduleDescription,
 } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import { retrainWorkflow } from '../../workflows';
 import type { Config } from '../../workers/config';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import { connectClient } from '../../workers/connect';
 import { renderTable, parseModelName, UsageError, type CommandOutput } from '../output';
-import { parseRetrainFlags, retrainStartOptions, type RetrainOptionValues } from '../retrain-options';
+import { retrainStartOptions } from '../../runs/start-options';
+import { parseRetrainFlags, type RetrainOptionValues } from '../retrain-options';
 
 export function scheduleIdFor(model: string): string {
   return `retrain-weekly-${model}`;
@@ -89,7 +89,7 @@ export async function createSchedule(
         },
         action: {
           type: 'startWorkflow',
-          workflowType: retrainWorkflow,
+          workflowType: 'retrainWorkflow',
           // The server appends the scheduled time: retrain-<model>-<UTC timestamp>.
           workflowId: `retrain-${input.model}`,
           ...retrainStartOptions(input, `schedule ${scheduleId}`, config.taskQueue),

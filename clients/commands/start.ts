@@ -1,14 +1,9 @@
-import type { RetrainResult } from '../../common/retrain';
-import { retrainWorkflow } from '../../workflows';
+import { ModelBusyError, startRun } from '../../runs';
 import type { Config } from '../../workers/config';
 import { connectClient } from '../../workers/connect';
 import type { CommandOutput } from '../output';
-import {
-  parseRetrainFlags,
-  retrainStartOptions,
-  workflowIdFor,
-  type RetrainOptionValues,
-} from '../retrain-options';
+import { parseRetrainFlags, type RetrainOptionValues } from '../retrain-options';
+import { exitCodeFor, MODEL_BUSY_EXIT, runReport } from '../run-report';
 import { watchRun } from './watch';
 
 /** The options of `retrain start`, as commander parses them. */
@@ -17,6 +12,10 @@ export interface StartOptions extends RetrainOptionValues {
   json?: boolean;
 }
 
+/**
+ * `retrain start`: starts a run and waits until it holds its model (exit 5, naming the running run,
+ * when another run of the model is going); with --wait follows it to its end (exit code as its outcome).
+ */
 export async function startCommand(
   values: StartOptions,
   config: Config,
@@ -25,41 +24,41 @@ export async function startCommand(
   const input = parseRetrainFlags(values);
   const { client, close } = await connectClient(config);
   try {
-    const workflowId = workflowIdFor(input.model);
-    const handle = await client.workflow.start(retrainWorkflow, {
-      ...retrainStartOptions(input, 'started by hand', config.taskQueue),
-      workflowId,
-    });
+    let started;
+    try {
+      started = await startRun(client, input, { taskQueue: config.taskQueue, origin: 'started by hand' });
+    } catch (err) {
+      if (!(err instanceof ModelBusyError)) throw err;
+      if (values.json)
+        out.result(
+          true,
+          {
+            status: 'refused',
+            model: err.model,
+            runningWorkflowId: err.runningWorkflowId,
+            error: err.message,
+          },
+          '',
+        );
+      out.log(`retrain: ${err.message}`);
+      return MODEL_BUSY_EXIT;
+    }
+    const { workflowId, runId } = started;
     out.log(
-      `started ${workflowId} (run ${handle.firstExecutionRunId}); Web UI: http://localhost:8233/namespaces/${config.temporal.namespace}/workflows/${workflowId}`,
+      `started ${workflowId} (run ${runId}); Web UI: http://localhost:8233/namespaces/${config.temporal.namespace}/workflows/${workflowId}`,
     );
+    if (started.admission === 'pending')
+      out.log(
+        `no worker has taken ${workflowId} up yet (is a worker polling ${config.taskQueue}?); it runs once one does`,
+      );
     if (!values.wait) {
-      out.result(values.json, { workflowId, runId: handle.firstExecutionRunId }, workflowId);
+      out.result(values.json, { workflowId, runId }, workflowId);
       return 0;
     }
-    const result = (await watchRun(client, workflowId, out)) as RetrainResult;
-    out.result(values.json, { workflowId, ...result }, summarise(result));
-    return exitCodeFor(result);
+    const run = await watchRun(client, workflowId, out);
+    out.result(values.json, run, runReport(run));
+    return exitCodeFor(run);
   } finally {
     await close();
   }
-}
-
-export function summarise(result: RetrainResult): string {
-  const stages = result.stages.map((s) => `${s.name}:${s.status}`).join(' ');
-  const head =
-    result.status === 'completed'
-      ? `completed: ${result.model} ${result.version}`
-      : `${result.status}: ${result.reason ?? ''}`;
-  const metrics = result.metrics
-    ? ` metrics ${Object.entries(result.metrics)
-        .map(([k, v]) => `${k}=${v.toFixed(4)}`)
-        .join(' ')}`
-    : '';
-  return `${head}${metrics}\n${stages}`;
-}
-
-/** 0 completed, 3 rejected, 4 cancelled; a failed run throws before this. */
-export function exitCodeFor(result: RetrainResult): number {
-  return result.status === 'completed' ? 0 : result.status === 'rejected' ? 3 : 4;
 }

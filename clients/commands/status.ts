@@ -1,9 +1,9 @@
-import type { RetrainResult } from '../../common/retrain';
+import { readRun } from '../../runs';
 import type { Config } from '../../workers/config';
 import { connectClient } from '../../workers/connect';
 import type { CommandOutput } from '../output';
-import { readStatus, renderLine } from '../progress';
-import { exitCodeFor, summarise } from './start';
+import { renderLine } from '../progress';
+import { exitCodeFor, runReport } from '../run-report';
 import { watchRun } from './watch';
 
 /** The options of `retrain status`, as commander parses them. */
@@ -12,6 +12,7 @@ export interface StatusOptions {
   json?: boolean;
 }
 
+/** `retrain status <workflowId>`: how the run stands or how it ended; the exit code says the outcome. */
 export async function statusCommand(
   workflowId: string,
   values: StatusOptions,
@@ -20,19 +21,9 @@ export async function statusCommand(
 ): Promise<number> {
   const { client, close } = await connectClient(config);
   try {
-    if (values.watch) {
-      const result = (await watchRun(client, workflowId, out)) as RetrainResult;
-      out.result(values.json, { workflowId, ...result }, summarise(result));
-      return exitCodeFor(result);
-    }
-    const status = await readStatus(client, workflowId);
-    const result = status.result as RetrainResult | undefined;
-    out.result(
-      values.json,
-      status,
-      result ? `${status.status}\n${summarise(result)}` : `${status.status}  ${renderLine(status)}`,
-    );
-    return status.status === 'FAILED' ? 1 : 0;
+    const run = values.watch ? await watchRun(client, workflowId, out) : await readRun(client, workflowId);
+    out.result(values.json, run, run.status === 'running' ? `running  ${renderLine(run)}` : runReport(run));
+    return exitCodeFor(run);
   } finally {
     await close();
   }

@@ -1,23 +1,19 @@
 import type { Client } from '@temporalio/client';
+import { readRun, type RunStatus } from '../../runs';
 import type { CommandOutput } from '../output';
-import { readStatus, renderLine } from '../progress';
+import { renderLine } from '../progress';
 
 const POLL_MS = 1000;
 
-/** Shows live progress on stderr until the run closes; returns its result or throws its failure. */
-export async function watchRun(client: Client, workflowId: string, out: CommandOutput): Promise<unknown> {
+/** Shows live progress on stderr until the run ends; returns how it ended. */
+export async function watchRun(client: Client, workflowId: string, out: CommandOutput): Promise<RunStatus> {
   for (;;) {
-    const status = await readStatus(client, workflowId);
-    if (status.status === 'RUNNING') {
-      out.progress(renderLine(status));
-      await new Promise((r) => setTimeout(r, POLL_MS));
-      continue;
-    }
+    const status = await readRun(client, workflowId);
     out.progress(renderLine(status));
-    out.endProgress();
-    if (status.status === 'COMPLETED') return status.result;
-    throw new Error(
-      `${workflowId} ${status.status.toLowerCase()}${status.failure ? `: ${status.failure}` : ''}`,
-    );
+    if (status.status !== 'running') {
+      out.endProgress();
+      return status;
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }

@@ -37,9 +37,7 @@ const progress: RetrainProgress = {
 describe('progress of a multi-trial run', () => {
   it('retrain status shows every trial on one line, live batches from heartbeats, and the best so far', () => {
     const status: LiveStatus = {
-      workflowId: 'retrain-x-1',
-      runId: 'r',
-      status: 'RUNNING',
+      status: 'running',
       progress,
       training: null,
       trainings: [

@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { CancelledFailure } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { RunSummary } from '../../clients/commands/list';
+import type { RunSummary } from '../../runs';
 import { ModelNameAttribute, progressQuery } from '../../common/messages';
 import { OUTCOME_MEMO } from '../../common/retrain';
 import { retrainWorkflow } from '../../workflows';
+import { eventually } from '../helpers/eventually';
 import { createPipeline, type Pipeline } from '../helpers/pipeline';
 import { loadConfig } from '../../workers/config';
 import { cliWith, type CliResult } from '../helpers/run-cli';
@@ -71,46 +73,59 @@ describe('retrain cancel and retrain list', () => {
 
   it('list shows the retrain runs of a model, newest first, with status, stage and times', async () => {
     const { spec } = pipeline;
-    const other = `other-${spec.name}`;
-    const stamp = Date.now();
-    const rejectedId = `retrain-${spec.name}-cli-list-a-${stamp}`;
-    const failedId = `retrain-${other}-cli-list-b-${stamp}`;
+    // Its own models, so what it lists does not depend on the other tests.
+    const listed = `l-${randomUUID().slice(0, 8)}`;
+    await pipeline.deps.registry.saveSpec({ ...spec, name: listed });
+    const other = `o-${randomUUID().slice(0, 8)}`;
+    const [firstId, secondId, failedId] = ['a', 'b', 'c'].map((k) => `retrain-${listed}-cli-list-${k}`) as [
+      string,
+      string,
+      string,
+    ];
     await pipeline.withWorkers(async () => {
-      // Far too little data: rejected after export.
-      await (await start(rejectedId, spec.name, { minRecords: 10_000_000 })).result();
+      // Nothing in its buffer: both rejected after export, one after the other.
+      await (await start(firstId, listed)).result();
+      await (await start(secondId, listed)).result();
       // No spec for this model: the run fails.
       await (await start(failedId, other)).result().catch(() => undefined);
     });
 
-    let mine: RunSummary[] = [];
-    for (let i = 0; i < 100; i++) {
-      const listed = await runCli('list', '--model', spec.name, '--json');
-      expect(listed.code, listed.stderr).toBe(0);
-      mine = JSON.parse(listed.stdout) as RunSummary[];
-      // Visibility is eventually consistent.
-      if (mine.length === 2 && mine.every((r) => r.closeTime !== null)) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(mine.map((r) => [r.workflowId, r.status, r.model, r.stage])).toEqual([
-      [rejectedId, 'COMPLETED', spec.name, 'rejected'],
-      [expect.stringContaining('-cli-cancel-'), 'CANCELLED', spec.name, 'cancelled'],
+    const mine = await eventually('visibility to show both runs closed', async () => {
+      const out = await runCli('list', '--model', listed, '--json');
+      expect(out.code, out.stderr).toBe(0);
+      const runs = JSON.parse(out.stdout) as RunSummary[];
+      return runs.length === 2 && runs.every((r) => r.closeTime !== null) ? runs : undefined;
+    });
+    expect(mine.map((r) => [r.workflowId, r.status, r.temporalStatus, r.model, r.stage])).toEqual([
+      [secondId, 'rejected', 'COMPLETED', listed, 'rejected'],
+      [firstId, 'rejected', 'COMPLETED', listed, 'rejected'],
     ]);
     for (const run of mine) {
       expect(Date.parse(run.startTime)).toBeLessThanOrEqual(Date.parse(run.closeTime ?? ''));
       expect(run.runId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(run.outcome).toMatchObject({
+        status: 'rejected',
+        reason: `Insufficient data: the buffer of ${listed} is empty`,
+      });
     }
 
-    const everything = await runCli('list', '--json');
-    const ids = (JSON.parse(everything.stdout) as RunSummary[]).map((r) => r.workflowId);
-    expect(ids).toContain(failedId);
-    expect(ids.indexOf(failedId)).toBeLessThan(ids.indexOf(rejectedId));
-    const failed = (JSON.parse(everything.stdout) as RunSummary[]).find((r) => r.workflowId === failedId);
-    expect(failed).toMatchObject({ status: 'FAILED', model: other, stage: 'exportDataset' });
+    const everything = await eventually('the failed run in the list', async () => {
+      const runs = JSON.parse((await runCli('list', '--json')).stdout) as RunSummary[];
+      return runs.some((r) => r.workflowId === failedId && r.closeTime !== null) ? runs : undefined;
+    });
+    const ids = everything.map((r) => r.workflowId);
+    expect(ids.indexOf(failedId)).toBeLessThan(ids.indexOf(secondId));
+    expect(everything.find((r) => r.workflowId === failedId)).toMatchObject({
+      status: 'failed',
+      temporalStatus: 'FAILED',
+      model: other,
+      stage: 'exportDataset',
+    });
 
-    const text = await runCli('list', '--model', spec.name);
+    const text = await runCli('list', '--model', listed);
     const lines = text.stdout.split('\n');
     expect(lines[0]).toMatch(/^WORKFLOW ID\s+STATUS\s+MODEL\s+STAGE\s+STARTED\s+CLOSED$/);
-    expect(lines[1]).toContain(rejectedId);
+    expect(lines[1]).toContain(secondId);
     expect(lines).toHaveLength(3);
   });
 
