@@ -2,6 +2,8 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { admissionUpdate } from '../common/messages';
 import type { Admission, RetrainRequest, RetrainResult } from '../common/retrain';
@@ -43,32 +45,40 @@ export async function startRun(
     admissionTimeoutMs = 15_000,
   }: StartRunOptions,
 ): Promise<StartedRun> {
-  const handle = await client.workflow
-    .start<typeof retrainWorkflow>('retrainWorkflow', {
+  const deadline = Date.now() + admissionTimeoutMs;
+  let handle: WorkflowHandleWithFirstExecutionRunId;
+  try {
+    handle = await client.workflow.start<typeof retrainWorkflow>('retrainWorkflow', {
       ...retrainStartOptions(input, origin, taskQueue),
       workflowId,
-    })
-    .catch((err: unknown) => {
-      if (err instanceof WorkflowExecutionAlreadyStartedError)
-        throw new ModelBusyError(input.model, workflowId);
-      throw err;
     });
-  const runId = handle.firstExecutionRunId;
-  let admission: Admission;
-  try {
-    admission = await client.withDeadline(Date.now() + admissionTimeoutMs, () =>
-      handle.executeUpdate(admissionUpdate),
-    );
   } catch (err) {
-    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError)
-      return { workflowId, runId, admission: 'pending' };
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    // A start in the same second as another: that run holds the model, or was itself refused by the one that does.
+    const other = await admissionOf(client, client.workflow.getHandle(workflowId), deadline);
+    throw new ModelBusyError(input.model, other?.admitted === false ? other.runningWorkflowId : workflowId);
+  }
+  const runId = handle.firstExecutionRunId;
+  const admission = await admissionOf(client, handle, deadline);
+  if (admission?.admitted === false)
+    throw new ModelBusyError(input.model, admission.runningWorkflowId, workflowId);
+  return { workflowId, runId, admission: admission ? 'admitted' : 'pending' };
+}
+
+/** Whether a run took its model's lease, or found it held; undefined when no worker took it up by `deadline`. */
+async function admissionOf(
+  client: Client,
+  handle: WorkflowHandle,
+  deadline: number,
+): Promise<Admission | undefined> {
+  try {
+    return await client.withDeadline(deadline, () => handle.executeUpdate(admissionUpdate));
+  } catch (err) {
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return undefined;
     // The run may have ended before the update reached it (refused runs end at once): its result says.
     const result = (await handle.result()) as RetrainResult;
-    admission =
-      result.rejection?.kind === 'modelBusy'
-        ? { admitted: false, runningWorkflowId: result.rejection.runningWorkflowId }
-        : { admitted: true };
+    return result.rejection?.kind === 'modelBusy'
+      ? { admitted: false, runningWorkflowId: result.rejection.runningWorkflowId }
+      : { admitted: true };
   }
-  if (!admission.admitted) throw new ModelBusyError(input.model, admission.runningWorkflowId, workflowId);
-  return { workflowId, runId, admission: 'admitted' };
 }

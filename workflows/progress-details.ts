@@ -15,6 +15,10 @@ export function renderProgress(model: string, progress: RetrainProgress, stages:
   for (const s of stages)
     lines.push(`- ${s.name}: ${s.status} (${(s.durationMs / 1000).toFixed(1)} s) ${s.summary ?? ''}`);
   if (progress.version) lines.push(`version **${progress.version}**`);
+  if (progress.status !== 'running') {
+    const cause = progress.failure ? `${progress.failure.type}: ${progress.reason}` : progress.reason;
+    lines.push(`**${progress.status}**${cause ? `: ${cause}` : ''}`);
+  }
   return lines.join('\n');
 }
 
