@@ -63,9 +63,38 @@ function ensureTool({ name, pkg, ldflags }) {
   log(`built ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
+/** Programs from Debian's packages: the daemon-client tests run the documented bash client (curl, jq). */
+const debianPackages = [
+  { command: 'curl', pkg: 'curl' },
+  { command: 'jq', pkg: 'jq' },
+];
+
+function onPath(command) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function ensureDebianPackages() {
+  const missing = debianPackages.filter(({ command }) => !onPath(command)).map(({ pkg }) => pkg);
+  if (missing.length === 0) return;
+  if (process.getuid?.() !== 0 || !onPath('apt-get'))
+    throw new Error(`missing ${missing.join(', ')}: install them (apt-get install ${missing.join(' ')})`);
+  log(`installing ${missing.join(', ')} from Debian's packages`);
+  execFileSync('apt-get', ['update', '-q'], { stdio: ['ignore', 2, 2] });
+  execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], {
+    stdio: ['ignore', 2, 2],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}
+
 function main() {
   ensureNodeModules();
   for (const tool of tools) ensureTool(tool);
+  ensureDebianPackages();
 }
 
 try {

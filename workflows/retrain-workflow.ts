@@ -284,39 +284,53 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
       );
     }
 
-    const registered = await stage(
-      'registerModel',
-      () =>
-        cpu.registerModel({
-          model: input.model,
-          workflowId,
-          runId,
-          datasetKey: exported.datasetKey,
-          candidateKey: training.candidateKey,
-          hyperparams: best.hyperparams,
-          training,
-          validation,
-          ...(searching ? { trials: trialLog(board) } : {}),
-        }),
-      (out) => `version ${out.version} is production (previous ${out.previous ?? 'none'})`,
-    );
-    progress.version = registered.version;
+    // From registration on the run is committed: a cancel then would leave production moved while
+    // the run said "cancelled" (and free the model for another run's registration). It finishes instead.
+    const registered = await CancellationScope.nonCancellable(async () => {
+      const promoted = await stage(
+        'registerModel',
+        () =>
+          cpu.registerModel({
+            model: input.model,
+            workflowId,
+            runId,
+            datasetKey: exported.datasetKey,
+            candidateKey: training.candidateKey,
+            hyperparams: best.hyperparams,
+            training,
+            validation,
+            ...(searching ? { trials: trialLog(board) } : {}),
+          }),
+        (out) => `version ${out.version} is production (previous ${out.previous ?? 'none'})`,
+      );
+      progress.version = promoted.version;
 
-    await stage(
-      'reloadServers',
-      () =>
-        cpu.reloadServers({
-          model: input.model,
-          version: registered.version,
-          previous: registered.previous,
-          targets: input.reloadTargets,
-        }),
-      (out) =>
-        out.servers.length === 0
-          ? 'no inference servers configured'
-          : `${out.servers.length} server(s) serve ${registered.version}`,
-    );
-    return finish({ status: 'completed', version: registered.version, metrics, backend: training.backend });
+      await stage(
+        'reloadServers',
+        () =>
+          cpu.reloadServers({
+            model: input.model,
+            version: promoted.version,
+            previous: promoted.previous,
+            targets: input.reloadTargets,
+          }),
+        (out) =>
+          out.servers.length === 0
+            ? 'no inference servers configured'
+            : `${out.servers.length} server(s) serve ${promoted.version}`,
+      );
+      return promoted;
+    });
+    const lateCancel = CancellationScope.current().consideredCancelled
+      ? { reason: `${cancelReason ?? TEMPORAL_CANCEL_REASON} after registration began: the run finished it` }
+      : {};
+    return finish({
+      status: 'completed',
+      version: registered.version,
+      metrics,
+      backend: training.backend,
+      ...lateCancel,
+    });
   } catch (err) {
     kept.epochsDone = progress.epoch;
     if (isCancellation(err)) {

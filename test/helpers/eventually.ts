@@ -20,7 +20,8 @@ export async function eventually<T>(
     } catch (err) {
       last = `last error: ${err instanceof Error ? err.message : String(err)}`;
     }
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${last})`);
+    if (Date.now() >= deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${last})`);
     await sleep(everyMs);
   }
 }

@@ -1,4 +1,6 @@
+import { CancelledFailure } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OUTCOME_MEMO, type RunOutcome } from '../../common/retrain';
 import { cancelRetrainSignal } from '../../common/messages';
 import { retrainWorkflow } from '../../workflows';
 import { createPipeline, type Pipeline } from '../helpers/pipeline';
@@ -25,7 +27,7 @@ describe('retrainWorkflow outcomes that are results, not failures', () => {
     expect(await pipeline.deps.registry.listVersions(spec.name)).toEqual([]);
   });
 
-  it('ends as cancelled without registering anything when the cancel signal arrives during training', async () => {
+  it('ends Canceled without registering anything when the cancel signal arrives during training', async () => {
     const { client, spec, taskQueue } = pipeline;
     const result = await pipeline.withWorkers(async () => {
       const handle = await client.workflow.start(retrainWorkflow, {
@@ -41,7 +43,9 @@ describe('retrainWorkflow outcomes that are results, not failures', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       await handle.signal(cancelRetrainSignal, { reason: 'operator asked' });
-      return handle.result();
+      await expect(handle.result()).rejects.toMatchObject({ cause: expect.any(CancelledFailure) });
+      expect((await handle.describe()).status.name).toBe('CANCELLED');
+      return (await handle.describe()).memo?.[OUTCOME_MEMO] as RunOutcome;
     });
     expect(result.status).toBe('cancelled');
     expect(result.reason).toBe('operator asked');

@@ -174,15 +174,13 @@ describe('retrainWorkflow, branch by branch, on stub activities', () => {
       expect(statuses(outcome.stages)).toEqual(endedIn(stage, 'cancelled'));
       if (stage === 'exportDataset') expect(outcome.kept?.datasetKey).toBeUndefined();
       else expect(outcome.kept?.datasetKey).toBe(`datasets/${model}/${handle.workflowId}`);
-      if (stage !== 'reloadServers') expect(registerModel).not.toHaveBeenCalled();
+      expect(registerModel).not.toHaveBeenCalled();
       return { model, handle, outcome, activityStopped };
     }
 
     it.each([
       { stage: 'exportDataset', how: 'temporal' },
       { stage: 'validateModel', how: 'signal' },
-      { stage: 'registerModel', how: 'temporal' },
-      { stage: 'reloadServers', how: 'signal' },
     ] as const)(
       'in $stage (cpu) through the $how cancel: ends Canceled at once, before its heartbeating activity is told, with the stage cancelled and the reason and what was kept in its memo',
       async ({ stage, how }) => {
@@ -204,29 +202,46 @@ describe('retrainWorkflow, branch by branch, on stub activities', () => {
       },
     );
 
-    it('in registerModel, which does not heartbeat: the run does not end Canceled before the registration it started has returned', async () => {
-      const registration = { started: false, returned: false };
-      const registerModel: Activities['registerModel'] = async () => {
-        registration.started = true;
-        // As the real activity: it neither heartbeats nor checks for cancellation.
-        await new Promise((resolve) => setTimeout(resolve, 1500));
-        registration.returned = true;
-        return { version: 'v7', previous: 'v6' };
-      };
-      const model = env.model({ registerModel });
-      const handle = await start(model, 'cancel-mid-register');
-      await eventually('registerModel to be running', () => registration.started, 10_000, 20);
+    it.each([
+      { stage: 'registerModel', how: 'temporal' },
+      { stage: 'reloadServers', how: 'signal' },
+    ] as const)(
+      'in $stage through the $how cancel: the promotion it began is finished, the run completes with the version and says the cancel came too late',
+      async ({ stage, how }) => {
+        const state = { started: false, returned: false };
+        // As the real activities: they neither heartbeat nor check for cancellation.
+        const slow =
+          <T>(answer: T) =>
+          async () => {
+            state.started = true;
+            await new Promise((resolve) => setTimeout(resolve, 1500));
+            state.returned = true;
+            return answer;
+          };
+        const model = env.model({
+          [stage]:
+            stage === 'registerModel' ? slow({ version: 'v7', previous: 'v6' }) : slow({ servers: [] }),
+          ...(stage === 'reloadServers'
+            ? { registerModel: async () => ({ version: 'v7', previous: 'v6' }) }
+            : {}),
+        });
+        const handle = await start(model, `cancel-late-${stage}`);
+        await eventually(`${stage} to be running`, () => state.started, 10_000, 20);
+        if (how === 'signal') await handle.signal(cancelRetrainSignal, { reason: 'wrong window' });
+        else await handle.cancel();
+        const result = await handle.result();
 
-      await handle.cancel();
-      await failureOf(handle);
-      const returnedBeforeRunEnded = registration.returned;
-      const outcome = await outcomeOf(handle);
-
-      // The version is production once registerModel returns: a run that ends `cancelled` before that
-      // (and frees its model's lease) tells its readers nothing was registered when it was.
-      expect(returnedBeforeRunEnded).toBe(true);
-      expect(outcome.status).toBe('cancelled');
-    });
+        expect(state.returned).toBe(true);
+        expect(result).toMatchObject({
+          status: 'completed',
+          version: 'v7',
+          reason: `${how === 'signal' ? 'wrong window' : 'cancelled through Temporal'} after registration began: the run finished it`,
+        });
+        expect(statuses(result.stages)).toEqual(ORDER.map((name) => [name, 'completed']));
+        expect((await handle.describe()).status.name).toBe('COMPLETED');
+        expect(await outcomeOf(handle)).toMatchObject({ status: 'completed', version: 'v7' });
+      },
+    );
   });
 
   it('completes with the best of three trials when trial 2 diverges, its summary saying 1 failed', async () => {

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { temporal } from '@temporalio/proto';
+import { CancelledFailure } from '@temporalio/client';
+import { OUTCOME_MEMO, type RunOutcome } from '../../common/retrain';
 import {
   cancelRetrainSignal,
   epochProgressSignal,
@@ -123,7 +125,9 @@ describe('retrainWorkflow with hyperparameter trials', () => {
       cause: {
         type: 'TrainingDiverged',
         nonRetryable: true,
-        message: expect.stringMatching(/^All 2 trials failed: #1 Training diverged.*; #2 Training diverged/),
+        message: expect.stringMatching(
+          /^trainModel failed: All 2 trials failed: #1 Training diverged.*; #2 Training diverged/,
+        ),
       },
     });
     expect(await pipeline.deps.registry.listVersions(spec.name)).toEqual(['v1']);
@@ -171,8 +175,9 @@ describe('cancelling a multi-trial run', () => {
         const queued = (progress.trials ?? []).filter((t) => t.status === 'queued').map((t) => t.trial);
         const cancelAt = Date.now();
         await handle.signal(cancelRetrainSignal, { reason: 'enough trials' });
-        const result = await handle.result();
+        await expect(handle.result()).rejects.toMatchObject({ cause: expect.any(CancelledFailure) });
         const cancelledAfterMs = Date.now() - cancelAt;
+        const result = (await handle.describe()).memo?.[OUTCOME_MEMO] as RunOutcome;
         return {
           result,
           startedAtOnce,
