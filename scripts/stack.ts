@@ -116,6 +116,8 @@ export async function up(): Promise<void> {
     ...process.env,
     ...localSecrets(),
     RETRAIN_SERVING_URLS: process.env.RETRAIN_SERVING_URLS ?? 'http://127.0.0.1:8000',
+    // The demo's forecaster: the daemon's documented clients name no model (see README, training admin API).
+    RETRAIN_DEFAULT_MODEL: process.env.RETRAIN_DEFAULT_MODEL ?? 'flight-delay',
   };
   fs.mkdirSync(PIDS, { recursive: true });
   for (const part of PARTS) {

@@ -1,7 +1,6 @@
 import { DataBuffer } from '../../storage/buffer';
-import { withDuckDb } from '../../storage/duckdb';
+import { bufferReport } from '../../storage/buffer-report';
 import { openBlobStore } from '../../storage/open-store';
-import { checkReadiness } from '../../storage/readiness';
 import { ModelRegistry } from '../../storage/registry';
 import type { Config } from '../../workers/config';
 import { parseModelName, type CommandOutput } from '../output';
@@ -20,18 +19,7 @@ export async function statsCommand(
 ): Promise<number> {
   const model = parseModelName(values.model);
   const spec = await new ModelRegistry(openBlobStore(config.store, config.s3)).loadSpec(model);
-  const buffer = new DataBuffer(config.bufferDir);
-  const stats = await buffer.stats(spec.name);
-  const readiness = await withDuckDb((conn) =>
-    checkReadiness(conn, {
-      model: spec.name,
-      glob: buffer.glob(spec.name),
-      timeColumn: spec.timeColumn,
-      windowDays: spec.windowDays,
-      minRecords: spec.minRecords,
-      minDays: spec.minDays,
-    }),
-  );
+  const { stats, readiness } = await bufferReport(new DataBuffer(config.bufferDir), spec);
   const { windowDays, minRecords, minDays, epochs, lookback, horizon, hyperparams, gate } = spec;
   const result = {
     model: spec.name,

@@ -93,9 +93,13 @@ describe("the NordIQ daemon's training API, backed by Temporal", () => {
     try {
       const ambiguous = await call('GET', '/admin/training-stats', API_KEY, two);
       expect(ambiguous.statusCode).toBe(400);
+      const several =
+        'several models: name one with ?model= (alpha-model, beta-model) or set RETRAIN_DEFAULT_MODEL';
       expect(json(ambiguous)).toEqual({
         success: false,
-        error: 'several models: name one with ?model= (alpha-model, beta-model) or set RETRAIN_DEFAULT_MODEL',
+        error: several,
+        ready_to_train: false,
+        ready_reason: several,
       });
       const named = await call('GET', '/admin/training-stats?model=alpha-model', API_KEY, two);
       expect(json(named)).toMatchObject({ model: 'alpha-model', ready_to_train: false });
