@@ -120,8 +120,11 @@ function parse<T extends z.ZodType>(
 export const trainingAdminRoutes: FastifyPluginAsync<TrainingAdminOptions> = async (app, options) => {
   app.addHook('onRequest', apiKeyCheck(options.apiKey, 'admin API disabled: set RETRAIN_API_KEY'));
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    // `ready_to_train`/`ready_reason` too, so the daemon's cron script says why instead of "null".
     if (err instanceof ModelChoiceError)
-      return reply.code(err.status).send({ success: false, error: err.message });
+      return reply
+        .code(err.status)
+        .send({ success: false, error: err.message, ready_to_train: false, ready_reason: err.message });
     if (!isTemporalUnavailable(err)) throw err;
     request.log.warn({ reason: err.message }, 'Temporal unavailable');
     return reply
