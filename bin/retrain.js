@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 'use strict';
-// The command line runs from the TypeScript sources through tsx, registered as `node --import tsx`
-// registers it: the require hook for the modules, the loader hook for each command's lazy import().
-import('tsx')
-  .then(() => require('../clients/cli.ts').main(process.argv.slice(2)))
+// The command line: the prebuilt bundle while it matches the sources (fast start-up), else the
+// TypeScript sources through tsx (registered as `node --import tsx` would: the require hook for the
+// modules, the loader hook for each command's lazy import()).
+const { freshBundle } = require('../scripts/lib/cli-bundle.js');
+
+const bundle = freshBundle();
+(bundle ? Promise.resolve(require(bundle)) : import('tsx').then(() => require('../clients/cli.ts')))
+  .then((cli) => cli.main(process.argv.slice(2)))
   .then(
     (code) => process.exit(code),
     (err) => {

@@ -12,6 +12,8 @@ import type { RetrainProgress, RetrainResult, RunFailure } from '../common/retra
 import { RunNotFoundError } from './errors';
 import { summarize, type RunSummary } from './run-state';
 
+/** Events in the history of a run no worker has taken up yet: WorkflowExecutionStarted, WorkflowTaskScheduled. */
+const UNSTARTED_HISTORY_LENGTH = 2;
 /** How long `readRun` waits for a running run's progress query. */
 const QUERY_DEADLINE_MS = 3000;
 
@@ -45,7 +47,8 @@ export async function readRun(client: Client, workflowId: string, runId?: string
   const status: RunStatus = {
     ...summary,
     progress:
-      summary.status === 'running'
+      // A run whose first workflow task no worker has taken (history: started, task scheduled) cannot answer.
+      summary.status === 'running' && description.historyLength > UNSTARTED_HISTORY_LENGTH
         ? await client
             // A run no worker has picked up cannot answer: say so quickly rather than wait for one.
             .withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery))
