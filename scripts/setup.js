@@ -18,6 +18,11 @@ const tools = [
     ldflags: '-s -w -X github.com/temporalio/cli/temporalcli.Version=1.5.1',
   },
   { name: 'minio', pkg: 'github.com/minio/minio', ldflags: '-s -w' },
+  {
+    name: 'versitygw',
+    pkg: 'github.com/versity/versitygw/cmd/versitygw',
+    ldflags: '-s -w -X main.Version=v1.8.0',
+  },
 ];
 
 function log(message) {

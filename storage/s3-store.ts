@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -24,12 +26,38 @@ export interface S3StoreOptions {
   secretAccessKey?: string;
 }
 
+/** Probe objects of {@link S3BlobStore.verifyConditionalWrites} live (briefly) under this prefix of the store. */
+const PROBE_PREFIX = 'conditional-write-probe';
+/** An entity tag no object has: quoted like S3's, but not the MD5 of anything the probe wrote. */
+const WRONG_ETAG = '"00000000000000000000000000000000"';
+
+/**
+ * Thrown by {@link S3BlobStore.verifyConditionalWrites} (and so by the first conditional put) when the server
+ * accepts a write that `If-None-Match: *` or `If-Match` should have refused.
+ */
+export class ConditionalWritesUnsupportedError extends Error {
+  override readonly name = 'ConditionalWritesUnsupportedError';
+
+  constructor(
+    readonly server: string,
+    readonly ignored: string[],
+  ) {
+    super(
+      `S3 at ${server}: PutObject ignores ${ignored.join(' and ')}; the registry needs conditional writes ` +
+        '(AWS S3, MinIO, Versity S3 gateway)',
+    );
+  }
+}
+
 /** Blob store on an S3 bucket (`s3://`) for shared deployments; conditions map to S3's `If-None-Match` and `If-Match`. */
 export class S3BlobStore implements BlobStore {
   readonly uri: string;
   private readonly bucket: string;
   private readonly prefix: string;
+  private readonly server: string;
   private readonly client: S3Client;
+  /** Set by the first {@link verifyConditionalWrites}; cleared when it fails, so a later call probes again. */
+  private verified: Promise<void> | undefined;
 
   constructor(options: S3StoreOptions) {
     const { bucket, prefix = '', region, endpoint, accessKeyId, secretAccessKey } = options;
@@ -40,6 +68,7 @@ export class S3BlobStore implements BlobStore {
     this.bucket = bucket;
     this.prefix = prefix;
     this.uri = prefix === '' ? `s3://${bucket}` : `s3://${bucket}/${prefix}`;
+    this.server = endpoint ?? `AWS ${region}`;
     this.client = new S3Client({
       region,
       endpoint,
@@ -67,7 +96,46 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  /**
+   * Checks once that the server refuses what the registry's conditions forbid: a second create-only write
+   * of a probe key (`If-None-Match: *`) and a compare-and-swap with a wrong entity tag (`If-Match`); then
+   * deletes the probe. A server that accepts either would let two writers both win a race, silently, so
+   * this throws {@link ConditionalWritesUnsupportedError} naming the endpoint instead. The first
+   * conditional {@link put} calls it; openers may call it at start-up to fail there.
+   */
+  verifyConditionalWrites(): Promise<void> {
+    this.verified ??= this.probeConditionalWrites().catch((err: unknown) => {
+      this.verified = undefined;
+      throw err;
+    });
+    return this.verified;
+  }
+
   async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<{ etag: string }> {
+    if (options.ifNoneMatch !== undefined || options.ifMatch !== undefined)
+      await this.verifyConditionalWrites();
+    return this.putObject(key, body, options);
+  }
+
+  private async probeConditionalWrites(): Promise<void> {
+    const key = `${PROBE_PREFIX}/${randomUUID()}`;
+    const ignored: string[] = [];
+    try {
+      await this.putObject(key, 'created', { ifNoneMatch: '*' });
+      if (!(await refused(this.putObject(key, 'created again', { ifNoneMatch: '*' }))))
+        ignored.push('If-None-Match: *');
+      if (!(await refused(this.putObject(key, 'swapped', { ifMatch: WRONG_ETAG })))) ignored.push('If-Match');
+    } finally {
+      await this.delete(key);
+    }
+    if (ignored.length > 0) throw new ConditionalWritesUnsupportedError(this.server, ignored);
+  }
+
+  private async putObject(
+    key: string,
+    body: Uint8Array | string,
+    options: PutOptions,
+  ): Promise<{ etag: string }> {
     try {
       const res = await this.client.send(
         new PutObjectCommand({
@@ -108,6 +176,17 @@ export class S3BlobStore implements BlobStore {
   private objectKey(key: string): string {
     assertValidKey(key);
     return this.prefix === '' ? key : `${this.prefix}/${key}`;
+  }
+}
+
+/** True when the write failed its condition, false when it succeeded; other errors propagate. */
+async function refused(write: Promise<unknown>): Promise<boolean> {
+  try {
+    await write;
+    return false;
+  } catch (err) {
+    if (err instanceof PreconditionFailedError) return true;
+    throw err;
   }
 }
 

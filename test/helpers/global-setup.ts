@@ -12,15 +12,18 @@ import {
 } from '../../scripts/lib/processes';
 import { TEMPORAL_BIN, temporalArgs } from '../../scripts/lib/temporal-server';
 import { startMinio, type MinioConnection } from './minio';
+import { startVersityGw } from './versitygw';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     temporalAddress: string;
     minio: MinioConnection;
+    /** Versity's S3 gateway (posix backend): the blob-store contract suite's second S3 implementation. */
+    versitygw: MinioConnection;
   }
 }
 
-/** One in-memory Temporal dev server (the pinned binary) and one MinIO for the whole run. */
+/** One in-memory Temporal dev server (the pinned binary), one MinIO and one Versity S3 gateway for the whole run. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   if (!fs.existsSync(TEMPORAL_BIN)) throw new Error(`${TEMPORAL_BIN} is missing: run npm run setup`);
   const port = await freePort();
@@ -31,15 +34,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   );
   await waitFor('Temporal dev server', async () => isAlive(pid) && (await portOpen(port)));
   const minio = await startMinio();
+  const versitygw = await startVersityGw();
   project.provide('temporalAddress', `127.0.0.1:${port}`);
-  project.provide('minio', {
-    endpoint: minio.endpoint,
-    region: minio.region,
-    accessKeyId: minio.accessKeyId,
-    secretAccessKey: minio.secretAccessKey,
-  });
+  project.provide('minio', connectionOf(minio));
+  project.provide('versitygw', connectionOf(versitygw));
   return async () => {
     await stopProcess(pid, 5000);
     await minio.stop();
+    await versitygw.stop();
   };
+}
+
+/** Only what tests need to connect: provided values must be serialisable, so no `stop`. */
+function connectionOf({ endpoint, region, accessKeyId, secretAccessKey }: MinioConnection): MinioConnection {
+  return { endpoint, region, accessKeyId, secretAccessKey };
 }

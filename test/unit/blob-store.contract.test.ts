@@ -195,15 +195,16 @@ describe('FileBlobStore', () => {
   });
 });
 
-describe('S3BlobStore on MinIO', () => {
+/** The contract on an S3 server that global setup started: one bucket per file, one prefix per test. */
+function s3Contract(server: 'minio' | 'versitygw') {
   const bucket = `test-${randomUUID()}`;
-  const minio = inject('minio');
+  const connection = inject(server);
 
-  beforeAll(() => ensureBucket(minio, bucket), 30_000);
-  afterAll(() => removeBucket(minio, bucket), 30_000);
+  beforeAll(() => ensureBucket(connection, bucket), 30_000);
+  afterAll(() => removeBucket(connection, bucket), 30_000);
 
   blobStoreContract(async () => {
-    const { endpoint, region, accessKeyId, secretAccessKey } = minio;
+    const { endpoint, region, accessKeyId, secretAccessKey } = connection;
     const store = new S3BlobStore({
       bucket,
       prefix: `test-${randomUUID()}`,
@@ -217,7 +218,11 @@ describe('S3BlobStore on MinIO', () => {
     };
     return { store, cleanup };
   });
-});
+}
+
+describe('S3BlobStore on MinIO', () => s3Contract('minio'));
+
+describe("S3BlobStore on Versity's S3 gateway (posix backend)", () => s3Contract('versitygw'));
 
 describe('openBlobStore', () => {
   it('opens file:// URIs relative to the working directory or absolute', () => {
