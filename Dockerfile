@@ -1,24 +1,52 @@
-# Images for docker-compose.yml. `runtime`: cpu worker and inference server. `gpu`: the gpu worker,
-# on CUDA 11.2 + cuDNN 8, which @tensorflow/tfjs-node-gpu 4.x (libtensorflow 2.9) is built against.
-# Both install the optional native TensorFlow packages; their install scripts download libtensorflow.
+# syntax=docker/dockerfile:1
+# Images for docker-compose.yml.
+#   runtime  cpu worker and inference server: TensorFlow.js on the WebAssembly backend, no native
+#            TensorFlow (neither @tensorflow/tfjs-node nor -gpu is in the image).
+#   gpu      gpu worker: @tensorflow/tfjs-node-gpu 4.22 (libtensorflow 2.9.1, built for CUDA 11.2 +
+#            cuDNN 8.1) on CUDA 11.8 + cuDNN 8, Ubuntu 22.04. CUDA 12 and later ship other sonames
+#            (libcudart.so.12), which libtensorflow 2.9 cannot load; README.md "GPU nodes" explains.
+# Both run as `node` (uid 1000) and create /data/buffer owned by it, so the compose `buffer` volume
+# starts writable.
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:22.22.2-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm install --no-audit --no-fund --omit=dev --include=optional && npm cache clean --force
+# --ignore-scripts: the install scripts that matter are the native TensorFlow packages' libtensorflow
+# downloads; each image decides below which of them it runs. The rest (esbuild, swc) find their
+# platform binaries in optional packages without them.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+FROM deps AS deps-runtime
+RUN rm -rf node_modules/@tensorflow/tfjs-node node_modules/@tensorflow/tfjs-node-gpu
+
+FROM deps AS deps-gpu
+# Downloads libtensorflow-gpu 2.9.1 and the prebuilt N-API binding into the package.
+RUN rm -rf node_modules/@tensorflow/tfjs-node \
+ && npm rebuild @tensorflow/tfjs-node-gpu \
+ && npm cache clean --force
+
+FROM node:22.22.2-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    TFJS_BACKEND=wasm \
+    RETRAIN_BUFFER_DIR=/data/buffer
+RUN mkdir -p /data/buffer && chown node:node /data/buffer
+WORKDIR /app
+COPY --from=deps-runtime /app/node_modules ./node_modules
 COPY . .
 USER node
 CMD ["node", "--require", "tsx/cjs", "workers/cpu.ts"]
 
-FROM nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04 AS gpu
-ARG NODE_VERSION=20.19.5
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl xz-utils \
- && curl -fsSL "https://nodejs.org/dist/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-x64.tar.xz" \
-    | tar -xJ -C /usr/local --strip-components=1 \
- && rm -rf /var/lib/apt/lists/*
+FROM nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04 AS gpu
+ENV NODE_ENV=production \
+    TFJS_BACKEND=tensorflow-gpu \
+    RETRAIN_BUFFER_DIR=/data/buffer
+# The same Node.js build as the runtime image, without a download.
+COPY --from=deps /usr/local/bin/node /usr/local/bin/node
+RUN groupadd --gid 1000 node \
+ && useradd --uid 1000 --gid node --create-home --shell /bin/sh node \
+ && mkdir -p /data/buffer && chown node:node /data/buffer
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm install --no-audit --no-fund --omit=dev --include=optional && npm cache clean --force
+COPY --from=deps-gpu /app/node_modules ./node_modules
 COPY . .
+USER node
 CMD ["node", "--require", "tsx/cjs", "workers/gpu.ts"]

@@ -23,6 +23,13 @@ const tools = [
     pkg: 'github.com/versity/versitygw/cmd/versitygw',
     ldflags: '-s -w -X main.Version=v1.8.0',
   },
+  {
+    // `docker-compose config` validates docker-compose.yml in the tests; no Docker engine needed.
+    name: 'docker-compose',
+    dir: 'compose',
+    pkg: 'github.com/docker/compose/v5/cmd',
+    ldflags: '-s -w -X github.com/docker/compose/v5/internal.Version=v5.6.0',
+  },
 ];
 
 function log(message) {
@@ -50,14 +57,14 @@ function ensureNodeModules() {
   log(`npm ci took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-function ensureTool({ name, pkg, ldflags }) {
-  const dir = path.join(root, 'tools', name);
+function ensureTool({ name, dir: toolDir = name, pkg, ldflags }) {
+  const dir = path.join(root, 'tools', toolDir);
   const bin = path.join(binDir, name);
   const pinFile = `${bin}.pin`;
   const want = fingerprint([path.join(dir, 'go.mod'), path.join(dir, 'go.sum')], ldflags);
   if (fs.existsSync(bin) && fs.existsSync(pinFile) && fs.readFileSync(pinFile, 'utf8') === want) return;
   fs.mkdirSync(binDir, { recursive: true });
-  log(`building ${name} from ${pkg} (pinned in tools/${name}/go.mod); the first build takes minutes`);
+  log(`building ${name} from ${pkg} (pinned in tools/${toolDir}/go.mod); the first build takes minutes`);
   const started = Date.now();
   execFileSync('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', bin, pkg], {
     cwd: dir,

@@ -1,0 +1,329 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+/** Docker Compose built from its Go module by scripts/setup.js (tools/compose); needs no Docker engine. */
+const COMPOSE_BIN = path.join(ROOT, '.tools', 'bin', 'docker-compose');
+const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
+const DOCKERFILE = path.join(ROOT, 'Dockerfile');
+const BUFFER_DIR = '/data/buffer';
+
+/** The variables docker-compose.yml requires (`${VAR:?message}`), set to dummies. */
+const REQUIRED_ENV: Record<string, string> = {
+  MINIO_ROOT_USER: 'retrain-test',
+  MINIO_ROOT_PASSWORD: 'dummy-minio-password',
+  POSTGRES_PASSWORD: 'dummy-postgres-password',
+  RETRAIN_API_KEY: 'dummy-api-key-0123456789',
+  GRAFANA_ADMIN_PASSWORD: 'dummy-grafana-password',
+};
+
+/** The part of `docker-compose config --format json` these tests read. */
+interface ComposeService {
+  image?: string;
+  build?: { context: string; dockerfile?: string; target?: string };
+  command?: string[] | null;
+  environment?: Record<string, string | null>;
+  healthcheck?: { test?: string[]; disable?: boolean };
+  depends_on?: Record<string, { condition: string }>;
+  restart?: string;
+  volumes?: { type: string; source?: string; target: string }[];
+  deploy?: {
+    resources?: {
+      reservations?: { devices?: { driver?: string; capabilities?: string[]; device_ids?: string[] }[] };
+    };
+  };
+}
+
+interface ComposeProject {
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, unknown>;
+}
+
+/** One build stage of the Dockerfile: its base, the stages it copies from, its instructions. */
+interface Stage {
+  name: string;
+  from: string;
+  copiesFrom: string[];
+  instructions: string[];
+}
+
+let home: string;
+let emptyEnvFile: string;
+let project: ComposeProject;
+let stages: Stage[];
+
+/** Runs the Go-built docker-compose on docker-compose.yml, hermetically: no .env, no ~/.docker. */
+function compose(args: string[], env: Record<string, string>) {
+  const result = spawnSync(COMPOSE_BIN, ['-f', COMPOSE_FILE, '--env-file', emptyEnvFile, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...env },
+    timeout: 60_000,
+  });
+  if (result.error) throw result.error;
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function parseDockerfile(text: string): Stage[] {
+  const lines = text
+    .split('\n')
+    .filter((line) => !/^\s*#/.test(line))
+    .join('\n')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const parsed: Stage[] = [];
+  for (const line of lines) {
+    const from = /^FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(line);
+    if (from) {
+      parsed.push({ name: from[2] ?? `#${parsed.length}`, from: from[1]!, copiesFrom: [], instructions: [] });
+      continue;
+    }
+    const stage = parsed.at(-1);
+    if (!stage) continue;
+    stage.instructions.push(line);
+    const copy = /^COPY\s+(?:--\S+\s+)*?--from=(\S+)/i.exec(line);
+    if (copy) stage.copiesFrom.push(copy[1]!);
+  }
+  return parsed;
+}
+
+function stage(name: string): Stage {
+  const found = stages.find((s) => s.name === name);
+  if (!found) throw new Error(`Dockerfile has no stage ${name}`);
+  return found;
+}
+
+/** The stage and every stage it is built FROM (not the ones it copies from). */
+function lineage(name: string): Stage[] {
+  const chain: Stage[] = [];
+  for (let s: Stage | undefined = stage(name); s; s = stages.find((t) => t.name === s?.from)) chain.push(s);
+  return chain;
+}
+
+function runs(chain: Stage[]): string {
+  return chain.flatMap((s) => s.instructions.filter((i) => /^RUN\s/i.test(i))).join('\n');
+}
+
+/** The stage whose /app/node_modules the target stage copies. */
+function nodeModulesSource(target: string): Stage {
+  const copy = stage(target).instructions.find((i) => /^COPY\s.*--from=\S+\s+\/app\/node_modules\s/i.test(i));
+  const from = copy && /--from=(\S+)/.exec(copy)?.[1];
+  if (!from) throw new Error(`stage ${target} copies no node_modules`);
+  return stage(from);
+}
+
+/** The tag of an image reference (`registry:5000/repo/name:tag@sha256:...`), or undefined when it has none. */
+function imageTag(image: string): string | undefined {
+  const withoutDigest = image.split('@')[0]!;
+  const lastSegment = withoutDigest.slice(withoutDigest.lastIndexOf('/') + 1);
+  const colon = lastSegment.indexOf(':');
+  return colon === -1 ? undefined : lastSegment.slice(colon + 1);
+}
+
+/** Services that others wait for with `service_completed_successfully`: the one-shot jobs. */
+function jobs(): Set<string> {
+  const names = new Set<string>();
+  for (const service of Object.values(project.services)) {
+    for (const [dep, { condition }] of Object.entries(service.depends_on ?? {})) {
+      if (condition === 'service_completed_successfully') names.add(dep);
+    }
+  }
+  return names;
+}
+
+/** `--name X --type T` pairs of every `search-attribute create` the service's script runs. */
+function registeredSearchAttributes(script: string): { namespace?: string; attributes: Map<string, string> } {
+  const attributes = new Map<string, string>();
+  let namespace: string | undefined;
+  for (const command of script.split(/\n|&&|\|\||;/)) {
+    if (!/\bsearch-attribute\s+create\b/.test(command)) continue;
+    const tokens = command.trim().split(/\s+/);
+    const names: string[] = [];
+    let type: string | undefined;
+    tokens.forEach((token, i) => {
+      const value = tokens[i + 1];
+      if (token === '--name' && value) names.push(value);
+      if (token === '--type' && value) type = value;
+      if ((token === '--namespace' || token === '-n') && value) namespace = value;
+    });
+    for (const name of names) attributes.set(name, type ?? '(no type)');
+  }
+  return { namespace, attributes };
+}
+
+beforeAll(() => {
+  if (!fs.existsSync(COMPOSE_BIN)) throw new Error(`${COMPOSE_BIN} is missing: run node scripts/setup.js`);
+  home = fs.mkdtempSync(path.join(os.tmpdir(), 'retrain-compose-'));
+  emptyEnvFile = path.join(home, 'empty.env');
+  fs.writeFileSync(emptyEnvFile, '');
+  const rendered = compose(['config', '--format', 'json'], REQUIRED_ENV);
+  if (rendered.status !== 0) throw new Error(`docker-compose config failed: ${rendered.stderr}`);
+  project = JSON.parse(rendered.stdout) as ComposeProject;
+  stages = parseDockerfile(fs.readFileSync(DOCKERFILE, 'utf8'));
+});
+
+afterAll(() => {
+  if (home) fs.rmSync(home, { recursive: true, force: true });
+});
+
+describe('docker-compose.yml', () => {
+  it('passes `docker-compose config` without errors or warnings when the required variables are set', () => {
+    const result = compose(['config', '--quiet'], REQUIRED_ENV);
+    expect(result.stderr.trim()).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it.each(Object.keys(REQUIRED_ENV))(
+    'refuses to render without %s and says which variable is missing',
+    (name) => {
+      const env = { ...REQUIRED_ENV };
+      delete env[name];
+      const result = compose(['config', '--quiet'], env);
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain(name);
+    },
+  );
+
+  it('gives every long-running service a healthcheck and a restart policy; the rest are jobs others wait for', () => {
+    const oneShot = jobs();
+    for (const [name, service] of Object.entries(project.services)) {
+      if (oneShot.has(name)) {
+        // A job restarts only when it fails; one that restarted after success would never be "completed".
+        expect(service.restart ?? 'no', `${name} restart`).toMatch(/^(no|on-failure(:\d+)?)$/);
+        continue;
+      }
+      const test = service.healthcheck?.test ?? [];
+      expect(service.healthcheck?.disable ?? false, `${name} healthcheck disabled`).toBe(false);
+      expect(test.length > 1 && test[0] !== 'NONE', `${name} has a healthcheck`).toBe(true);
+      expect(['always', 'unless-stopped'], `${name} restart`).toContain(service.restart);
+    }
+    expect([...oneShot].sort()).toEqual([
+      'minio-bucket',
+      'temporal-namespace',
+      'temporal-schema',
+      'temporal-search-attributes',
+    ]);
+  });
+
+  it('makes every dependency wait for health or for a completed job', () => {
+    const oneShot = jobs();
+    for (const [name, service] of Object.entries(project.services)) {
+      for (const [dep, { condition }] of Object.entries(service.depends_on ?? {})) {
+        const what = `${name} -> ${dep}`;
+        expect(project.services[dep], what).toBeDefined();
+        if (oneShot.has(dep)) expect(condition, what).toBe('service_completed_successfully');
+        else {
+          expect(condition, what).toBe('service_healthy');
+          expect(project.services[dep]?.healthcheck?.test?.length ?? 0, `${dep} healthcheck`).toBeGreaterThan(
+            1,
+          );
+        }
+      }
+    }
+  });
+
+  it('pins every image, in the compose file and in the Dockerfile, by a tag other than latest', () => {
+    const images = Object.entries(project.services).map(([name, s]) => [name, s.image ?? ''] as const);
+    const stageNames = new Set(stages.map((s) => s.name));
+    for (const s of stages) if (!stageNames.has(s.from)) images.push([`Dockerfile stage ${s.name}`, s.from]);
+    for (const [where, image] of images) {
+      const tag = imageTag(image);
+      expect(tag, `${where}: ${image || '(no image)'}`).toBeTruthy();
+      expect(tag, `${where}: ${image}`).not.toBe('latest');
+    }
+    // Docker Hub no longer serves MinIO: its images come from quay.io.
+    expect(project.services.minio?.image).toMatch(/^quay\.io\/minio\/minio:RELEASE\./);
+    expect(project.services['minio-bucket']?.image).toMatch(/^quay\.io\/minio\/mc:RELEASE\./);
+  });
+
+  it("registers ModelName and RetrainStage as Keyword in the workers' namespace before any worker starts", () => {
+    const registering = Object.entries(project.services).filter(([, s]) =>
+      /search-attribute\s+create/.test((s.command ?? []).join('\n')),
+    );
+    expect(registering.map(([name]) => name)).toEqual(['temporal-search-attributes']);
+    const [jobName, job] = registering[0]!;
+    expect(job.image).toMatch(/^temporalio\/admin-tools:/);
+    const { namespace, attributes } = registeredSearchAttributes((job.command ?? []).join('\n'));
+    expect(attributes.get('ModelName')).toBe('Keyword');
+    expect(attributes.get('RetrainStage')).toBe('Keyword');
+    for (const worker of ['cpu-worker', 'gpu-worker']) {
+      const service = project.services[worker];
+      expect(namespace, worker).toBe(service?.environment?.TEMPORAL_NAMESPACE);
+      expect(service?.depends_on?.[jobName]?.condition, worker).toBe('service_completed_successfully');
+    }
+    expect(project.services.temporal?.image).toMatch(/^temporalio\/server:/);
+    expect(project.services.temporal?.depends_on?.['temporal-schema']?.condition).toBe(
+      'service_completed_successfully',
+    );
+  });
+
+  it('mounts the buffer as a named volume that the image creates for its user (node)', () => {
+    const mounting = Object.entries(project.services).filter(([, s]) =>
+      (s.volumes ?? []).some((v) => v.target === BUFFER_DIR),
+    );
+    expect(mounting.map(([name]) => name).sort()).toEqual(['cpu-worker', 'serving']);
+    for (const [name, service] of Object.entries(project.services)) {
+      if (service.environment?.RETRAIN_BUFFER_DIR === undefined) continue;
+      expect(service.environment.RETRAIN_BUFFER_DIR, name).toBe(BUFFER_DIR);
+      const target = service.build?.target;
+      expect(target, `${name} is built from a Dockerfile stage`).toBeTruthy();
+      const chain = lineage(target!);
+      const users = chain[0]!.instructions.filter((i) => /^USER\s/i.test(i));
+      expect(users.at(-1), `${name}: image ${target} runs as node`).toMatch(/^USER\s+node$/i);
+      const script = runs(chain);
+      expect(script, `${name}: image ${target} creates ${BUFFER_DIR}`).toMatch(/mkdir -p \/data\/buffer\b/);
+      expect(script, `${name}: image ${target} gives ${BUFFER_DIR} to node`).toMatch(
+        /chown (-R )?node:node \/data\/buffer\b/,
+      );
+    }
+    for (const [name, service] of mounting) {
+      const volume = service.volumes?.find((v) => v.target === BUFFER_DIR);
+      // A named volume starts as a copy of the image's directory, owner included; a bind mount would not.
+      expect(volume?.type, name).toBe('volume');
+      expect(Object.keys(project.volumes ?? {})).toContain(volume?.source);
+    }
+  });
+
+  it('gives native TensorFlow (tfjs-node-gpu) to the gpu image only, with an NVIDIA GPU and GPU_SLOTS', () => {
+    expect(project.services['cpu-worker']?.build?.target).toBe('runtime');
+    expect(project.services.serving?.build?.target).toBe('runtime');
+    expect(project.services['gpu-worker']?.build?.target).toBe('gpu');
+
+    const runtimeModules = nodeModulesSource('runtime');
+    const runtimeScript = runs([runtimeModules, ...lineage(runtimeModules.name)]);
+    expect(runtimeScript).toMatch(/npm ci [^\n]*--ignore-scripts/);
+    expect(runtimeScript).toMatch(/rm -rf [^\n]*node_modules\/@tensorflow\/tfjs-node\s/);
+    expect(runtimeScript).toMatch(/rm -rf [^\n]*node_modules\/@tensorflow\/tfjs-node-gpu\b/);
+    expect(runtimeScript).not.toMatch(/npm (rebuild|install)[^\n]*tfjs-node/);
+    expect(runs(lineage('runtime'))).not.toMatch(/tfjs-node/);
+
+    const gpuModules = nodeModulesSource('gpu');
+    const gpuScript = runs([gpuModules]);
+    expect(gpuScript).toMatch(/npm rebuild @tensorflow\/tfjs-node-gpu\b/);
+    expect(gpuScript).toMatch(/rm -rf [^\n]*node_modules\/@tensorflow\/tfjs-node\s/);
+    expect(stage('gpu').from).toMatch(/^nvidia\/cuda:11\.8\.[\d.]+-cudnn8-runtime-ubuntu22\.04$/);
+
+    const gpu = project.services['gpu-worker']!;
+    const devices = gpu.deploy?.resources?.reservations?.devices ?? [];
+    expect(devices.some((d) => d.driver === 'nvidia' && d.capabilities?.includes('gpu'))).toBe(true);
+    expect(gpu.environment?.GPU_SLOTS).toMatch(/^\d+$/);
+    expect(gpu.environment?.TFJS_BACKEND).toBe('tensorflow-gpu');
+  });
+
+  it("lets Prometheus reach the workers' metrics and mounts the monitoring configuration from deploy/", () => {
+    for (const worker of ['cpu-worker', 'gpu-worker']) {
+      expect(project.services[worker]?.environment?.METRICS_HOST, worker).toBe('0.0.0.0');
+    }
+    const mounts = (name: string) => (project.services[name]?.volumes ?? []).map((v) => [v.source, v.target]);
+    expect(mounts('prometheus')).toContainEqual([
+      path.join(ROOT, 'deploy', 'prometheus.yml'),
+      '/etc/prometheus/prometheus.yml',
+    ]);
+    expect(mounts('grafana').map(([source]) => source)).toContain(path.join(ROOT, 'deploy', 'grafana'));
+  });
+});
