@@ -75,10 +75,12 @@ function ensureTool({ name, dir: toolDir = name, pkg, ldflags }) {
   log(`built ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-/** Programs from Debian's packages: the daemon-client tests run the documented bash client (curl, jq). */
+/** Programs from Debian's packages: the documented bash client (curl, jq) and a browser for the Web UI tests. */
 const debianPackages = [
   { command: 'curl', pkg: 'curl' },
   { command: 'jq', pkg: 'jq' },
+  // The Web UI tests drive it through playwright-core.
+  { command: 'chromium', pkg: 'chromium' },
 ];
 
 function onPath(command) {
@@ -103,10 +105,16 @@ function ensureDebianPackages() {
   });
 }
 
+function ensureCliBundle() {
+  if (require('./lib/cli-bundle.js').buildBundle())
+    log('built the retrain command line bundle (.tools/cli/)');
+}
+
 function main() {
   ensureNodeModules();
   for (const tool of tools) ensureTool(tool);
   ensureDebianPackages();
+  ensureCliBundle();
 }
 
 try {

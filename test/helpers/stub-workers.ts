@@ -74,8 +74,8 @@ export interface StubWorkers {
   close(): Promise<void>;
 }
 
-export async function stubWorkers(): Promise<StubWorkers> {
-  const address = inject('temporalAddress');
+/** Stub workers on the suite's dev server, or on the one at `address`. */
+export async function stubWorkers(address: string = inject('temporalAddress')): Promise<StubWorkers> {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const taskQueue = `stub-${randomUUID()}`;
