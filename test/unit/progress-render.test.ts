@@ -68,9 +68,9 @@ describe('progress of a multi-trial run', () => {
     const markdown = renderProgress('flight-delay', progress, []);
     expect(markdown).toContain('| trial | status | epoch | loss | val loss | hyperparams |');
     expect(markdown).toContain(
-      '| 2 | failed | 0/10 | n/a | n/a | mlp sgd lr 1 units 32 batch 256 dropout 0 |',
+      '| 2 | failed | 0 of 10 | n/a | n/a | mlp sgd lr 1 units 32 batch 256 dropout 0 |',
     );
-    expect(markdown).toContain('| 3 | running | 3/10 | 0.7000 | 0.7100 |');
+    expect(markdown).toContain('| 3 | running | 3 of 10 | 0.7000 | 0.7100 |');
     expect(markdown).toContain('best so far: trial 1 (0.6012)');
   });
 });
