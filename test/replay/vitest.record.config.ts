@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * Records the workflow histories that test/replay/replay.test.ts replays:
- * `npx vitest run --config test/replay/vitest.record.config.ts`. Run it after a deliberate change
+ * `npm run record-histories`. Run it after a deliberate change
  * to the workflow's commands (and bump nothing else); commit the new files in histories/.
  */
 export default defineConfig({
