@@ -2,6 +2,7 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import * as tf from '@tensorflow/tfjs';
 import { ErrorType, RetryableErrorType } from '../common/errors';
 import { checkpointPrefix } from '../common/artefacts';
+import { WorkerMetric } from '../common/metric-names';
 import { TrainHeartbeatSchema, type TrainHeartbeat } from '../common/heartbeat';
 import { architectureIssue, type Hyperparams } from '../common/model-spec';
 import type { TrainInput, TrainResult } from '../common/stages';
@@ -80,6 +81,19 @@ async function train(
   };
   // Copies: the SDK encodes details later, and `state` keeps changing.
   const beat = () => heartbeat(() => ({ ...state }));
+  const tags = { model: input.model };
+  const samplesPerSecond = ctx.metricMeter.createGauge(
+    WorkerMetric.trainingSamplesPerSecond,
+    'float',
+    undefined,
+    'Training throughput, samples per second.',
+  );
+  const epochGauge = ctx.metricMeter.createGauge(
+    WorkerMetric.trainingEpoch,
+    'int',
+    undefined,
+    'The last epoch training finished.',
+  );
   beat();
 
   const checkpoint = async (at: TrainPosition): Promise<void> => {
@@ -109,9 +123,14 @@ async function train(
       start: position,
       signal: ctx.cancellationSignal,
       progressEveryMs: 100,
-      onProgress: (stats) => trackProgress(state, stats, input.epochs),
+      onProgress: (stats) => {
+        trackProgress(state, stats, input.epochs);
+        if (Number.isFinite(stats.samplesPerSec)) samplesPerSecond.set(stats.samplesPerSec, tags);
+      },
       onEpoch: async (stats, at) => {
         last = stats;
+        if (Number.isFinite(stats.samplesPerSec)) samplesPerSecond.set(stats.samplesPerSec, tags);
+        epochGauge.set(stats.epoch, tags);
         if (stats.valLoss !== null && (best === null || stats.valLoss < best.valLoss))
           best = { epoch: stats.epoch, valLoss: stats.valLoss };
         Object.assign(state, { ...stats, batch: 0, pct: pctOf(stats.epoch, 0, batches, input.epochs) });

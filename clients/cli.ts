@@ -1,6 +1,6 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { version } from '../package.json';
-import { loadConfig, type Config } from '../workers/config';
+import { LOG_FORMATS, loadConfig, type Config, type LogFormat } from '../workers/config';
 import type { CancelOptions } from './commands/cancel';
 import type { IngestOptions } from './commands/ingest';
 import type { ListOptions } from './commands/list';
@@ -54,7 +54,9 @@ export async function main(
     command.action(async (...args: unknown[]) => {
       try {
         // commander passes the positional arguments, then the options, then the command itself.
-        code = await action(config ?? loadConfig(), ...(args.slice(0, -1) as A));
+        const settings = config ?? loadConfig();
+        out.useLogFormat?.(program.opts<{ logFormat?: LogFormat }>().logFormat ?? settings.logFormat);
+        code = await action(settings, ...(args.slice(0, -1) as A));
       } catch (err) {
         out.endProgress();
         if (err instanceof UsageError) command.error(err.message, { exitCode: 2, code: 'retrain.usage' });
@@ -73,6 +75,12 @@ export async function main(
     .showHelpAfterError()
     .version(version, '-V, --version', 'print the version of retrain')
     .helpOption('-h, --help', 'print this help')
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'log lines on stderr as JSON or pretty (default: JSON unless stderr is a terminal; RETRAIN_LOG_FORMAT)',
+      ).choices(LOG_FORMATS),
+    )
     .helpCommand('help [command]', 'print the help of a command')
     .addHelpText('after', EXIT_CODES);
 

@@ -1,4 +1,8 @@
+import type { Logger } from 'pino';
 import { ModelNameSchema } from '../common/model-spec';
+import type { LogFormat } from '../workers/config';
+import { createLogger } from '../workers/logger';
+
 /** Thrown for bad command-line usage; printed as one line with the command's usage, exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -20,7 +24,8 @@ export function parseModelName(value: string | undefined, what = '--model'): str
  * (logs, live progress, errors) on stderr.
  */
 export interface CommandOutput {
-  log(line: string): void;
+  /** A log line; `fields` (ids, counts) travel as JSON fields when logs are JSON. */
+  log(line: string, fields?: Record<string, unknown>): void;
   progress(line: string): void;
   endProgress(): void;
   result(json: boolean | undefined, value: unknown, text: string): void;
@@ -28,6 +33,8 @@ export interface CommandOutput {
   writeOut(text: string): void;
   /** Text as it is on stderr: the one-line reason of a failure, usage after a usage error. */
   writeErr(text: string): void;
+  /** `--log-format` (or RETRAIN_LOG_FORMAT), once the command line is parsed; unset keeps the default. */
+  useLogFormat?(format: LogFormat | undefined): void;
 }
 
 /** The part of a stream the output needs; process.stdout and process.stderr are ones. */
@@ -40,15 +47,33 @@ export interface OutputStream {
 /**
  * Output to a terminal or a pipe. Live progress redraws one line in place on a TTY, cut to its width
  * so it never wraps; piped, it prints a line only when it changed, so logs do not fill with repeats.
+ * Log lines are JSON (the shared pino logger) when stderr is not a TTY or `json` is asked for,
+ * pino-pretty's form when `pretty` is, and plain lines on a terminal otherwise.
  */
 export function terminalOutput(
   stdout: OutputStream = process.stdout,
   stderr: OutputStream = process.stderr,
+  logFormat?: LogFormat,
 ): CommandOutput {
   let live = false;
   let last: string | undefined;
+  let format = logFormat;
+  let logger: Logger | undefined;
+  const structured = () => format !== undefined || !stderr.isTTY;
   return {
-    log: (line) => stderr.write(`${line}\n`),
+    log: (line, fields) => {
+      if (!structured()) {
+        stderr.write(`${line}\n`);
+        return;
+      }
+      logger ??= createLogger({ name: 'retrain', format: format ?? 'json', destination: stderr });
+      logger.info(fields ?? {}, line);
+    },
+    useLogFormat: (next) => {
+      if (next === format) return;
+      format = next;
+      logger = undefined;
+    },
     progress: (line) => {
       if (stderr.isTTY) {
         stderr.write(`\r\x1b[2K${fitWidth(line, stderr.columns)}`);

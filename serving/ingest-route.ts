@@ -14,6 +14,8 @@ export interface IngestRouteOptions {
   ingestor: Ingestor;
   /** Without a key the route answers 503: anyone could otherwise feed the training data. */
   apiKey?: string;
+  /** Told how many new rows each request wrote (the ingest metric). */
+  onIngested?: (model: string, rows: number) => void;
 }
 
 /**
@@ -21,7 +23,10 @@ export interface IngestRouteOptions {
  * `{ model, received, inserted, duplicates }` only once the rows are durable in the buffer; 400 names
  * the first bad row and writes nothing; 404 for a model without a spec; 413 above 16 MiB.
  */
-export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { ingestor, apiKey }) => {
+export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (
+  app,
+  { ingestor, apiKey, onIngested },
+) => {
   app.addHook('onRequest', apiKeyCheck(apiKey, 'ingest API disabled: set RETRAIN_API_KEY'));
 
   app.setErrorHandler((err: FastifyError, _request, reply) => {
@@ -39,6 +44,7 @@ export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, 
     const { model, rows } = body.data;
     try {
       const { received, inserted, duplicates, expiredDays } = await ingestor.ingestRows(model, rows);
+      onIngested?.(model, inserted);
       request.log.info({ model, received, inserted, duplicates, expiredDays }, 'rows ingested');
       return { model, received, inserted, duplicates };
     } catch (err) {

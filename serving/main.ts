@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const { app, loadProductionModels } = createServer({
     registry,
     apiKey: config.apiKey,
-    logger: true,
+    logger: { format: config.logFormat, level: config.logLevel },
     ingestor,
     temporal:
       temporal instanceof Error

@@ -1,12 +1,13 @@
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 
 import { formatIssues } from '../common/format-issues';
 import type { Ingestor } from '../storage/ingest';
 import type { ModelRegistry } from '../storage/registry';
+import { createLogger, type LoggerSettings } from '../workers/logger';
 import { adminRoutes } from './admin';
 import { buildFeatures, FeatureError, ModelRowsBodySchema } from './features';
 import { ingestRoutes } from './ingest-route';
-import { ServingMetrics } from './metrics';
+import { NO_VERSION_LABEL, ServingMetrics } from './metrics';
 import { ModelPool, type StartupReport } from './model-pool';
 import { trainingAdminRoutes, type TrainingBackend } from './training-admin';
 
@@ -20,8 +21,11 @@ export interface ServerOptions {
   registry: ModelRegistry;
   /** Guards the admin and ingest routes; without one they answer 503. */
   apiKey?: string;
-  /** Structured request logs on stdout, or on `stream` (tests read them). @default false */
-  logger?: boolean | { stream: NodeJS.WritableStream };
+  /**
+   * Structured logs through the shared logger (workers/logger): `true` for JSON on stderr, or its
+   * settings (format, level, a destination tests read). @default false
+   */
+  logger?: boolean | LoggerSettings;
   /** Serves `POST /ingest` into the data buffer when given. */
   ingestor?: Ingestor;
   /** Backs the training admin routes (`/admin/trigger-training` ...); without it they answer 503. */
@@ -42,12 +46,14 @@ export interface InferenceServer {
 export function createServer(opts: ServerOptions): InferenceServer {
   const app = Fastify({
     bodyLimit: BODY_LIMIT_BYTES,
-    logger: opts.logger
+    ...(opts.logger
       ? {
-          redact: { paths: ['req.headers["x-api-key"]', 'req.headers.authorization'], censor: '[redacted]' },
-          ...(opts.logger === true ? {} : { stream: opts.logger.stream }),
+          loggerInstance: createLogger({
+            name: 'serving',
+            ...(opts.logger === true ? {} : opts.logger),
+          }) as FastifyBaseLogger,
         }
-      : false,
+      : { logger: false }),
   });
   const metrics = new ServingMetrics();
   const pool = new ModelPool(opts.registry, metrics);
@@ -65,8 +71,10 @@ export function createServer(opts: ServerOptions): InferenceServer {
     const body = ModelRowsBodySchema.safeParse(request.body);
     const named = (request.body as { model?: unknown } | undefined)?.model;
     const model = typeof named === 'string' && pool.isKnown(named) ? named : UNKNOWN_MODEL_LABEL;
+    // The version serving now; the one that answers once its slot is taken.
+    let version = (model === UNKNOWN_MODEL_LABEL ? undefined : pool.get(model)?.version) ?? NO_VERSION_LABEL;
     const answer = (status: number, payload: unknown) => {
-      metrics.predicted(model, status, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.predicted(model, version, status, Number(process.hrtime.bigint() - started) / 1e9);
       return reply.code(status).send(payload);
     };
     if (!body.success) return answer(400, { error: `invalid request: ${formatIssues(body.error)}` });
@@ -75,6 +83,7 @@ export function createServer(opts: ServerOptions): InferenceServer {
       if (model === UNKNOWN_MODEL_LABEL) return answer(404, { error: `unknown model ${body.data.model}` });
       return answer(503, { error: `model ${body.data.model} has no loaded version on this server` });
     }
+    version = slot.version;
     const pre = slot.preprocessing;
     let features;
     try {
@@ -110,7 +119,7 @@ export function createServer(opts: ServerOptions): InferenceServer {
   });
 
   app.get('/metrics', async (_request, reply) =>
-    reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()),
+    reply.type(metrics.contentType).send(await metrics.render()),
   );
 
   void app.register(adminRoutes, {
@@ -127,7 +136,12 @@ export function createServer(opts: ServerOptions): InferenceServer {
     temporal: opts.temporal,
     defaultModel: opts.defaultModel,
   });
-  if (opts.ingestor) void app.register(ingestRoutes, { ingestor: opts.ingestor, apiKey: opts.apiKey });
+  if (opts.ingestor)
+    void app.register(ingestRoutes, {
+      ingestor: opts.ingestor,
+      apiKey: opts.apiKey,
+      onIngested: (model, rows) => metrics.ingested(model, rows),
+    });
 
   return {
     app,

@@ -7,6 +7,13 @@ import { CPU_TASK_QUEUE } from '../common/task-queues';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
+/** How logs are written: one JSON object a line, or pino-pretty's human form. */
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 const urlList = z
   .string()
   .default('')
@@ -41,9 +48,12 @@ const EnvSchema = z.object({
   BUFFER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(60),
   SERVING_PORT: z.coerce.number().int().min(1).max(65535).default(8000),
   SERVING_HOST: z.string().min(1).default('127.0.0.1'),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   CPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   GPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
   RETRAIN_DEFAULT_MODEL: ModelNameSchema.optional(),
+  RETRAIN_LOG_FORMAT: z.enum(LOG_FORMATS).optional(),
+  RETRAIN_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
 export interface Config {
@@ -60,7 +70,15 @@ export interface Config {
   taskQueue: string;
   bufferRetentionDays: number;
   serving: { host: string; port: number };
+  /** Where the workers' Prometheus endpoints bind (`METRICS_HOST`); port 0 turns one off. */
+  metricsHost: string;
   metricsPorts: { cpu: number; gpu: number };
+  /**
+   * `RETRAIN_LOG_FORMAT`; unset, workers and the server write JSON and the command line writes JSON
+   * when stderr is not a terminal (plain lines when it is).
+   */
+  logFormat?: LogFormat;
+  logLevel: LogLevel;
   /** The model the daemon-style admin routes mean when a request names none. */
   defaultModel?: string;
 }
@@ -95,7 +113,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     taskQueue: e.RETRAIN_TASK_QUEUE,
     bufferRetentionDays: e.BUFFER_RETENTION_DAYS,
     serving: { host: e.SERVING_HOST, port: e.SERVING_PORT },
+    metricsHost: e.METRICS_HOST,
     metricsPorts: { cpu: e.CPU_METRICS_PORT, gpu: e.GPU_METRICS_PORT },
+    logFormat: e.RETRAIN_LOG_FORMAT,
+    logLevel: e.RETRAIN_LOG_LEVEL,
     defaultModel: e.RETRAIN_DEFAULT_MODEL,
   };
 }

@@ -3,26 +3,28 @@ import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { selectBackend } from '../ml/backend';
 import { buildActivityDeps } from './activity-deps';
 import { loadConfig } from './config';
+import { createLogger } from './logger';
+import { workerRuntimeOptions } from './runtime';
 import { createCpuWorker, createGpuWorker } from './worker-factory';
 
 const SHUTDOWN_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 /**
- * Entry point shared by the cpu and gpu workers: config, metrics endpoint, connection, run.
+ * Entry point shared by the cpu and gpu workers: config, logs and metrics endpoint, connection, run.
  * SIGINT or SIGTERM stops polling; running trainings are cancelled after the grace time, save a
  * checkpoint and fail retryably, so another worker resumes them. Resolves once the worker has
  * drained, which lets the process exit with code 0.
  */
 export async function runWorker(kind: 'cpu' | 'gpu'): Promise<void> {
   const config = loadConfig();
-  const log = (line: string) => console.error(`[${kind} worker] ${line}`);
+  const logger = createLogger({ name: `${kind}-worker`, format: config.logFormat, level: config.logLevel });
+  const log = (line: string, fields: Record<string, unknown> = {}) => logger.info(fields, line);
   const metricsPort = kind === 'cpu' ? config.metricsPorts.cpu : config.metricsPorts.gpu;
+  const metricsAddress = metricsPort > 0 ? `${config.metricsHost}:${metricsPort}` : undefined;
   Runtime.install({
+    ...workerRuntimeOptions({ logger, metricsAddress }),
     // Handled below, so the log says what happens to running work.
     shutdownSignals: [],
-    ...(metricsPort > 0
-      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${metricsPort}` } } } }
-      : {}),
   });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const clientConnection = await Connection.connect({ address: config.temporal.address });
@@ -48,15 +50,22 @@ export async function runWorker(kind: 'cpu' | 'gpu'): Promise<void> {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) {
-        log(`${signal} again: exiting without waiting for running activities`);
+        logger.warn({ signal }, `${signal} again: exiting without waiting for running activities`);
         process.exit(1);
       }
       stopping = true;
-      log(`${signal}: no new tasks; running activities finish or checkpoint, then the worker exits`);
+      log(`${signal}: no new tasks; running activities finish or checkpoint, then the worker exits`, {
+        signal,
+      });
       if (worker.getState() === 'RUNNING') worker.shutdown();
     };
     for (const signal of SHUTDOWN_SIGNALS) process.on(signal, stop);
-    log(`polling ${worker.options.taskQueue} on ${config.temporal.address}`);
+    log('polling', {
+      taskQueue: worker.options.taskQueue,
+      address: config.temporal.address,
+      namespace: config.temporal.namespace,
+      ...(metricsAddress ? { metrics: `http://${metricsAddress}/metrics` } : {}),
+    });
     try {
       await running;
     } finally {

@@ -13,14 +13,15 @@ export interface WorkerOptions {
 }
 
 /**
- * Drops the task token from the SDK's activity log attributes: with it, anyone reading the logs
- * could complete or fail the activity.
+ * The SDK's activity log attributes, less the task token (with it, anyone reading the logs could
+ * complete or fail the activity) and with the run as `runId`, the name workflow lines use, so one
+ * search finds a run's workflow and activity lines alike.
  */
-export const redactTaskToken: ActivityInterceptorsFactory = () => ({
+export const activityLogAttributes: ActivityInterceptorsFactory = () => ({
   outbound: {
     getLogAttributes: (input, next) => {
-      const { taskToken: _secret, ...rest } = next(input);
-      return rest;
+      const { taskToken: _secret, workflowRunId, ...rest } = next(input);
+      return workflowRunId === undefined ? rest : { ...rest, runId: workflowRunId };
     },
   },
 });
@@ -35,7 +36,7 @@ export function createCpuWorker({ connection, namespace, taskQueue, deps }: Work
     // A directory: the bundler resolves index.ts from sources and index.js from dist/.
     workflowsPath: path.join(__dirname, '..', 'workflows'),
     activities,
-    interceptors: { activity: [redactTaskToken] },
+    interceptors: { activity: [activityLogAttributes] },
   });
 }
 
@@ -53,7 +54,7 @@ export function createGpuWorker({
     namespace,
     taskQueue: gpuTaskQueueFor(taskQueue),
     activities: { trainModel },
-    interceptors: { activity: [redactTaskToken] },
+    interceptors: { activity: [activityLogAttributes] },
     maxConcurrentActivityTaskExecutions: gpuSlots,
     // After SIGTERM a training nearly done may still finish; then it is cancelled (WORKER_SHUTDOWN),
     // saves a checkpoint and fails retryably so another worker resumes it.

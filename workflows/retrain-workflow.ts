@@ -4,6 +4,7 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  log,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -43,6 +44,7 @@ import { planTrials } from '../common/trials';
 import { rootFailure } from './failures';
 import { acquireLease } from './lease';
 import { renderProgress } from './progress-details';
+import { runMetrics } from './run-metrics';
 import { applyEpoch, bestSoFar, runTrials, trainedFraction, trialBoard, trialLog } from './trials';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -91,6 +93,9 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     );
   }
   const input = parsed.data;
+  const series = runMetrics(input.model);
+  series.started();
+  log.info('run started', { model: input.model });
   // Readers of a run's memo (lists, the daemon API) see its input without fetching its history.
   upsertMemo({ input });
   const { workflowId, runId, taskQueue } = workflowInfo();
@@ -160,15 +165,27 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     progress.overallPct = pctWithin(name, 0);
     upsertSearchAttributes([{ key: RetrainStageAttribute, value: name }]);
     publish();
+    log.info('stage started', { stage: name, model: input.model });
     try {
       const out = await run();
-      stages.push(record(name, 'completed', started, summarize(out)));
+      stageEnded(record(name, 'completed', started, summarize(out)));
       return out;
     } catch (err) {
       const status = isCancellation(err) ? 'cancelled' : 'failed';
-      stages.push(record(name, status, started, rootFailure(err).message));
+      stageEnded(record(name, status, started, rootFailure(err).message));
       throw err;
     }
+  }
+
+  function stageEnded(done: StageRecord): void {
+    stages.push(done);
+    const { name, status, durationMs } = done;
+    const fields = { stage: name, model: input.model, status, durationMs };
+    if (status === 'completed') log.info('stage ended', fields);
+    else log.warn('stage ended', { ...fields, reason: done.summary });
+    series.stageEnded(name, status, durationMs / 1000);
+    if (name === 'reloadServers' && status !== 'cancelled')
+      series.rolledOut(status === 'completed' ? 'success' : 'failure');
   }
 
   /** Records how the run ended everywhere a reader looks: progress, search attribute, memo, Web UI. */
@@ -186,6 +203,15 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     const memo: RunOutcome = { model: input.model, stages, overallPct: progress.overallPct, ...outcome };
     upsertMemo({ [OUTCOME_MEMO]: memo });
     publish();
+    series.ended(outcome.status);
+    const fields = {
+      model: input.model,
+      outcome: outcome.status,
+      ...(outcome.version ? { version: outcome.version } : {}),
+      ...(outcome.reason ? { reason: outcome.reason } : {}),
+    };
+    if (outcome.status === 'failed') log.error('run ended', fields);
+    else log.info('run ended', fields);
   };
 
   const finish = (result: Omit<RetrainResult, 'model' | 'stages'>): RetrainResult => {
@@ -275,6 +301,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
       (out) => out.reason,
     );
     const metrics = validation.candidate;
+    series.gateDecided(validation.passed);
     if (!validation.passed) {
       const { metric, decision, gate, candidate, baselines, production } = validation;
       return rejectLast(

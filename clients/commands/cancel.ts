@@ -23,7 +23,9 @@ export async function cancelCommand(
   const { client, close } = await connectClient(config);
   try {
     const { runId } = await cancelRun(client, workflowId, reason);
-    out.log(`asked ${workflowId} to cancel; follow it with: retrain status ${workflowId} --watch`);
+    out.log(`asked ${workflowId} to cancel; follow it with: retrain status ${workflowId} --watch`, {
+      workflowId,
+    });
     out.result(
       values.json,
       { workflowId, runId, cancelRequested: true, reason },

@@ -40,12 +40,13 @@ export async function startCommand(
           },
           '',
         );
-      out.log(`retrain: ${err.message}`);
+      out.log(`retrain: ${err.message}`, { model: err.model, runningWorkflowId: err.runningWorkflowId });
       return MODEL_BUSY_EXIT;
     }
     const { workflowId, runId } = started;
     out.log(
       `started ${workflowId} (run ${runId}); Web UI: http://localhost:8233/namespaces/${config.temporal.namespace}/workflows/${workflowId}`,
+      { workflowId, runId, model: input.model },
     );
     if (started.admission === 'pending')
       out.log(

@@ -33,6 +33,7 @@ export async function startGpuWorkerProcess(pipeline: Pipeline): Promise<WorkerP
       TFJS_BACKEND: 'cpu',
       GPU_SLOTS: '1',
       GPU_METRICS_PORT: '0',
+      RETRAIN_LOG_FORMAT: 'json',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -45,7 +46,9 @@ export async function startGpuWorkerProcess(pipeline: Pipeline): Promise<WorkerP
   }));
   const worker = { child, output: () => text, exited };
   const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (!text.includes(`polling ${pipeline.taskQueue}-gpu`)) {
+  const polling = (line: string) =>
+    line.includes('"msg":"polling"') && line.includes(`"taskQueue":"${pipeline.taskQueue}-gpu"`);
+  while (!text.split('\n').some(polling)) {
     if (child.exitCode !== null || child.signalCode !== null)
       throw new Error(`gpu worker exited before polling:\n${text}`);
     if (Date.now() > deadline) {

@@ -223,7 +223,9 @@ describe('inference server', () => {
       expect(text).toContain(`retrain_reloads_total{model="${FORECAST.name}",result="success"} 1`);
       expect(text).toContain(`retrain_reloads_total{model="${FORECAST.name}",result="failure"} 1`);
       expect(text).toContain(`retrain_model_version_info{model="${FORECAST.name}",version="v1"} 1`);
-      expect(text).toContain(`retrain_predict_duration_seconds_count{model="${FORECAST.name}"} 2`);
+      expect(text).toContain(
+        `retrain_predict_duration_seconds_count{model="${FORECAST.name}",version="v1"} 2`,
+      );
     });
 
     it('keeps answering every predict request over real HTTP during 5 reloads, and frees retired versions', async () => {
@@ -278,7 +280,7 @@ describe('inference server logs', () => {
         done();
       },
     });
-    const logged = createServer({ registry, apiKey: API_KEY, logger: { stream } });
+    const logged = createServer({ registry, apiKey: API_KEY, logger: { destination: stream } });
     await logged.loadProductionModels();
     const wrongKey = 'wrong-key-that-must-not-leak';
     for (const key of [API_KEY, wrongKey]) {
