@@ -8,16 +8,8 @@ import { Client, Connection } from '@temporalio/client';
 import { ModelNameAttribute } from '../common/messages';
 import { CPU_TASK_QUEUE } from '../common/task-queues';
 import type { retrainWorkflow } from '../workflows';
-import {
-  freePort,
-  isAlive,
-  portOpen,
-  ROOT,
-  spawnDaemon,
-  stopProcess,
-  waitFor,
-} from '../scripts/lib/processes';
-import { TEMPORAL_BIN, temporalArgs } from '../scripts/lib/temporal-server';
+import { ROOT } from '../scripts/lib/processes';
+import { startDevServer } from '../scripts/lib/temporal-server';
 import { machine, median, round } from './figures';
 
 /** What a user waits for before the first line: well under a second, or the command line feels slow. */
@@ -59,15 +51,9 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' } } });
   const runs = Number(values.runs);
-  const port = await freePort();
-  const pid = spawnDaemon(
-    TEMPORAL_BIN,
-    temporalArgs({ port }),
-    path.join(ROOT, '.data', 'bench', 'temporal.log'),
-  );
+  const temporal = await startDevServer({ log: path.join(ROOT, '.data', 'bench', 'temporal.log') });
   try {
-    await waitFor('Temporal dev server', async () => isAlive(pid) && (await portOpen(port)));
-    const address = `127.0.0.1:${port}`;
+    const { address } = temporal;
     const connection = await Connection.connect({ address });
     const workflowId = `retrain-bench-cli-${Date.now()}`;
     try {
@@ -120,7 +106,7 @@ async function main(): Promise<void> {
       `retrain start-up: node bin/retrain.js, median of ${runs} runs after one unmeasured, Temporal dev server at ${address}`,
     );
   } finally {
-    await stopProcess(pid, 5000);
+    await temporal.stop();
   }
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { TrialRecord } from './artefacts';
-import { HyperparamsSchema, ModelNameSchema, type Gate } from './model-spec';
-import type { GateDecision, MetricSet } from './stages';
+import { HyperparamsSchema, ModelNameSchema } from './model-spec';
+import type { ValidateResult } from './stages';
 
 export const RetrainInputSchema = z
   .object({
@@ -46,15 +46,10 @@ export type Rejection =
   /** The readiness check: too few records or days in the window (`reason` says how many). */
   | { kind: 'insufficientData' }
   /** The validation gate: the candidate's figures beside each baseline's and production's, on one holdout. */
-  | {
-      kind: 'gate';
-      metric: string;
-      decision: GateDecision;
-      gate: Gate;
-      candidate: MetricSet;
-      baselines: Record<string, MetricSet>;
-      production?: { version: string; metrics: MetricSet };
-    }
+  | ({ kind: 'gate' } & Pick<
+      ValidateResult,
+      'metric' | 'decision' | 'gate' | 'candidate' | 'baselines' | 'production'
+    >)
   /** Another run of the model holds its lease: one run per model at a time. */
   | { kind: 'modelBusy'; runningWorkflowId: string };
 

@@ -5,16 +5,8 @@ import { chromium, type Browser, type Locator, type Page } from 'playwright-core
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { epochProgressSignal } from '../../common/messages';
 import { startRun } from '../../runs';
-import {
-  freePort,
-  isAlive,
-  portOpen,
-  ROOT,
-  spawnDaemon,
-  stopProcess,
-  waitFor,
-} from '../../scripts/lib/processes';
-import { TEMPORAL_BIN, temporalArgs } from '../../scripts/lib/temporal-server';
+import { ROOT } from '../../scripts/lib/processes';
+import { startDevServer, type DevServer } from '../../scripts/lib/temporal-server';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { loadConfig } from '../../workers/config';
@@ -76,7 +68,7 @@ function nextSundayAt2(now = new Date()): string {
 }
 
 describe('the Temporal Web UI shows what retrain runs do, in a real browser', () => {
-  let pid: number;
+  let temporal: DevServer | undefined;
   let ui: string;
   let address: string;
   let env: StubWorkers;
@@ -84,18 +76,9 @@ describe('the Temporal Web UI shows what retrain runs do, in a real browser', ()
   let page: Page;
 
   beforeAll(async () => {
-    const [port, uiPort] = [await freePort(), await freePort()];
-    pid = spawnDaemon(
-      TEMPORAL_BIN,
-      temporalArgs({ port, uiPort }),
-      path.join(ROOT, '.data', 'test', 'temporal-ui.log'),
-    );
-    await waitFor(
-      'Temporal dev server with its Web UI',
-      async () => isAlive(pid) && (await portOpen(port)) && (await portOpen(uiPort)),
-    );
-    address = `127.0.0.1:${port}`;
-    ui = `http://127.0.0.1:${uiPort}/namespaces/default`;
+    temporal = await startDevServer({ ui: true, log: path.join(ROOT, '.data', 'test', 'temporal-ui.log') });
+    address = temporal.address;
+    ui = temporal.ui ?? '';
     env = await stubWorkers(address);
     await fs.mkdir(ARTIFACTS, { recursive: true });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -104,7 +87,7 @@ describe('the Temporal Web UI shows what retrain runs do, in a real browser', ()
   afterAll(async () => {
     await browser?.close();
     await env?.close();
-    if (pid) await stopProcess(pid, 5000);
+    await temporal?.stop();
   });
 
   const shot = (name: string) =>

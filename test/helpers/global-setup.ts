@@ -1,16 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import {
-  freePort,
-  isAlive,
-  portOpen,
-  ROOT,
-  spawnDaemon,
-  stopProcess,
-  waitFor,
-} from '../../scripts/lib/processes';
-import { TEMPORAL_BIN, temporalArgs } from '../../scripts/lib/temporal-server';
+import { ROOT } from '../../scripts/lib/processes';
+import { startDevServer, TEMPORAL_BIN } from '../../scripts/lib/temporal-server';
 import { startMinio, type MinioConnection } from './minio';
 import { startVersityGw } from './versitygw';
 
@@ -26,20 +18,14 @@ declare module 'vitest' {
 /** One in-memory Temporal dev server (the pinned binary), one MinIO and one Versity S3 gateway for the whole run. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   if (!fs.existsSync(TEMPORAL_BIN)) throw new Error(`${TEMPORAL_BIN} is missing: run npm run setup`);
-  const port = await freePort();
-  const pid = spawnDaemon(
-    TEMPORAL_BIN,
-    temporalArgs({ port }),
-    path.join(ROOT, '.data', 'test', 'temporal.log'),
-  );
-  await waitFor('Temporal dev server', async () => isAlive(pid) && (await portOpen(port)));
+  const temporal = await startDevServer({ log: path.join(ROOT, '.data', 'test', 'temporal.log') });
   const minio = await startMinio();
   const versitygw = await startVersityGw();
-  project.provide('temporalAddress', `127.0.0.1:${port}`);
+  project.provide('temporalAddress', temporal.address);
   project.provide('minio', connectionOf(minio));
   project.provide('versitygw', connectionOf(versitygw));
   return async () => {
-    await stopProcess(pid, 5000);
+    await temporal.stop();
     await minio.stop();
     await versitygw.stop();
   };
