@@ -3,7 +3,7 @@ import { selectBackend } from '../ml/backend';
 import { DataBuffer } from '../storage/buffer';
 import { BufferWriter } from '../storage/buffer-writer';
 import { Ingestor } from '../storage/ingest';
-import { openBlobStore } from '../storage/open-store';
+import { openCheckedBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
 import { loadConfig } from '../workers/config';
 import { createServer } from './server';
@@ -11,7 +11,7 @@ import { createServer } from './server';
 /** Starts the inference server: listens first (so /healthz answers), then loads production models (/readyz). */
 async function main(): Promise<void> {
   const config = loadConfig();
-  const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
+  const registry = new ModelRegistry(await openCheckedBlobStore(config.store, config.s3));
   const buffer = new DataBuffer(config.bufferDir);
   const writer = await BufferWriter.open(buffer, {
     retentionDays: config.bufferRetentionDays,

@@ -38,6 +38,17 @@ export function openBlobStore(uri: string, s3?: S3Settings): BlobStore {
   throw new Error(`unsupported store URI "${uri}": expected file://<dir> or s3://<bucket>[/prefix]`);
 }
 
+/**
+ * {@link openBlobStore} for a process that is starting: an S3 store is first checked once to honour
+ * conditional writes (create-only and compare-and-swap), so a server that ignores them stops start-up
+ * with a message naming it, instead of letting two writers race later.
+ */
+export async function openCheckedBlobStore(uri: string, s3?: S3Settings): Promise<BlobStore> {
+  const store = openBlobStore(uri, s3);
+  if (store instanceof S3BlobStore) await store.verifyConditionalWrites();
+  return store;
+}
+
 /** Writes `value` as pretty JSON, so registry files (specs, aliases, metadata) stay readable by people. */
 export function putJson(
   store: BlobStore,

@@ -2,13 +2,13 @@ import type { Client } from '@temporalio/client';
 import type { ActivityDeps } from '../activities';
 import { epochProgressSignal } from '../common/messages';
 import { DataBuffer } from '../storage/buffer';
-import { openBlobStore } from '../storage/open-store';
+import { openCheckedBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
 import type { Config } from './config';
 
-/** Builds the activities' dependencies from the parsed config and a Temporal client. */
-export function buildActivityDeps(config: Config, client: Client): ActivityDeps {
-  const store = openBlobStore(config.store, config.s3);
+/** Builds the activities' dependencies from the parsed config and a Temporal client; checks an S3 store first. */
+export async function buildActivityDeps(config: Config, client: Client): Promise<ActivityDeps> {
+  const store = await openCheckedBlobStore(config.store, config.s3);
   return {
     store,
     registry: new ModelRegistry(store),

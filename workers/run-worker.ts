@@ -30,7 +30,7 @@ export async function runWorker(kind: 'cpu' | 'gpu'): Promise<void> {
   const clientConnection = await Connection.connect({ address: config.temporal.address });
   try {
     const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
-    const deps = buildActivityDeps(config, client);
+    const deps = await buildActivityDeps(config, client);
     const options = {
       connection,
       namespace: config.temporal.namespace,

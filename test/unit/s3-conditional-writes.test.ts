@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
+import { openCheckedBlobStore } from '../../storage/open-store';
 import { ConditionalWritesUnsupportedError, S3BlobStore } from '../../storage/s3-store';
 import { ensureBucket, removeBucket, type MinioConnection } from '../helpers/minio';
 import { startVersityGw, type VersityGw } from '../helpers/versitygw';
@@ -64,6 +65,18 @@ describe("the conditional-write check on Versity's gateway without metadata (pos
     // Unconditional writes do not depend on the server's conditions, so they still work.
     await store.put('datasets/m/manifest.json', '{}');
     expect(await store.list('')).toEqual(['datasets/m/manifest.json']);
+  });
+
+  it('stops the start-up of a worker or server that opens it (openCheckedBlobStore)', async () => {
+    const { endpoint, region, accessKeyId, secretAccessKey } = gateway;
+    const opening = openCheckedBlobStore(`s3://${bucket}/startup-${randomUUID()}`, {
+      endpoint,
+      region,
+      accessKeyId,
+      secretAccessKey,
+    });
+    await expect(opening).rejects.toBeInstanceOf(ConditionalWritesUnsupportedError);
+    await expect(opening).rejects.toThrow(`S3 at ${endpoint}: PutObject ignores If-None-Match: *; ${NEEDS}`);
   });
 });
 
