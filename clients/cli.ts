@@ -14,11 +14,15 @@ import type {
 import type { StartOptions } from './commands/start';
 import type { StatsOptions } from './commands/stats';
 import type { StatusOptions } from './commands/status';
+import type { ConflictPolicy } from '../storage/ingest';
 import { terminalOutput, UsageError, type CommandOutput } from './output';
 import { addRetrainOptions } from './retrain-options';
 
 /** Sunday 02:00 UTC: the weekly slot the retraining daemon documents, quiet for most fleets. */
 const WEEKLY_CRON = '0 2 * * 0';
+
+/** Listed here, not imported: the help must not load DuckDB. */
+const CONFLICT_POLICIES: readonly ConflictPolicy[] = ['reject', 'first', 'last'];
 
 const OVERLAP_NAMES: readonly OverlapName[] = [
   'skip',
@@ -136,6 +140,14 @@ export async function main(
       .description("add metrics files to a model's data buffer, all or nothing")
       .argument('<files...>', '.csv, .parquet, .jsonl or .ndjson files')
       .requiredOption('--model <m>', 'the model the rows belong to')
+      .addOption(
+        new Option(
+          '--on-conflict <policy>',
+          'rows of the batch with the same time and entity but other values: reject the batch, or keep the first or last',
+        )
+          .choices(CONFLICT_POLICIES)
+          .default('reject'),
+      )
       .option('--json', JSON_HELP),
     async (config, files: string[], opts: IngestOptions) =>
       (await import('./commands/ingest.js')).ingestCommand(files, opts, config, out),

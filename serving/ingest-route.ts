@@ -1,13 +1,18 @@
 import type { FastifyError, FastifyPluginAsync } from 'fastify';
 
 import { formatIssues } from '../common/format-issues';
-import { RowCheckError, type Ingestor } from '../storage/ingest';
+import { ConflictPolicySchema, RowCheckError, type Ingestor } from '../storage/ingest';
 import { ModelNotFoundError } from '../storage/registry';
 import { apiKeyCheck } from './api-key';
 import { ModelRowsBodySchema } from './features';
 
 /** Larger than the predict limit: ingestion batches are bigger than the recent rows a prediction needs. */
 export const INGEST_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/** Body of `POST /ingest`: the rows, and what to do with rows of it that repeat a (time, entity) with other values. */
+export const IngestBodySchema = ModelRowsBodySchema.extend({
+  onConflict: ConflictPolicySchema.default('reject'),
+});
 
 /** Options of {@link ingestRoutes}. */
 export interface IngestRouteOptions {
@@ -19,8 +24,8 @@ export interface IngestRouteOptions {
 }
 
 /**
- * `POST /ingest` `{ model, rows }` behind the `X-API-Key` check. Answers 200
- * `{ model, received, inserted, duplicates }` only once the rows are durable in the buffer; 400 names
+ * `POST /ingest` `{ model, rows, onConflict? }` behind the `X-API-Key` check. Answers 200
+ * `{ model, received, inserted, duplicates, conflictsResolved }` only once the rows are durable in the buffer; 400 names
  * the first bad row and writes nothing; 404 for a model without a spec; 413 above 16 MiB.
  */
 export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (
@@ -39,14 +44,21 @@ export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (
   });
 
   app.post('/ingest', { bodyLimit: INGEST_BODY_LIMIT_BYTES }, async (request, reply) => {
-    const body = ModelRowsBodySchema.safeParse(request.body);
+    const body = IngestBodySchema.safeParse(request.body);
     if (!body.success) return reply.code(400).send({ error: `invalid request: ${formatIssues(body.error)}` });
-    const { model, rows } = body.data;
+    const { model, rows, onConflict } = body.data;
     try {
-      const { received, inserted, duplicates, expiredDays } = await ingestor.ingestRows(model, rows);
+      const { received, inserted, duplicates, conflictsResolved, expiredDays } = await ingestor.ingestRows(
+        model,
+        rows,
+        { onConflict },
+      );
       onIngested?.(model, inserted);
-      request.log.info({ model, received, inserted, duplicates, expiredDays }, 'rows ingested');
-      return { model, received, inserted, duplicates };
+      request.log.info(
+        { model, received, inserted, duplicates, conflictsResolved, onConflict, expiredDays },
+        'rows ingested',
+      );
+      return { model, received, inserted, duplicates, conflictsResolved };
     } catch (err) {
       if (err instanceof RowCheckError) return reply.code(400).send({ error: err.message });
       if (err instanceof ModelNotFoundError) return reply.code(404).send({ error: `unknown model ${model}` });

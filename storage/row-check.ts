@@ -1,4 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { z } from 'zod';
 import type { ModelSpec } from '../common/model-spec';
 import {
   loadRaw,
@@ -24,6 +25,23 @@ const TEMPORAL = /^(TIMESTAMP.*|DATE)$/;
 
 type Role = 'time' | 'entity' | 'number';
 
+/**
+ * What to do with rows of one batch that share a (time, entity) but differ in value: `reject` the
+ * batch naming both rows, or keep the `first` or the `last` of them (source, then row order).
+ */
+export const ConflictPolicySchema = z.enum(['reject', 'first', 'last']);
+export type ConflictPolicy = z.infer<typeof ConflictPolicySchema>;
+
+/** Options of {@link loadCheckedBatch}. */
+export interface CheckOptions {
+  /** @default 'reject' */
+  onConflict?: ConflictPolicy;
+  /** Rows later than a day after this are refused. @default new Date() */
+  now?: Date;
+  /** Told how many rows `first`/`last` dropped (0 when there was nothing to resolve). */
+  onResolved?: (rows: number) => void;
+}
+
 /** The columns a spec stores, in buffer order: time, entity, features, then the target unless it is a feature. */
 export function bufferColumns(spec: ModelSpec): { name: string; role: Role }[] {
   const numbers = [...new Set([...spec.features, spec.target])];
@@ -39,14 +57,15 @@ export function bufferColumns(spec: ModelSpec): { name: string; role: Role }[] {
  * spec's columns as TIMESTAMP, VARCHAR and DOUBLE; extra columns are dropped) after checking every
  * row against the spec. The first bad row, in source then row order, fails the whole batch with a
  * {@link RowCheckError} such as `orders.csv row 17: delay_mean is "abc", expected a number`; so do
- * two rows with the same time and entity but different values. Returns the number of rows.
+ * two rows with the same time and entity but different values, unless `onConflict` says which one
+ * to keep. Returns the number of rows left in `table`.
  */
 export async function loadCheckedBatch(
   conn: DuckDBConnection,
   spec: ModelSpec,
   sources: readonly BatchSource[],
   table: string,
-  now = new Date(),
+  { onConflict = 'reject', now = new Date(), onResolved }: CheckOptions = {},
 ): Promise<number> {
   const columns = bufferColumns(spec);
   await conn.run(`SET TimeZone = 'UTC'`);
@@ -72,7 +91,8 @@ export async function loadCheckedBatch(
       await conn.run(`DROP TABLE IF EXISTS ${rawName}_checked`);
     }
   }
-  await rejectConflicts(conn, table, spec, sources);
+  if (onConflict === 'reject') await rejectConflicts(conn, table, spec, sources);
+  else onResolved?.(await resolveConflicts(conn, table, spec, onConflict));
   const count = await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${table}`);
   return Number(count.getRowObjectsJson()[0]?.n ?? 0);
 }
@@ -169,6 +189,14 @@ function reason(role: Role, display: string | null, unconverted: boolean): strin
   return `${shown}, expected a timestamp no more than a day in the future`;
 }
 
+/** The SQL list of a row's stored numbers, which two rows of one key must agree on. */
+function valuesOf(spec: ModelSpec): string {
+  return `list_value(${bufferColumns(spec)
+    .filter((c) => c.role === 'number')
+    .map((c) => sqlIdent(c.name))
+    .join(', ')})`;
+}
+
 /** Two rows of one batch with the same key must agree, or it is unclear which one to keep. */
 async function rejectConflicts(
   conn: DuckDBConnection,
@@ -178,10 +206,7 @@ async function rejectConflicts(
 ): Promise<void> {
   const t = sqlIdent(spec.timeColumn);
   const e = sqlIdent(spec.entityColumn);
-  const values = `list_value(${bufferColumns(spec)
-    .filter((c) => c.role === 'number')
-    .map((c) => sqlIdent(c.name))
-    .join(', ')})`;
+  const values = valuesOf(spec);
   const found = await conn.runAndReadAll(
     `SELECT ${SRC} AS src, ${ROW}::BIGINT AS row, fsrc, frow::BIGINT AS frow,
             strftime(${t}, '%Y-%m-%dT%H:%M:%SZ') AS time, ${e} AS entity
@@ -200,6 +225,33 @@ async function rejectConflicts(
     `${at(row.src, row.row)}: ${spec.timeColumn} ${String(row.time)} and ${spec.entityColumn} ${JSON.stringify(row.entity)} ` +
       `repeat ${at(row.fsrc, row.frow)} with different values`,
   );
+}
+
+/**
+ * Of every key whose rows disagree, deletes all rows but the first or last (source, then row order);
+ * keys whose rows all agree are left to the writer, which keeps one and counts the rest as duplicates.
+ * Returns the number of rows deleted.
+ */
+async function resolveConflicts(
+  conn: DuckDBConnection,
+  table: string,
+  spec: ModelSpec,
+  keep: 'first' | 'last',
+): Promise<number> {
+  const t = sqlIdent(spec.timeColumn);
+  const e = sqlIdent(spec.entityColumn);
+  const order = keep === 'first' ? `${SRC}, ${ROW}` : `${SRC} DESC, ${ROW} DESC`;
+  const deleted = await conn.runAndReadAll(
+    `DELETE FROM ${table} WHERE rowid IN (
+       SELECT rid FROM (
+         SELECT rid, rank, bool_or(v IS DISTINCT FROM fv) OVER (PARTITION BY ${t}, ${e}) AS conflicting
+         FROM (SELECT rowid AS rid, ${t}, ${e}, ${valuesOf(spec)} AS v,
+                      first_value(${valuesOf(spec)}) OVER w AS fv, row_number() OVER w AS rank
+               FROM ${table} WINDOW w AS (PARTITION BY ${t}, ${e} ORDER BY ${order})))
+       WHERE conflicting AND rank > 1)
+     RETURNING 1`,
+  );
+  return deleted.currentRowCount;
 }
 
 function clip(text: string): string {

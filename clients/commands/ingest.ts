@@ -1,6 +1,6 @@
 import { DataBuffer } from '../../storage/buffer';
 import { BufferWriter } from '../../storage/buffer-writer';
-import { Ingestor } from '../../storage/ingest';
+import { Ingestor, type ConflictPolicy } from '../../storage/ingest';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import type { Config } from '../../workers/config';
@@ -9,6 +9,8 @@ import { parseModelName, type CommandOutput } from '../output';
 /** The options of `retrain ingest`, as commander parses them. */
 export interface IngestOptions {
   model: string;
+  /** Rows of the batch that repeat a (time, entity) with other values: reject the batch, or keep the first or last. */
+  onConflict: ConflictPolicy;
   json?: boolean;
 }
 
@@ -25,14 +27,19 @@ export async function ingestCommand(
     retentionDays: config.bufferRetentionDays,
   });
   try {
-    const result = await new Ingestor(registry, writer).ingestFiles(model, files);
+    const result = await new Ingestor(registry, writer).ingestFiles(model, files, {
+      onConflict: values.onConflict,
+    });
     const expired = result.expiredDays.length
       ? `; retention deleted ${result.expiredDays.length} day(s) up to ${result.expiredDays.at(-1)}`
+      : '';
+    const resolved = result.conflictsResolved
+      ? `, ${result.conflictsResolved} conflicting rows dropped (--on-conflict ${values.onConflict})`
       : '';
     out.result(
       values.json,
       { ...result, files },
-      `${result.model}: ${result.received} rows read, ${result.inserted} inserted, ${result.duplicates} duplicates skipped${expired}`,
+      `${result.model}: ${result.received} rows read, ${result.inserted} inserted, ${result.duplicates} duplicates skipped${resolved}${expired}`,
     );
     return 0;
   } finally {

@@ -47,10 +47,22 @@ describe('POST /ingest', () => {
   it('answers 200 with the counts once the rows are in the buffer, and counts a resend as duplicates', async () => {
     const res = await post({ model: fx.spec.name, rows });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ model: fx.spec.name, received: 2, inserted: 2, duplicates: 0 });
+    expect(res.json()).toEqual({
+      model: fx.spec.name,
+      received: 2,
+      inserted: 2,
+      duplicates: 0,
+      conflictsResolved: 0,
+    });
     expect(await readBuffer(fx.buffer, fx.spec.name)).toEqual(rows);
     const again = await post({ model: fx.spec.name, rows });
-    expect(again.json()).toEqual({ model: fx.spec.name, received: 2, inserted: 0, duplicates: 2 });
+    expect(again.json()).toEqual({
+      model: fx.spec.name,
+      received: 2,
+      inserted: 0,
+      duplicates: 2,
+      conflictsResolved: 0,
+    });
   });
 
   it('answers 400 naming the row and reason of a bad row, leaving the buffer byte-for-byte unchanged', async () => {
@@ -73,6 +85,43 @@ describe('POST /ingest', () => {
     const res = await post({ model: fx.spec.name, rows: [] });
     expect(res.statusCode).toBe(400);
     expect(res.json().error).toContain('rows must hold at least one row');
+  });
+
+  describe('onConflict', () => {
+    const repeated = [...rows, { ts: '2001-05-01T00:00:00Z', host: 'db-1', cpu: 0.9, mem: 9 }];
+
+    it('reject (the default) answers 400 naming both rows and writes nothing', async () => {
+      for (const onConflict of [undefined, 'reject']) {
+        const res = await post({ model: fx.spec.name, rows: repeated, onConflict });
+        expect(res.statusCode).toBe(400);
+        expect(res.json()).toEqual({
+          error: 'row 3: ts 2001-05-01T00:00:00Z and host "db-1" repeat row 1 with different values',
+        });
+      }
+      expect(await fx.buffer.hasData(fx.spec.name)).toBe(false);
+    });
+
+    it.each([
+      ['first', rows[0]],
+      ['last', repeated[2]],
+    ])('%s keeps that row and answers how many were resolved', async (onConflict, kept) => {
+      const res = await post({ model: fx.spec.name, rows: repeated, onConflict });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({
+        model: fx.spec.name,
+        received: 3,
+        inserted: 2,
+        duplicates: 0,
+        conflictsResolved: 1,
+      });
+      expect(await readBuffer(fx.buffer, fx.spec.name)).toEqual([kept, rows[1]]);
+    });
+
+    it('answers 400 naming onConflict for a policy it does not know', async () => {
+      const res = await post({ model: fx.spec.name, rows, onConflict: 'newest' });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error).toContain('onConflict');
+    });
   });
 
   it('answers 404 for a model without a spec', async () => {

@@ -3,6 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
 import { RowCheckError } from '../../storage/ingest';
 import { ModelNotFoundError } from '../../storage/registry';
+import { loadConfig } from '../../workers/config';
+import { cliWith } from '../helpers/run-cli';
 import {
   createBufferFixture,
   csv,
@@ -37,7 +39,14 @@ describe('ingestion of each format', () => {
   it('CSV: the buffer ends with exactly the file rows, extra columns dropped, types normalised', async () => {
     const file = await fx.file('metrics.csv', csv(HEADER, GOOD_LINES));
     const result = await fx.ingestor.ingestFiles(fx.spec.name, [file]);
-    expect(result).toEqual({ model: fx.spec.name, received: 3, inserted: 3, duplicates: 0, expiredDays: [] });
+    expect(result).toEqual({
+      model: fx.spec.name,
+      received: 3,
+      inserted: 3,
+      duplicates: 0,
+      conflictsResolved: 0,
+      expiredDays: [],
+    });
     expect(await readBuffer(fx.buffer, fx.spec.name)).toEqual(EXPECTED);
     const parts = await fx.buffer.partFiles(fx.spec.name);
     expect(parts.map((p) => p.day)).toEqual(['2001-03-01', '2001-03-02']);
@@ -175,5 +184,79 @@ describe('deduplication', () => {
       ...EXPECTED,
       { ts: '2001-03-03T00:00:00Z', host: 'web-3', cpu: 2, mem: 3 },
     ]);
+  });
+});
+
+describe('retrain ingest --on-conflict', () => {
+  // web-1 at 01:00 appears three times: b.csv row 1 agrees with nobody, row 2 repeats a.csv row 2.
+  const conflicting = async () => [
+    await fx.file('a.csv', csv(HEADER, GOOD_LINES)),
+    await fx.file(
+      'b.csv',
+      csv(HEADER, ['2001-03-01T01:00:00Z,web-1,0.9,90,x', '2001-03-01T01:00:00Z,web-1,0.7,70,y']),
+    ),
+  ];
+  const retrain = () =>
+    cliWith(loadConfig({ RETRAIN_STORE: `file://${fx.storeDir}`, RETRAIN_BUFFER_DIR: fx.bufferDir }, fx.dir));
+
+  it('reject (the default) fails naming both rows and writes nothing', async () => {
+    const [a, b] = await conflicting();
+    for (const flags of [[], ['--on-conflict', 'reject']]) {
+      const run = await retrain()('ingest', '--model', fx.spec.name, a!, b!, ...flags);
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toContain(
+        `${b} row 1: ts 2001-03-01T01:00:00Z and host "web-1" repeat ${a} row 2 with different values`,
+      );
+    }
+    expect(await fx.buffer.hasData(fx.spec.name)).toBe(false);
+  });
+
+  it.each([
+    ['first', { cpu: 0.25, mem: 11 }],
+    ['last', { cpu: 0.7, mem: 70 }],
+  ])('%s keeps that row of the key, reports the rows dropped and prints them', async (policy, kept) => {
+    const [a, b] = await conflicting();
+    const json = await retrain()(
+      'ingest',
+      '--model',
+      fx.spec.name,
+      a!,
+      b!,
+      '--on-conflict',
+      policy,
+      '--json',
+    );
+    expect(json).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      received: 5,
+      inserted: 3,
+      duplicates: 0,
+      conflictsResolved: 2,
+    });
+    expect(await readBuffer(fx.buffer, fx.spec.name)).toEqual([
+      EXPECTED[0],
+      { ...EXPECTED[1], ...kept },
+      EXPECTED[2],
+    ]);
+    const text = await retrain()('ingest', '--model', fx.spec.name, a!, b!, '--on-conflict', policy);
+    expect(text.stdout).toBe(
+      `${fx.spec.name}: 5 rows read, 0 inserted, 3 duplicates skipped, 2 conflicting rows dropped (--on-conflict ${policy})`,
+    );
+  });
+
+  it('keeps the stored row over a resolved one, counting it as a duplicate', async () => {
+    const [a, b] = await conflicting();
+    await fx.ingestor.ingestFiles(fx.spec.name, [a!]);
+    const result = await fx.ingestor.ingestFiles(fx.spec.name, [b!], { onConflict: 'last' });
+    expect(result).toMatchObject({ received: 2, inserted: 0, duplicates: 1, conflictsResolved: 1 });
+    expect(await readBuffer(fx.buffer, fx.spec.name)).toEqual(EXPECTED);
+  });
+
+  it('refuses a policy it does not know', async () => {
+    const [a] = await conflicting();
+    const run = await retrain()('ingest', '--model', fx.spec.name, a!, '--on-conflict', 'newest');
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('reject, first, last');
+    expect(await fx.buffer.hasData(fx.spec.name)).toBe(false);
   });
 });

@@ -43,6 +43,7 @@ describe('retrain ingest and retrain stats', () => {
       received: 4,
       inserted: 4,
       duplicates: 0,
+      conflictsResolved: 0,
       expiredDays: [],
       files: [file],
     });
