@@ -2,13 +2,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { BlobStore, PutOptions, StoredBlob } from './blob-store';
 import { assertValidKey, assertValidPrefix, PreconditionFailedError, RESERVED_NAME_PREFIX } from './errors';
-
-/** A writer that crashed inside its critical section leaves its lock behind; after this long others break it. */
-const STALE_LOCK_MS = 30_000;
+import { withFileLock } from './file-lock';
 
 /**
  * Blob store on a local directory (`file://`), the embedded default. Safe for several processes on one
@@ -107,29 +104,10 @@ async function writeDurably(file: string, bytes: Uint8Array): Promise<void> {
   }
 }
 
+/** Per-key lock beside the key; a writer that died holding it is taken over once its heartbeat is stale. */
 async function withLock<T>(file: string, critical: () => Promise<T>): Promise<T> {
   const lock = path.join(path.dirname(file), `${RESERVED_NAME_PREFIX}lock-${path.basename(file)}`);
-  while (!(await tryLock(lock))) await sleep(2 + Math.random() * 10);
-  try {
-    return await critical();
-  } finally {
-    await fs.rm(lock, { force: true });
-  }
-}
-
-async function tryLock(lock: string): Promise<boolean> {
-  try {
-    await fs.writeFile(lock, String(process.pid), { flag: 'wx' });
-    return true;
-  } catch (err) {
-    if (!hasCode(err, 'EEXIST')) throw err;
-    const stat = await fs.stat(lock).catch((statErr: unknown) => {
-      if (isAbsent(statErr)) return undefined;
-      throw statErr;
-    });
-    if (stat && Date.now() - stat.mtimeMs > STALE_LOCK_MS) await fs.rm(lock, { force: true });
-    return false;
-  }
+  return withFileLock(lock, critical);
 }
 
 async function listFiles(root: string, folder: string): Promise<string[]> {
