@@ -10,7 +10,7 @@ import { startGpuWorkerProcess, stopWorkerProcess, type WorkerProcess } from '..
 
 // About 3 s per epoch on the pure-JS backend: longer than the 1 s heartbeat throttle, so the
 // server always knows the checkpoint of the previous epoch.
-const EPOCHS = 10;
+const EPOCHS = 6;
 const HYPERPARAMS = { hiddenUnits: 128, batchSize: 16, seed: 21 };
 
 interface TrainingActivity {
