@@ -1,6 +1,6 @@
 export { cancelRun } from './cancel-run';
 export { ModelBusyError, RunNotFoundError, RunNotRunningError } from './errors';
-export { listRuns, runsQuery } from './list-runs';
+export { latestRun, listRuns, runsQuery } from './list-runs';
 export { describeRun, readRun, type FailureReport, type RunStatus } from './read-run';
 export { runHistory, type RunHistory } from './run-history';
 export { summarize, type RunState, type RunSummary } from './run-state';

@@ -20,3 +20,13 @@ export async function listRuns(
   runs.sort((a, b) => b.startTime.localeCompare(a.startTime) || a.workflowId.localeCompare(b.workflowId));
   return limit === undefined ? runs : runs.slice(0, limit);
 }
+
+/**
+ * The newest run of `model` that was not refused at once (another run held the model), from one
+ * visibility page of one entry: running runs first, then by close time, as visibility orders them.
+ */
+export async function latestRun(client: Client, model: string): Promise<RunSummary | undefined> {
+  const query = runsQuery(model, `(RetrainStage IS NULL OR RetrainStage != 'refused')`);
+  for await (const run of client.workflow.list({ query, pageSize: 1 })) return summarize(run);
+  return undefined;
+}

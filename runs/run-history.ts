@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { runsQuery } from './list-runs';
+import { latestRun, runsQuery } from './list-runs';
 
 /** How a model's runs ended, counted by Temporal visibility (not from a list that a limit could cut). */
 export interface RunHistory {
@@ -31,12 +31,7 @@ export async function runHistory(client: Client, model: string): Promise<RunHist
     count(`ExecutionStatus = 'Canceled'`),
     count(`ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated')`),
   ]);
-  let lastStartedAt: string | null = null;
-  const notRefused = runsQuery(model, `(RetrainStage IS NULL OR RetrainStage != 'refused')`);
-  for await (const run of client.workflow.list({ query: notRefused, pageSize: 1 })) {
-    lastStartedAt = run.startTime.toISOString();
-    break;
-  }
+  const lastStartedAt = (await latestRun(client, model))?.startTime ?? null;
   return {
     total: running + completed + rejected + cancelled + failed,
     running,

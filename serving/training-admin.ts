@@ -13,7 +13,7 @@ import type { ModelSpec } from '../common/model-spec';
 import { RetrainInputSchema } from '../common/retrain';
 import {
   cancelRun,
-  listRuns,
+  latestRun,
   ModelBusyError,
   readRun,
   runHistory,
@@ -215,7 +215,8 @@ function trainingHandlers(
     }
     // The current job: the run holding the model, else its latest.
     const spec = await specOf(params.model);
-    const workflowId = (await runningRunOf(client, spec.name)) ?? (await latestRun(client, spec.name));
+    const workflowId =
+      (await runningRunOf(client, spec.name)) ?? (await latestRun(client, spec.name))?.workflowId;
     if (workflowId === undefined)
       return reply
         .code(404)
@@ -304,12 +305,6 @@ function trainingHandlers(
     '/training-stats': stats,
     '/cancel-training': cancel,
   };
-}
-
-/** The newest run of `model` that was not refused at once. */
-async function latestRun(client: Client, model: string): Promise<string | undefined> {
-  const runs = await listRuns(client, { model });
-  return runs.find((run) => run.stage !== 'refused')?.workflowId;
 }
 
 function isTemporalUnavailable(err: unknown): boolean {
