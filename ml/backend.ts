@@ -26,7 +26,7 @@ async function activateFirst(order: BackendName[], log: (line: string) => void):
   const reasons: string[] = [];
   for (const name of order) {
     try {
-      await activate(name);
+      await activateBackend(name);
       log(`TensorFlow.js backend: ${name}${reasons.length ? ` (skipped: ${reasons.join('; ')})` : ''}`);
       return name;
     } catch (err) {
@@ -36,10 +36,16 @@ async function activateFirst(order: BackendName[], log: (line: string) => void):
   throw new Error(`No TensorFlow.js backend could start: ${reasons.join('; ')}`);
 }
 
-async function activate(name: BackendName): Promise<void> {
+/**
+ * Switches this process to backend `name`, loading it if needed. Models and checkpoints are plain
+ * artefacts, so one trained on one backend loads on another: tests and benches compare backends
+ * in one process this way. Workers and servers use {@link selectBackend}.
+ */
+export async function activateBackend(name: BackendName): Promise<void> {
   switch (name) {
     case 'tensorflow-gpu':
       // Registers the `tensorflow` backend bound to CUDA; refuse it when no GPU is visible.
+      process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '2';
       require('@tensorflow/tfjs-node-gpu');
       await useBackend('tensorflow');
       if (!hasGpuDevice()) throw new Error('tfjs-node-gpu loaded but no GPU device is visible');
@@ -47,7 +53,11 @@ async function activate(name: BackendName): Promise<void> {
     case 'tensorflow':
       // tfjs-node-gpu also registers `tensorflow`; on a machine without a GPU it runs on the CPU,
       // and is named for that: native CPU, never "GPU".
-      if (!tf.findBackendFactory('tensorflow')) require('@tensorflow/tfjs-node');
+      if (!tf.findBackendFactory('tensorflow')) {
+        // libtensorflow's start-up notes (CPU features, oneDNN) go to stderr unless told otherwise.
+        process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '2';
+        require('@tensorflow/tfjs-node');
+      }
       return useBackend('tensorflow');
     case 'wasm': {
       const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof WasmBackend;

@@ -81,6 +81,8 @@ const debianPackages = [
   { command: 'jq', pkg: 'jq' },
   // The Web UI tests drive it through playwright-core.
   { command: 'chromium', pkg: 'chromium' },
+  // scripts/install-tfjs-node.sh sets the library names of libtensorflow from the PyPI wheel.
+  { command: 'patchelf', pkg: 'patchelf' },
 ];
 
 function onPath(command) {
@@ -105,6 +107,27 @@ function ensureDebianPackages() {
   });
 }
 
+/**
+ * The native TensorFlow backend (@tensorflow/tfjs-node, the binding tfjs-node-gpu shares): its own
+ * install script downloads libtensorflow, which is not reachable here, so npm drops the optional
+ * package; scripts/install-tfjs-node.sh builds it from the PyPI tensorflow-cpu wheel instead.
+ */
+function ensureNativeBackend() {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return;
+  const tfn = path.join(root, 'node_modules', '@tensorflow', 'tfjs-node');
+  const built = ['lib/napi-v8/tfjs_binding.node', 'deps/lib/libpystub.so'].every((f) =>
+    fs.existsSync(path.join(tfn, f)),
+  );
+  if (built) return;
+  log('building the native TensorFlow backend (@tensorflow/tfjs-node) from the tensorflow-cpu 2.9.1 wheel');
+  const started = Date.now();
+  execFileSync('bash', [path.join(root, 'scripts', 'install-tfjs-node.sh')], {
+    cwd: root,
+    stdio: ['ignore', 2, 2],
+  });
+  log(`built @tensorflow/tfjs-node in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
 function ensureCliBundle() {
   if (require('./lib/cli-bundle.js').buildBundle())
     log('built the retrain command line bundle (.tools/cli/)');
@@ -114,6 +137,7 @@ function main() {
   ensureNodeModules();
   for (const tool of tools) ensureTool(tool);
   ensureDebianPackages();
+  ensureNativeBackend();
   ensureCliBundle();
 }
 

@@ -17,6 +17,8 @@ describe('retrainWorkflow end to end on the real dev server', () => {
     // The production queue names: this file is the only one that polls them.
     pipeline = await createPipeline({ gate: PERMISSIVE_GATE }, CPU_TASK_QUEUE);
     pipeline.deps.apiKey = API_KEY;
+    // The production path: native TensorFlow (the binding tfjs-node-gpu shares), built by setup.
+    pipeline.deps.backend = 'tensorflow';
     server = createServer({ registry: pipeline.deps.registry, apiKey: API_KEY });
     await server.loadProductionModels();
     serverUrl = await server.app.listen({ host: '127.0.0.1', port: 0 });
@@ -27,7 +29,7 @@ describe('retrainWorkflow end to end on the real dev server', () => {
     await pipeline?.cleanup();
   });
 
-  it('runs the five stages in order, trains on retrain-gpu, and the server answers with the registered version', async () => {
+  it('runs the five stages in order, trains on retrain-gpu with native TensorFlow, and the server answers with the registered version', async () => {
     const { client, spec } = pipeline;
     const workflowId = `retrain-${spec.name}-e2e-${Date.now()}`;
     const result = await pipeline.withWorkers(async () => {
@@ -62,7 +64,7 @@ describe('retrainWorkflow end to end on the real dev server', () => {
     const alias = await pipeline.deps.registry.getAlias(spec.name);
     expect(alias?.value.version).toBe(result.version);
     const metadata = await pipeline.deps.registry.getMetadata(spec.name, 'v1');
-    expect(metadata?.backend).toBe('cpu');
+    expect(metadata?.backend).toBe('tensorflow');
     expect(metadata?.workflowId).toBe(workflowId);
 
     const predicted = await predictOrd(serverUrl, spec.name);
