@@ -14,7 +14,7 @@ import type {
 import type { StartOptions } from './commands/start';
 import type { StatsOptions } from './commands/stats';
 import type { StatusOptions } from './commands/status';
-import type { ConflictPolicy } from '../storage/ingest';
+import type { ConflictPolicy, ExtraColumnsPolicy } from '../storage/ingest';
 import { terminalOutput, UsageError, type CommandOutput } from './output';
 import { addRetrainOptions } from './retrain-options';
 
@@ -23,6 +23,7 @@ const WEEKLY_CRON = '0 2 * * 0';
 
 /** Listed here, not imported: the help must not load DuckDB. */
 const CONFLICT_POLICIES: readonly ConflictPolicy[] = ['reject', 'first', 'last'];
+const EXTRA_COLUMNS_POLICIES: readonly ExtraColumnsPolicy[] = ['reject', 'drop'];
 
 const OVERLAP_NAMES: readonly OverlapName[] = [
   'skip',
@@ -146,6 +147,14 @@ export async function main(
           'rows of the batch with the same time and entity but other values: reject the batch, or keep the first or last',
         )
           .choices(CONFLICT_POLICIES)
+          .default('reject'),
+      )
+      .addOption(
+        new Option(
+          '--extra-columns <policy>',
+          'columns the spec does not name: reject the batch, or drop them',
+        )
+          .choices(EXTRA_COLUMNS_POLICIES)
           .default('reject'),
       )
       .option('--json', JSON_HELP),

@@ -1,7 +1,12 @@
 import type { FastifyError, FastifyPluginAsync } from 'fastify';
 
 import { formatIssues } from '../common/format-issues';
-import { ConflictPolicySchema, RowCheckError, type Ingestor } from '../storage/ingest';
+import {
+  ConflictPolicySchema,
+  ExtraColumnsPolicySchema,
+  RowCheckError,
+  type Ingestor,
+} from '../storage/ingest';
 import { ModelNotFoundError } from '../storage/registry';
 import { apiKeyCheck } from './api-key';
 import { ModelRowsBodySchema } from './features';
@@ -12,6 +17,7 @@ export const INGEST_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
 /** Body of `POST /ingest`: the rows, and what to do with rows of it that repeat a (time, entity) with other values. */
 export const IngestBodySchema = ModelRowsBodySchema.extend({
   onConflict: ConflictPolicySchema.default('reject'),
+  extraColumns: ExtraColumnsPolicySchema.default('reject'),
 });
 
 /** Options of {@link ingestRoutes}. */
@@ -46,12 +52,12 @@ export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (
   app.post('/ingest', { bodyLimit: INGEST_BODY_LIMIT_BYTES }, async (request, reply) => {
     const body = IngestBodySchema.safeParse(request.body);
     if (!body.success) return reply.code(400).send({ error: `invalid request: ${formatIssues(body.error)}` });
-    const { model, rows, onConflict } = body.data;
+    const { model, rows, onConflict, extraColumns } = body.data;
     try {
       const { received, inserted, duplicates, conflictsResolved, expiredDays } = await ingestor.ingestRows(
         model,
         rows,
-        { onConflict },
+        { onConflict, extraColumns },
       );
       onIngested?.(model, inserted);
       request.log.info(

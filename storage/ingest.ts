@@ -1,10 +1,15 @@
 import type { BatchSource } from './batch-source';
 import type { BufferWriter } from './buffer-writer';
 import type { ModelRegistry } from './registry';
-import { loadCheckedBatch, type ConflictPolicy } from './row-check';
+import { loadCheckedBatch, type ConflictPolicy, type ExtraColumnsPolicy } from './row-check';
 
 export { RowCheckError } from './batch-source';
-export { ConflictPolicySchema, type ConflictPolicy } from './row-check';
+export {
+  ConflictPolicySchema,
+  ExtraColumnsPolicySchema,
+  type ConflictPolicy,
+  type ExtraColumnsPolicy,
+} from './row-check';
 
 /** What one ingested batch did; `received = inserted + duplicates + conflictsResolved`. */
 export interface IngestResult {
@@ -26,11 +31,13 @@ export interface IngestResult {
 export interface IngestOptions {
   /** Rows of the batch that repeat a (time, entity) with other values. @default 'reject' */
   onConflict?: ConflictPolicy;
+  /** Columns (JSON keys) the spec does not name: reject the batch naming them, or drop them. @default 'reject' */
+  extraColumns?: ExtraColumnsPolicy;
 }
 
 /**
  * Ingestion, shared by `retrain ingest` and `POST /ingest`: load the batch, check every row
- * against the model's spec (a bad row rejects the whole batch with a {@link RowCheckError} and
+ * against the model's spec (a bad row or a column the spec does not name rejects the whole batch with a {@link RowCheckError} and
  * writes nothing), resolve or reject rows of the batch that repeat a (time, entity) with other values
  * (`onConflict`, default `reject`), then hand it to the writer, which skips rows already in the
  * buffer (the stored row wins whatever the policy) and returns once the rest is durable. An unknown
@@ -63,6 +70,7 @@ export class Ingestor {
     const outcome = await this.writer.submit(model, key, (conn, table) =>
       loadCheckedBatch(conn, spec, sources, table, {
         onConflict: options.onConflict,
+        extraColumns: options.extraColumns,
         onResolved: (rows) => (conflictsResolved = rows),
       }),
     );

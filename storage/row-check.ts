@@ -32,10 +32,19 @@ type Role = 'time' | 'entity' | 'number';
 export const ConflictPolicySchema = z.enum(['reject', 'first', 'last']);
 export type ConflictPolicy = z.infer<typeof ConflictPolicySchema>;
 
+/**
+ * What to do with columns (or JSON keys) the spec does not name: `reject` the batch naming them and
+ * the spec's columns (a typo such as `cpu_pct` for `cpu` is then caught), or `drop` them.
+ */
+export const ExtraColumnsPolicySchema = z.enum(['reject', 'drop']);
+export type ExtraColumnsPolicy = z.infer<typeof ExtraColumnsPolicySchema>;
+
 /** Options of {@link loadCheckedBatch}. */
 export interface CheckOptions {
   /** @default 'reject' */
   onConflict?: ConflictPolicy;
+  /** @default 'reject' */
+  extraColumns?: ExtraColumnsPolicy;
   /** Rows later than a day after this are refused. @default new Date() */
   now?: Date;
   /** Told how many rows `first`/`last` dropped (0 when there was nothing to resolve). */
@@ -54,8 +63,8 @@ export function bufferColumns(spec: ModelSpec): { name: string; role: Role }[] {
 
 /**
  * Reads every source of a batch into `table` (created here: `__retrain_src`, `__retrain_row` and the
- * spec's columns as TIMESTAMP, VARCHAR and DOUBLE; extra columns are dropped) after checking every
- * row against the spec. The first bad row, in source then row order, fails the whole batch with a
+ * spec's columns as TIMESTAMP, VARCHAR and DOUBLE) after checking every row against the spec. A
+ * column the spec does not name rejects the batch unless `extraColumns` is `drop`. The first bad row, in source then row order, fails the whole batch with a
  * {@link RowCheckError} such as `orders.csv row 17: delay_mean is "abc", expected a number`; so do
  * two rows with the same time and entity but different values, unless `onConflict` says which one
  * to keep. Returns the number of rows left in `table`.
@@ -65,7 +74,7 @@ export async function loadCheckedBatch(
   spec: ModelSpec,
   sources: readonly BatchSource[],
   table: string,
-  { onConflict = 'reject', now = new Date(), onResolved }: CheckOptions = {},
+  { onConflict = 'reject', extraColumns = 'reject', now = new Date(), onResolved }: CheckOptions = {},
 ): Promise<number> {
   const columns = bufferColumns(spec);
   await conn.run(`SET TimeZone = 'UTC'`);
@@ -83,6 +92,8 @@ export async function loadCheckedBatch(
     try {
       const raw = await loadRaw(conn, source, rawName);
       await checkSource(conn, raw, columns, sourceLabel(source), latest);
+      if (!raw.columns) await rejectRepeatedKeys(conn, raw, sourceLabel(source));
+      if (extraColumns === 'reject') await rejectExtraColumns(conn, raw, columns, sourceLabel(source));
       await conn.run(
         `INSERT INTO ${table} SELECT ${index}, ${ROW}, ${columns.map((_, i) => `${INTERNAL_PREFIX}c${i}`).join(', ')} FROM ${rawName}_checked`,
       );
@@ -148,6 +159,49 @@ async function checkSource(
       `${where}row ${String(row.row)}: ${column.name} ${reason(column.role, display, row[`null${i}`] === true)}`,
     );
   }
+}
+
+/** A JSON row naming a key twice (`{"cpu": 1, "cpu": 2}`) is ambiguous: which value was meant? */
+async function rejectRepeatedKeys(conn: DuckDBConnection, raw: RawTable, label: string): Promise<void> {
+  const found = await conn.runAndReadAll(
+    `SELECT ${ROW}::BIGINT AS row, to_json(list_distinct(list_filter(keys, lambda k: len(list_filter(keys, lambda j: j = k)) > 1)))::VARCHAR AS twice
+     FROM (SELECT ${ROW}, json_keys(${OBJ}) AS keys FROM ${raw.table})
+     WHERE len(keys) <> len(list_distinct(keys)) ORDER BY ${ROW} LIMIT 1`,
+  );
+  const row = found.getRowObjectsJson()[0];
+  if (!row) return;
+  const twice = (JSON.parse(String(row.twice)) as string[]).map((k) => clip(JSON.stringify(k))).join(', ');
+  throw new RowCheckError(
+    `${label ? `${label} ` : ''}row ${String(row.row)}: key ${twice} appears more than once`,
+  );
+}
+
+/** Columns of a file, or keys of a JSON row, that the spec does not name reject the batch, naming both. */
+async function rejectExtraColumns(
+  conn: DuckDBConnection,
+  raw: RawTable,
+  columns: { name: string }[],
+  label: string,
+): Promise<void> {
+  const known = columns.map((c) => c.name);
+  const unknown = (names: string[]) =>
+    `unknown column${names.length > 1 ? 's' : ''} ${names.map((n) => clip(JSON.stringify(n))).join(', ')}; ` +
+    `the spec's columns are ${known.join(', ')} (to drop extra columns: --extra-columns drop, or "extraColumns": "drop" in POST /ingest)`;
+  if (raw.columns) {
+    const extra = [...raw.columns.keys()].filter((name) => !known.includes(name));
+    if (extra.length) throw new RowCheckError(`${label}: ${unknown(extra)}`);
+    return;
+  }
+  const found = await conn.runAndReadAll(
+    `SELECT row::BIGINT AS row, to_json(list(DISTINCT k ORDER BY k))::VARCHAR AS extra
+     FROM (SELECT ${ROW} AS row, unnest(json_keys(${OBJ})) AS k FROM ${raw.table})
+     WHERE k NOT IN (${known.map(sqlString).join(', ')})
+     GROUP BY row ORDER BY row LIMIT 1`,
+  );
+  const row = found.getRowObjectsJson()[0];
+  if (!row) return;
+  const extra = JSON.parse(String(row.extra)) as string[];
+  throw new RowCheckError(`${label ? `${label} ` : ''}row ${String(row.row)}: ${unknown(extra)}`);
 }
 
 /** SQL turning a raw column into the buffer type, or NULL when the value does not qualify. */

@@ -1,6 +1,6 @@
 import { DataBuffer } from '../../storage/buffer';
 import { BufferWriter } from '../../storage/buffer-writer';
-import { Ingestor, type ConflictPolicy } from '../../storage/ingest';
+import { Ingestor, type ConflictPolicy, type ExtraColumnsPolicy } from '../../storage/ingest';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import type { Config } from '../../workers/config';
@@ -11,6 +11,8 @@ export interface IngestOptions {
   model: string;
   /** Rows of the batch that repeat a (time, entity) with other values: reject the batch, or keep the first or last. */
   onConflict: ConflictPolicy;
+  /** Columns the spec does not name: reject the batch, or drop them. */
+  extraColumns: ExtraColumnsPolicy;
   json?: boolean;
 }
 
@@ -29,6 +31,7 @@ export async function ingestCommand(
   try {
     const result = await new Ingestor(registry, writer).ingestFiles(model, files, {
       onConflict: values.onConflict,
+      extraColumns: values.extraColumns,
     });
     const expired = result.expiredDays.length
       ? `; retention deleted ${result.expiredDays.length} day(s) up to ${result.expiredDays.at(-1)}`

@@ -98,16 +98,21 @@ describe('ingestion properties', () => {
                 ? await fx.ingestor.ingestRows(
                     fx.spec.name,
                     batch.map((r) => ({ ...asJson(r), ...(extraColumn ? { note: [1, 'x'] } : {}) })),
+                    { extraColumns: 'drop' },
                   )
-                : await fx.ingestor.ingestFiles(fx.spec.name, [
-                    await fx.file(
-                      'batch.csv',
-                      csv(
-                        extraColumn ? 'ts,host,cpu,mem,note' : 'ts,host,cpu,mem',
-                        batch.map((r) => `${asCsvLine(r)}${extraColumn ? ',"a, b"' : ''}`),
+                : await fx.ingestor.ingestFiles(
+                    fx.spec.name,
+                    [
+                      await fx.file(
+                        'batch.csv',
+                        csv(
+                          extraColumn ? 'ts,host,cpu,mem,note' : 'ts,host,cpu,mem',
+                          batch.map((r) => `${asCsvLine(r)}${extraColumn ? ',"a, b"' : ''}`),
+                        ),
                       ),
-                    ),
-                  ]);
+                    ],
+                    { extraColumns: 'drop' },
+                  );
             expect(result).toMatchObject({
               received: batch.length,
               inserted: rows.length,

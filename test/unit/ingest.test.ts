@@ -13,11 +13,11 @@ import {
   type BufferFixture,
 } from '../helpers/buffer-fixture';
 
-const HEADER = 'ts,host,cpu,mem,note';
+const HEADER = 'ts,host,cpu,mem';
 const GOOD_LINES = [
-  '2001-03-01T00:00:00Z,web-1,0.5,10,a',
-  '2001-03-01T01:00:00Z,web-1,0.25,11,b',
-  '2001-03-02 00:00:00,web-2,1,12,c',
+  '2001-03-01T00:00:00Z,web-1,0.5,10',
+  '2001-03-01T01:00:00Z,web-1,0.25,11',
+  '2001-03-02 00:00:00,web-2,1,12',
 ];
 const EXPECTED = [
   { ts: '2001-03-01T00:00:00Z', host: 'web-1', cpu: 0.5, mem: 10 },
@@ -36,9 +36,15 @@ afterEach(async () => {
 });
 
 describe('ingestion of each format', () => {
-  it('CSV: the buffer ends with exactly the file rows, extra columns dropped, types normalised', async () => {
-    const file = await fx.file('metrics.csv', csv(HEADER, GOOD_LINES));
-    const result = await fx.ingestor.ingestFiles(fx.spec.name, [file]);
+  it('CSV: the buffer ends with exactly the file rows, extra columns dropped when asked to, types normalised', async () => {
+    const file = await fx.file(
+      'metrics.csv',
+      csv(
+        `${HEADER},note`,
+        GOOD_LINES.map((line) => `${line},a`),
+      ),
+    );
+    const result = await fx.ingestor.ingestFiles(fx.spec.name, [file], { extraColumns: 'drop' });
     expect(result).toEqual({
       model: fx.spec.name,
       received: 3,
@@ -59,7 +65,7 @@ describe('ingestion of each format', () => {
     expect(columns).toEqual(['ts:TIMESTAMP', 'host:VARCHAR', 'cpu:DOUBLE', 'mem:DOUBLE']);
   });
 
-  it('Parquet: the buffer ends with exactly the file rows', async () => {
+  it('Parquet: the buffer ends with exactly the file rows (extra columns dropped when asked to)', async () => {
     const file = `${fx.dir}/metrics.parquet`;
     await withDuckDb((conn) =>
       conn.run(
@@ -70,15 +76,15 @@ describe('ingestion of each format', () => {
          TO ${sqlString(file)} (FORMAT parquet)`,
       ),
     );
-    const result = await fx.ingestor.ingestFiles(fx.spec.name, [file]);
+    const result = await fx.ingestor.ingestFiles(fx.spec.name, [file], { extraColumns: 'drop' });
     expect(result.inserted).toBe(3);
     expect(await readBuffer(fx.buffer, fx.spec.name)).toEqual(EXPECTED);
   });
 
-  it('JSONL: the buffer ends with exactly the file rows (blank lines are not rows)', async () => {
+  it('JSONL: the buffer ends with exactly the file rows (blank lines are not rows; extra keys dropped when asked to)', async () => {
     const lines = EXPECTED.map((r) => JSON.stringify({ ...r, note: 'x' }));
     const file = await fx.file('metrics.jsonl', `${lines[0]}\n\n${lines[1]}\n${lines[2]}\n`);
-    const result = await fx.ingestor.ingestFiles(fx.spec.name, [file]);
+    const result = await fx.ingestor.ingestFiles(fx.spec.name, [file], { extraColumns: 'drop' });
     expect(result.inserted).toBe(3);
     expect(await readBuffer(fx.buffer, fx.spec.name)).toEqual(EXPECTED);
   });
@@ -91,9 +97,9 @@ describe('a rejected batch', () => {
     const bad = await fx.file(
       'orders.csv',
       csv(HEADER, [
-        '2001-03-03T00:00:00Z,web-1,1,1,a',
-        '2001-03-03T01:00:00Z,web-1,abc,1,b',
-        '2001-03-04T00:00:00Z,web-1,1,1,c',
+        '2001-03-03T00:00:00Z,web-1,1,1',
+        '2001-03-03T01:00:00Z,web-1,abc,1',
+        '2001-03-04T00:00:00Z,web-1,1,1',
       ]),
     );
     const error = await fx.ingestor.ingestFiles(fx.spec.name, [bad]).catch((err: unknown) => err);
@@ -121,12 +127,12 @@ describe('a rejected batch', () => {
   });
 
   it.each([
-    ['a missing value', '2001-03-01T00:00:00Z,web-1,,1,a', 'cpu is missing'],
-    ['an infinite number', '2001-03-01T00:00:00Z,web-1,inf,1,a', 'cpu is "inf", expected a finite number'],
-    ['an empty entity', '2001-03-01T00:00:00Z, ,1,1,a', 'host is " ", expected a non-empty string'],
+    ['a missing value', '2001-03-01T00:00:00Z,web-1,,1', 'cpu is missing'],
+    ['an infinite number', '2001-03-01T00:00:00Z,web-1,inf,1', 'cpu is "inf", expected a finite number'],
+    ['an empty entity', '2001-03-01T00:00:00Z, ,1,1', 'host is " ", expected a non-empty string'],
     [
       'a time far in the future',
-      '2999-01-01T00:00:00Z,web-1,1,1,a',
+      '2999-01-01T00:00:00Z,web-1,1,1',
       'ts is "2999-01-01T00:00:00Z", expected a timestamp no more than a day in the future',
     ],
   ])('rejects %s with the reason', async (_what, line, reason) => {
@@ -144,7 +150,7 @@ describe('a rejected batch', () => {
 
   it('rejects two rows with the same time and entity but different values, naming both', async () => {
     const a = await fx.file('a.csv', csv(HEADER, GOOD_LINES));
-    const b = await fx.file('b.csv', csv(HEADER, ['2001-03-01T01:00:00Z,web-1,0.9,11,b']));
+    const b = await fx.file('b.csv', csv(HEADER, ['2001-03-01T01:00:00Z,web-1,0.9,11']));
     await expect(fx.ingestor.ingestFiles(fx.spec.name, [a, b])).rejects.toThrow(
       `${b} row 1: ts 2001-03-01T01:00:00Z and host "web-1" repeat ${a} row 2 with different values`,
     );
@@ -193,7 +199,7 @@ describe('retrain ingest --on-conflict', () => {
     await fx.file('a.csv', csv(HEADER, GOOD_LINES)),
     await fx.file(
       'b.csv',
-      csv(HEADER, ['2001-03-01T01:00:00Z,web-1,0.9,90,x', '2001-03-01T01:00:00Z,web-1,0.7,70,y']),
+      csv(HEADER, ['2001-03-01T01:00:00Z,web-1,0.9,90', '2001-03-01T01:00:00Z,web-1,0.7,70']),
     ),
   ];
   const retrain = () =>
