@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type * as WasmBackend from '@tensorflow/tfjs-backend-wasm';
@@ -45,6 +46,9 @@ export async function activateBackend(name: BackendName): Promise<void> {
   switch (name) {
     case 'tensorflow-gpu':
       // Registers the `tensorflow` backend bound to CUDA; refuse it when no GPU is visible.
+      // A package without its binding (its install script failed) would register half its kernels.
+      if (!hasNativeBinding('@tensorflow/tfjs-node-gpu'))
+        throw new Error('@tensorflow/tfjs-node-gpu is not installed with its native binding');
       process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '2';
       require('@tensorflow/tfjs-node-gpu');
       await useBackend('tensorflow');
@@ -72,6 +76,21 @@ export async function activateBackend(name: BackendName): Promise<void> {
 async function useBackend(name: string): Promise<void> {
   if (!(await tf.setBackend(name))) throw new Error(`backend ${name} did not initialise`);
   await tf.ready();
+}
+
+/** Whether a tfjs-node package and the N-API binding it loads (lib/napi-v<N>/tfjs_binding.node) are installed. */
+function hasNativeBinding(pkg: string): boolean {
+  let dir: string;
+  try {
+    dir = path.dirname(require.resolve(`${pkg}/package.json`));
+  } catch {
+    return false;
+  }
+  const lib = path.join(dir, 'lib');
+  return (
+    fs.existsSync(lib) &&
+    fs.readdirSync(lib).some((d) => fs.existsSync(path.join(lib, d, 'tfjs_binding.node')))
+  );
 }
 
 function hasGpuDevice(): boolean {

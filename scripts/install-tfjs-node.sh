@@ -26,6 +26,11 @@ if [ -z "$WHL" ]; then
 fi
 cd "$ROOT"
 npm install --no-save --ignore-scripts --no-audit --no-fund --loglevel=error @tensorflow/tfjs-node@4.22.0
+# --ignore-scripts also brought the locked tfjs-node-gpu without its binding: drop it, as npm does when
+# its install script fails (GPU workers install it with its CUDA libtensorflow).
+if ! ls "$ROOT"/node_modules/@tensorflow/tfjs-node-gpu/lib/napi-v*/tfjs_binding.node >/dev/null 2>&1; then
+  rm -rf "$ROOT/node_modules/@tensorflow/tfjs-node-gpu"
+fi
 
 # 2. deps/ in the layout of the official libtensorflow-cpu-linux-x86_64-2.9.1.tar.gz
 X=$WORK/whl
