@@ -9,10 +9,8 @@ import {
 } from '../storage/ingest';
 import { ModelNotFoundError } from '../storage/registry';
 import { apiKeyCheck } from './api-key';
+import { BODY_TOO_LARGE, bodyTooLargeMessage, DEFAULT_INGEST_BODY_LIMIT_BYTES } from './body-limit';
 import { ModelRowsBodySchema } from './features';
-
-/** Larger than the predict limit: ingestion batches are bigger than the recent rows a prediction needs. */
-export const INGEST_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
 
 /** Body of `POST /ingest`: the rows, and what to do with rows of it that repeat a (time, entity) with other values. */
 export const IngestBodySchema = ModelRowsBodySchema.extend({
@@ -27,29 +25,31 @@ export interface IngestRouteOptions {
   apiKey?: string;
   /** Told how many new rows each request wrote (the ingest metric). */
   onIngested?: (model: string, rows: number) => void;
+  /** Larger bodies are answered 413 naming the limit. @default 16 MiB */
+  bodyLimitBytes?: number;
 }
 
 /**
  * `POST /ingest` `{ model, rows, onConflict? }` behind the `X-API-Key` check. Answers 200
  * `{ model, received, inserted, duplicates, conflictsResolved }` only once the rows are durable in the buffer; 400 names
- * the first bad row and writes nothing; 404 for a model without a spec; 413 above 16 MiB.
+ * the first bad row and writes nothing; 404 for a model without a spec; 413 above `bodyLimitBytes` (16 MiB).
  */
 export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (
   app,
-  { ingestor, apiKey, onIngested },
+  { ingestor, apiKey, onIngested, bodyLimitBytes = DEFAULT_INGEST_BODY_LIMIT_BYTES },
 ) => {
   app.addHook('onRequest', apiKeyCheck(apiKey, 'ingest API disabled: set RETRAIN_API_KEY'));
 
   app.setErrorHandler((err: FastifyError, _request, reply) => {
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send({
-        error: `request body over ${INGEST_BODY_LIMIT_BYTES / 1024 / 1024} MiB: send the rows in smaller batches`,
-      });
+    if (err.code === BODY_TOO_LARGE) {
+      return reply
+        .code(413)
+        .send({ error: bodyTooLargeMessage(bodyLimitBytes, 'send the rows in smaller batches') });
     }
     throw err;
   });
 
-  app.post('/ingest', { bodyLimit: INGEST_BODY_LIMIT_BYTES }, async (request, reply) => {
+  app.post('/ingest', { bodyLimit: bodyLimitBytes }, async (request, reply) => {
     const body = IngestBodySchema.safeParse(request.body);
     if (!body.success) return reply.code(400).send({ error: `invalid request: ${formatIssues(body.error)}` });
     const { model, rows, onConflict, extraColumns } = body.data;

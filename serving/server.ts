@@ -5,14 +5,13 @@ import type { Ingestor } from '../storage/ingest';
 import type { ModelRegistry } from '../storage/registry';
 import { createLogger, type LoggerSettings } from '../workers/logger';
 import { adminRoutes } from './admin';
+import { BODY_TOO_LARGE, bodyTooLargeMessage, DEFAULT_BODY_LIMIT_BYTES } from './body-limit';
 import { buildFeatures, FeatureError, ModelRowsBodySchema } from './features';
 import { ingestRoutes } from './ingest-route';
 import { NO_VERSION_LABEL, ServingMetrics } from './metrics';
 import { ModelPool, type StartupReport } from './model-pool';
 import { trainingAdminRoutes, type TrainingBackend } from './training-admin';
 
-/** Request bodies carry recent raw rows only; this bounds the work one request can ask for. */
-const BODY_LIMIT_BYTES = 8 * 1024 * 1024;
 /** Metrics label for requests that name no model this server knows, so label cardinality stays bounded. */
 const UNKNOWN_MODEL_LABEL = '_unknown';
 
@@ -32,6 +31,10 @@ export interface ServerOptions {
   temporal?: TrainingBackend;
   /** The model the daemon-style admin routes mean when a request names none (`RETRAIN_DEFAULT_MODEL`). */
   defaultModel?: string;
+  /** Bodies of `POST /predict` and the admin routes above this are answered 413 naming the limit. @default 8 MiB */
+  bodyLimitBytes?: number;
+  /** The same for `POST /ingest`. @default 16 MiB */
+  ingestBodyLimitBytes?: number;
 }
 
 /** The inference server before it listens: the Fastify app and its start-up load. */
@@ -44,8 +47,9 @@ export interface InferenceServer {
 
 /** Builds the inference server (predict, admin, health and metrics routes); the caller listens and closes. */
 export function createServer(opts: ServerOptions): InferenceServer {
+  const bodyLimit = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const app = Fastify({
-    bodyLimit: BODY_LIMIT_BYTES,
+    bodyLimit,
     ...(opts.logger
       ? {
           loggerInstance: createLogger({
@@ -60,6 +64,10 @@ export function createServer(opts: ServerOptions): InferenceServer {
   let startup: StartupReport | undefined;
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err.code === BODY_TOO_LARGE)
+      return reply
+        .code(413)
+        .send({ error: bodyTooLargeMessage(request.routeOptions.bodyLimit ?? bodyLimit) });
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status >= 500) request.log.error(err);
     return reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message });
@@ -141,6 +149,7 @@ export function createServer(opts: ServerOptions): InferenceServer {
       ingestor: opts.ingestor,
       apiKey: opts.apiKey,
       onIngested: (model, rows) => metrics.ingested(model, rows),
+      bodyLimitBytes: opts.ingestBodyLimitBytes,
     });
 
   return {
