@@ -5,40 +5,44 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { DatasetManifestSchema, type DatasetManifest, type Preprocessing } from '../common/artefacts';
 import { ErrorType } from '../common/errors';
-import type { ModelSpec } from '../common/model-spec';
-import type { TrainingData } from '../ml/train';
+import { buildSplits, indexSamples, type LoadedSplit, type SampleRule, type WindowRows } from '../ml/windows';
 import type { BlobStore } from '../storage/blob-store';
-import { sqlIdent, sqlString, withDuckDb } from '../storage/duckdb';
+import { forEachChunk, sqlIdent, sqlString, withDuckDb, type DuckDBConnection } from '../storage/duckdb';
+import { CorruptBlobError } from '../storage/errors';
 import { getJson } from '../storage/open-store';
 
-/**
- * The raw target of the same entity exactly 24 hours before the target time, NULL when the buffer
- * has no row then: the "same hour one day earlier" baseline. Never a model input.
- */
-export const DAY_BEFORE_COLUMN = 'y_day_before';
+export type { LoadedSplit } from '../ml/windows';
 
-/** Lag feature columns in model input order: for each lag (oldest first), every feature. */
-export function featureColumns(spec: Pick<ModelSpec, 'features' | 'lookback'>): string[] {
-  const columns: string[] = [];
-  for (let lag = spec.lookback - 1; lag >= 0; lag--)
-    for (const f of spec.features) columns.push(`${f}_lag${lag}`);
-  return columns;
+/** The data shape a dataset is stored and read under (a spec, or a dataset's preprocessing). */
+type Shape = Pick<
+  Preprocessing,
+  'task' | 'threshold' | 'timeColumn' | 'entityColumn' | 'features' | 'target' | 'lookback' | 'horizon'
+>;
+
+/** The stored value columns: every feature (in model order), then the target when it is not a feature. */
+export function valueColumns(shape: Pick<Shape, 'features' | 'target'>): string[] {
+  return shape.features.includes(shape.target) ? [...shape.features] : [...shape.features, shape.target];
 }
 
-/** Columns of both dataset Parquet files, in order (the manifest's `columns`). */
-export function datasetColumns(spec: Pick<ModelSpec, 'features' | 'lookback'>): string[] {
-  return ['entity', 'time', ...featureColumns(spec), 'y', DAY_BEFORE_COLUMN];
+/** Columns of a dataset's `rows.parquet`, in order (the manifest's `columns`): the buffer's own names. */
+export function datasetColumns(
+  shape: Pick<Shape, 'entityColumn' | 'timeColumn' | 'features' | 'target'>,
+): string[] {
+  return [shape.entityColumn, shape.timeColumn, ...valueColumns(shape)];
 }
 
-export interface LoadedSplit {
-  /** Normalised model input and (for forecasts) normalised target. */
-  data: TrainingData;
-  /** Target in its own units (0/1 for classifiers). */
-  yRaw: Float64Array;
-  /** Un-normalised lag-0 value of each feature, row-major: naive baselines need it. */
-  lastValues: Float64Array[];
-  /** Raw target (not thresholded) 24 hours before each row's target time; NaN where the buffer has none. */
-  dayBefore: Float64Array;
+/** Which rows become samples: the shape's lookback and horizon, inside the window from `windowFrom`. */
+export function sampleRule(shape: Shape, windowFrom: string): SampleRule {
+  const values = valueColumns(shape);
+  return {
+    task: shape.task,
+    threshold: shape.threshold,
+    lookback: shape.lookback,
+    horizon: shape.horizon,
+    features: shape.features.length,
+    target: values.indexOf(shape.target),
+    windowFrom: Date.parse(windowFrom) * 1000,
+  };
 }
 
 /** Where a dataset's manifest lives; its presence means the dataset is complete. */
@@ -47,7 +51,16 @@ export function manifestKey(datasetKey: string): string {
 }
 
 export async function loadManifest(store: BlobStore, datasetKey: string): Promise<DatasetManifest> {
-  const found = await getJson(store, manifestKey(datasetKey), DatasetManifestSchema);
+  let found;
+  try {
+    found = await getJson(store, manifestKey(datasetKey), DatasetManifestSchema);
+  } catch (err) {
+    if (!(err instanceof CorruptBlobError)) throw err;
+    throw ApplicationFailure.nonRetryable(
+      `${err.message}\n(datasets written before the one-file row format, with train.parquet and holdout.parquet, are not read any more: export again)`,
+      ErrorType.CorruptArtefact,
+    );
+  }
   if (!found)
     throw ApplicationFailure.nonRetryable(
       `No dataset manifest at ${store.uriFor(datasetKey)}`,
@@ -56,66 +69,91 @@ export async function loadManifest(store: BlobStore, datasetKey: string): Promis
   return found.value;
 }
 
-/** Reads one split from the store, checks its sha256 against the manifest and normalises it. */
-export async function loadSplit(
+/**
+ * Reads a dataset's rows (`columns`: entity, time, then the value columns) from a Parquet file in
+ * DuckDB chunks into typed arrays: one number per stored cell, never a JS array of the result.
+ * Entities become dense ids in SQL (a join on the distinct names, far cheaper than reading every
+ * name into JS), and each chunk lands at its file row numbers, whatever order the join emits.
+ */
+export async function readWindowRows(
+  conn: DuckDBConnection,
+  file: string,
+  shape: Pick<Shape, 'entityColumn' | 'timeColumn' | 'features' | 'target'>,
+): Promise<WindowRows> {
+  const source = `read_parquet(${sqlString(file)})`;
+  const counted = await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${source}`);
+  const count = Number(counted.getRowObjectsJson()[0]?.n ?? 0);
+  const values = valueColumns(shape);
+  const rows: WindowRows = {
+    count,
+    entity: new Int32Array(count),
+    time: new Float64Array(count),
+    values: values.map(() => new Float64Array(count)),
+  };
+  const e = sqlIdent(shape.entityColumn);
+  const select = [
+    'f.file_row_number::DOUBLE',
+    'ids.id::DOUBLE',
+    `epoch_us(f.${sqlIdent(shape.timeColumn)})::DOUBLE`,
+    ...values.map((c) => `coalesce(f.${sqlIdent(c)}::DOUBLE, 'NaN'::DOUBLE)`),
+  ];
+  const seen = await forEachChunk(
+    conn,
+    `WITH ids AS (SELECT ${e}, row_number() OVER () - 1 AS id FROM (SELECT DISTINCT ${e} FROM ${source}))
+     SELECT ${select.join(', ')}
+     FROM read_parquet(${sqlString(file)}, file_row_number = true) f JOIN ids ON f.${e} IS NOT DISTINCT FROM ids.${e}`,
+    (chunk) => {
+      const at = chunk.doubles(0);
+      const id = chunk.doubles(1);
+      const time = chunk.doubles(2);
+      for (let r = 0; r < chunk.rows; r++) {
+        const i = at[r] as number;
+        rows.entity[i] = id[r] as number;
+        rows.time[i] = time[r] as number;
+      }
+      values.forEach((_, c) => {
+        const column = rows.values[c] as Float64Array;
+        const v = chunk.doubles(c + 3);
+        for (let r = 0; r < chunk.rows; r++) column[at[r] as number] = v[r] as number;
+      });
+    },
+  );
+  if (seen !== count) throw new Error(`${file}: read ${seen} of its ${count} rows`);
+  return rows;
+}
+
+/**
+ * Reads a dataset from the store, checks its sha256 against the manifest and builds both splits:
+ * lag windows and lead targets come from the stored rows here, by the rule the export counted with
+ * (a different count means the file is not the one the manifest describes).
+ */
+export async function loadDataset(
   store: BlobStore,
   manifest: DatasetManifest,
-  part: 'train' | 'holdout',
-): Promise<LoadedSplit> {
-  const entry = manifest.files[part];
+): Promise<{ train: LoadedSplit; holdout: LoadedSplit }> {
+  const entry = manifest.files.rows;
   const blob = await store.get(entry.key);
   const digest = blob && createHash('sha256').update(blob.body).digest('hex');
-  if (!blob || digest !== entry.sha256) {
-    throw ApplicationFailure.nonRetryable(
-      `Dataset file ${store.uriFor(entry.key)} is missing or does not match its sha256`,
+  const corrupt = (why: string) =>
+    ApplicationFailure.nonRetryable(
+      `Dataset file ${store.uriFor(entry.key)} ${why}`,
       ErrorType.CorruptArtefact,
     );
-  }
-  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-split-'));
+  if (!blob || digest !== entry.sha256) throw corrupt('is missing or does not match its sha256');
+  const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-dataset-'));
   try {
-    const file = path.join(tmp, `${part}.parquet`);
+    const file = path.join(tmp, 'rows.parquet');
     await fs.writeFile(file, blob.body);
-    // Datasets exported before the day-before column existed read it as all missing.
-    const dayBefore = manifest.columns.includes(DAY_BEFORE_COLUMN)
-      ? sqlIdent(DAY_BEFORE_COLUMN)
-      : 'NULL::DOUBLE';
-    const select = [...featureColumns(manifest.preprocessing), 'y'].map(sqlIdent).join(', ');
-    const columns = await withDuckDb(async (conn) => {
-      const reader = await conn.runAndReadAll(
-        `SELECT ${select}, ${dayBefore} FROM read_parquet(${sqlString(file)})`,
+    const pre = manifest.preprocessing;
+    const rows = await withDuckDb((conn) => readWindowRows(conn, file, pre));
+    const rule = sampleRule(pre, manifest.window.from);
+    const index = indexSamples(rows, rule);
+    if (index.train.length !== manifest.rows.train || index.holdout.length !== manifest.rows.holdout)
+      throw corrupt(
+        `gives ${index.train.length} train / ${index.holdout.length} holdout samples, the manifest says ${manifest.rows.train} / ${manifest.rows.holdout}`,
       );
-      return reader.getColumns() as unknown as (number | null)[][];
-    });
-    const last = columns.pop() ?? [];
-    return {
-      ...normalise(columns as number[][], manifest.preprocessing),
-      dayBefore: Float64Array.from(last, (v) => v ?? NaN),
-    };
+    return buildSplits(rows, index, rule, pre);
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }
-}
-
-/** `columns`: the lag features in manifest order, then `y`. */
-export function normalise(columns: number[][], pre: Preprocessing): Omit<LoadedSplit, 'dayBefore'> {
-  const width = columns.length - 1;
-  const yColumn = columns[width] ?? [];
-  const rows = yColumn.length;
-  const x = new Float32Array(rows * width);
-  const y = new Float32Array(rows);
-  const yRaw = new Float64Array(rows);
-  const nf = pre.features.length;
-  for (let c = 0; c < width; c++) {
-    const column = columns[c] as number[];
-    const f = c % nf;
-    const mean = pre.mean[f] as number;
-    const std = pre.std[f] as number;
-    for (let r = 0; r < rows; r++) x[r * width + c] = ((column[r] as number) - mean) / std;
-  }
-  for (let r = 0; r < rows; r++) {
-    yRaw[r] = yColumn[r] as number;
-    y[r] = ((yColumn[r] as number) - pre.targetMean) / pre.targetStd;
-  }
-  const lastValues = pre.features.map((_, f) => Float64Array.from(columns[width - nf + f] as number[]));
-  return { data: { x, y, rows, width }, yRaw, lastValues };
 }

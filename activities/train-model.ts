@@ -11,7 +11,7 @@ import { checkpointKey, loadCheckpoint, saveCheckpoint, type CheckpointMeta } fr
 import { createModel, disposeModel, lossFunction, positiveWeight, type ModelShape } from '../ml/model';
 import { storeLoadHandler, storeSaveHandler } from '../ml/store-io';
 import { DivergedError, fitModel, START, type BatchStats, type TrainPosition } from '../ml/train';
-import { loadManifest, loadSplit } from './dataset-io';
+import { loadDataset, loadManifest } from './dataset-io';
 import type { ActivityDeps } from './deps';
 
 /** How often the activity heartbeats, whatever it is doing; the SDK throttles what it sends. */
@@ -54,10 +54,7 @@ async function train(
   const pre = manifest.preprocessing;
   const issue = architectureIssue(pre.task, hp.architecture);
   if (issue) throw ApplicationFailure.nonRetryable(`Invalid hyperparams: ${issue}`, ErrorType.InvalidInput);
-  const [train, holdout] = await Promise.all([
-    loadSplit(deps.store, manifest, 'train'),
-    loadSplit(deps.store, manifest, 'holdout'),
-  ]);
+  const { train, holdout } = await loadDataset(deps.store, manifest);
   const shape: ModelShape = { task: pre.task, lookback: pre.lookback, features: pre.features.length };
   const prefix = checkpointPrefix(input.model, input.workflowId, input.trial);
   const fingerprint = trainingFingerprint(input);

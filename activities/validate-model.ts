@@ -5,7 +5,7 @@ import type { GateDecision, MetricSet, ValidateInput, ValidateResult } from '../
 import { selectBackend } from '../ml/backend';
 import { classifyMetrics, forecastMetrics } from '../ml/metrics';
 import { storeLoadHandler } from '../ml/store-io';
-import { loadManifest, loadSplit, type LoadedSplit } from './dataset-io';
+import { loadDataset, loadManifest, type LoadedSplit } from './dataset-io';
 import type { ActivityDeps } from './deps';
 import { loadSpecOrFail } from './load-spec';
 
@@ -21,7 +21,7 @@ export function createValidateModel(deps: ActivityDeps) {
     const gate = input.gate ?? (await loadSpecOrFail(deps.registry, input.model)).gate;
     const manifest = await loadManifest(deps.store, input.datasetKey);
     const pre = manifest.preprocessing;
-    const holdout = await loadSplit(deps.store, manifest, 'holdout');
+    const { holdout } = await loadDataset(deps.store, manifest);
     const score = (predicted: ArrayLike<number>) =>
       pre.task === 'forecast'
         ? forecastMetrics(holdout.yRaw, predicted)
@@ -109,7 +109,7 @@ export function decide(
   return result(true, `candidate ${name} ${fmt(value)} passes; ${noProduction}`, beaten);
 }
 
-/** Predictions in the target's own units (probabilities for classifiers). */
+/** Predictions in the target's own units (probabilities for classifiers), in chunks that bound memory. */
 async function predictRaw(
   deps: ActivityDeps,
   prefix: string,
@@ -119,33 +119,36 @@ async function predictRaw(
 ): Promise<Float32Array> {
   const model = await tf.loadLayersModel(storeLoadHandler(deps.store, prefix));
   try {
-    const x = renormalise(holdout, datasetPre, modelPre);
-    const out = tf.tidy(() =>
-      (
-        model.predict(tf.tensor2d(x, [holdout.data.rows, holdout.data.width]), {
-          batchSize: 4096,
-        }) as tf.Tensor
-      ).dataSync(),
-    );
-    return Float32Array.from(out, (v) => v * modelPre.targetStd + modelPre.targetMean);
+    const { rows, width } = holdout.data;
+    const predicted = new Float32Array(rows);
+    for (let from = 0; from < rows; from += PREDICT_CHUNK) {
+      const size = Math.min(PREDICT_CHUNK, rows - from);
+      const x = new Float32Array(size * width);
+      holdout.data.gatherX(undefined, from, size, x);
+      renormalise(x, width, datasetPre, modelPre);
+      const out = tf.tidy(() => (model.predict(tf.tensor2d(x, [size, width])) as tf.Tensor).dataSync());
+      for (let i = 0; i < size; i++)
+        predicted[from + i] = (out[i] as number) * modelPre.targetStd + modelPre.targetMean;
+    }
+    return predicted;
   } finally {
     model.dispose();
   }
 }
 
-/** Re-expresses inputs normalised with one model's statistics in another's. */
-function renormalise(split: LoadedSplit, from: Preprocessing, to: Preprocessing): Float32Array {
-  if (from === to) return split.data.x;
-  const { x, width } = split.data;
-  const out = new Float32Array(x.length);
+/** Samples per predict call: tfjs's own default batching of a large predict. */
+const PREDICT_CHUNK = 4096;
+
+/** Re-expresses, in place, inputs normalised with one model's statistics in another's. */
+function renormalise(x: Float32Array, width: number, from: Preprocessing, to: Preprocessing): void {
+  if (from === to) return;
   const nf = from.features.length;
   for (let i = 0; i < x.length; i++) {
     const f = (i % width) % nf;
-    out[i] =
+    x[i] =
       ((x[i] as number) * (from.std[f] as number) + (from.mean[f] as number) - (to.mean[f] as number)) /
       (to.std[f] as number);
   }
-  return out;
 }
 
 /** A naive baseline's predictions; `coverage` is the share of rows it could predict without its fallback. */

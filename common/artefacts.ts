@@ -36,10 +36,13 @@ export const DatasetManifestSchema = z.object({
   workflowId: z.string(),
   createdAt: z.string(),
   window: z.object({ from: z.string(), to: z.string(), days: z.number().int() }),
+  /** Samples of each split; the loader counts them again from the file by the same rule. */
   rows: z.object({ train: z.number().int(), holdout: z.number().int() }),
   /**
-   * Columns of both Parquet files, in order: entity, time, then `<feature>_lag<k>`, then `y`, then
-   * `y_day_before` (raw target 24 h before the target time, null when absent; not a model input).
+   * Columns of `rows.parquet`, in order: the entity and time columns, every feature, then the target
+   * when it is not a feature, under the buffer's own names. The file holds each row of the window
+   * once, in (time, entity) order, plus the 24 hours before it (looked up only by the
+   * `sameHourDayBefore` baseline); the loader builds the lag windows and lead targets.
    */
   columns: z.array(z.string()),
   timeRange: z.object({
@@ -49,7 +52,7 @@ export const DatasetManifestSchema = z.object({
     holdoutTo: z.string(),
   }),
   preprocessing: PreprocessingSchema,
-  files: z.object({ train: FileEntrySchema, holdout: FileEntrySchema }),
+  files: z.object({ rows: FileEntrySchema }),
 });
 export type DatasetManifest = z.infer<typeof DatasetManifestSchema>;
 

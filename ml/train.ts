@@ -1,12 +1,50 @@
 import * as tf from '@tensorflow/tfjs';
 import { seededRandom } from '../common/seeded-random';
 
+/** Samples held as one row-major array. */
 export interface TrainingData {
   /** Row-major features, `rows * width` values, already normalised. */
   x: Float32Array;
   y: Float32Array;
   rows: number;
   width: number;
+}
+
+/**
+ * Normalised samples whose inputs are produced per batch (`gatherX`), so a source can build them
+ * from stored rows (ml/windows.ts) instead of holding `rows * width` values.
+ */
+export interface SampleSource {
+  rows: number;
+  width: number;
+  /** Normalised target of every sample. */
+  y: Float32Array;
+  /**
+   * Writes the inputs of samples `order[from] .. order[from + count - 1]` (`from .. from + count - 1`
+   * when `order` is undefined) row-major into `out`, `count * width` values.
+   */
+  gatherX(order: ArrayLike<number> | undefined, from: number, count: number, out: Float32Array): void;
+}
+
+/** Training data as a {@link SampleSource}: a source as it is, dense arrays behind one. */
+export function sampleSource(data: TrainingData | SampleSource): SampleSource {
+  if ('gatherX' in data) return data;
+  const { x, y, rows, width } = data;
+  return {
+    rows,
+    width,
+    y,
+    gatherX(order, from, count, out) {
+      if (!order) {
+        out.set(x.subarray(from * width, (from + count) * width));
+        return;
+      }
+      for (let i = 0; i < count; i++) {
+        const src = order[from + i] as number;
+        out.set(x.subarray(src * width, (src + 1) * width), i * width);
+      }
+    },
+  };
 }
 
 /**
@@ -86,10 +124,11 @@ export const START: TrainPosition = { epoch: 0, batch: 0, lossSum: 0, seen: 0 };
  */
 export async function fitModel(
   model: tf.LayersModel,
-  train: TrainingData,
-  validation: TrainingData | undefined,
+  trainData: TrainingData | SampleSource,
+  validation: TrainingData | SampleSource | undefined,
   options: FitOptions,
 ): Promise<FitResult> {
+  const train = sampleSource(trainData);
   const { batchSize, seed, loss } = options;
   const progressEveryMs = options.progressEveryMs ?? 250;
   const yieldEveryMs = options.yieldEveryMs ?? 20;
@@ -98,15 +137,13 @@ export async function fitModel(
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const dropouts = model.layers.filter((layer) => layer.getClassName() === 'Dropout');
   const batches = Math.ceil(train.rows / batchSize);
-  const xs = new Float32Array(train.x.length);
-  const ys = new Float32Array(train.y.length);
   const start = options.start ?? START;
   let position: TrainPosition = { ...start };
   let last: EpochStats | undefined;
   let lastYield = performance.now();
 
   for (let epoch = start.epoch + 1; epoch <= options.epochs; epoch++) {
-    gatherRows(train, shuffledRows(train.rows, seed, epoch), xs, ys);
+    const order = shuffledRows(train.rows, seed, epoch);
     const started = performance.now();
     const first = position.batch;
     let lastProgress = started;
@@ -140,12 +177,14 @@ export async function fitModel(
         const from = b * batchSize;
         const size = Math.min(batchSize, train.rows - from);
         for (const layer of dropouts) (layer as unknown as { seed?: number }).seed = mix(seed, epoch, b + 1);
+        // Fresh arrays per batch: a backend may keep the array it was given as the tensor's storage.
+        const xs = new Float32Array(size * train.width);
+        const ys = new Float32Array(size);
+        train.gatherX(order, from, size, xs);
+        for (let i = 0; i < size; i++) ys[i] = train.y[order[from + i] as number] as number;
         const cost = tf.tidy(() => {
-          const bx = tf.tensor2d(xs.subarray(from * train.width, (from + size) * train.width), [
-            size,
-            train.width,
-          ]);
-          const by = tf.tensor2d(ys.subarray(from, from + size), [size, 1]);
+          const bx = tf.tensor2d(xs, [size, train.width]);
+          const by = tf.tensor2d(ys, [size, 1]);
           return optimizer.minimize(
             () => tf.mean(loss(by, model.apply(bx, { training: true }) as tf.Tensor)) as tf.Scalar,
             true,
@@ -185,17 +224,21 @@ export async function fitModel(
 }
 
 /** Mean loss over `data` in inference mode, in chunks that bound memory; yields between chunks. */
-export async function meanLoss(model: tf.LayersModel, data: TrainingData, loss: LossFn): Promise<number> {
+export async function meanLoss(
+  model: tf.LayersModel,
+  samples: TrainingData | SampleSource,
+  loss: LossFn,
+): Promise<number> {
+  const data = sampleSource(samples);
   const chunk = 4096;
   let sum = 0;
   for (let from = 0; from < data.rows; from += chunk) {
     const size = Math.min(chunk, data.rows - from);
+    const xs = new Float32Array(size * data.width);
+    data.gatherX(undefined, from, size, xs);
     const total = tf.tidy(() => {
-      const x = tf.tensor2d(data.x.subarray(from * data.width, (from + size) * data.width), [
-        size,
-        data.width,
-      ]);
-      const y = tf.tensor2d(data.y.subarray(from, from + size), [size, 1]);
+      const x = tf.tensor2d(xs, [size, data.width]);
+      const y = tf.tensor2d(data.y.slice(from, from + size), [size, 1]);
       return tf.sum(loss(y, model.predict(x) as tf.Tensor));
     });
     sum += (await total.data())[0] as number;
@@ -217,15 +260,6 @@ export function shuffledRows(count: number, seed: number, epoch: number): Uint32
     order[j] = t;
   }
   return order;
-}
-
-function gatherRows(data: TrainingData, order: Uint32Array, xs: Float32Array, ys: Float32Array): void {
-  const w = data.width;
-  for (let i = 0; i < order.length; i++) {
-    const src = order[i] as number;
-    ys[i] = data.y[src] as number;
-    for (let k = 0; k < w; k++) xs[i * w + k] = data.x[src * w + k] as number;
-  }
 }
 
 /** A positive 31-bit seed from (seed, epoch, batch), well mixed so neighbours differ in every bit. */

@@ -1,4 +1,9 @@
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import {
+  DuckDBDoubleVector,
+  DuckDBInstance,
+  DuckDBVarCharVector,
+  type DuckDBConnection,
+} from '@duckdb/node-api';
 
 /** The connection type, for code outside storage/ that runs SQL in {@link withDuckDb}. */
 export type { DuckDBConnection };
@@ -23,4 +28,52 @@ export function sqlString(value: string): string {
 /** Quotes an identifier; column names are validated as identifiers by the spec already. */
 export function sqlIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The columns of one result chunk, valid only during the callback that receives them. */
+export interface ResultChunk {
+  rows: number;
+  /** A DOUBLE column's values (a view, not a copy); NULL positions hold garbage: coalesce them in SQL. */
+  doubles(column: number): Float64Array;
+  /** A VARCHAR column's value at `row`. */
+  text(column: number, row: number): string | null;
+}
+
+/**
+ * Streams the result of `sql` to `onChunk` one DuckDB chunk (2048 rows) at a time, so memory
+ * holds one chunk of the result however large it is; returns the rows seen.
+ */
+export async function forEachChunk(
+  conn: DuckDBConnection,
+  sql: string,
+  onChunk: (chunk: ResultChunk, offset: number) => void,
+): Promise<number> {
+  const result = await conn.stream(sql);
+  let offset = 0;
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) return offset;
+    const vectors = new Map<number, unknown>();
+    const column = <V>(c: number, type: new (...args: never[]) => V, name: string): V => {
+      const vector = vectors.get(c) ?? chunk.getColumnVector(c);
+      if (!(vector instanceof type)) throw new Error(`result column ${c} is not ${name}`);
+      vectors.set(c, vector);
+      return vector;
+    };
+    onChunk(
+      {
+        rows: chunk.rowCount,
+        doubles: (c) => {
+          const vector = column(c, DuckDBDoubleVector, 'DOUBLE');
+          // The vector's own view of DuckDB's buffer (not in the typings); else one value at a time.
+          const items: unknown = (vector as unknown as { items?: unknown }).items;
+          if (items instanceof Float64Array && items.length === chunk.rowCount) return items;
+          return Float64Array.from({ length: chunk.rowCount }, (_, i) => vector.getItem(i) ?? NaN);
+        },
+        text: (c, row) => column(c, DuckDBVarCharVector, 'VARCHAR').getItem(row),
+      },
+      offset,
+    );
+    offset += chunk.rowCount;
+  }
 }

@@ -79,9 +79,7 @@ describe('retrainWorkflow end to end with the registry on S3 (MinIO)', () => {
       ]),
     );
     expect(await deps.store.list(`datasets/${spec.name}/${workflowId}/`)).toEqual(
-      ['holdout.parquet', 'manifest.json', 'train.parquet'].map(
-        (f) => `datasets/${spec.name}/${workflowId}/${f}`,
-      ),
+      ['manifest.json', 'rows.parquet'].map((f) => `datasets/${spec.name}/${workflowId}/${f}`),
     );
     expect((await deps.registry.getAlias(spec.name))?.value).toMatchObject({
       version: 'v1',

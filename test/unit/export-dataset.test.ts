@@ -4,12 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities';
-import { loadSplit } from '../../activities/dataset-io';
+import { loadDataset, loadManifest, type LoadedSplit } from '../../activities/dataset-io';
 import { createExportDataset, datasetKey } from '../../activities/export-dataset';
 import { DatasetManifestSchema, type DatasetManifest } from '../../common/artefacts';
+import { ErrorType } from '../../common/errors';
 import { ModelSpecSchema, type ModelSpecInput } from '../../common/model-spec';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
-import { getJson } from '../../storage/open-store';
+import { getJson, putJson } from '../../storage/open-store';
 import { localDeps } from '../helpers/pipeline';
 
 type BufferRow = [ts: string, host: string, cpu: number, mem: number];
@@ -39,12 +40,18 @@ const BUFFER: BufferRow[] = [
   ]),
 ];
 
-const COLUMNS = ['entity', 'time', 'cpu_lag1', 'mem_lag1', 'cpu_lag0', 'mem_lag0', 'y', 'y_day_before'];
+const COLUMNS = ['host', 'ts', 'cpu', 'mem'];
 
-// Worked out by hand from BUFFER: lookback 2, horizon 1, forecast of cpu. 20 feature rows; the cut
-// is the 0.8 discrete quantile of their times (the 16th of 20, 2024-05-02T04:00). Train rows have
-// their target before the cut, holdout rows start at it, and the two rows at 03:00 (target at the
-// cut) are in neither. y_day_before is cpu of the same host 24 h before the target time.
+/** The stored file: every row from 24 h before the window start (2024-05-01T00:00) on, in (time, entity) order. */
+const STORED = [...BUFFER]
+  .sort(([ta, ea], [tb, eb]) => (ta === tb ? ea.localeCompare(eb) : ta.localeCompare(tb)))
+  .map(([ts, host, cpu, mem]) => [host, ts, cpu, mem]);
+
+// Worked out by hand from BUFFER: lookback 2, horizon 1, forecast of cpu. 20 samples; the cut
+// is the 0.8 discrete quantile of their times (the 16th of 20, 2024-05-02T04:00). Train samples have
+// their target before the cut, holdout samples start at it, and the two at 03:00 (target at the
+// cut) are in neither. Columns: entity, time of the newest input, cpu_lag1, mem_lag1, cpu_lag0,
+// mem_lag0, target (cpu one record later), cpu of the same host 24 h before the target time.
 const TRAIN = [
   ['b', '2024-05-01T01:00', 50, 5, 51, 5, 53, null],
   ['b', '2024-05-01T03:00', 51, 5, 53, 5, 60, 50],
@@ -133,16 +140,16 @@ async function manifestOf(model: string, workflowId: string): Promise<DatasetMan
   return found.value;
 }
 
-/** A split file as stored: its bytes, its column names and its rows in file order (time as text). */
-async function readSplit(entry: DatasetManifest['files']['train']) {
-  const blob = await deps.store.get(entry.key);
-  if (!blob) throw new Error(`${entry.key} is missing`);
+/** The stored file: its bytes, its column names and types, and its rows in file order (time as text). */
+async function readStored(manifest: DatasetManifest) {
+  const blob = await deps.store.get(manifest.files.rows.key);
+  if (!blob) throw new Error(`${manifest.files.rows.key} is missing`);
   const file = path.join(dir, `${randomUUID()}.parquet`);
   await fs.writeFile(file, blob.body);
   return withDuckDb(async (conn) => {
     const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${sqlString(file)})`);
     const reader = await conn.runAndReadAll(
-      `SELECT * REPLACE (strftime(time, '%Y-%m-%dT%H:%M') AS time) FROM read_parquet(${sqlString(file)})`,
+      `SELECT * REPLACE (strftime(ts, '%Y-%m-%dT%H:%M') AS ts) FROM read_parquet(${sqlString(file)})`,
     );
     return {
       body: blob.body,
@@ -152,8 +159,33 @@ async function readSplit(entry: DatasetManifest['files']['train']) {
   });
 }
 
+/**
+ * A loaded split as hand-computed table rows: the lag windows de-normalised (rounded: they went
+ * through float32), the target in its units and the day before (null where missing). No entity
+ * or time: the loader does not keep them, so the first two columns of TRAIN/HOLDOUT are left out.
+ */
+function samplesOf(split: LoadedSplit, pre: DatasetManifest['preprocessing']) {
+  const { rows, width } = split.data;
+  const x = new Float32Array(rows * width);
+  split.data.gatherX(undefined, 0, rows, x);
+  const nf = pre.features.length;
+  return Array.from({ length: rows }, (_, r) => [
+    ...Array.from({ length: width }, (_, c) => {
+      const f = c % nf;
+      return (
+        Math.round(((x[r * width + c] as number) * (pre.std[f] as number) + (pre.mean[f] as number)) * 1e4) /
+        1e4
+      );
+    }),
+    split.yRaw[r] as number,
+    Number.isNaN(split.dayBefore[r]) ? null : (split.dayBefore[r] as number),
+  ]);
+}
+
+const withoutKeys = (table: (string | number | null)[][]) => table.map((r) => r.slice(2));
+
 describe('exportDataset', () => {
-  it('writes exactly the hand-computed feature rows, split by one time cut, in (time, entity) order', async () => {
+  it('stores each row of the window once, with the day before it, in (time, entity) order under the buffer names', async () => {
     const model = await createModel();
     const result = await createExportDataset(deps)({ model, workflowId: 'wf-exact' });
     expect(result).toEqual({
@@ -163,41 +195,59 @@ describe('exportDataset', () => {
       holdoutRows: 6,
       features: 4,
     });
-    const manifest = await manifestOf(model, 'wf-exact');
-    const train = await readSplit(manifest.files.train);
-    const holdout = await readSplit(manifest.files.holdout);
-    expect(train.rows).toEqual(TRAIN);
-    expect(holdout.rows).toEqual(HOLDOUT);
-    expect(train.columns).toEqual([
-      ['entity', 'VARCHAR'],
-      ['time', 'TIMESTAMP'],
-      ...COLUMNS.slice(2).map((c) => [c, 'DOUBLE']),
+    const stored = await readStored(await manifestOf(model, 'wf-exact'));
+    expect(stored.rows).toEqual(STORED);
+    expect(stored.columns).toEqual([
+      ['host', 'VARCHAR'],
+      ['ts', 'TIMESTAMP'],
+      ['cpu', 'DOUBLE'],
+      ['mem', 'DOUBLE'],
     ]);
-    expect(holdout.columns.map(([name]) => name)).toEqual(COLUMNS);
   });
 
-  it('never lags across entities and never puts a holdout row before a train row of the same entity', async () => {
+  it('gives the loader exactly the hand-computed samples: lag windows, lead target and day before, split by one time cut', async () => {
+    const model = await createModel();
+    await createExportDataset(deps)({ model, workflowId: 'wf-samples' });
+    const manifest = await manifestOf(model, 'wf-samples');
+    const { train, holdout } = await loadDataset(deps.store, manifest);
+    expect(samplesOf(train, manifest.preprocessing)).toEqual(withoutKeys(TRAIN));
+    expect(samplesOf(holdout, manifest.preprocessing)).toEqual(withoutKeys(HOLDOUT));
+    expect(holdout.lastValues.map((v) => Array.from(v))).toEqual([
+      HOLDOUT.map((r) => r[4]),
+      HOLDOUT.map((r) => r[5]),
+    ]);
+    const cpu = (v: number) => (v - mean(TRAIN_SUMS.cpu)) / std(TRAIN_SUMS.cpu);
+    const mem = (v: number) => (v - mean(TRAIN_SUMS.mem)) / std(TRAIN_SUMS.mem);
+    const first = new Float32Array(4);
+    holdout.data.gatherX(undefined, 0, 1, first);
+    [cpu(23), mem(2), cpu(24), mem(2)].forEach((v, i) => expect(first[i]).toBeCloseTo(v, 5));
+    expect(holdout.data.y[0]).toBeCloseTo((25 - mean(TRAIN_SUMS.y)) / std(TRAIN_SUMS.y), 5);
+  });
+
+  it('never builds a window or a target across entities', async () => {
     const model = await createModel();
     await createExportDataset(deps)({ model, workflowId: 'wf-leak' });
     const manifest = await manifestOf(model, 'wf-leak');
-    const train = (await readSplit(manifest.files.train)).rows;
-    const holdout = (await readSplit(manifest.files.holdout)).rows;
-    const cpuRange: Record<string, [number, number]> = { a: [14, 27], b: [50, 67], c: [90, 96] };
-    for (const [entity, , cpuLag1, , cpuLag0, , y, dayBefore] of [...train, ...holdout]) {
-      const [lo, hi] = cpuRange[entity as string] as [number, number];
-      for (const value of [cpuLag1, cpuLag0, y, dayBefore ?? lo]) {
-        expect(value as number).toBeGreaterThanOrEqual(lo);
-        expect(value as number).toBeLessThanOrEqual(hi);
+    const { train, holdout } = await loadDataset(deps.store, manifest);
+    const cpuRange: [number, number][] = [
+      [14, 27],
+      [50, 67],
+      [90, 96],
+    ];
+    for (const split of [train, holdout]) {
+      for (const [cpuLag1, , cpuLag0, , y, dayBefore] of samplesOf(split, manifest.preprocessing)) {
+        const range = cpuRange.find(([lo, hi]) => (cpuLag0 as number) >= lo && (cpuLag0 as number) <= hi);
+        expect(range).toBeDefined();
+        const [lo, hi] = range!;
+        for (const value of [cpuLag1, y, dayBefore ?? lo]) {
+          expect(value as number).toBeGreaterThanOrEqual(lo);
+          expect(value as number).toBeLessThanOrEqual(hi);
+        }
       }
-    }
-    for (const entity of ['a', 'b', 'c']) {
-      const trainTimes = train.filter((r) => r[0] === entity).map((r) => String(r[1]));
-      const holdoutTimes = holdout.filter((r) => r[0] === entity).map((r) => String(r[1]));
-      for (const h of holdoutTimes) for (const t of trainTimes) expect(h > t).toBe(true);
     }
   });
 
-  it('computes the normalisation statistics on the train split only and records an accurate manifest', async () => {
+  it('computes the normalisation statistics on the train samples only and records an accurate manifest', async () => {
     const model = await createModel();
     await createExportDataset(deps)({ model, workflowId: 'wf-manifest' });
     const manifest = await manifestOf(model, 'wf-manifest');
@@ -219,14 +269,22 @@ describe('exportDataset', () => {
       holdoutFrom: '2024-05-02T04:00:00Z',
       holdoutTo: '2024-05-02T06:00:00Z',
     });
-    for (const part of ['train', 'holdout'] as const) {
-      const entry = manifest.files[part];
-      const { body, rows } = await readSplit(entry);
-      expect(entry.key).toBe(`${datasetKey(model, 'wf-manifest')}/${part}.parquet`);
-      expect(entry.sha256).toBe(createHash('sha256').update(body).digest('hex'));
-      expect(entry.bytes).toBe(body.byteLength);
-      expect(rows).toHaveLength(manifest.rows[part]);
-    }
+    const entry = manifest.files.rows;
+    const { body, rows } = await readStored(manifest);
+    expect(entry.key).toBe(`${datasetKey(model, 'wf-manifest')}/rows.parquet`);
+    expect(entry.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+    expect(entry.bytes).toBe(body.byteLength);
+    expect(rows).toHaveLength(BUFFER.length);
+  });
+
+  it('stores a target that is not a feature after the features, and builds the target from it', async () => {
+    const model = await createModel({ features: ['mem'], target: 'cpu' });
+    await createExportDataset(deps)({ model, workflowId: 'wf-target' });
+    const manifest = await manifestOf(model, 'wf-target');
+    expect(manifest.columns).toEqual(['host', 'ts', 'mem', 'cpu']);
+    const { holdout } = await loadDataset(deps.store, manifest);
+    expect(Array.from(holdout.yRaw)).toEqual(HOLDOUT.map((r) => r[6]));
+    expect(holdout.data.width).toBe(2);
   });
 
   it('returns the first dataset on a retry and writes no second one, even when the buffer grew', async () => {
@@ -245,20 +303,18 @@ describe('exportDataset', () => {
     const second = await exportDataset({ model, workflowId: 'wf-retry' });
     expect(second).toEqual(first);
     expect(await snapshot()).toEqual(before);
-    expect(Object.keys(before).sort()).toEqual(
-      ['holdout.parquet', 'manifest.json', 'train.parquet'].map((f) => `${prefix}${f}`),
-    );
+    expect(Object.keys(before).sort()).toEqual(['manifest.json', 'rows.parquet'].map((f) => `${prefix}${f}`));
     expect(await deps.store.list(`datasets/${model}/`)).toEqual(Object.keys(before).sort());
   });
 
-  it('writes byte-identical files for the same buffer, so a dataset is reproducible', async () => {
+  it('writes a byte-identical file for the same buffer, so a dataset is reproducible', async () => {
     const model = await createModel();
     const exportDataset = createExportDataset(deps);
     await exportDataset({ model, workflowId: 'wf-same-1' });
     await exportDataset({ model, workflowId: 'wf-same-2' });
     const [a, b] = [await manifestOf(model, 'wf-same-1'), await manifestOf(model, 'wf-same-2')];
-    expect(b.files.train.sha256).toBe(a.files.train.sha256);
-    expect(b.files.holdout.sha256).toBe(a.files.holdout.sha256);
+    expect(b.files.rows.sha256).toBe(a.files.rows.sha256);
+    expect(b.preprocessing).toEqual(a.preprocessing);
   });
 
   it('rejects a window with fewer than minRecords records as insufficient and writes nothing', async () => {
@@ -289,6 +345,14 @@ describe('exportDataset', () => {
     expect((await exportDataset({ model, workflowId: 'wf-two-days' })).status).toBe('ready');
   });
 
+  it('fails a window too short to split, naming the model, and leaves nothing in the store', async () => {
+    const model = await createModel({ lookback: 30, minRecords: 1 });
+    await expect(createExportDataset(deps)({ model, workflowId: 'wf-too-short' })).rejects.toThrow(
+      `The window of ${model} has too few time steps to split into train and holdout`,
+    );
+    expect(await deps.store.list(`datasets/${model}/`)).toEqual([]);
+  });
+
   it('rejects a model whose buffer is empty, naming it', async () => {
     const model = await createModel({}, []);
     expect(await createExportDataset(deps)({ model, workflowId: 'wf-empty' })).toEqual({
@@ -297,69 +361,55 @@ describe('exportDataset', () => {
     });
   });
 
-  it('thresholds y for classifiers while y_day_before stays the raw target', async () => {
+  it('thresholds the target for classifiers while the day before stays the raw target', async () => {
     const model = await createModel({ task: 'classify', threshold: 20 });
     await createExportDataset(deps)({ model, workflowId: 'wf-classify' });
     const manifest = await manifestOf(model, 'wf-classify');
-    const { rows: train, columns } = await readSplit(manifest.files.train);
-    const holdout = (await readSplit(manifest.files.holdout)).rows;
-    expect(columns.slice(2)).toEqual(COLUMNS.slice(2).map((c) => [c, 'DOUBLE']));
-    expect(train.map((r) => r[6])).toEqual([1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1, 1]);
-    expect(holdout.map((r) => r[6])).toEqual([1, 1, 1, 1, 1, 1]);
-    expect(train.map((r) => r[7])).toEqual(TRAIN.map((r) => r[7]));
-    expect(holdout.map((r) => r[7])).toEqual(HOLDOUT.map((r) => r[7]));
+    const { train, holdout } = await loadDataset(deps.store, manifest);
+    expect(Array.from(train.yRaw)).toEqual([1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1, 1]);
+    expect(Array.from(holdout.yRaw)).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(Array.from(train.data.y)).toEqual(Array.from(train.yRaw));
+    const raw = (table: (string | number | null)[][]) => table.map((r) => r[7] ?? NaN);
+    expect(Array.from(train.dayBefore)).toEqual(raw(TRAIN));
+    expect(Array.from(holdout.dayBefore)).toEqual(raw(HOLDOUT));
     expect(manifest.preprocessing).toMatchObject({ targetMean: 0, targetStd: 1 });
   });
 });
 
-describe('loadSplit', () => {
-  it('keeps y_day_before out of the model input and returns it as dayBefore, NaN where missing', async () => {
+describe('loadDataset', () => {
+  it('refuses a file that is not the one the manifest describes', async () => {
     const model = await createModel();
-    await createExportDataset(deps)({ model, workflowId: 'wf-load' });
-    const manifest = await manifestOf(model, 'wf-load');
-    const split = await loadSplit(deps.store, manifest, 'holdout');
-    expect(split.data.rows).toBe(6);
-    expect(split.data.width).toBe(4);
-    expect(Array.from(split.dayBefore)).toEqual([15, NaN, 16, NaN, 17, NaN]);
-    expect(Array.from(split.yRaw)).toEqual([25, 65, 26, 66, 27, 67]);
-    expect(split.lastValues.map((v) => Array.from(v))).toEqual([
-      [24, 64, 25, 65, 26, 66],
-      [2, 5, 2, 5, 2, 5],
-    ]);
-    const cpu = (v: number) => (v - mean(TRAIN_SUMS.cpu)) / std(TRAIN_SUMS.cpu);
-    const mem = (v: number) => (v - mean(TRAIN_SUMS.mem)) / std(TRAIN_SUMS.mem);
-    const firstRow = Array.from(split.data.x.slice(0, 4));
-    [cpu(23), mem(2), cpu(24), mem(2)].forEach((v, i) => expect(firstRow[i]).toBeCloseTo(v, 5));
-    expect(split.data.y[0]).toBeCloseTo((25 - mean(TRAIN_SUMS.y)) / std(TRAIN_SUMS.y), 5);
+    await createExportDataset(deps)({ model, workflowId: 'wf-corrupt' });
+    const manifest = await manifestOf(model, 'wf-corrupt');
+    const key = manifest.files.rows.key;
+    await expect(
+      loadDataset(deps.store, {
+        ...manifest,
+        files: { rows: { ...manifest.files.rows, sha256: '0'.repeat(64) } },
+      }),
+    ).rejects.toMatchObject({
+      type: ErrorType.CorruptArtefact,
+      message: `Dataset file ${deps.store.uriFor(key)} is missing or does not match its sha256`,
+    });
+    await expect(
+      loadDataset(deps.store, { ...manifest, rows: { train: 11, holdout: 6 } }),
+    ).rejects.toMatchObject({
+      type: ErrorType.CorruptArtefact,
+      message: `Dataset file ${deps.store.uriFor(key)} gives 12 train / 6 holdout samples, the manifest says 11 / 6`,
+    });
   });
 
-  it('reads a dataset exported before y_day_before existed with dayBefore all NaN', async () => {
+  it('answers a manifest of the old two-file format with a non-retryable error that says to export again', async () => {
     const model = await createModel();
     await createExportDataset(deps)({ model, workflowId: 'wf-old' });
+    const key = datasetKey(model, 'wf-old');
     const manifest = await manifestOf(model, 'wf-old');
-    const current = await deps.store.get(manifest.files.holdout.key);
-    const from = path.join(dir, `${randomUUID()}.parquet`);
-    const to = path.join(dir, `${randomUUID()}.parquet`);
-    await fs.writeFile(from, current?.body ?? new Uint8Array());
-    await withDuckDb((conn) =>
-      conn.run(
-        `COPY (SELECT * EXCLUDE (y_day_before) FROM read_parquet(${sqlString(from)})) TO ${sqlString(to)} (FORMAT parquet)`,
-      ),
-    );
-    const body = await fs.readFile(to);
-    const key = `${datasetKey(model, 'wf-old')}/old-holdout.parquet`;
-    await deps.store.put(key, body);
-    const old: DatasetManifest = {
-      ...manifest,
-      columns: COLUMNS.slice(0, -1),
-      files: {
-        ...manifest.files,
-        holdout: { key, sha256: createHash('sha256').update(body).digest('hex'), bytes: body.byteLength },
-      },
-    };
-    const split = await loadSplit(deps.store, old, 'holdout');
-    expect(split.data.width).toBe(4);
-    expect(Array.from(split.yRaw)).toEqual([25, 65, 26, 66, 27, 67]);
-    expect(Array.from(split.dayBefore)).toEqual(Array(6).fill(NaN));
+    const file = { key: `${key}/train.parquet`, sha256: '0', bytes: 0 };
+    await putJson(deps.store, `${key}/manifest.json`, { ...manifest, files: { train: file, holdout: file } });
+    await expect(loadManifest(deps.store, key)).rejects.toMatchObject({
+      type: ErrorType.CorruptArtefact,
+      nonRetryable: true,
+      message: expect.stringContaining('are not read any more: export again'),
+    });
   });
 });

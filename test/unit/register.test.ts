@@ -115,7 +115,7 @@ async function prepare(store: BlobStore): Promise<{ input: RegisterInput; candid
     columns: ['entity', 'time', 'cpu_lag1', 'cpu_lag0', 'y'],
     timeRange: { trainFrom: 'a', trainTo: 'b', holdoutFrom: 'c', holdoutTo: 'd' },
     preprocessing: preprocessingFor(SPEC),
-    files: { train: file, holdout: file },
+    files: { rows: file },
   };
   await putJson(store, `${datasetKey}/manifest.json`, manifest);
   const candidateWeights = (await store.get(`${candidateKey}/weights.bin`))!.body;
