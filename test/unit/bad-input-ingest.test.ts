@@ -32,8 +32,9 @@ interface FileCase {
   error: string | RegExp;
 }
 
-const parquetOf = (select: string) => (path: string) =>
-  withDuckDb((conn) => conn.run(`COPY (${select}) TO ${sqlString(path)} (FORMAT parquet)`));
+const parquetOf = (select: string) => async (path: string) => {
+  await withDuckDb((conn) => conn.run(`COPY (${select}) TO ${sqlString(path)} (FORMAT parquet)`));
+};
 
 const FILE_CASES: FileCase[] = [
   { what: 'an empty CSV', name: 'empty.csv', content: '', error: 'empty file (0 bytes)' },
