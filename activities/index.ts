@@ -6,20 +6,23 @@ import { createRegisterModel } from './register-model';
 import { createReloadServers } from './reload-servers';
 import { requestCancellation } from './request-cancellation';
 import { createTrainModel } from './train-model';
+import { timed } from './timed';
 import { createValidateModel } from './validate-model';
 
 export type { ActivityDeps } from './deps';
 
-/** Every activity of the pipeline, bound to its dependencies. */
+/** Every activity of the pipeline, bound to its dependencies; each run's activities time themselves. */
 export function createActivities(deps: ActivityDeps) {
   return {
-    loadSpec: async ({ model }: { model: string }): Promise<ModelSpec> =>
+    loadSpec: timed(async ({ model }: { model: string }): Promise<ModelSpec> =>
       loadSpecOrFail(deps.registry, model),
-    exportDataset: createExportDataset(deps),
-    trainModel: createTrainModel(deps),
-    validateModel: createValidateModel(deps),
-    registerModel: createRegisterModel(deps),
-    reloadServers: createReloadServers(deps),
+    ),
+    exportDataset: timed(createExportDataset(deps)),
+    trainModel: timed(createTrainModel(deps)),
+    validateModel: timed(createValidateModel(deps)),
+    registerModel: timed(createRegisterModel(deps)),
+    reloadServers: timed(createReloadServers(deps)),
+    // Only a cancel calls it, and it is no part of a run's work.
     requestCancellation,
   };
 }

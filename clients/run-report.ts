@@ -64,7 +64,17 @@ export function runReport(run: RunStatus): string {
   }
   const stages = (outcome?.stages ?? run.result?.stages ?? []).map((s) => `${s.name}:${s.status}`).join(' ');
   if (stages) lines.push(stages);
+  const timings = outcome?.timings ?? run.result?.timings;
+  if (timings)
+    lines.push(
+      `time: ${seconds(timings.wallMs)} wall, ${seconds(timings.activityMs)} in activities, ` +
+        `${seconds(timings.overheadMs)} orchestration`,
+    );
   return lines.join('\n');
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(3)} s`;
 }
 
 function formatMetrics(metrics: Record<string, number>): string {

@@ -35,6 +35,8 @@ export const StageRecordSchema = z.object({
   startedAt: z.string(),
   endedAt: z.string(),
   durationMs: z.number(),
+  /** Time inside this stage's activities, as they measured it themselves (absent in old histories). */
+  activityMs: z.number().optional(),
   summary: z.string().optional(),
 });
 export type StageRecord = z.infer<typeof StageRecordSchema>;
@@ -67,6 +69,22 @@ export interface RetrainResult {
   metrics?: Record<string, number>;
   backend?: string;
   stages: StageRecord[];
+  timings?: RunTimings;
+}
+
+/**
+ * Where a run's time went: its wall time set against the time its activities say they spent, so the
+ * rest is what orchestration cost (scheduling, task round trips, the model lease, retry backoff).
+ */
+export interface RunTimings {
+  /** From the run's start, as Temporal recorded it, to its end, on the workflow's clock. */
+  wallMs: number;
+  /** Time inside activities (successful attempts), summed as each activity measured itself. */
+  activityMs: number;
+  /** `wallMs - activityMs`. */
+  overheadMs: number;
+  /** Activity time per activity type, `loadSpec` included. */
+  byActivity: Record<string, number>;
 }
 
 /** Where a run's checkpoints and dataset stay after it was cancelled or failed. */
@@ -105,6 +123,8 @@ export interface RunOutcome {
   /** How far the run got, as `progressQuery` last said: 100 once it completed or was rejected. */
   overallPct: number;
   stages: StageRecord[];
+  /** Absent when an activity result of the run carried no timing (a history from before they did). */
+  timings?: RunTimings;
 }
 
 /** The memo key of {@link RunOutcome}. */

@@ -113,3 +113,20 @@ export interface ServerReload {
 export interface ReloadResult {
   servers: ServerReload[];
 }
+
+/**
+ * When an activity ran, by its own clock, from its first line to its result: the workflow sets its
+ * run's wall time against these to tell the time spent orchestrating from the time spent working.
+ */
+export interface ActivityTiming {
+  startedAt: string;
+  endedAt: string;
+  /** Duration in milliseconds (monotonic clock, 0.1 ms resolution). */
+  ms: number;
+}
+
+/**
+ * An activity's result with its {@link ActivityTiming}. Every activity of this version sets it; the
+ * field is optional because histories recorded before activities timed themselves lack it.
+ */
+export type Timed<T> = T & { timing?: ActivityTiming };

@@ -45,19 +45,26 @@ import { rootFailure } from './failures';
 import { acquireLease } from './lease';
 import { renderProgress } from './progress-details';
 import { runMetrics } from './run-metrics';
+import { runClock } from './run-timings';
 import { applyEpoch, bestSoFar, runTrials, trainedFraction, trialBoard, trialLog } from './trials';
 
 type Activities = ReturnType<typeof createActivities>;
 
 const nonRetryableErrorTypes = Object.values(ErrorType);
 
+// Retries 1, 2, 4, 8 s apart, then every 10 s: ten attempts ride out about a minute of the store (S3)
+// or the network being away, and a run notices within 10 s that it is back.
 const cpu = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
+  // The cpu worker heartbeats every running activity (workers/activity-heartbeat.ts): an attempt
+  // whose worker died, or whose completion was lost while the server was down, is retried after
+  // this instead of after the start-to-close timeout.
+  heartbeatTimeout: '20s',
   retry: {
     initialInterval: '1s',
     backoffCoefficient: 2,
-    maximumInterval: '30s',
-    maximumAttempts: 5,
+    maximumInterval: '10s',
+    maximumAttempts: 10,
     nonRetryableErrorTypes,
   },
 });
@@ -94,6 +101,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
   }
   const input = parsed.data;
   const series = runMetrics(input.model);
+  const clock = runClock();
   series.started();
   log.info('run started', { model: input.model });
   // Readers of a run's memo (lists, the daemon API) see its input without fetching its history.
@@ -161,6 +169,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
 
   async function stage<T>(name: StageName, run: () => Promise<T>, summarize: (out: T) => string): Promise<T> {
     const started = Date.now();
+    const activityMs = clock.mark();
     progress.stage = name;
     progress.overallPct = pctWithin(name, 0);
     upsertSearchAttributes([{ key: RetrainStageAttribute, value: name }]);
@@ -168,11 +177,12 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     log.info('stage started', { stage: name, model: input.model });
     try {
       const out = await run();
-      stageEnded(record(name, 'completed', started, summarize(out)));
+      stageEnded(record(name, 'completed', started, summarize(out), activityMs()));
       return out;
     } catch (err) {
       const status = isCancellation(err) ? 'cancelled' : 'failed';
-      stageEnded(record(name, status, started, rootFailure(err).message));
+      // A failed attempt reports no time of its own.
+      stageEnded(record(name, status, started, rootFailure(err).message, undefined));
       throw err;
     }
   }
@@ -190,9 +200,9 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
 
   /** Records how the run ended everywhere a reader looks: progress, search attribute, memo, Web UI. */
   const end = (
-    outcome: Omit<RunOutcome, 'model' | 'stages' | 'overallPct'>,
+    outcome: Omit<RunOutcome, 'model' | 'stages' | 'overallPct' | 'timings'>,
     stageValue: string = outcome.status,
-  ): void => {
+  ): Pick<RunOutcome, 'timings'> => {
     progress.stage = 'done';
     progress.status = outcome.status;
     if (outcome.status !== 'failed') progress.overallPct = 100;
@@ -200,7 +210,14 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     if (outcome.reason) progress.reason = outcome.reason;
     if (outcome.failure) progress.failure = outcome.failure;
     upsertSearchAttributes([{ key: RetrainStageAttribute, value: stageValue }]);
-    const memo: RunOutcome = { model: input.model, stages, overallPct: progress.overallPct, ...outcome };
+    const timings = clock.timings();
+    const memo: RunOutcome = {
+      model: input.model,
+      stages,
+      overallPct: progress.overallPct,
+      ...outcome,
+      ...(timings ? { timings } : {}),
+    };
     upsertMemo({ [OUTCOME_MEMO]: memo });
     publish();
     series.ended(outcome.status);
@@ -212,11 +229,12 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     };
     if (outcome.status === 'failed') log.error('run ended', fields);
     else log.info('run ended', fields);
+    return timings ? { timings } : {};
   };
 
-  const finish = (result: Omit<RetrainResult, 'model' | 'stages'>): RetrainResult => {
-    end(result);
-    return { model: input.model, stages, ...result };
+  const finish = (result: Omit<RetrainResult, 'model' | 'stages' | 'timings'>): RetrainResult => {
+    const timings = end(result);
+    return { model: input.model, stages, ...result, ...timings };
   };
 
   const rejectLast = (
@@ -237,28 +255,31 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
       reason: `${input.model} is already being retrained by ${lease.holder}; one run per model at a time`,
       rejection: { kind: 'modelBusy', runningWorkflowId: lease.holder },
     } as const;
-    end(refusal, REFUSED_STAGE);
-    return { model: input.model, stages, ...refusal };
+    const timings = end(refusal, REFUSED_STAGE);
+    return { model: input.model, stages, ...refusal, ...timings };
   }
   admission = { admitted: true };
 
   try {
     const exported = await stage(
       'exportDataset',
-      () =>
-        cpu.exportDataset({
-          model: input.model,
-          workflowId,
-          windowDays: input.windowDays,
-          minRecords: input.minRecords,
-        }),
+      async () =>
+        clock.add(
+          'exportDataset',
+          await cpu.exportDataset({
+            model: input.model,
+            workflowId,
+            windowDays: input.windowDays,
+            minRecords: input.minRecords,
+          }),
+        ),
       (out) =>
         out.status === 'ready' ? `${out.trainRows} train / ${out.holdoutRows} holdout rows` : out.reason,
     );
     if (exported.status === 'insufficient') return rejectLast(exported.reason, { kind: 'insufficientData' });
     kept.datasetKey = exported.datasetKey;
 
-    const spec = await cpu.loadSpec({ model: input.model });
+    const spec = clock.add('loadSpec', await cpu.loadSpec({ model: input.model }));
     const hyperparams = HyperparamsSchema.parse({ ...spec.hyperparams, ...input.hyperparams });
     const epochs = input.epochs ?? spec.epochs;
     progress.totalEpochs = epochs;
@@ -271,16 +292,19 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
       () =>
         runTrials(
           board,
-          (entry) =>
-            gpu.trainModel({
-              model: input.model,
-              workflowId,
-              datasetKey: exported.datasetKey,
-              epochs,
-              hyperparams: entry.hyperparams,
-              incremental: input.incremental,
-              ...(searching ? { trial: entry.trial } : {}),
-            }),
+          async (entry) =>
+            clock.add(
+              'trainModel',
+              await gpu.trainModel({
+                model: input.model,
+                workflowId,
+                datasetKey: exported.datasetKey,
+                epochs,
+                hyperparams: entry.hyperparams,
+                incremental: input.incremental,
+                ...(searching ? { trial: entry.trial } : {}),
+              }),
+            ),
           publishTraining,
         ),
       ({ best, result }) =>
@@ -291,13 +315,16 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
 
     const validation = await stage(
       'validateModel',
-      () =>
-        cpu.validateModel({
-          model: input.model,
-          datasetKey: exported.datasetKey,
-          candidateKey: training.candidateKey,
-          gate: spec.gate,
-        }),
+      async () =>
+        clock.add(
+          'validateModel',
+          await cpu.validateModel({
+            model: input.model,
+            datasetKey: exported.datasetKey,
+            candidateKey: training.candidateKey,
+            gate: spec.gate,
+          }),
+        ),
       (out) => out.reason,
     );
     const metrics = validation.candidate;
@@ -316,31 +343,37 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     const registered = await CancellationScope.nonCancellable(async () => {
       const promoted = await stage(
         'registerModel',
-        () =>
-          cpu.registerModel({
-            model: input.model,
-            workflowId,
-            runId,
-            datasetKey: exported.datasetKey,
-            candidateKey: training.candidateKey,
-            hyperparams: best.hyperparams,
-            training,
-            validation,
-            ...(searching ? { trials: trialLog(board) } : {}),
-          }),
+        async () =>
+          clock.add(
+            'registerModel',
+            await cpu.registerModel({
+              model: input.model,
+              workflowId,
+              runId,
+              datasetKey: exported.datasetKey,
+              candidateKey: training.candidateKey,
+              hyperparams: best.hyperparams,
+              training,
+              validation,
+              ...(searching ? { trials: trialLog(board) } : {}),
+            }),
+          ),
         (out) => `version ${out.version} is production (previous ${out.previous ?? 'none'})`,
       );
       progress.version = promoted.version;
 
       await stage(
         'reloadServers',
-        () =>
-          cpu.reloadServers({
-            model: input.model,
-            version: promoted.version,
-            previous: promoted.previous,
-            targets: input.reloadTargets,
-          }),
+        async () =>
+          clock.add(
+            'reloadServers',
+            await cpu.reloadServers({
+              model: input.model,
+              version: promoted.version,
+              previous: promoted.previous,
+              targets: input.reloadTargets,
+            }),
+          ),
         (out) =>
           out.servers.length === 0
             ? 'no inference servers configured'
@@ -397,6 +430,7 @@ function record(
   status: StageRecord['status'],
   started: number,
   summary: string,
+  activityMs: number | undefined,
 ): StageRecord {
   const ended = Date.now();
   return {
@@ -405,6 +439,7 @@ function record(
     startedAt: new Date(started).toISOString(),
     endedAt: new Date(ended).toISOString(),
     durationMs: ended - started,
+    ...(activityMs === undefined ? {} : { activityMs }),
     summary,
   };
 }
