@@ -10,6 +10,60 @@ export class PreconditionFailedError extends Error {
   }
 }
 
+/** What a store was doing when {@link BlobIoError} was thrown. */
+export type BlobOperation = 'read' | 'write' | 'list' | 'delete';
+
+/**
+ * Thrown by a store when the I/O itself fails (no permission, a missing bucket, a full disk, the
+ * network): names the operation and the object's URI, so the store, bucket and key. A failed write
+ * left the key as it was. Not a condition failure ({@link PreconditionFailedError}) and retryable as
+ * far as the store knows.
+ */
+export class BlobIoError extends Error {
+  override readonly name = 'BlobIoError';
+
+  constructor(
+    readonly operation: BlobOperation,
+    readonly uri: string,
+    options: { cause: unknown },
+  ) {
+    super(`could not ${operation} ${uri}: ${reasonOf(options.cause)}`, options);
+  }
+}
+
+/**
+ * Runs one store operation; a failure becomes a {@link BlobIoError} naming `operation` and `uri`,
+ * except the store's own errors (conditions, keys, corrupt objects) and those `keep` picks, which
+ * callers branch on and which pass unchanged.
+ */
+export async function guardIo<T>(
+  operation: BlobOperation,
+  uri: string,
+  call: () => Promise<T>,
+  keep: (err: unknown) => boolean = () => false,
+): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    const own =
+      err instanceof PreconditionFailedError ||
+      err instanceof InvalidKeyError ||
+      err instanceof CorruptBlobError ||
+      err instanceof BlobIoError;
+    if (own || keep(err)) throw err;
+    throw new BlobIoError(operation, uri, { cause: err });
+  }
+}
+
+/** The most telling text of an I/O error: its message, else its code or name (Node's ECONNREFUSED may have no message). */
+function reasonOf(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as NodeJS.ErrnoException).code;
+  const label = err.name !== 'Error' ? err.name : code;
+  if (err.message === '') return label ?? 'unknown error';
+  return label && !err.message.includes(label) ? `${err.message} (${label})` : err.message;
+}
+
 /** Thrown before any I/O when a key or prefix is empty, absolute, climbs with `..` or names a store-internal file. */
 export class InvalidKeyError extends Error {
   override readonly name = 'InvalidKeyError';

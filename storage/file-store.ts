@@ -4,7 +4,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 
 import type { BlobStore, PutOptions, StoredBlob } from './blob-store';
-import { assertValidKey, assertValidPrefix, PreconditionFailedError, RESERVED_NAME_PREFIX } from './errors';
+import {
+  assertValidKey,
+  assertValidPrefix,
+  guardIo,
+  PreconditionFailedError,
+  RESERVED_NAME_PREFIX,
+} from './errors';
 import { withFileLock } from './file-lock';
 
 /**
@@ -26,11 +32,22 @@ export class FileBlobStore implements BlobStore {
   }
 
   async get(key: string): Promise<StoredBlob | undefined> {
-    const body = await readIfPresent(this.pathOf(key));
-    return body && { body, etag: etagOf(body) };
+    return guardIo('read', this.uriFor(key), async () => {
+      const body = await readIfPresent(this.pathOf(key));
+      return body && { body, etag: etagOf(body) };
+    });
   }
 
+  /** Failures other than a false condition throw {@link BlobIoError} naming the key; the key is left as it was. */
   async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<{ etag: string }> {
+    return guardIo('write', this.uriFor(key), () => this.write(key, body, options));
+  }
+
+  private async write(
+    key: string,
+    body: Uint8Array | string,
+    options: PutOptions,
+  ): Promise<{ etag: string }> {
     const file = this.pathOf(key);
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     const tmp = path.join(path.dirname(file), `${RESERVED_NAME_PREFIX}tmp-${randomUUID()}`);
@@ -59,17 +76,19 @@ export class FileBlobStore implements BlobStore {
   async list(prefix: string): Promise<string[]> {
     assertValidPrefix(prefix);
     const deepestFolder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
-    const keys = await listFiles(this.root, deepestFolder);
+    const keys = await guardIo('list', `${this.uri}/${prefix}`, () => listFiles(this.root, deepestFolder));
     return keys.filter((key) => key.startsWith(prefix)).sort();
   }
 
   async delete(key: string): Promise<void> {
     const file = this.pathOf(key);
-    try {
-      await withLock(file, () => fs.unlink(file));
-    } catch (err) {
-      if (!isAbsent(err)) throw err;
-    }
+    await guardIo('delete', this.uriFor(key), async () => {
+      try {
+        await withLock(file, () => fs.unlink(file));
+      } catch (err) {
+        if (!isAbsent(err)) throw err;
+      }
+    });
   }
 
   private pathOf(key: string): string {

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 
 import type { BlobStore, PutOptions, StoredBlob } from './blob-store';
-import { assertValidKey, assertValidPrefix, PreconditionFailedError } from './errors';
+import { assertValidKey, assertValidPrefix, guardIo, PreconditionFailedError } from './errors';
 
 /** Where and as whom an {@link S3BlobStore} connects; passed in from workers/config, never read from the environment here. */
 export interface S3StoreOptions {
@@ -24,6 +24,14 @@ export interface S3StoreOptions {
   /** Give both keys, or neither to use the SDK's default provider chain (e.g. an instance role). */
   accessKeyId?: string;
   secretAccessKey?: string;
+  /** Gives up on a TCP connect that takes longer, so an unreachable server fails fast and is retried. @default 5000 */
+  connectTimeoutMs?: number;
+  /**
+   * Gives up on a request whose socket sends and receives nothing for this long: a hung server (accepted,
+   * never answers) fails the request, retryably, instead of blocking the activity; the SDK has no such
+   * limit by default. Inactivity, not duration, so large uploads are not cut short. @default 30000
+   */
+  idleTimeoutMs?: number;
 }
 
 /** Probe objects of {@link S3BlobStore.verifyConditionalWrites} live (briefly) under this prefix of the store. */
@@ -61,6 +69,7 @@ export class S3BlobStore implements BlobStore {
 
   constructor(options: S3StoreOptions) {
     const { bucket, prefix = '', region, endpoint, accessKeyId, secretAccessKey } = options;
+    const { connectTimeoutMs = 5000, idleTimeoutMs = 30_000 } = options;
     if (prefix !== '') assertValidKey(prefix);
     if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
       throw new Error(`S3 store s3://${bucket}: give both accessKeyId and secretAccessKey, or neither`);
@@ -74,6 +83,7 @@ export class S3BlobStore implements BlobStore {
       endpoint,
       forcePathStyle: true,
       credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
+      requestHandler: { connectionTimeout: connectTimeoutMs, socketTimeout: idleTimeoutMs },
     });
   }
 
@@ -82,18 +92,20 @@ export class S3BlobStore implements BlobStore {
   }
 
   async get(key: string): Promise<StoredBlob | undefined> {
-    try {
-      const res = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
-      );
-      if (!res.Body || !res.ETag)
-        throw new Error(`S3 answered without a body or ETag for ${this.uriFor(key)}`);
-      return { body: await res.Body.transformToByteArray(), etag: res.ETag };
-    } catch (err) {
-      // Only a missing key: a missing bucket (also 404) must not read as an empty store.
-      if (err instanceof NoSuchKey) return undefined;
-      throw err;
-    }
+    return guardIo('read', this.uriFor(key), async () => {
+      try {
+        const res = await this.client.send(
+          new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+        );
+        if (!res.Body || !res.ETag)
+          throw new Error(`S3 answered without a body or ETag for ${this.uriFor(key)}`);
+        return { body: await res.Body.transformToByteArray(), etag: res.ETag };
+      } catch (err) {
+        // Only a missing key: a missing bucket (also 404) must not read as an empty store.
+        if (err instanceof NoSuchKey) return undefined;
+        throw err;
+      }
+    });
   }
 
   /**
@@ -111,10 +123,18 @@ export class S3BlobStore implements BlobStore {
     return this.verified;
   }
 
+  /** Failures other than a false condition throw {@link BlobIoError} naming the bucket and key. */
   async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<{ etag: string }> {
-    if (options.ifNoneMatch !== undefined || options.ifMatch !== undefined)
-      await this.verifyConditionalWrites();
-    return this.putObject(key, body, options);
+    return guardIo(
+      'write',
+      this.uriFor(key),
+      async () => {
+        if (options.ifNoneMatch !== undefined || options.ifMatch !== undefined)
+          await this.verifyConditionalWrites();
+        return this.putObject(key, body, options);
+      },
+      (err) => err instanceof ConditionalWritesUnsupportedError,
+    );
   }
 
   private async probeConditionalWrites(): Promise<void> {
@@ -126,7 +146,10 @@ export class S3BlobStore implements BlobStore {
         ignored.push('If-None-Match: *');
       if (!(await refused(this.putObject(key, 'swapped', { ifMatch: WRONG_ETAG })))) ignored.push('If-Match');
     } finally {
-      await this.delete(key);
+      // Raw and quiet: a probe left behind is harmless, and the error that matters is the write's.
+      await this.client
+        .send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }))
+        .catch(() => undefined);
     }
     if (ignored.length > 0) throw new ConditionalWritesUnsupportedError(this.server, ignored);
   }
@@ -158,19 +181,23 @@ export class S3BlobStore implements BlobStore {
   async list(prefix: string): Promise<string[]> {
     assertValidPrefix(prefix);
     const base = this.prefix === '' ? '' : `${this.prefix}/`;
-    const keys: string[] = [];
-    const pages = paginateListObjectsV2(
-      { client: this.client },
-      { Bucket: this.bucket, Prefix: base + prefix },
-    );
-    for await (const page of pages) {
-      for (const { Key } of page.Contents ?? []) if (Key !== undefined) keys.push(Key.slice(base.length));
-    }
-    return keys.sort();
+    return guardIo('list', `s3://${this.bucket}/${base}${prefix}`, async () => {
+      const keys: string[] = [];
+      const pages = paginateListObjectsV2(
+        { client: this.client },
+        { Bucket: this.bucket, Prefix: base + prefix },
+      );
+      for await (const page of pages) {
+        for (const { Key } of page.Contents ?? []) if (Key !== undefined) keys.push(Key.slice(base.length));
+      }
+      return keys.sort();
+    });
   }
 
   async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+    return guardIo('delete', this.uriFor(key), async () => {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+    });
   }
 
   private objectKey(key: string): string {

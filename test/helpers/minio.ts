@@ -36,6 +36,12 @@ export interface MinioConnection {
 /** A MinIO owned by one test run; `stop()` ends it and deletes its data. */
 export interface Minio extends MinioConnection {
   stop(): Promise<void>;
+  /** Ends the server but keeps its data directory and port, for an outage that {@link restart} ends. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same data directory, port and credentials; resolves once it answers. */
+  restart(): Promise<void>;
+  /** The server's process id while it runs (for SIGSTOP/SIGCONT), undefined while killed. */
+  pid(): number | undefined;
 }
 
 /**
@@ -51,34 +57,42 @@ export async function startMinio(): Promise<Minio> {
   const accessKeyId = randomBytes(10).toString('hex');
   const secretAccessKey = randomBytes(20).toString('hex');
   const endpoint = `http://127.0.0.1:${port}`;
-  const pid = spawnDaemon(
-    MINIO_BIN,
-    [
-      'server',
-      dataDir,
-      '--address',
-      `127.0.0.1:${port}`,
-      '--console-address',
-      `127.0.0.1:${consolePort}`,
-      '--quiet',
-    ],
-    path.join(ROOT, '.data', 'test', 'minio.log'),
-    { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey },
-  );
+  const log = path.join(ROOT, '.data', 'test', 'minio.log');
+  const env = { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey };
+  const args = [
+    'server',
+    dataDir,
+    '--address',
+    `127.0.0.1:${port}`,
+    '--console-address',
+    `127.0.0.1:${consolePort}`,
+    '--quiet',
+  ];
+  let pid: number | undefined;
+  const kill = async () => {
+    if (pid !== undefined) await stopProcess(pid, 5000);
+    pid = undefined;
+  };
   const stop = async () => {
-    await stopProcess(pid, 5000);
+    await kill();
     fs.rmSync(dataDir, { recursive: true, force: true });
   };
-  try {
+  const restart = async () => {
+    if (pid !== undefined) throw new Error(`MinIO on ${endpoint} is running already (pid ${pid})`);
+    const started = spawnDaemon(MINIO_BIN, args, log, env);
+    pid = started;
     await waitFor(
       `MinIO on ${endpoint} (log: .data/test/minio.log)`,
-      async () => isAlive(pid) && (await httpOk(`${endpoint}/minio/health/live`)),
+      async () => isAlive(started) && (await httpOk(`${endpoint}/minio/health/live`)),
     );
+  };
+  try {
+    await restart();
   } catch (err) {
     await stop();
     throw err;
   }
-  return { endpoint, region: REGION, accessKeyId, secretAccessKey, stop };
+  return { endpoint, region: REGION, accessKeyId, secretAccessKey, stop, kill, restart, pid: () => pid };
 }
 
 /** Creates `bucket` unless it exists already. */

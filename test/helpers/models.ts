@@ -105,3 +105,14 @@ export function recentRows(
   );
   return out.reverse();
 }
+
+/** The version `POST /predict` answers with for `entity`'s recent rows; fails unless it answers 200. */
+export async function predictedVersion(url: string, spec: ModelSpec, entity = 'a'): Promise<string> {
+  const res = await fetch(`${url}/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: spec.name, rows: recentRows(spec, [entity]) }),
+  });
+  if (res.status !== 200) throw new Error(`POST ${url}/predict answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { version: string }).version;
+}
