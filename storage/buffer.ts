@@ -12,6 +12,14 @@ export const INTERNAL_PREFIX = '__retrain_';
 const STAGING_PREFIX = '.staging-';
 /** Expired days are renamed here before they are deleted, so readers never see half a day vanish. */
 const EXPIRED_PREFIX = '.expired-';
+/**
+ * A write's commit record, `.commit-<uuid>.json`: the part files it is renaming into its days. It
+ * exists from before the first rename until after the last (the commit point is its removal), so a
+ * writer killed in between leaves it behind: readers skip the files it names, and the next writer
+ * removes them (the whole write undone).
+ */
+const COMMIT_PREFIX = '.commit-';
+const COMMIT_SUFFIX = '.json';
 const DAY_DIR = /^day=(\d{4}-\d{2}-\d{2})$/;
 const STAGED_DAY_DIR = new RegExp(`^${INTERNAL_PREFIX}day=(\\d{4}-\\d{2}-\\d{2})$`);
 
@@ -81,12 +89,16 @@ export class DataBuffer {
   async partFiles(model: string, days?: readonly string[]): Promise<PartFile[]> {
     const dir = this.modelDir(model);
     const wanted = days && new Set(days);
+    const entries = (await readdirIfPresent(dir)).sort();
+    const uncommitted = new Set((await uncommittedWrites(dir, entries)).flatMap((w) => w.files));
     const found: PartFile[] = [];
-    for (const entry of (await readdirIfPresent(dir)).sort()) {
+    for (const entry of entries) {
       const day = DAY_DIR.exec(entry)?.[1];
       if (!day || (wanted && !wanted.has(day))) continue;
       for (const file of (await readdirIfPresent(path.join(dir, entry))).sort()) {
-        if (file.endsWith('.parquet')) found.push({ day, path: path.join(dir, entry, file) });
+        const relative = `${entry}/${file}`;
+        if (file.endsWith('.parquet') && !uncommitted.has(relative))
+          found.push({ day, path: path.join(dir, entry, file) });
       }
     }
     return found;
@@ -190,14 +202,19 @@ export class DataBuffer {
     });
   }
 
-  /** COPY into a staging dir, then rename each file into its day; any failure undoes the renames. */
+  /**
+   * COPY into a staging dir, then rename each file into its day under a commit record (see
+   * {@link COMMIT_PREFIX}); any failure undoes the renames, and so does the next writer after a crash.
+   */
   private async writeMarked(conn: DuckDBConnection, dir: string, marks: string): Promise<void> {
     const described = await conn.runAndReadAll(`DESCRIBE ${marks}`);
     const columns = described
       .getRowObjectsJson()
       .map((r) => String(r.column_name))
       .filter((c) => !c.startsWith(INTERNAL_PREFIX));
-    const staging = path.join(dir, `${STAGING_PREFIX}${randomUUID()}`);
+    const id = randomUUID();
+    const staging = path.join(dir, `${STAGING_PREFIX}${id}`);
+    const commit = path.join(dir, `${COMMIT_PREFIX}${id}${COMMIT_SUFFIX}`);
     const moved: string[] = [];
     const createdDirs: string[] = [];
     try {
@@ -215,6 +232,8 @@ export class DataBuffer {
           staged.push({ from, dayDir: path.join(dir, `day=${day}`), name });
         }
       }
+      const files = staged.map(({ dayDir, name }) => `${path.basename(dayDir)}/${name}`);
+      await writeCommitRecord(commit, files);
       for (const { from, dayDir, name } of staged) {
         if (await mkdirIfAbsent(dayDir)) createdDirs.push(dayDir);
         const to = path.join(dayDir, name);
@@ -222,10 +241,12 @@ export class DataBuffer {
         moved.push(to);
       }
       for (const dayDir of new Set(staged.map((s) => s.dayDir))) await syncPath(dayDir);
+      await fs.rm(commit);
       await syncPath(dir);
     } catch (err) {
       for (const file of moved) await fs.rm(file, { force: true });
       for (const dayDir of createdDirs) await fs.rmdir(dayDir).catch(() => undefined);
+      await fs.rm(commit, { force: true });
       throw err;
     } finally {
       await fs.rm(staging, { recursive: true, force: true });
@@ -237,13 +258,59 @@ function fileList(parts: readonly PartFile[]): string {
   return `[${parts.map((p) => sqlString(p.path)).join(', ')}]`;
 }
 
-/** Staging and expired dirs of writers that crashed; only called while holding the model's lock. */
+/**
+ * What writers that crashed left: their uncommitted part files (named by commit records), staging and
+ * expired dirs. Only called while holding the model's lock, so no live writer owns any of it.
+ */
 async function removeLeftovers(dir: string): Promise<void> {
-  for (const entry of await readdirIfPresent(dir)) {
-    if (entry.startsWith(STAGING_PREFIX) || entry.startsWith(EXPIRED_PREFIX)) {
+  const entries = await readdirIfPresent(dir);
+  for (const { record, files } of await uncommittedWrites(dir, entries)) {
+    for (const file of files) await fs.rm(path.join(dir, file), { force: true });
+    for (const dayDir of new Set(files.map((f) => path.join(dir, path.dirname(f)))))
+      await fs.rmdir(dayDir).catch(() => undefined);
+    await fs.rm(record, { force: true });
+  }
+  for (const entry of entries) {
+    const halfWrittenRecord = entry.startsWith(COMMIT_PREFIX) && !entry.endsWith(COMMIT_SUFFIX);
+    if (entry.startsWith(STAGING_PREFIX) || entry.startsWith(EXPIRED_PREFIX) || halfWrittenRecord) {
       await fs.rm(path.join(dir, entry), { recursive: true, force: true });
     }
   }
+  await syncPath(dir).catch(() => undefined);
+}
+
+/** Writes the record atomically (temp file, fsync, rename, fsync of the dir), so it is whole or absent. */
+async function writeCommitRecord(record: string, files: string[]): Promise<void> {
+  const tmp = `${record}.tmp`;
+  const handle = await fs.open(tmp, 'wx');
+  try {
+    await handle.writeFile(JSON.stringify({ files }));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tmp, record);
+  await syncPath(path.dirname(record));
+}
+
+/** The commit records in a model dir (`entries`: its listing) and the part files (`day=.../name`) each names. */
+async function uncommittedWrites(
+  dir: string,
+  entries: string[],
+): Promise<{ record: string; files: string[] }[]> {
+  const records = entries.filter((e) => e.startsWith(COMMIT_PREFIX) && e.endsWith(COMMIT_SUFFIX));
+  const found: { record: string; files: string[] }[] = [];
+  for (const entry of records) {
+    const record = path.join(dir, entry);
+    try {
+      const { files } = JSON.parse(await fs.readFile(record, 'utf8')) as { files: string[] };
+      found.push({ record, files: files.filter((f) => DAY_DIR.test(path.dirname(f))) });
+    } catch (err) {
+      // Its writer just committed (removed it) between the listing and this read.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return found;
 }
 
 async function readdirIfPresent(dir: string): Promise<string[]> {
