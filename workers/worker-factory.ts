@@ -2,6 +2,7 @@ import path from 'node:path';
 import { type ActivityInterceptorsFactory, type NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { gpuTaskQueueFor } from '../common/task-queues';
+import { heartbeatWhileRunning } from './activity-heartbeat';
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -26,7 +27,7 @@ export const activityLogAttributes: ActivityInterceptorsFactory = () => ({
   },
 });
 
-/** The cpu worker: the workflow and every activity but training. */
+/** The cpu worker: the workflow and every activity but training, each heartbeating while it runs. */
 export function createCpuWorker({ connection, namespace, taskQueue, deps }: WorkerOptions): Promise<Worker> {
   const { trainModel: _gpuOnly, ...activities } = createActivities(deps);
   return Worker.create({
@@ -36,7 +37,7 @@ export function createCpuWorker({ connection, namespace, taskQueue, deps }: Work
     // A directory: the bundler resolves index.ts from sources and index.js from dist/.
     workflowsPath: path.join(__dirname, '..', 'workflows'),
     activities,
-    interceptors: { activity: [activityLogAttributes] },
+    interceptors: { activity: [activityLogAttributes, heartbeatWhileRunning] },
   });
 }
 

@@ -7,6 +7,7 @@ import type { createActivities } from '../../activities';
 import { requestCancellation } from '../../activities/request-cancellation';
 import { ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
 import { gpuTaskQueueFor } from '../../common/task-queues';
+import { heartbeatWhileRunning } from '../../workers/activity-heartbeat';
 
 export type Activities = ReturnType<typeof createActivities>;
 
@@ -101,6 +102,8 @@ export async function stubWorkers(address: string = inject('temporalAddress')): 
       reloadServers: dispatch('reloadServers'),
       requestCancellation,
     },
+    // As the real cpu worker: every activity heartbeats (the workflow's cpu heartbeat timeout).
+    interceptors: { activity: [heartbeatWhileRunning] },
   });
   const gpuWorker = await Worker.create({
     connection: native,
