@@ -1,8 +1,39 @@
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { ErrorType } from '../common/errors';
+import { formatIssues } from '../common/format-issues';
 import type { BlobStore } from '../storage/blob-store';
 
 const MODEL_FILE = 'model.json';
 const WEIGHTS_FILE = 'weights.bin';
+
+/**
+ * Thrown when a stored model's model.json does not parse or lacks its parts, or its weights.bin does
+ * not match the manifest; the message names the key. Named after the CorruptArtefact error type, so an
+ * activity that meets it fails at once: retrying cannot repair stored bytes.
+ */
+export class CorruptModelError extends Error {
+  override readonly name = ErrorType.CorruptArtefact;
+}
+
+const ModelJsonSchema = z.object({
+  modelTopology: z.record(z.string(), z.unknown()),
+  weightsManifest: z
+    .array(
+      z.object({
+        weights: z.array(
+          z.looseObject({
+            name: z.string(),
+            shape: z.array(z.number().int().nonnegative()),
+            dtype: z.enum(['float32', 'int32']),
+          }),
+        ),
+      }),
+    )
+    .min(1),
+  trainingConfig: z.record(z.string(), z.unknown()).optional(),
+  userDefinedMetadata: z.record(z.string(), z.unknown()).optional(),
+});
 
 /** tfjs save handler writing `<prefix>/model.json` and `<prefix>/weights.bin` to a blob store. */
 export function storeSaveHandler(store: BlobStore, prefix: string): tf.io.IOHandler {
@@ -39,7 +70,18 @@ export function storeLoadHandler(store: BlobStore, prefix: string): tf.io.IOHand
       if (!modelBlob) throw new Error(`No model at ${store.uriFor(prefix)}: ${MODEL_FILE} is missing`);
       const weightsBlob = await store.get(`${prefix}/${WEIGHTS_FILE}`);
       if (!weightsBlob) throw new Error(`No weights at ${store.uriFor(prefix)}: ${WEIGHTS_FILE} is missing`);
-      const json = JSON.parse(Buffer.from(modelBlob.body).toString('utf8')) as {
+      const modelUri = store.uriFor(`${prefix}/${MODEL_FILE}`);
+      let raw: unknown;
+      try {
+        raw = JSON.parse(Buffer.from(modelBlob.body).toString('utf8'));
+      } catch {
+        throw new CorruptModelError(`Corrupt model at ${modelUri}: not valid JSON`);
+      }
+      const parsed = ModelJsonSchema.safeParse(raw);
+      if (!parsed.success) {
+        throw new CorruptModelError(`Corrupt model at ${modelUri}: ${formatIssues(parsed.error)}`);
+      }
+      const json = parsed.data as unknown as {
         modelTopology: tf.io.ModelArtifacts['modelTopology'];
         weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[];
         trainingConfig?: tf.io.TrainingConfig;
@@ -48,8 +90,8 @@ export function storeLoadHandler(store: BlobStore, prefix: string): tf.io.IOHand
       const weightSpecs = json.weightsManifest.flatMap((group) => group.weights);
       const expected = weightSpecs.reduce((sum, spec) => sum + 4 * spec.shape.reduce((a, b) => a * b, 1), 0);
       if (weightsBlob.body.byteLength !== expected) {
-        throw new Error(
-          `Corrupt weights at ${store.uriFor(prefix)}: ${weightsBlob.body.byteLength} bytes, expected ${expected}`,
+        throw new CorruptModelError(
+          `Corrupt weights at ${store.uriFor(`${prefix}/${WEIGHTS_FILE}`)}: ${weightsBlob.body.byteLength} bytes, expected ${expected}`,
         );
       }
       const body = weightsBlob.body;

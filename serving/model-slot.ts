@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import type { ModelMetadata, Preprocessing } from '../common/artefacts';
 import type { ModelSpec } from '../common/model-spec';
-import { storeLoadHandler } from '../ml/store-io';
+import { CorruptModelError, storeLoadHandler } from '../ml/store-io';
 import type { ModelRegistry } from '../storage/registry';
 
 const PROBE_ROWS = 4;
@@ -110,7 +110,12 @@ export async function loadVersion(
   const net = await tf
     .loadLayersModel(storeLoadHandler(registry.store, registry.versionPrefix(model, version)))
     .catch((err: unknown) => {
-      throw new ModelLoadError(`${what} cannot be loaded: ${messageOf(err)}`);
+      // Store-io errors name the key already; tfjs's own (a topology it cannot build) do not.
+      const from =
+        err instanceof CorruptModelError
+          ? ''
+          : ` from ${registry.store.uriFor(registry.versionPrefix(model, version))}`;
+      throw new ModelLoadError(`${what} cannot be loaded${from}: ${messageOf(err)}`);
     });
   try {
     checkModel(what, net, metadata.preprocessing);
