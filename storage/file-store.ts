@@ -50,25 +50,23 @@ export class FileBlobStore implements BlobStore {
   ): Promise<{ etag: string }> {
     const file = this.pathOf(key);
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    const tmp = path.join(path.dirname(file), `${RESERVED_NAME_PREFIX}tmp-${randomUUID()}`);
     await fs.mkdir(path.dirname(file), { recursive: true });
-    try {
-      await writeDurably(tmp, bytes);
-      if (options.ifNoneMatch === '*') {
-        await fs.link(tmp, file).catch((err: unknown) => {
+    if (options.ifNoneMatch === '*') {
+      await viaTempFile(file, bytes, (tmp) =>
+        fs.link(tmp, file).catch((err: unknown) => {
           throw hasCode(err, 'EEXIST') ? new PreconditionFailedError(key) : err;
-        });
-      } else {
-        await withLock(file, async () => {
-          if (options.ifMatch !== undefined) {
-            const current = await readIfPresent(file);
-            if (!current || etagOf(current) !== options.ifMatch) throw new PreconditionFailedError(key);
-          }
-          await fs.rename(tmp, file);
-        });
-      }
-    } finally {
-      await fs.rm(tmp, { force: true });
+        }),
+      );
+    } else {
+      // The temp file is written under the lock: a writer killed while it waits (for as long as
+      // another holds the key) leaves nothing behind.
+      await withLock(file, async () => {
+        if (options.ifMatch !== undefined) {
+          const current = await readIfPresent(file);
+          if (!current || etagOf(current) !== options.ifMatch) throw new PreconditionFailedError(key);
+        }
+        await viaTempFile(file, bytes, (tmp) => fs.rename(tmp, file));
+      });
     }
     return { etag: etagOf(bytes) };
   }
@@ -109,6 +107,21 @@ async function readIfPresent(file: string): Promise<Uint8Array | undefined> {
   } catch (err) {
     if (isAbsent(err)) return undefined;
     throw err;
+  }
+}
+
+/** Writes `bytes` durably to a temp file beside `file`, runs `publish` on it, then removes what is left of it. */
+async function viaTempFile(
+  file: string,
+  bytes: Uint8Array,
+  publish: (tmp: string) => Promise<void>,
+): Promise<void> {
+  const tmp = path.join(path.dirname(file), `${RESERVED_NAME_PREFIX}tmp-${randomUUID()}`);
+  try {
+    await writeDurably(tmp, bytes);
+    await publish(tmp);
+  } finally {
+    await fs.rm(tmp, { force: true });
   }
 }
 

@@ -78,21 +78,33 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** Sends `sig` to the process group of `pid` (a {@link spawnDaemon} leader), else to `pid` alone. */
+function signalGroup(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return !isAlive(pid);
+}
+
 /** SIGTERM to the process group, SIGKILL after `graceMs`. */
 export async function stopProcess(pid: number, graceMs = 15_000): Promise<void> {
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        /* already gone */
-      }
-    }
-  };
-  signal('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (isAlive(pid)) signal('SIGKILL');
+  signalGroup(pid, 'SIGTERM');
+  if (!(await waitGone(pid, graceMs))) signalGroup(pid, 'SIGKILL');
+}
+
+/** SIGKILL to the process group (a crash: nothing runs after it); resolves once the process is gone. */
+export async function killProcess(pid: number): Promise<void> {
+  signalGroup(pid, 'SIGKILL');
+  if (!(await waitGone(pid, 10_000))) throw new Error(`process ${pid} survived SIGKILL for 10 s`);
 }

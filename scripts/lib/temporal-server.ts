@@ -1,5 +1,14 @@
 import path from 'node:path';
-import { freePort, isAlive, portOpen, spawnDaemon, stopProcess, TOOLS_BIN, waitFor } from './processes';
+import {
+  freePort,
+  isAlive,
+  killProcess,
+  portOpen,
+  spawnDaemon,
+  stopProcess,
+  TOOLS_BIN,
+  waitFor,
+} from './processes';
 
 export const TEMPORAL_BIN = path.join(TOOLS_BIN, 'temporal');
 export const SEARCH_ATTRIBUTES = ['ModelName=Keyword', 'RetrainStage=Keyword'];
@@ -24,25 +33,56 @@ export function temporalArgs({ port, uiPort, dbFile }: TemporalServerOptions): s
 export interface DevServer {
   /** `127.0.0.1:<port>` for clients and workers. */
   address: string;
+  port: number;
+  /** The SQLite file it keeps its state in; absent when in memory. */
+  dbFile?: string;
   /** The Web UI's namespace URL (`http://127.0.0.1:<ui>/namespaces/default`) when it was asked for. */
   ui?: string;
   pid: number;
   stop(): Promise<void>;
+  /** SIGKILL, as a crash or an OOM kill would end it; resolves once it is gone. */
+  kill(): Promise<void>;
 }
 
-/** Starts an in-memory dev server (the pinned binary) on free ports, with its Web UI when `ui`, and waits until it answers. */
-export async function startDevServer({ ui = false, log }: { ui?: boolean; log: string }): Promise<DevServer> {
-  const port = await freePort();
+/** Options of {@link startDevServer}. */
+export interface StartDevServerOptions {
+  /** The file its output is appended to. */
+  log: string;
+  /** Also serve the Web UI (on a free port). @default false */
+  ui?: boolean;
+  /** The gRPC port; a free one when absent. A restart passes the port the first server had. */
+  port?: number;
+  /** Keep the state in this SQLite file (a restart on it finds every workflow); in memory when absent. */
+  dbFile?: string;
+}
+
+/** Starts a dev server (the pinned binary) with our search attributes, and waits until it answers. */
+export async function startDevServer({
+  ui = false,
+  log,
+  port,
+  dbFile,
+}: StartDevServerOptions): Promise<DevServer> {
+  const grpcPort = port ?? (await freePort());
   const uiPort = ui ? await freePort() : undefined;
-  const pid = spawnDaemon(TEMPORAL_BIN, temporalArgs({ port, uiPort }), log);
-  await waitFor(
-    ui ? 'Temporal dev server and its Web UI' : 'Temporal dev server',
-    async () => isAlive(pid) && (await portOpen(port)) && (uiPort === undefined || (await portOpen(uiPort))),
-  );
+  const pid = spawnDaemon(TEMPORAL_BIN, temporalArgs({ port: grpcPort, uiPort, dbFile }), log);
+  try {
+    await waitFor(
+      ui ? 'Temporal dev server and its Web UI' : 'Temporal dev server',
+      async () =>
+        isAlive(pid) && (await portOpen(grpcPort)) && (uiPort === undefined || (await portOpen(uiPort))),
+    );
+  } catch (err) {
+    await killProcess(pid);
+    throw err;
+  }
   return {
-    address: `127.0.0.1:${port}`,
+    address: `127.0.0.1:${grpcPort}`,
+    port: grpcPort,
+    ...(dbFile === undefined ? {} : { dbFile }),
     ...(uiPort === undefined ? {} : { ui: `http://127.0.0.1:${uiPort}/namespaces/default` }),
     pid,
     stop: () => stopProcess(pid, 5000),
+    kill: () => killProcess(pid),
   };
 }

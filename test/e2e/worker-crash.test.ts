@@ -6,7 +6,7 @@ import type { TrainInput, TrainResult } from '../../common/stages';
 import { retrainWorkflow } from '../../workflows';
 import { historyEvents, outcomes, scheduled, signals } from '../helpers/history';
 import { createPipeline, type Pipeline } from '../helpers/pipeline';
-import { startGpuWorkerProcess, stopWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+import { startWorkerProcess, stopWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 
 // About 3 s per epoch on the pure-JS backend: longer than the 1 s heartbeat throttle, so the
 // server always knows the checkpoint of the previous epoch.
@@ -103,7 +103,7 @@ describe('a gpu worker process that dies or is stopped mid-training', { timeout:
   it('SIGKILL: the retry on a new worker resumes from the checkpoint in the last heartbeat, losing at most one epoch', async () => {
     const run = await pipeline.withWorkers(
       async () => {
-        const first = await startGpuWorkerProcess(pipeline);
+        const first = await startWorkerProcess(pipeline, 'gpu');
         workers.push(first);
         const handle = await startRun('sigkill');
         const seen = await checkpointed(handle);
@@ -111,7 +111,7 @@ describe('a gpu worker process that dies or is stopped mid-training', { timeout:
         const reportedBeforeKill = (await handle.query(progressQuery)).epoch;
         first.child.kill('SIGKILL');
         const killedBy = (await first.exited).signal;
-        workers.push(await startGpuWorkerProcess(pipeline));
+        workers.push(await startWorkerProcess(pipeline, 'gpu'));
         return { handle, result: await handle.result(), seen, reportedBeforeKill, killedBy };
       },
       { gpu: false },
@@ -146,7 +146,7 @@ describe('a gpu worker process that dies or is stopped mid-training', { timeout:
   it('SIGTERM: the worker stops taking work, the training checkpoints, the process exits 0 and the retry resumes there', async () => {
     const run = await pipeline.withWorkers(
       async () => {
-        const first = await startGpuWorkerProcess(pipeline);
+        const first = await startWorkerProcess(pipeline, 'gpu');
         workers.push(first);
         const handle = await startRun('sigterm');
         await checkpointed(handle);
@@ -160,7 +160,7 @@ describe('a gpu worker process that dies or is stopped mid-training', { timeout:
           const training = await trainingActivity(handle);
           return training && training.attempt >= 2 ? training : undefined;
         });
-        workers.push(await startGpuWorkerProcess(pipeline));
+        workers.push(await startWorkerProcess(pipeline, 'gpu'));
         return {
           handle,
           exit,

@@ -28,6 +28,20 @@ export function scheduled<T>(
   });
 }
 
+/**
+ * The started event of the activity scheduled at `scheduledEventId`: the server records only the
+ * attempt that ended it (`attempt`) and the failure of the attempt before (`lastFailure`).
+ */
+export function startedEvent(
+  events: HistoryEvent[],
+  scheduledEventId: number,
+): temporal.api.history.v1.IActivityTaskStartedEventAttributes | undefined {
+  return (
+    events.find((e) => Number(e.activityTaskStartedEventAttributes?.scheduledEventId) === scheduledEventId)
+      ?.activityTaskStartedEventAttributes ?? undefined
+  );
+}
+
 /** How each scheduled activity ended: completed (with its decoded result), failed, timed out, cancelled. */
 export function outcomes<T>(
   events: HistoryEvent[],
@@ -35,10 +49,7 @@ export function outcomes<T>(
 ): { kind: 'completed' | 'failed' | 'timedOut' | 'cancelled'; result?: T; attempt?: number }[] {
   const found: { kind: 'completed' | 'failed' | 'timedOut' | 'cancelled'; result?: T; attempt?: number }[] =
     [];
-  const started = events.find(
-    (e) => Number(e.activityTaskStartedEventAttributes?.scheduledEventId) === scheduledEventId,
-  );
-  const attempt = started?.activityTaskStartedEventAttributes?.attempt ?? undefined;
+  const attempt = startedEvent(events, scheduledEventId)?.attempt ?? undefined;
   for (const e of events) {
     const completed = e.activityTaskCompletedEventAttributes;
     if (Number(completed?.scheduledEventId) === scheduledEventId)
