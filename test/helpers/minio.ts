@@ -40,8 +40,13 @@ export interface Minio extends MinioConnection {
   kill(): Promise<void>;
   /** Starts the server again on the same data directory, port and credentials; resolves once it answers. */
   restart(): Promise<void>;
-  /** The server's process id while it runs (for SIGSTOP/SIGCONT), undefined while killed. */
-  pid(): number | undefined;
+  /**
+   * Freezes the running server (SIGSTOP) and resolves once every one of its threads is stopped: it
+   * still accepts TCP connections (the kernel does) but answers nothing, like a hung server.
+   */
+  freeze(): Promise<void>;
+  /** Lets a frozen server run again (SIGCONT). */
+  thaw(): void;
 }
 
 /**
@@ -92,7 +97,28 @@ export async function startMinio(): Promise<Minio> {
     await stop();
     throw err;
   }
-  return { endpoint, region: REGION, accessKeyId, secretAccessKey, stop, kill, restart, pid: () => pid };
+  const running = () => {
+    if (pid === undefined) throw new Error(`MinIO on ${endpoint} is not running`);
+    return pid;
+  };
+  const freeze = async () => {
+    const target = running();
+    process.kill(target, 'SIGSTOP');
+    // kill() only queues the stop; on a busy VM a thread may run on a while before it takes effect.
+    await waitFor(`MinIO pid ${target} to stop`, async () => allThreadsStopped(target), 10_000);
+  };
+  const thaw = () => process.kill(running(), 'SIGCONT');
+  return { endpoint, region: REGION, accessKeyId, secretAccessKey, stop, kill, restart, freeze, thaw };
+}
+
+/** True when every thread of `pid` is in state T (stopped), read from /proc. */
+function allThreadsStopped(pid: number): boolean {
+  const tasks = fs.readdirSync(`/proc/${pid}/task`);
+  return tasks.every((tid) => {
+    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+  });
 }
 
 /** Creates `bucket` unless it exists already. */
