@@ -70,19 +70,26 @@ export async function loadManifest(store: BlobStore, datasetKey: string): Promis
 }
 
 /**
- * Reads a dataset's rows (`columns`: entity, time, then the value columns) from a Parquet file in
- * DuckDB chunks into typed arrays: one number per stored cell, never a JS array of the result.
- * Entities become dense ids in SQL (a join on the distinct names, far cheaper than reading every
- * name into JS), and each chunk lands at its file row numbers, whatever order the join emits.
+ * Reads a dataset's rows (entity, time, then the value columns) from `relation` (a table, or
+ * `read_parquet(...)` of a dataset file) in DuckDB chunks into typed arrays, in the relation's
+ * order: one number per stored cell, never a JS array of the result. Entities are told apart by
+ * a 53-bit hash computed in SQL, far cheaper than reading every name into JS; only when two names
+ * share a hash (checked first, and astronomically rare) are the names themselves read.
  */
 export async function readWindowRows(
   conn: DuckDBConnection,
-  file: string,
+  relation: string,
   shape: Pick<Shape, 'entityColumn' | 'timeColumn' | 'features' | 'target'>,
+  options: { byName?: boolean } = {},
 ): Promise<WindowRows> {
-  const source = `read_parquet(${sqlString(file)})`;
-  const counted = await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${source}`);
-  const count = Number(counted.getRowObjectsJson()[0]?.n ?? 0);
+  const e = sqlIdent(shape.entityColumn);
+  const key = `(hash(${e}) >> 11)::DOUBLE`;
+  const checked = await conn.runAndReadAll(
+    `SELECT count(*)::BIGINT AS n, count(DISTINCT ${e}) = count(DISTINCT ${key}) AS distinct FROM ${relation}`,
+  );
+  const { n, distinct } = (checked.getRowObjectsJson()[0] ?? {}) as { n?: string; distinct?: boolean };
+  const count = Number(n ?? 0);
+  const byName = options.byName === true || distinct !== true;
   const values = valueColumns(shape);
   const rows: WindowRows = {
     count,
@@ -90,35 +97,27 @@ export async function readWindowRows(
     time: new Float64Array(count),
     values: values.map(() => new Float64Array(count)),
   };
-  const e = sqlIdent(shape.entityColumn);
   const select = [
-    'f.file_row_number::DOUBLE',
-    'ids.id::DOUBLE',
-    `epoch_us(f.${sqlIdent(shape.timeColumn)})::DOUBLE`,
-    ...values.map((c) => `coalesce(f.${sqlIdent(c)}::DOUBLE, 'NaN'::DOUBLE)`),
+    byName ? `${e}::VARCHAR` : key,
+    `epoch_us(${sqlIdent(shape.timeColumn)})::DOUBLE`,
+    ...values.map((c) => `coalesce(${sqlIdent(c)}::DOUBLE, 'NaN'::DOUBLE)`),
   ];
-  const seen = await forEachChunk(
-    conn,
-    `WITH ids AS (SELECT ${e}, row_number() OVER () - 1 AS id FROM (SELECT DISTINCT ${e} FROM ${source}))
-     SELECT ${select.join(', ')}
-     FROM read_parquet(${sqlString(file)}, file_row_number = true) f JOIN ids ON f.${e} IS NOT DISTINCT FROM ids.${e}`,
-    (chunk) => {
-      const at = chunk.doubles(0);
-      const id = chunk.doubles(1);
-      const time = chunk.doubles(2);
-      for (let r = 0; r < chunk.rows; r++) {
-        const i = at[r] as number;
-        rows.entity[i] = id[r] as number;
-        rows.time[i] = time[r] as number;
-      }
-      values.forEach((_, c) => {
-        const column = rows.values[c] as Float64Array;
-        const v = chunk.doubles(c + 3);
-        for (let r = 0; r < chunk.rows; r++) column[at[r] as number] = v[r] as number;
-      });
-    },
-  );
-  if (seen !== count) throw new Error(`${file}: read ${seen} of its ${count} rows`);
+  const ids = new Map<string | number | null, number>();
+  const idOf = (name: string | number | null) => {
+    let id = ids.get(name);
+    if (id === undefined) ids.set(name, (id = ids.size));
+    return id;
+  };
+  const seen = await forEachChunk(conn, `SELECT ${select.join(', ')} FROM ${relation}`, (chunk, offset) => {
+    if (byName) for (let r = 0; r < chunk.rows; r++) rows.entity[offset + r] = idOf(chunk.text(0, r));
+    else {
+      const hashes = chunk.doubles(0);
+      for (let r = 0; r < chunk.rows; r++) rows.entity[offset + r] = idOf(hashes[r] as number);
+    }
+    rows.time.set(chunk.doubles(1), offset);
+    values.forEach((_, c) => (rows.values[c] as Float64Array).set(chunk.doubles(c + 2), offset));
+  });
+  if (seen !== count) throw new Error(`${relation}: read ${seen} of its ${count} rows`);
   return rows;
 }
 
@@ -145,7 +144,7 @@ export async function loadDataset(
     const file = path.join(tmp, 'rows.parquet');
     await fs.writeFile(file, blob.body);
     const pre = manifest.preprocessing;
-    const rows = await withDuckDb((conn) => readWindowRows(conn, file, pre));
+    const rows = await withDuckDb((conn) => readWindowRows(conn, `read_parquet(${sqlString(file)})`, pre));
     const rule = sampleRule(pre, manifest.window.from);
     const index = indexSamples(rows, rule);
     if (index.train.length !== manifest.rows.train || index.holdout.length !== manifest.rows.holdout)

@@ -40,8 +40,8 @@ export function sampleSource(data: TrainingData | SampleSource): SampleSource {
         return;
       }
       for (let i = 0; i < count; i++) {
-        const src = order[from + i] as number;
-        out.set(x.subarray(src * width, (src + 1) * width), i * width);
+        const src = (order[from + i] as number) * width;
+        for (let k = 0; k < width; k++) out[i * width + k] = x[src + k] as number;
       }
     },
   };

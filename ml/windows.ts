@@ -208,11 +208,13 @@ export class WindowedData implements SampleSource {
   }
 
   gatherX(order: ArrayLike<number> | undefined, from: number, count: number, out: Float32Array): void {
-    const { cells, features, lookback, newest, width } = this;
+    const { cells, features, newest, width } = this;
     for (let i = 0; i < count; i++) {
       const s = order ? (order[from + i] as number) : from + i;
-      const end = ((newest[s] as number) + 1) * features;
-      out.set(cells.subarray(end - lookback * features, end), i * width);
+      // An element loop: for windows this small it beats a subarray and set per sample.
+      const first = ((newest[s] as number) + 1) * features - width;
+      const at = i * width;
+      for (let k = 0; k < width; k++) out[at + k] = cells[first + k] as number;
     }
   }
 

@@ -51,7 +51,9 @@ export async function checkReadiness(conn: DuckDBConnection, input: ReadinessInp
   const t = sqlIdent(timeColumn);
   const source = `read_parquet(${sqlString(glob)}, hive_partitioning = false)`;
   const reader = await conn.runAndReadAll(
-    `WITH w AS (SELECT ${t} FROM ${source} WHERE ${t} > (SELECT max(${t}) FROM ${source}) - INTERVAL ${windowDays} DAY)
+    // The time column is read once: the newest timestamp and the window both come from it.
+    `WITH a AS MATERIALIZED (SELECT ${t} FROM ${source}),
+          w AS (SELECT ${t} FROM a WHERE ${t} > (SELECT max(${t}) FROM a) - INTERVAL ${windowDays} DAY)
      SELECT count(*)::BIGINT AS n, count(DISTINCT ${t}::DATE)::BIGINT AS d,
             strftime(min(${t}), '%Y-%m-%dT%H:%M:%SZ') AS lo,
             strftime(max(${t}), '%Y-%m-%dT%H:%M:%SZ') AS hi FROM w`,

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities';
-import { loadDataset, loadManifest, type LoadedSplit } from '../../activities/dataset-io';
+import { loadDataset, loadManifest, readWindowRows, type LoadedSplit } from '../../activities/dataset-io';
 import { createExportDataset } from '../../activities/export-dataset';
 import type { DatasetManifest } from '../../common/artefacts';
 import { HyperparamsSchema, ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
@@ -138,6 +138,22 @@ describe('dataset windows', () => {
     // Some windows were broken by the holes and the missing values, and some day-befores missing.
     expect(train.data.rows + holdout.data.rows).toBeLessThan(HOSTS * HOURS * 0.9);
     expect(holdout.dayBefore.some(Number.isNaN)).toBe(true);
+  });
+
+  it('tells entities apart by hash exactly as by name', async () => {
+    const blob = await deps.store.get(manifest.files.rows.key);
+    const file = path.join(dir, 'rows.parquet');
+    await fs.writeFile(file, blob!.body);
+    const relation = `read_parquet(${sqlString(file)})`;
+    const [byHash, byName] = await withDuckDb(async (conn) => [
+      await readWindowRows(conn, relation, spec),
+      await readWindowRows(conn, relation, spec, { byName: true }),
+    ]);
+    expect(byHash.count).toBeGreaterThan(4 * 2048);
+    expect(Array.from(byHash.entity)).toEqual(Array.from(byName.entity));
+    expect(byHash.time).toEqual(byName.time);
+    expect(byHash.values).toEqual(byName.values);
+    expect(new Set(byHash.entity).size).toBe(HOSTS);
   });
 
   it('holds one value per stored cell, not one per lag: far less than the materialised windows', async () => {
