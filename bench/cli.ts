@@ -48,9 +48,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
  * Temporal dev server of its own, with one retrain run that no worker picks up (status must still
  * answer). One unmeasured run per command first (tsx's transform cache), then the median of `--runs`.
  */
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' } } });
-  const runs = Number(values.runs);
+export async function cliBench(runs = 10): Promise<CliBenchResult> {
   const temporal = await startDevServer({ log: path.join(ROOT, '.data', 'bench', 'temporal.log') });
   try {
     const { address } = temporal;
@@ -101,10 +99,11 @@ async function main(): Promise<void> {
         );
       }
     }
-    printTable(
-      [['command', 'median s', 'min s', 'max s', 'first s', 'exit', `< ${GOAL_SECONDS} s`], ...rows],
-      `retrain start-up: node bin/retrain.js, median of ${runs} runs after one unmeasured, Temporal dev server at ${address}`,
-    );
+    return {
+      header: ['command', 'median s', 'min s', 'max s', 'first s', 'exit', `< ${GOAL_SECONDS} s`],
+      rows,
+      title: `retrain start-up: node bin/retrain.js, median of ${runs} runs after one unmeasured, Temporal dev server at ${address}`,
+    };
   } finally {
     await temporal.stop();
   }
@@ -122,7 +121,19 @@ function printTable(table: string[][], title: string): void {
     );
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+/** One row per command: name, median, min, max and first-run seconds, exit codes, under the goal. */
+export interface CliBenchResult {
+  header: string[];
+  rows: string[][];
+  title: string;
+}
+
+if (require.main === module) {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '10' } } });
+  cliBench(Number(values.runs))
+    .then(({ header, rows, title }) => printTable([header, ...rows], title))
+    .catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
+}

@@ -41,24 +41,14 @@ interface PhaseFigures {
 /**
  * `/predict` throughput and latency on a real listening server, with the load coming from a second
  * process (so the client does not share the server's event loop): steady, then while the model is
- * hot-reloaded every second. Prints one JSON line per phase.
+ * hot-reloaded every second. One result per phase; `npm run bench:serve` prints each as a JSON line.
  */
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      backend: { type: 'string', default: 'auto' },
-      seconds: { type: 'string', default: '10' },
-      concurrency: { type: 'string', default: '8' },
-      entities: { type: 'string', default: '32' },
-      client: { type: 'string' },
-      body: { type: 'string' },
-    },
-  });
-  const seconds = Number(values.seconds);
-  const concurrency = Number(values.concurrency);
-  if (values.client && values.body) return runClient(values.client, values.body, seconds, concurrency);
-
-  const backend = await selectBackend(values.backend as BackendChoice);
+export async function serveBench(
+  options: { backend?: BackendChoice; seconds?: number; concurrency?: number; entities?: number } = {},
+): Promise<ServeBenchPhase[]> {
+  const { seconds = 10, concurrency = 8 } = options;
+  const results: ServeBenchPhase[] = [];
+  const backend = await selectBackend(options.backend ?? 'auto');
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-bench-serve-'));
   const registry = new ModelRegistry(new FileBlobStore(dir));
   await registry.saveSpec(SPEC);
@@ -78,11 +68,11 @@ async function main(): Promise<void> {
   const server = createServer({ registry, apiKey });
   await server.loadProductionModels();
   const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
-  const entities = Array.from({ length: Number(values.entities) }, (_, i) => `E${i}`);
+  const entities = Array.from({ length: options.entities ?? 32 }, (_, i) => `E${i}`);
   const body = path.join(dir, 'body.json');
   await fs.writeFile(body, JSON.stringify({ model: SPEC.name, rows: recentRows(SPEC, entities) }));
   const common = {
-    bench: 'serve',
+    bench: 'serve' as const,
     backend,
     machine: machine(),
     entitiesPerRequest: entities.length,
@@ -116,12 +106,21 @@ async function main(): Promise<void> {
         predictionsPerSec: Math.round(figures.requestsPerSec * entities.length),
         ...(phase === 'steady' ? {} : { reloads }),
       };
-      console.log(JSON.stringify({ ...common, ...out }));
+      results.push({ ...common, ...out });
     }
   } finally {
     await server.app.close();
     await fs.rm(dir, { recursive: true, force: true });
   }
+  return results;
+}
+
+export interface ServeBenchPhase extends PhaseFigures {
+  bench: 'serve';
+  backend: string;
+  machine: string;
+  entitiesPerRequest: number;
+  concurrency: number;
 }
 
 /** Runs the client process for `seconds` and returns its figures. */
@@ -205,7 +204,30 @@ async function runClient(url: string, bodyFile: string, seconds: number, concurr
   );
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  const { values } = parseArgs({
+    options: {
+      backend: { type: 'string', default: 'auto' },
+      seconds: { type: 'string', default: '10' },
+      concurrency: { type: 'string', default: '8' },
+      entities: { type: 'string', default: '32' },
+      client: { type: 'string' },
+      body: { type: 'string' },
+    },
+  });
+  const seconds = Number(values.seconds);
+  const concurrency = Number(values.concurrency);
+  const run =
+    values.client && values.body
+      ? runClient(values.client, values.body, seconds, concurrency)
+      : serveBench({
+          backend: values.backend as BackendChoice,
+          seconds,
+          concurrency,
+          entities: Number(values.entities),
+        }).then((phases) => phases.forEach((phase) => console.log(JSON.stringify(phase))));
+  run.catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -28,23 +28,13 @@ const FLOP_PER_SAMPLE = LAYERS.reduce((sum, [i, o], l) => sum + 2 * i * o * (l =
 /**
  * Training throughput of the demo forecaster on one backend, next to the same backend's
  * throughput on just the matrix multiplies of that training (same shapes, same batch), and the
- * cost of the activity's heartbeat bookkeeping. Prints one JSON document on stdout.
+ * cost of the activity's heartbeat bookkeeping. Selects the backend in this process: run one
+ * backend per process (`npm run bench:train` prints one JSON document per backend).
  */
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      backend: { type: 'string', default: 'auto' },
-      rows: { type: 'string', default: '60000' },
-      epochs: { type: 'string', default: '2' },
-      repeats: { type: 'string', default: '5' },
-      optimizer: { type: 'string', default: 'adam' },
-    },
-  });
-  const optimizer = HyperparamsSchema.shape.optimizer.parse(values.optimizer);
-  const backend = await selectBackend(values.backend as BackendChoice, (line) => console.error(line));
-  const rows = Number(values.rows);
-  const epochs = Number(values.epochs);
-  const repeats = Number(values.repeats);
+export async function trainBench(options: TrainBenchOptions = {}) {
+  const { rows = 60000, epochs = 2, repeats = 5 } = options;
+  const optimizer = HyperparamsSchema.shape.optimizer.parse(options.optimizer ?? 'adam');
+  const backend = await selectBackend(options.backend ?? 'auto', (line) => console.error(line));
   const data: TrainingData = {
     x: Float32Array.from({ length: rows * WIDTH }, () => Math.random()),
     y: Float32Array.from({ length: rows }, () => Math.random()),
@@ -68,38 +58,32 @@ async function main(): Promise<void> {
   const withHeartbeat = median(tracked);
   const mm = median(matmul);
   const gflops = (samplesPerSec: number) => round((samplesPerSec * FLOP_PER_SAMPLE) / 1e9, 3);
-  console.log(
-    JSON.stringify(
-      {
-        bench: 'train',
-        backend,
-        machine: machine(),
-        model: `MLP ${WIDTH}-${HIDDEN}-${HIDDEN}-1, batch ${BATCH}, ${optimizer}`,
-        rows,
-        epochs,
-        repeats,
-        flopPerSample: FLOP_PER_SAMPLE,
-        training: { samplesPerSec: Math.round(train), gflops: gflops(train) },
-        matmulOnly: { samplesPerSec: Math.round(mm), gflops: gflops(mm) },
-        trainingToMatmul: round(train / mm, 3),
-        heartbeat: {
-          samplesPerSec: Math.round(withHeartbeat),
-          // A/B difference of medians: within the machine's noise when the cost is this small.
-          overheadPct: round((100 * (train - withHeartbeat)) / train, 2),
-          // Measured directly: time inside the callbacks as a share of training time.
-          callbackPct: round(100 * median(bookkeepingShare), 4),
-        },
-        runs: {
-          plain: plain.map(Math.round),
-          tracked: tracked.map(Math.round),
-          matmul: matmul.map(Math.round),
-        },
-        tensorsLeft: tf.memory().numTensors,
-      },
-      null,
-      2,
-    ),
-  );
+  return {
+    bench: 'train' as const,
+    backend,
+    machine: machine(),
+    model: `MLP ${WIDTH}-${HIDDEN}-${HIDDEN}-1, batch ${BATCH}, ${optimizer}`,
+    rows,
+    epochs,
+    repeats,
+    flopPerSample: FLOP_PER_SAMPLE,
+    training: { samplesPerSec: Math.round(train), gflops: gflops(train) },
+    matmulOnly: { samplesPerSec: Math.round(mm), gflops: gflops(mm) },
+    trainingToMatmul: round(train / mm, 3),
+    heartbeat: {
+      samplesPerSec: Math.round(withHeartbeat),
+      // A/B difference of medians: within the machine's noise when the cost is this small.
+      overheadPct: round((100 * (train - withHeartbeat)) / train, 2),
+      // Measured directly: time inside the callbacks as a share of training time.
+      callbackPct: round(100 * median(bookkeepingShare), 4),
+    },
+    runs: {
+      plain: plain.map(Math.round),
+      tracked: tracked.map(Math.round),
+      matmul: matmul.map(Math.round),
+    },
+    tensorsLeft: tf.memory().numTensors,
+  };
 }
 
 /**
@@ -195,7 +179,36 @@ async function matmulSamplesPerSec(samples: number): Promise<number> {
 /** Per tracked run: time spent in the bookkeeping callbacks / training time. */
 const bookkeepingShare: number[] = [];
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+export interface TrainBenchOptions {
+  backend?: BackendChoice;
+  rows?: number;
+  epochs?: number;
+  repeats?: number;
+  optimizer?: string;
+}
+
+export type TrainBenchResult = Awaited<ReturnType<typeof trainBench>>;
+
+if (require.main === module) {
+  const { values } = parseArgs({
+    options: {
+      backend: { type: 'string', default: 'auto' },
+      rows: { type: 'string', default: '60000' },
+      epochs: { type: 'string', default: '2' },
+      repeats: { type: 'string', default: '5' },
+      optimizer: { type: 'string', default: 'adam' },
+    },
+  });
+  trainBench({
+    backend: values.backend as BackendChoice,
+    rows: Number(values.rows),
+    epochs: Number(values.epochs),
+    repeats: Number(values.repeats),
+    optimizer: values.optimizer,
+  })
+    .then((result) => console.log(JSON.stringify(result, null, 2)))
+    .catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
+}

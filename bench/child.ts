@@ -1,0 +1,53 @@
+import { parseArgs } from 'node:util';
+import type { BackendChoice } from '../ml/backend';
+import { cliBench } from './cli';
+import { exportBench } from './export';
+import { memoryBench } from './memory';
+import { pipelineBench } from './pipeline';
+import { cliRows, exportRows, memoryRows, peakRssRow, pipelineRows, serveRows, trainRows } from './rows';
+import { serveBench } from './serve';
+import type { BenchRow } from './table';
+import { trainBench } from './train';
+
+/** Marks the line of stdout that carries a child's rows, whatever else the bench printed. */
+export const ROWS_MARK = '@@bench-rows ';
+
+/** Every bench by name, with options from run-all's command line; `quick` shrinks each to seconds. */
+export const BENCHES: Record<string, (backend: BackendChoice, quick: boolean) => Promise<BenchRow[]>> = {
+  export: async (_backend, quick) => exportRows(await exportBench({ repeat: quick ? 1 : 5 })),
+  train: async (backend, quick) =>
+    trainRows(await trainBench({ backend, ...(quick ? { rows: 5000, epochs: 1, repeats: 1 } : {}) })),
+  serve: async (backend, quick) => serveRows(await serveBench({ backend, seconds: quick ? 2 : 10 })),
+  pipeline: async (_backend, quick) =>
+    pipelineRows(await pipelineBench(quick ? { idleRuns: 2, loadRuns: 6 } : {})),
+  cli: async (_backend, quick) => cliRows(await cliBench(quick ? 2 : 10)),
+  memory: async (_backend, quick) =>
+    memoryRows(await memoryBench(quick ? { bucketMinutes: 60, airports: 20 } : {})),
+};
+
+/** Benches whose own process's peak memory is a figure (export and training hold the data). */
+const REPORTS_PEAK_RSS = new Set(['export', 'train']);
+
+/** `tsx bench/child.ts <bench> [--backend b] [--quick]`: runs one bench in this fresh process. */
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { backend: { type: 'string', default: 'auto' }, quick: { type: 'boolean', default: false } },
+  });
+  const name = positionals[0] ?? '';
+  const bench = BENCHES[name];
+  if (!bench) throw new Error(`unknown bench "${name}"; known: ${Object.keys(BENCHES).join(', ')}`);
+  const rows = await bench(values.backend as BackendChoice, values.quick);
+  if (REPORTS_PEAK_RSS.has(name))
+    rows.push(peakRssRow(name, rows[0]?.backend ?? '-', process.resourceUsage().maxRSS));
+  console.log(`${ROWS_MARK}${JSON.stringify(rows)}`);
+}
+
+if (require.main === module) {
+  main()
+    .then(() => process.exit(0))
+    .catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
+}
