@@ -9,6 +9,8 @@ import { environmentLine, markdownTable, type BenchRow } from './table';
 /** Where the last full table is written, for the README to embed. */
 const LATEST = path.join(ROOT, '.data', 'bench', 'latest.md');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+/** A bench still running after this is killed and its row says so; the others still run. */
+const JOB_TIMEOUT_MS = 20 * 60_000;
 
 interface Job {
   bench: string;
@@ -43,18 +45,27 @@ function runJob(job: Job, quick: boolean): Promise<BenchRow[]> {
   process.stderr.write(`bench ${job.bench} (${job.backend})...\n`);
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(TSX, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so a timeout also ends what it started (servers, workers, clients).
+    const child = spawn(TSX, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    }, JOB_TIMEOUT_MS);
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
     child.once('close', (code) => {
+      clearTimeout(timer);
       process.stderr.write(
         `bench ${job.bench} (${job.backend}) took ${Math.round((Date.now() - started) / 1000)} s\n`,
       );
       const line = out.split('\n').find((l) => l.startsWith(ROWS_MARK));
       if (code === 0 && line) return resolve(JSON.parse(line.slice(ROWS_MARK.length)) as BenchRow[]);
-      const reason = err.trim().split('\n').filter(Boolean).at(-1) ?? `exit ${code}`;
+      const reason = timedOut
+        ? `timed out after ${JOB_TIMEOUT_MS / 60_000} min`
+        : (err.trim().split('\n').filter(Boolean).at(-1) ?? `exit ${code}`);
       process.stderr.write(err);
       resolve([
         { bench: job.bench, backend: job.backend, figure: 'run', value: `failed: ${reason.slice(0, 200)}` },
