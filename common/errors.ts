@@ -1,3 +1,5 @@
+import { ApplicationFailure } from '@temporalio/workflow';
+
 /** Error types carried by non-retryable ApplicationFailures, so callers can branch on them. */
 export const ErrorType = {
   /** Input to a workflow or activity failed validation. */
@@ -19,3 +21,13 @@ export const RetryableErrorType = {
   /** Training stopped because its worker shut down; it checkpointed, and the retry resumes there. */
   TrainingInterrupted: 'TrainingInterrupted',
 } as const;
+
+/**
+ * Thrown when a stored artefact (a model's model.json or weights.bin, say) cannot be read as what it
+ * should be; the message names the key. Non-retryable: a retry reads the same bytes.
+ */
+export class CorruptArtefactError extends ApplicationFailure {
+  constructor(message: string) {
+    super(message, ErrorType.CorruptArtefact, true);
+  }
+}

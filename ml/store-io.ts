@@ -1,20 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { ErrorType } from '../common/errors';
+import { CorruptArtefactError } from '../common/errors';
 import { formatIssues } from '../common/format-issues';
 import type { BlobStore } from '../storage/blob-store';
 
 const MODEL_FILE = 'model.json';
 const WEIGHTS_FILE = 'weights.bin';
-
-/**
- * Thrown when a stored model's model.json does not parse or lacks its parts, or its weights.bin does
- * not match the manifest; the message names the key. Named after the CorruptArtefact error type, so an
- * activity that meets it fails at once: retrying cannot repair stored bytes.
- */
-export class CorruptModelError extends Error {
-  override readonly name = ErrorType.CorruptArtefact;
-}
 
 const ModelJsonSchema = z.object({
   modelTopology: z.record(z.string(), z.unknown()),
@@ -75,11 +66,11 @@ export function storeLoadHandler(store: BlobStore, prefix: string): tf.io.IOHand
       try {
         raw = JSON.parse(Buffer.from(modelBlob.body).toString('utf8'));
       } catch {
-        throw new CorruptModelError(`Corrupt model at ${modelUri}: not valid JSON`);
+        throw new CorruptArtefactError(`Corrupt model at ${modelUri}: not valid JSON`);
       }
       const parsed = ModelJsonSchema.safeParse(raw);
       if (!parsed.success) {
-        throw new CorruptModelError(`Corrupt model at ${modelUri}: ${formatIssues(parsed.error)}`);
+        throw new CorruptArtefactError(`Corrupt model at ${modelUri}: ${formatIssues(parsed.error)}`);
       }
       const json = parsed.data as unknown as {
         modelTopology: tf.io.ModelArtifacts['modelTopology'];
@@ -90,7 +81,7 @@ export function storeLoadHandler(store: BlobStore, prefix: string): tf.io.IOHand
       const weightSpecs = json.weightsManifest.flatMap((group) => group.weights);
       const expected = weightSpecs.reduce((sum, spec) => sum + 4 * spec.shape.reduce((a, b) => a * b, 1), 0);
       if (weightsBlob.body.byteLength !== expected) {
-        throw new CorruptModelError(
+        throw new CorruptArtefactError(
           `Corrupt weights at ${store.uriFor(`${prefix}/${WEIGHTS_FILE}`)}: ${weightsBlob.body.byteLength} bytes, expected ${expected}`,
         );
       }

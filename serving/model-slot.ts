@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import type { ModelMetadata, Preprocessing } from '../common/artefacts';
 import type { ModelSpec } from '../common/model-spec';
-import { CorruptModelError, storeLoadHandler } from '../ml/store-io';
+import { CorruptArtefactError } from '../common/errors';
+import { storeLoadHandler } from '../ml/store-io';
 import type { ModelRegistry } from '../storage/registry';
 
 const PROBE_ROWS = 4;
@@ -112,7 +113,7 @@ export async function loadVersion(
     .catch((err: unknown) => {
       // Store-io errors name the key already; tfjs's own (a topology it cannot build) do not.
       const from =
-        err instanceof CorruptModelError
+        err instanceof CorruptArtefactError
           ? ''
           : ` from ${registry.store.uriFor(registry.versionPrefix(model, version))}`;
       throw new ModelLoadError(`${what} cannot be loaded${from}: ${messageOf(err)}`);

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ModelSpecSchema } from '../../common/model-spec';
-import { ErrorType } from '../../common/errors';
-import { CorruptModelError, storeLoadHandler } from '../../ml/store-io';
+import { CorruptArtefactError, ErrorType } from '../../common/errors';
+import { storeLoadHandler } from '../../ml/store-io';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
@@ -234,11 +234,11 @@ describe('a corrupt or truncated version in the registry', () => {
     }
   });
 
-  it('store-io refuses corrupt model files with a CorruptArtefact-typed error, so activities do not retry it', async () => {
+  it('store-io refuses corrupt model files with a non-retryable CorruptArtefact ApplicationFailure', async () => {
     counts['corrupt versions (store-io)'] = (counts['corrupt versions (store-io)'] ?? 0) + 1;
     const handler = storeLoadHandler(registry.store, registry.versionPrefix(SPEC.name, 'v2'));
     const err = await handler.load!().catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(CorruptModelError);
-    expect((err as Error).name).toBe(ErrorType.CorruptArtefact);
+    expect(err).toBeInstanceOf(CorruptArtefactError);
+    expect(err).toMatchObject({ type: ErrorType.CorruptArtefact, nonRetryable: true });
   });
 });

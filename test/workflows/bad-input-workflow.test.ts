@@ -5,10 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { ErrorType } from '../../common/errors';
+import { ModelSpecSchema } from '../../common/model-spec';
+import { storeLoadHandler } from '../../ml/store-io';
 import { TEMPORAL_BIN } from '../../scripts/lib/temporal-server';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { DataBuffer } from '../../storage/buffer';
@@ -16,6 +19,7 @@ import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { loadConfig } from '../../workers/config';
 import { eventually } from '../helpers/eventually';
+import { corruptWeights, publishVersion } from '../helpers/models';
 import { cliWith, type CliResult } from '../helpers/run-cli';
 import { stubSpec, stubWorkers, type StubWorkers } from '../helpers/stub-workers';
 
@@ -279,3 +283,51 @@ describe('POST /admin/trigger-training with bad values', () => {
     expect(await runsOf(model)).toBe(0);
   });
 });
+
+describe('a corrupt model met by an activity', () => {
+  it('fails the run on the first attempt with a non-retryable CorruptArtefact naming the key', async () => {
+    count('corrupt model in an activity');
+    const registry = new ModelRegistry(new FileBlobStore(path.join(dir, 'store')));
+    const spec = ModelSpecSchema.parse({ ...stubSpec('prod-model'), features: ['flights', 'delay'] });
+    await publishVersion(registry, spec, 'v1');
+    await corruptWeights(registry, spec.name, 'v1');
+    const attempts: number[] = [];
+    // As validateModel does for the production model: load it through store-io.
+    const model = stubs.model({
+      validateModel: async () => {
+        attempts.push(Context.current().info.attempt);
+        await storeLoadHandler(registry.store, registry.versionPrefix(spec.name, 'v1')).load!();
+        throw new Error('unreachable: the weights are truncated');
+      },
+    });
+    const handle = await stubs.client.workflow.start('retrainWorkflow', {
+      taskQueue: stubs.taskQueue,
+      workflowId: `retrain-${model}-corrupt-${randomUUID()}`,
+      args: [{ model }],
+    });
+
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const { type, message, nonRetryable } = rootCause(err as WorkflowFailedError);
+    expect(type).toBe(ErrorType.CorruptArtefact);
+    expect(message).toMatch(/^Corrupt weights at \S+\/models\/prod-model\/versions\/v1\/weights\.bin: /);
+    expect(nonRetryable).toBe(true);
+    expect(attempts).toEqual([1]);
+  });
+});
+
+/** The innermost ApplicationFailure of a failed run (the activity's error, under "activity failed"). */
+function rootCause(err: WorkflowFailedError): {
+  type?: string | null;
+  message: string;
+  nonRetryable?: boolean | null;
+} {
+  let current: unknown = err;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  const failure = current as ApplicationFailure;
+  return { type: failure.type, message: failure.message, nonRetryable: failure.nonRetryable };
+}
