@@ -126,7 +126,9 @@ async function predictRaw(
       const x = new Float32Array(size * width);
       holdout.data.gatherX(undefined, from, size, x);
       renormalise(x, width, datasetPre, modelPre);
-      const out = tf.tidy(() => (model.predict(tf.tensor2d(x, [size, width])) as tf.Tensor).dataSync());
+      const out = tf.tidy(() =>
+        (model.predict(tf.tensor2d(x, [size, width]), { batchSize: PREDICT_CHUNK }) as tf.Tensor).dataSync(),
+      );
       for (let i = 0; i < size; i++)
         predicted[from + i] = (out[i] as number) * modelPre.targetStd + modelPre.targetMean;
     }
@@ -136,7 +138,7 @@ async function predictRaw(
   }
 }
 
-/** Samples per predict call: tfjs's own default batching of a large predict. */
+/** Samples per predict call and per batch (tfjs would otherwise cut each call into batches of 32). */
 const PREDICT_CHUNK = 4096;
 
 /** Re-expresses, in place, inputs normalised with one model's statistics in another's. */
