@@ -29,6 +29,8 @@ async function main(): Promise<void> {
         ? undefined
         : { client: temporal.client, taskQueue: config.taskQueue, buffer },
     defaultModel: config.defaultModel,
+    bodyLimitBytes: config.serving.bodyLimitBytes,
+    ingestBodyLimitBytes: config.serving.ingestBodyLimitBytes,
   });
   // After in-flight requests: rows still waiting for their flush are written before exit.
   app.addHook('onClose', () => writer.close());

@@ -48,6 +48,20 @@ const EnvSchema = z.object({
   BUFFER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(60),
   SERVING_PORT: z.coerce.number().int().min(1).max(65535).default(8000),
   SERVING_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Bodies of POST /predict and the admin routes above this are answered 413. */
+  SERVING_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 ** 3)
+    .default(8 * 1024 * 1024),
+  /** The same for POST /ingest. */
+  SERVING_MAX_INGEST_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 ** 3)
+    .default(16 * 1024 * 1024),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   CPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   GPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
@@ -69,7 +83,8 @@ export interface Config {
   /** The cpu task queue the workers poll; the gpu worker polls its `-gpu` pair. */
   taskQueue: string;
   bufferRetentionDays: number;
-  serving: { host: string; port: number };
+  /** Where the inference server listens, and its request body limits (bytes). */
+  serving: { host: string; port: number; bodyLimitBytes: number; ingestBodyLimitBytes: number };
   /** Where the workers' Prometheus endpoints bind (`METRICS_HOST`); port 0 turns one off. */
   metricsHost: string;
   metricsPorts: { cpu: number; gpu: number };
@@ -112,7 +127,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     gpuSlots: e.GPU_SLOTS,
     taskQueue: e.RETRAIN_TASK_QUEUE,
     bufferRetentionDays: e.BUFFER_RETENTION_DAYS,
-    serving: { host: e.SERVING_HOST, port: e.SERVING_PORT },
+    serving: {
+      host: e.SERVING_HOST,
+      port: e.SERVING_PORT,
+      bodyLimitBytes: e.SERVING_MAX_BODY_BYTES,
+      ingestBodyLimitBytes: e.SERVING_MAX_INGEST_BODY_BYTES,
+    },
     metricsHost: e.METRICS_HOST,
     metricsPorts: { cpu: e.CPU_METRICS_PORT, gpu: e.GPU_METRICS_PORT },
     logFormat: e.RETRAIN_LOG_FORMAT,

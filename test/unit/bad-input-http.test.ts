@@ -123,6 +123,25 @@ describe('oversized request bodies', () => {
   });
 });
 
+describe('the body limits from the environment', () => {
+  it('SERVING_MAX_BODY_BYTES and SERVING_MAX_INGEST_BODY_BYTES set them; a bad value names the variable', () => {
+    count('oversized bodies');
+    const config = loadConfig(
+      { SERVING_MAX_BODY_BYTES: '5000', SERVING_MAX_INGEST_BODY_BYTES: '7000' },
+      fx.dir,
+    );
+    expect(config.serving).toMatchObject({ bodyLimitBytes: 5000, ingestBodyLimitBytes: 7000 });
+    expect(loadConfig({}, fx.dir).serving).toMatchObject({
+      bodyLimitBytes: 8 * 1024 * 1024,
+      ingestBodyLimitBytes: 16 * 1024 * 1024,
+    });
+    expect(() => loadConfig({ SERVING_MAX_BODY_BYTES: 'lots' }, fx.dir)).toThrow(/SERVING_MAX_BODY_BYTES: /);
+    expect(() => loadConfig({ SERVING_MAX_INGEST_BODY_BYTES: '10' }, fx.dir)).toThrow(
+      /SERVING_MAX_INGEST_BODY_BYTES: /,
+    );
+  });
+});
+
 describe('missing or wrong API keys on the admin and ingest routes', () => {
   it.each(ADMIN_ROUTES)(
     '%s %s: 401 for every wrong key; neither the sent key nor the real one is in a body or a log line',

@@ -284,6 +284,28 @@ describe('POST /admin/trigger-training with bad values', () => {
   });
 });
 
+describe('model names with path tricks on the training routes', () => {
+  it.each(['../x', 'a/b', '%2e%2e', '', 'x'.repeat(64), 'modèle', 'a\u0000b', 'UPPER'])(
+    '%j: training-status, training-stats and cancel-training answer 400 naming the slug rule',
+    async (name) => {
+      for (const [method, url] of [
+        ['GET', '/admin/training-status'],
+        ['GET', '/admin/training-stats'],
+        ['POST', '/admin/cancel-training'],
+      ] as const) {
+        count('model names (training routes)');
+        const res = await server.app.inject({
+          method,
+          url: `${url}?model=${encodeURIComponent(name)}`,
+          headers: { 'x-api-key': API_KEY },
+        });
+        expect(res.statusCode, `${url}: ${res.body}`).toBe(400);
+        expect(res.json().error).toContain(SLUG_RULE);
+      }
+    },
+  );
+});
+
 describe('a corrupt model met by an activity', () => {
   it('fails the run on the first attempt with a non-retryable CorruptArtefact naming the key', async () => {
     count('corrupt model in an activity');
