@@ -1,9 +1,14 @@
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
 
 import { formatIssues } from '../common/format-issues';
 import type { Ingestor } from '../storage/ingest';
 import type { ModelRegistry } from '../storage/registry';
-import { createLogger, type LoggerSettings } from '../workers/logger';
+import { createLogger, redactSecrets, type LoggerSettings } from '../workers/logger';
 import { adminRoutes } from './admin';
 import { BODY_TOO_LARGE, bodyTooLargeMessage, DEFAULT_BODY_LIMIT_BYTES } from './body-limit';
 import { buildFeatures, FeatureError, ModelRowsBodySchema } from './features';
@@ -55,7 +60,7 @@ export function createServer(opts: ServerOptions): InferenceServer {
           loggerInstance: createLogger({
             name: 'serving',
             ...(opts.logger === true ? {} : opts.logger),
-          }) as FastifyBaseLogger,
+          }).child({}, { serializers: { req: requestForLog } }) as FastifyBaseLogger,
         }
       : { logger: false }),
   });
@@ -163,4 +168,21 @@ export function createServer(opts: ServerOptions): InferenceServer {
       return report;
     },
   };
+}
+
+/**
+ * The request fields Fastify logs, with the values of secret query parameters redacted as secret log
+ * fields are: a key sent as `?api_key=` by mistake must not end up in the logs with the URL.
+ */
+function requestForLog(req: FastifyRequest) {
+  const at = req.url.indexOf('?');
+  let url = req.url;
+  if (at !== -1) {
+    const query = redactSecrets(Object.fromEntries(new URLSearchParams(req.url.slice(at + 1)))) as Record<
+      string,
+      string
+    >;
+    url = `${req.url.slice(0, at)}?${new URLSearchParams(query).toString()}`;
+  }
+  return { method: req.method, url, host: req.host, remoteAddress: req.ip };
 }

@@ -44,6 +44,12 @@ const WRONG_KEYS: { what: string; headers: (n: number) => Record<string, string>
   { what: 'the real key as a bearer token', headers: () => ({ authorization: `Bearer ${REAL_KEY}` }) },
   { what: 'a 64 KiB key', headers: (n) => ({ 'x-api-key': `${n}`.padEnd(64 * 1024, 'k') }) },
 ];
+/** Keys sent in the query string by mistake: still 401, and redacted from the logged URL. */
+const QUERY_KEYS = (n: number) => [
+  `api_key=query-key-${n}-0123456789`,
+  `apiKey=${REAL_KEY}`,
+  `x-api-key=q-${n}-abcdefghijk`,
+];
 
 const BAD_NAMES = [
   '../x',
@@ -160,6 +166,13 @@ describe('missing or wrong API keys on the admin and ingest routes', () => {
         });
         expect(res.statusCode, JSON.stringify(h).slice(0, 80)).toBe(401);
         expect(res.json()).toEqual({ error: 'missing or wrong X-API-Key header' });
+      }
+      for (const query of QUERY_KEYS(sent.length)) {
+        count('API keys');
+        sent.push(query.split('=')[1]!);
+        const res = await server.app.inject({ method, url: `${url}?model=${fx.spec.name}&${query}` });
+        expect(res.statusCode, query).toBe(401);
+        expect(res.body).not.toContain(query.split('=')[1]!);
       }
       // The real key once too, so its absence from the logs means something.
       const ok = await server.app.inject({ method, url, headers: { 'x-api-key': REAL_KEY } });
