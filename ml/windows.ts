@@ -36,14 +36,10 @@ export interface SampleRule {
 
 /**
  * The samples of a dataset, in the (time, entity) order of their newest input row: sample `s` has
- * the inputs of rows `inputs[s] - lookback + 1 .. inputs[s]` and the target of row `targets[s]`, as
- * positions in `rowAt` (rows grouped by entity, each entity's in time order).
+ * the inputs of the `lookback` records of its entity ending at file row `inputs[s]`, and the target
+ * of file row `targets[s]`.
  */
 export interface SampleIndex {
-  /** File row at each entity-major position. */
-  rowAt: Uint32Array;
-  /** First entity-major position of each entity id. */
-  entityStart: Uint32Array;
   inputs: Uint32Array;
   targets: Uint32Array;
   /** Time of each sample's newest input row, and of its target row (epoch µs). */
@@ -59,57 +55,50 @@ export interface SampleIndex {
  * Builds the samples: a window of `lookback` consecutive rows of one entity inside the window, all
  * features present, and the row `horizon` records later with a target. The cut is the 0.8 discrete
  * quantile of the sample times (DuckDB's `quantile_disc`), so every holdout sample is at or after
- * it and no train target reaches it.
+ * it and no train target reaches it. One pass in file order with a little state per entity (the
+ * run of complete rows, the last `horizon` rows), so memory is read in order, not entity by entity.
  */
 export function indexSamples(rows: WindowRows, rule: SampleRule): SampleIndex {
   const { count, entity, time } = rows;
-  let entities = 0;
-  for (let i = 0; i < count; i++) if ((entity[i] as number) >= entities) entities = (entity[i] as number) + 1;
-  const start = new Uint32Array(entities + 1);
-  for (let i = 0; i < count; i++) (start[(entity[i] as number) + 1] as number)++;
-  for (let e = 0; e < entities; e++) start[e + 1] = (start[e + 1] as number) + (start[e] as number);
-  const fill = start.slice(0, entities);
-  const pos = new Uint32Array(count);
-  const rowAt = new Uint32Array(count);
-  for (let i = 0; i < count; i++) {
-    const p = (fill[entity[i] as number] as number)++;
-    pos[i] = p;
-    rowAt[p] = i;
-  }
-  // Rows inside the window with every feature present, by file row.
+  const { lookback, horizon } = rule;
+  const entities = entityCount(rows);
   const complete = new Uint8Array(count);
   for (let i = 0; i < count; i++) complete[i] = (time[i] as number) >= rule.windowFrom ? 1 : 0;
   for (let f = 0; f < rule.features; f++) {
     const column = rows.values[f] as Float64Array;
     for (let i = 0; i < count; i++) if (Number.isNaN(column[i])) complete[i] = 0;
   }
-  // Per entity-major position: how many complete rows end there.
-  const run = new Uint32Array(count);
-  for (let e = 0; e < entities; e++) {
-    let length = 0;
-    for (let p = start[e] as number; p < (start[e + 1] as number); p++) {
-      length = complete[rowAt[p] as number] ? length + 1 : 0;
-      run[p] = length;
-    }
-  }
   const target = rows.values[rule.target] as Float64Array;
-  const inputs = new Uint32Array(count);
-  const targets = new Uint32Array(count);
-  let n = 0;
-  for (let i = 0; i < count; i++) {
-    const p = pos[i] as number;
-    const t = p + rule.horizon;
-    if ((run[p] as number) < rule.lookback || t >= (start[(entity[i] as number) + 1] as number)) continue;
-    if (Number.isNaN(target[rowAt[t] as number])) continue;
-    inputs[n] = p;
-    targets[n] = t;
-    n++;
+  // Per entity: the run of complete rows so far, and a ring of its last `horizon` rows (row + 1 of
+  // a row whose window is complete, else 0): the row `horizon` records back is a sample's newest.
+  const run = new Uint32Array(entities);
+  const ring = new Uint32Array(entities * horizon);
+  const seen = new Uint32Array(entities);
+  const targetOf = new Int32Array(count).fill(-1);
+  for (let j = 0; j < count; j++) {
+    const e = entity[j] as number;
+    const slot = e * horizon + ((seen[e] as number) % horizon);
+    const newest = (ring[slot] as number) - 1;
+    if (newest >= 0 && !Number.isNaN(target[j])) targetOf[newest] = j;
+    const length = complete[j] ? (run[e] as number) + 1 : 0;
+    run[e] = length;
+    ring[slot] = length >= lookback ? j + 1 : 0;
+    seen[e] = (seen[e] as number) + 1;
   }
+  let n = 0;
+  for (let i = 0; i < count; i++) if ((targetOf[i] as number) >= 0) n++;
+  const inputs = new Uint32Array(n);
+  const targets = new Uint32Array(n);
   const sampleTime = new Float64Array(n);
   const targetTime = new Float64Array(n);
-  for (let s = 0; s < n; s++) {
-    sampleTime[s] = time[rowAt[inputs[s] as number] as number] as number;
-    targetTime[s] = time[rowAt[targets[s] as number] as number] as number;
+  for (let i = 0, s = 0; i < count; i++) {
+    const t = targetOf[i] as number;
+    if (t < 0) continue;
+    inputs[s] = i;
+    targets[s] = t;
+    sampleTime[s] = time[i] as number;
+    targetTime[s] = time[t] as number;
+    s++;
   }
   const cut = n > 0 ? (sampleTime[Math.max(0, Math.ceil(n * TRAIN_SHARE) - 1)] as number) : NaN;
   const train = new Uint32Array(n);
@@ -121,16 +110,45 @@ export function indexSamples(rows: WindowRows, rule: SampleRule): SampleIndex {
     else if ((sampleTime[s] as number) >= cut) holdout[nh++] = s;
   }
   return {
-    rowAt,
-    entityStart: start,
-    inputs: inputs.slice(0, n),
-    targets: targets.slice(0, n),
+    inputs,
+    targets,
     time: sampleTime,
     targetTime,
     cut,
     train: train.slice(0, nt),
     holdout: holdout.slice(0, nh),
   };
+}
+
+function entityCount(rows: WindowRows): number {
+  let entities = 0;
+  for (let i = 0; i < rows.count; i++)
+    if ((rows.entity[i] as number) >= entities) entities = (rows.entity[i] as number) + 1;
+  return entities;
+}
+
+/**
+ * Rows grouped by entity, each entity's in time order: `pos[i]` is file row `i`'s place,
+ * `rowAt[p]` the file row at place `p`, `start[e]` where entity `e` begins.
+ */
+function entityMajor(rows: WindowRows): { pos: Uint32Array; rowAt: Uint32Array; start: Uint32Array } {
+  const { count, entity } = rows;
+  const entities = entityCount(rows);
+  const start = new Uint32Array(entities + 1);
+  for (let i = 0; i < count; i++)
+    start[(entity[i] as number) + 1] = (start[(entity[i] as number) + 1] as number) + 1;
+  for (let e = 0; e < entities; e++) start[e + 1] = (start[e + 1] as number) + (start[e] as number);
+  const fill = start.slice(0, entities);
+  const pos = new Uint32Array(count);
+  const rowAt = new Uint32Array(count);
+  for (let i = 0; i < count; i++) {
+    const e = entity[i] as number;
+    const p = fill[e] as number;
+    fill[e] = p + 1;
+    pos[i] = p;
+    rowAt[p] = i;
+  }
+  return { pos, rowAt, start };
 }
 
 /** The sample's target in its own units: the raw value for forecasts, `value > threshold` as 0/1 for classifiers. */
@@ -145,9 +163,9 @@ function label(rule: Pick<SampleRule, 'task' | 'threshold'>, value: number): num
 export function trainStatistics(rows: WindowRows, index: SampleIndex, rule: SampleRule): Normalisation {
   const ids = index.train;
   const n = ids.length;
-  const rowsOf = (positions: Uint32Array) => {
+  const rowsOf = (rowsOfSamples: Uint32Array) => {
     const out = new Uint32Array(n);
-    for (let k = 0; k < n; k++) out[k] = index.rowAt[positions[ids[k] as number] as number] as number;
+    for (let k = 0; k < n; k++) out[k] = rowsOfSamples[ids[k] as number] as number;
     return out;
   };
   const moments = (column: Float64Array, at: Uint32Array) => {
@@ -235,16 +253,16 @@ export function buildSplits(
   pre: Pick<Preprocessing, 'mean' | 'std' | 'targetMean' | 'targetStd'>,
 ): { train: LoadedSplit; holdout: LoadedSplit } {
   const nf = rule.features;
+  const major = entityMajor(rows);
   const cells = new Float32Array(rows.count * nf);
   for (let f = 0; f < nf; f++) {
     const column = rows.values[f] as Float64Array;
     const mean = pre.mean[f] as number;
     const std = pre.std[f] as number;
-    for (let p = 0; p < rows.count; p++)
-      cells[p * nf + f] = ((column[index.rowAt[p] as number] as number) - mean) / std;
+    for (let i = 0; i < rows.count; i++)
+      cells[(major.pos[i] as number) * nf + f] = ((column[i] as number) - mean) / std;
   }
   const target = rows.values[rule.target] as Float64Array;
-  const valueAt = (column: Float64Array, p: number) => column[index.rowAt[p] as number] as number;
   const split = (ids: Uint32Array): LoadedSplit => {
     const n = ids.length;
     const newest = new Uint32Array(n);
@@ -254,14 +272,14 @@ export function buildSplits(
     const lastValues = Array.from({ length: nf }, () => new Float64Array(n));
     for (let k = 0; k < n; k++) {
       const s = ids[k] as number;
-      const p = index.inputs[s] as number;
+      const i = index.inputs[s] as number;
       const t = index.targets[s] as number;
-      newest[k] = p;
-      yRaw[k] = label(rule, valueAt(target, t));
+      newest[k] = major.pos[i] as number;
+      yRaw[k] = label(rule, target[t] as number);
       y[k] = ((yRaw[k] as number) - pre.targetMean) / pre.targetStd;
       for (let f = 0; f < nf; f++)
-        (lastValues[f] as Float64Array)[k] = valueAt(rows.values[f] as Float64Array, p);
-      dayBefore[k] = dayBeforeValue(rows, index, target, t);
+        (lastValues[f] as Float64Array)[k] = (rows.values[f] as Float64Array)[i] as number;
+      dayBefore[k] = dayBeforeValue(rows, major, target, t);
     }
     return { data: new WindowedData(cells, nf, rule.lookback, newest, y), yRaw, lastValues, dayBefore };
   };
@@ -269,20 +287,24 @@ export function buildSplits(
 }
 
 /**
- * The target of the row of the same entity exactly 24 hours before entity-major position `p`
- * (binary search in that entity's time-ordered rows, the day before the window included); NaN
- * when there is none.
+ * The target of the row of the same entity exactly 24 hours before file row `i` (binary search in
+ * that entity's time-ordered rows, the day before the window included); NaN when there is none.
  */
-function dayBeforeValue(rows: WindowRows, index: SampleIndex, target: Float64Array, p: number): number {
-  const { rowAt } = index;
-  const wanted = (rows.time[rowAt[p] as number] as number) - DAY_US;
-  let lo = index.entityStart[rows.entity[rowAt[p] as number] as number] as number;
-  let hi = p;
+function dayBeforeValue(
+  rows: WindowRows,
+  major: ReturnType<typeof entityMajor>,
+  target: Float64Array,
+  i: number,
+): number {
+  const { rowAt } = major;
+  const wanted = (rows.time[i] as number) - DAY_US;
+  let lo = major.start[rows.entity[i] as number] as number;
+  let hi = major.pos[i] as number;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if ((rows.time[rowAt[mid] as number] as number) < wanted) lo = mid + 1;
     else hi = mid;
   }
-  const i = rowAt[lo] as number;
-  return rows.time[i] === wanted ? (target[i] as number) : NaN;
+  const found = rowAt[lo] as number;
+  return rows.time[found] === wanted ? (target[found] as number) : NaN;
 }
