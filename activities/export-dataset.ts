@@ -57,9 +57,10 @@ export function createExportDataset(deps: ActivityDeps) {
 /**
  * Writes the window that readiness counted (its oldest to newest record, so rows ingested meanwhile
  * do not slip in) once, sorted by (time, entity), with the 24 hours before it that the day-before
- * baseline looks up, as `rows.parquet`; then reads the same rows in chunks to count the samples,
+ * baseline looks up, as `rows.parquet`; then reads the file back in chunks to count the samples,
  * find the time cut and compute the train statistics by the loader's own rule (ml/windows.ts),
- * while the file uploads. The buffer holds one row per (time, entity) (DataBuffer skips keys it has).
+ * while it uploads. (A sorted temp table copied and read instead costs the same CPU and holds the
+ * window in DuckDB's memory.) The buffer holds one row per (time, entity) (DataBuffer skips keys it has).
  */
 async function writeDataset(
   conn: DuckDBConnection,
@@ -76,15 +77,14 @@ async function writeDataset(
   const e = sqlIdent(spec.entityColumn);
   const values = valueColumns(spec).map((c) => `${sqlIdent(c)}::DOUBLE AS ${sqlIdent(c)}`);
   const file = path.join(tmp, 'rows.parquet');
-  // Sorted once into a temp table: the file is copied from it and the samples are counted on it.
   await conn.run(
-    `CREATE TEMP TABLE window_rows AS
-     SELECT ${e}::VARCHAR AS ${e}, ${t}::TIMESTAMP AS ${t}, ${values.join(', ')}
-     FROM read_parquet(${sqlString(deps.buffer.glob(input.model))}, hive_partitioning = false)
-     WHERE ${t}::TIMESTAMP >= ${from} - INTERVAL 24 HOUR AND ${t}::TIMESTAMP < ${until}
-     ORDER BY ${t}, ${e}`,
+    `COPY (
+       SELECT ${e}::VARCHAR AS ${e}, ${t}::TIMESTAMP AS ${t}, ${values.join(', ')}
+       FROM read_parquet(${sqlString(deps.buffer.glob(input.model))}, hive_partitioning = false)
+       WHERE ${t}::TIMESTAMP >= ${from} - INTERVAL 24 HOUR AND ${t}::TIMESTAMP < ${until}
+       ORDER BY ${t}, ${e}
+     ) TO ${sqlString(file)} (FORMAT parquet)`,
   );
-  await conn.run(`COPY window_rows TO ${sqlString(file)} (FORMAT parquet)`);
   const key = `${datasetKey(input.model, input.workflowId)}/rows.parquet`;
   const upload = async () => {
     const body = await fs.readFile(file);
@@ -92,7 +92,7 @@ async function writeDataset(
     return { key, sha256: createHash('sha256').update(body).digest('hex'), bytes: body.byteLength };
   };
   const count = async () => {
-    const rows = await readWindowRows(conn, 'window_rows', spec);
+    const rows = await readWindowRows(conn, `read_parquet(${sqlString(file)})`, spec);
     const rule = sampleRule(spec, window.from);
     const index = indexSamples(rows, rule);
     return { index, stats: index.train.length > 0 ? trainStatistics(rows, index, rule) : undefined };
