@@ -27,7 +27,8 @@ export const RetryableErrorType = {
  * should be; the message names the key. Non-retryable: a retry reads the same bytes.
  */
 export class CorruptArtefactError extends ApplicationFailure {
-  constructor(message: string) {
-    super(message, ErrorType.CorruptArtefact, true);
+  constructor(message: string, options?: { cause?: unknown }) {
+    const cause = options?.cause instanceof Error ? options.cause : undefined;
+    super(message, ErrorType.CorruptArtefact, true, undefined, cause);
   }
 }

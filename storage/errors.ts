@@ -1,3 +1,5 @@
+import { CorruptArtefactError } from '../common/errors';
+
 /** Thrown by a conditional put when the key already exists (`ifNoneMatch`) or changed since it was read (`ifMatch`). */
 export class PreconditionFailedError extends Error {
   override readonly name = 'PreconditionFailedError';
@@ -76,8 +78,11 @@ export class InvalidKeyError extends Error {
   }
 }
 
-/** Thrown by `getJson` when a stored object is not JSON or does not match its schema. */
-export class CorruptBlobError extends Error {
+/**
+ * Thrown by `getJson` when a stored object is not JSON or does not match its schema. A non-retryable
+ * CorruptArtefact failure: an activity that reads it fails at once, a retry would read the same bytes.
+ */
+export class CorruptBlobError extends CorruptArtefactError {
   override readonly name = 'CorruptBlobError';
 
   constructor(

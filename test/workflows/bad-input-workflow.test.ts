@@ -336,20 +336,60 @@ describe('a corrupt model met by an activity', () => {
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const { type, message, nonRetryable } = rootCause(err as WorkflowFailedError);
     expect(type).toBe(ErrorType.CorruptArtefact);
-    expect(message).toMatch(/^Corrupt weights at \S+\/models\/prod-model\/versions\/v1\/weights\.bin: /);
+    expect(message).toMatch(/Corrupt weights at \S+\/models\/prod-model\/versions\/v1\/weights\.bin: /);
     expect(nonRetryable).toBe(true);
     expect(attempts).toEqual([1]);
   });
 });
 
-/** The innermost ApplicationFailure of a failed run (the activity's error, under "activity failed"). */
+describe('corrupt metadata met by an activity', () => {
+  it('fails the run on the first attempt with a non-retryable CorruptArtefact naming metadata.json', async () => {
+    count('corrupt model in an activity');
+    const registry = new ModelRegistry(new FileBlobStore(path.join(dir, 'store')));
+    const spec = ModelSpecSchema.parse({ ...stubSpec('prod-meta'), features: ['flights', 'delay'] });
+    await publishVersion(registry, spec, 'v1');
+    await registry.store.put(`${registry.versionPrefix(spec.name, 'v1')}/metadata.json`, '{"model": "prod-');
+    const attempts: number[] = [];
+    // As validateModel does for the production model: read its metadata from the registry.
+    const model = stubs.model({
+      validateModel: async () => {
+        attempts.push(Context.current().info.attempt);
+        await registry.getMetadata(spec.name, 'v1');
+        throw new Error('unreachable: the metadata is not JSON');
+      },
+    });
+    const handle = await stubs.client.workflow.start('retrainWorkflow', {
+      taskQueue: stubs.taskQueue,
+      workflowId: `retrain-${model}-corrupt-meta-${randomUUID()}`,
+      args: [{ model }],
+    });
+
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const { type, message, nonRetryable } = rootCause(err as WorkflowFailedError);
+    expect(type).toBe(ErrorType.CorruptArtefact);
+    expect(message).toMatch(/\/models\/prod-meta\/versions\/v1\/metadata\.json is not valid JSON$/);
+    expect(nonRetryable).toBe(true);
+    expect(attempts).toEqual([1]);
+  });
+});
+
+/** The activity's CorruptArtefact failure in a failed run's cause chain (the workflow wraps it with its stage). */
 function rootCause(err: WorkflowFailedError): {
   type?: string | null;
   message: string;
   nonRetryable?: boolean | null;
 } {
   let current: unknown = err;
-  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
-  const failure = current as ApplicationFailure;
-  return { type: failure.type, message: failure.message, nonRetryable: failure.nonRetryable };
+  while (current instanceof Error) {
+    if (current instanceof ApplicationFailure && current.type === ErrorType.CorruptArtefact) {
+      return { type: current.type, message: current.message, nonRetryable: current.nonRetryable };
+    }
+    current = current.cause;
+  }
+  return { message: `no CorruptArtefact failure under ${err.message}` };
 }
