@@ -30,7 +30,7 @@ export interface IngestRouteOptions {
 }
 
 /**
- * `POST /ingest` `{ model, rows, onConflict? }` behind the `X-API-Key` check. Answers 200
+ * `POST /ingest` `{ model, rows, onConflict?, extraColumns? }` behind the `X-API-Key` check. Answers 200
  * `{ model, received, inserted, duplicates, conflictsResolved }` only once the rows are durable in the buffer; 400 names
  * the first bad row and writes nothing; 404 for a model without a spec; 413 above `bodyLimitBytes` (16 MiB).
  */
