@@ -4,19 +4,35 @@ import {
   DuckDBVarCharVector,
   type DuckDBConnection,
 } from '@duckdb/node-api';
+import { Sema } from 'async-sema';
 
 /** The connection type, for code outside storage/ that runs SQL in {@link withDuckDb}. */
 export type { DuckDBConnection };
 
-/** Runs `fn` with a fresh in-memory DuckDB connection, closed afterwards. */
+/**
+ * DuckDB sessions open at once in this process; more wait their turn. DuckDB's Node binding runs
+ * its calls on libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise): with more
+ * sessions than threads `connect()` can wait forever for a thread that never frees, and every fs
+ * call of the process waits with it (duckdb/duckdb-node-neo#325; 50 concurrent exports hung 3 of 3
+ * load tests without this). `fn` must not open a second session itself.
+ */
+const MAX_SESSIONS = 2;
+const sessions = new Sema(MAX_SESSIONS);
+
+/** Runs `fn` with a fresh in-memory DuckDB connection, closed afterwards; see {@link MAX_SESSIONS}. */
 export async function withDuckDb<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
-  const instance = await DuckDBInstance.create(':memory:');
-  const conn = await instance.connect();
+  await sessions.acquire();
   try {
-    return await fn(conn);
+    const instance = await DuckDBInstance.create(':memory:');
+    const conn = await instance.connect();
+    try {
+      return await fn(conn);
+    } finally {
+      conn.closeSync();
+      instance.closeSync();
+    }
   } finally {
-    conn.closeSync();
-    instance.closeSync();
+    sessions.release();
   }
 }
 
