@@ -33,20 +33,21 @@ export function createExportDataset(deps: ActivityDeps) {
     const windowDays = input.windowDays ?? spec.windowDays;
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-export-'));
     try {
+      const source = await deps.buffer.parquetSource(input.model);
       return await withDuckDb(async (conn) => {
         const readiness = await checkReadiness(conn, {
           model: input.model,
-          glob: deps.buffer.glob(input.model),
+          source,
           timeColumn: spec.timeColumn,
           windowDays,
           minRecords: input.minRecords ?? spec.minRecords,
           minDays: spec.minDays,
         });
-        if (!readiness.ready || !readiness.from || !readiness.to) {
+        if (!readiness.ready || !readiness.from || !readiness.to || !source) {
           return { status: 'insufficient', reason: readiness.reason };
         }
         const window = { from: readiness.from, to: readiness.to, days: windowDays };
-        return ready(await writeDataset(conn, deps, spec, input, tmp, window));
+        return ready(await writeDataset(conn, deps, spec, input, tmp, source, window));
       });
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
@@ -68,6 +69,7 @@ async function writeDataset(
   spec: ModelSpec,
   input: ExportInput,
   tmp: string,
+  source: string,
   window: DatasetManifest['window'],
 ): Promise<DatasetManifest> {
   const from = `TIMESTAMP ${sqlString(window.from)}`;
@@ -80,7 +82,7 @@ async function writeDataset(
   await conn.run(
     `COPY (
        SELECT ${e}::VARCHAR AS ${e}, ${t}::TIMESTAMP AS ${t}, ${values.join(', ')}
-       FROM read_parquet(${sqlString(deps.buffer.glob(input.model))}, hive_partitioning = false)
+       FROM ${source}
        WHERE ${t}::TIMESTAMP >= ${from} - INTERVAL 24 HOUR AND ${t}::TIMESTAMP < ${until}
        ORDER BY ${t}, ${e}
      ) TO ${sqlString(file)} (FORMAT parquet)`,

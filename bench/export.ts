@@ -61,6 +61,8 @@ export async function exportBench(options: { repeat?: number } = {}): Promise<Ex
     const spec = ModelSpecSchema.parse({ ...example, name: 'bench-export', windowDays: 365 });
     await registry.saveSpec(spec);
     const bufferRows = await loadFlightsIntoBuffer(buffer, [spec.name]);
+    const source = await buffer.parquetSource(spec.name);
+    if (!source) throw new Error('the demo data did not load');
     const exportDataset = createExportDataset({ store, registry, buffer, backend: 'cpu', servingUrls: [] });
 
     const runs: { export: Timing; copy: Timing }[] = [];
@@ -82,12 +84,7 @@ export async function exportBench(options: { repeat?: number } = {}): Promise<Ex
         });
       const copyRun = () =>
         time(async () => {
-          rowsStored = await copyYardstick(
-            buffer.glob(spec.name),
-            copyWindow,
-            spec,
-            path.join(dir, `copy-${i}.parquet`),
-          );
+          rowsStored = await copyYardstick(source, copyWindow, spec, path.join(dir, `copy-${i}.parquet`));
         });
       // The first pair warms the page cache and DuckDB's allocator; it is not counted.
       const first = i % 2 ? await copyRun() : undefined;
@@ -125,14 +122,14 @@ export async function exportBench(options: { repeat?: number } = {}): Promise<Ex
 
 /** The yardstick: the window's rows, sorted by (time, entity), copied to one Parquet file; returns the rows. */
 async function copyYardstick(
-  glob: string,
+  source: string,
   window: string,
   spec: { timeColumn: string; entityColumn: string },
   file: string,
 ): Promise<number> {
   return withDuckDb(async (conn) => {
     const reader = await conn.runAndReadAll(
-      `COPY (SELECT * FROM read_parquet(${sqlString(glob)}, hive_partitioning = false) WHERE ${window}
+      `COPY (SELECT * FROM ${source} WHERE ${window}
              ORDER BY ${sqlIdent(spec.timeColumn)}, ${sqlIdent(spec.entityColumn)})
        TO ${sqlString(file)} (FORMAT parquet)`,
     );

@@ -4,7 +4,7 @@ import { loadFlightsIntoBuffer } from '../storage/demo-data';
 import { main as cli } from '../clients/cli';
 import { ModelSpecSchema } from '../common/model-spec';
 import { DataBuffer } from '../storage/buffer';
-import { sqlString, withDuckDb } from '../storage/duckdb';
+import { withDuckDb } from '../storage/duckdb';
 import { openBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
 import { loadConfig } from '../workers/config';
@@ -48,10 +48,12 @@ async function demo(): Promise<void> {
 }
 
 async function predictOnce(buffer: DataBuffer): Promise<void> {
+  const source = await buffer.parquetSource(DEMO_MODEL);
+  if (!source) throw new Error(`the buffer of ${DEMO_MODEL} is empty`);
   const rows = await withDuckDb(async (conn) => {
     const reader = await conn.runAndReadAll(
       `SELECT strftime(ts, '%Y-%m-%dT%H:%M:%SZ') AS ts, origin, flights, mean_delay, late_share
-       FROM read_parquet(${sqlString(buffer.glob(DEMO_MODEL))}, hive_partitioning = false)
+       FROM ${source}
        WHERE origin IN ('ORD', 'ATL', 'DFW') QUALIFY row_number() OVER (PARTITION BY origin ORDER BY ts DESC) <= 6`,
     );
     return reader.getRowObjectsJson();

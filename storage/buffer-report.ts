@@ -15,12 +15,13 @@ export async function bufferReport(
   spec: ModelSpec,
   window: { windowDays?: number; minRecords?: number } = {},
 ): Promise<BufferReport> {
+  const source = await buffer.parquetSource(spec.name);
   const [stats, readiness] = await Promise.all([
     buffer.stats(spec.name),
     withDuckDb((conn) =>
       checkReadiness(conn, {
         model: spec.name,
-        glob: buffer.glob(spec.name),
+        source,
         timeColumn: spec.timeColumn,
         windowDays: window.windowDays ?? spec.windowDays,
         minRecords: window.minRecords ?? spec.minRecords,

@@ -76,9 +76,13 @@ export class DataBuffer {
     return path.join(this.dir, ModelNameSchema.parse(model));
   }
 
-  /** Glob for DuckDB's read_parquet over every part file of a model. */
-  glob(model: string): string {
-    return path.join(this.modelDir(model), 'day=*', '*.parquet');
+  /**
+   * DuckDB's `read_parquet` over the model's committed part files, or undefined when it has none.
+   * A list rather than a `day=*` glob: the files of a writer killed mid-flush stay out (see partFiles).
+   */
+  async parquetSource(model: string): Promise<string | undefined> {
+    const parts = await this.partFiles(model);
+    return parts.length ? `read_parquet(${fileList(parts)}, hive_partitioning = false)` : undefined;
   }
 
   async hasData(model: string): Promise<boolean> {

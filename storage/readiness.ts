@@ -1,12 +1,12 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { sqlIdent, sqlString } from './duckdb';
+import { sqlIdent } from './duckdb';
 
 /** What {@link checkReadiness} needs: where the buffer is and the spec's (or the run's) window. */
 export interface ReadinessInput {
   /** Model name, for the message about an empty buffer. */
   model: string;
-  /** Glob of the model's part files, `DataBuffer.glob(model)`. */
-  glob: string;
+  /** `DataBuffer.parquetSource(model)`: the model's committed part files, undefined when none. */
+  source: string | undefined;
   timeColumn: string;
   windowDays: number;
   minRecords: number;
@@ -35,10 +35,9 @@ export interface Readiness {
  * Sets the connection's TimeZone to UTC.
  */
 export async function checkReadiness(conn: DuckDBConnection, input: ReadinessInput): Promise<Readiness> {
-  const { model, glob, timeColumn, windowDays, minRecords, minDays = 1 } = input;
+  const { model, source, timeColumn, windowDays, minRecords, minDays = 1 } = input;
   await conn.run(`SET TimeZone = 'UTC'`);
-  const files = await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM glob(${sqlString(glob)})`);
-  if (Number(files.getRowObjectsJson()[0]?.n ?? 0) === 0) {
+  if (source === undefined) {
     return {
       ready: false,
       reason: `Insufficient data: the buffer of ${model} is empty`,
@@ -49,7 +48,6 @@ export async function checkReadiness(conn: DuckDBConnection, input: ReadinessInp
     };
   }
   const t = sqlIdent(timeColumn);
-  const source = `read_parquet(${sqlString(glob)}, hive_partitioning = false)`;
   const reader = await conn.runAndReadAll(
     // The time column is read once: the newest timestamp and the window both come from it.
     `WITH a AS MATERIALIZED (SELECT ${t} FROM ${source}),

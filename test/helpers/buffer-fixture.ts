@@ -6,7 +6,7 @@ import path from 'node:path';
 import { ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
 import { DataBuffer } from '../../storage/buffer';
 import { BufferWriter, type BufferWriterOptions } from '../../storage/buffer-writer';
-import { sqlString, withDuckDb } from '../../storage/duckdb';
+import { withDuckDb } from '../../storage/duckdb';
 import { FileBlobStore } from '../../storage/file-store';
 import { Ingestor } from '../../storage/ingest';
 import { ModelRegistry } from '../../storage/registry';
@@ -75,14 +75,22 @@ export async function createBufferFixture(
   };
 }
 
+/** `buffer.parquetSource(model)` of a model that has data. */
+export async function bufferSource(buffer: DataBuffer, model: string): Promise<string> {
+  const source = await buffer.parquetSource(model);
+  if (!source) throw new Error(`the buffer of ${model} is empty`);
+  return source;
+}
+
 /** Every row in a model's buffer, ordered by time then host. */
 export async function readBuffer(buffer: DataBuffer, model: string): Promise<Row[]> {
-  if (!(await buffer.hasData(model))) return [];
+  const source = await buffer.parquetSource(model);
+  if (!source) return [];
   return withDuckDb(async (conn) => {
     await conn.run(`SET TimeZone = 'UTC'`);
     const reader = await conn.runAndReadAll(
       `SELECT strftime(ts, '%Y-%m-%dT%H:%M:%SZ') AS ts, host, cpu, mem
-       FROM read_parquet(${sqlString(buffer.glob(model))}, hive_partitioning = false) ORDER BY ts, host`,
+       FROM ${source} ORDER BY ts, host`,
     );
     return reader.getRowObjectsJson() as unknown as Row[];
   });

@@ -4,10 +4,16 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { loadFlightsIntoBuffer } from '../../storage/demo-data';
-import { sqlString, withDuckDb } from '../../storage/duckdb';
+import { withDuckDb } from '../../storage/duckdb';
 import { checkReadiness } from '../../storage/readiness';
 import { loadCheckedBatch } from '../../storage/row-check';
-import { createBufferFixture, hashTree, readBuffer, type BufferFixture } from '../helpers/buffer-fixture';
+import {
+  bufferSource,
+  createBufferFixture,
+  hashTree,
+  readBuffer,
+  type BufferFixture,
+} from '../helpers/buffer-fixture';
 
 let fx: BufferFixture;
 
@@ -130,13 +136,15 @@ describe('stats and readiness', () => {
   });
 
   it('counts the records and days of the last windowDays before the newest timestamp', async () => {
+    let source = await fx.buffer.parquetSource(fx.spec.name);
     const input = (minRecords: number) => ({
       model: fx.spec.name,
-      glob: fx.buffer.glob(fx.spec.name),
+      source,
       timeColumn: 'ts',
       windowDays: 2,
       minRecords,
     });
+    expect(source).toBeUndefined();
     expect(await withDuckDb((conn) => checkReadiness(conn, input(1)))).toEqual({
       ready: false,
       reason: `Insufficient data: the buffer of ${fx.spec.name} is empty`,
@@ -149,6 +157,7 @@ describe('stats and readiness', () => {
       fx.spec.name,
       rowsOn(['2001-01-01', '2001-01-05', '2001-01-06', '2001-01-07']),
     );
+    source = await fx.buffer.parquetSource(fx.spec.name);
     expect(await withDuckDb((conn) => checkReadiness(conn, input(3)))).toEqual({
       ready: false,
       reason: 'Insufficient data: 2 < 3 records in the last 2 days',
@@ -189,10 +198,11 @@ describe('demo data', () => {
     const before = await hashTree(fx.bufferDir);
     await loadFlightsIntoBuffer(fx.buffer, ['flights-demo'], options);
     expect(await hashTree(fx.bufferDir)).toEqual(before);
+    const source = await bufferSource(fx.buffer, 'flights-demo');
     const keys = await withDuckDb(async (conn) => {
       const r = await conn.runAndReadAll(
         `SELECT count(*)::BIGINT AS n, count(DISTINCT (ts, origin))::BIGINT AS k
-         FROM read_parquet(${sqlString(fx.buffer.glob('flights-demo'))}, hive_partitioning = false)`,
+         FROM ${source}`,
       );
       return r.getRowObjectsJson()[0];
     });

@@ -11,6 +11,7 @@ import { selectBackend } from '../../ml/backend';
 import { createModel, disposeModel, lossFunction } from '../../ml/model';
 import { fitModel, type TrainingData } from '../../ml/train';
 import { forEachChunk, sqlIdent, sqlString, withDuckDb } from '../../storage/duckdb';
+import { bufferSource } from '../helpers/buffer-fixture';
 import { localDeps } from '../helpers/pipeline';
 
 /**
@@ -77,10 +78,11 @@ async function laggedSamples(): Promise<
   for (let lag = LOOKBACK - 1; lag >= 0; lag--)
     for (const f of spec.features) lags.push(lag === 0 ? sqlIdent(f) : `lag(${sqlIdent(f)}, ${lag}) OVER w`);
   const from = `TIMESTAMP ${sqlString(manifest.window.from)}`;
+  const source = await bufferSource(deps.buffer, spec.name);
   return withDuckDb(async (conn) => {
     await conn.run(
       `CREATE TEMP TABLE s AS
-       WITH src AS (SELECT * FROM read_parquet(${sqlString(deps.buffer.glob(spec.name))})),
+       WITH src AS (SELECT * FROM ${source}),
        j AS (SELECT s.*, d.cpu AS day_before FROM src s LEFT JOIN src d ON d.host = s.host AND d.ts = s.ts - INTERVAL 24 HOUR
              WHERE s.ts >= ${from}),
        l AS (SELECT ts, host, [${lags.join(', ')}] AS x, lead(cpu, ${spec.horizon}) OVER w AS y,

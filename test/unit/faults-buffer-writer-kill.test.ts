@@ -86,12 +86,12 @@ function safeCount(dayDir: string): number {
 }
 
 /** Rows in the part files the buffer lists, read by DuckDB: what every reader of the buffer counts. */
+/** Rows the buffer's readers (export, readiness) see: `parquetSource`, the committed part files. */
 async function rowsRead(buffer: DataBuffer, model: string): Promise<number> {
-  const parts = await buffer.partFiles(model);
-  if (parts.length === 0) return 0;
+  const source = await buffer.parquetSource(model);
+  if (!source) return 0;
   return withDuckDb(async (conn) => {
-    const list = parts.map((p) => `'${p.path}'`).join(', ');
-    const reader = await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM read_parquet([${list}])`);
+    const reader = await conn.runAndReadAll(`SELECT count(*)::BIGINT AS n FROM ${source}`);
     return Number(reader.getRowObjectsJson()[0]?.n);
   });
 }
