@@ -19,6 +19,7 @@ import {
 } from '../../ml/train';
 import { trainerFor, trainerPairs, UnsupportedArchitectureError } from '../../ml/trainers';
 import { FileBlobStore } from '../../storage/file-store';
+import { maxAbsDiff, toyDataset, weightsOf } from '../helpers/toy-training';
 
 const LOOKBACK = 4;
 const FEATURES = 2;
@@ -37,33 +38,12 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** A learnable toy problem: the target is a fixed linear mix of the window (thresholded for classify). */
 function dataset(task: Task, rows: number, seed: number): TrainingData {
-  let state = seed;
-  const rand = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-  const x = Float32Array.from({ length: rows * WIDTH }, rand);
-  const y = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let v = 0;
-    for (let c = 0; c < WIDTH; c++) v += (x[r * WIDTH + c] as number) * ((c % 3) - 1);
-    y[r] = task === 'classify' ? Number(v > 0) : v;
-  }
-  return { x, y, rows, width: WIDTH };
+  return toyDataset(task, rows, seed, WIDTH);
 }
 
 function fitOptions(task: Task, over: Partial<FitOptions> = {}): FitOptions {
   return { epochs: 3, batchSize: 32, seed: 11, loss: lossFunction(task), progressEveryMs: 0, ...over };
-}
-
-async function weightsOf(model: tf.LayersModel): Promise<Float32Array[]> {
-  return Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
-}
-
-function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  a.forEach((arr, i) => arr.forEach((v, j) => (max = Math.max(max, Math.abs(v - (b[i]?.[j] as number))))));
-  return max;
 }
 
 const META: Omit<CheckpointMeta, 'position'> = {

@@ -21,6 +21,7 @@ import { disposeModel } from '../../ml/model';
 import { storeLoadHandler } from '../../ml/store-io';
 import { metadataFor } from '../helpers/models';
 import { flightSpec, localDeps, TEST_FLIGHTS } from '../helpers/pipeline';
+import { maxAbsDiff } from '../helpers/toy-training';
 
 let dir: string;
 let deps: ActivityDeps;
@@ -95,13 +96,6 @@ async function candidateWeights(result: TrainResult): Promise<Float32Array[]> {
   } finally {
     model.dispose();
   }
-}
-
-function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
-  expect(a.map((w) => w.length)).toEqual(b.map((w) => w.length));
-  let max = 0;
-  a.forEach((w, i) => w.forEach((v, j) => (max = Math.max(max, Math.abs(v - (b[i]?.[j] as number))))));
-  return max;
 }
 
 async function exists(key: string): Promise<boolean> {
