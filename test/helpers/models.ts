@@ -1,11 +1,24 @@
 import type * as tf from '@tensorflow/tfjs';
 
 import { preprocessingOf, type ModelMetadata, type Preprocessing } from '../../common/artefacts';
-import { HyperparamsSchema, type ModelSpec } from '../../common/model-spec';
+import { HyperparamsSchema, ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
 import { createModel } from '../../ml/model';
 import { storeSaveHandler } from '../../ml/store-io';
 import { putJson } from '../../storage/open-store';
 import type { ModelRegistry } from '../../storage/registry';
+
+/** The serving tests' forecaster: next `cpu` of a host from 3 steps of `cpu` and `mem`. */
+export function cpuLoadSpec(name = 'cpu-load'): ModelSpec {
+  return ModelSpecSchema.parse({
+    name,
+    task: 'forecast',
+    timeColumn: 'ts',
+    entityColumn: 'host',
+    features: ['cpu', 'mem'],
+    target: 'cpu',
+    lookback: 3,
+  });
+}
 
 /** Preprocessing of `spec` with round normalisation statistics (mean 50, std 10) unless given. */
 export function preprocessingFor(spec: ModelSpec, stats: Partial<Preprocessing> = {}): Preprocessing {

@@ -4,24 +4,15 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ModelSpecSchema } from '../../common/model-spec';
 import { CorruptArtefactError, ErrorType } from '../../common/errors';
 import { storeLoadHandler } from '../../ml/store-io';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
-import { corruptWeights, metadataFor, publishVersion, recentRows } from '../helpers/models';
+import { corruptWeights, cpuLoadSpec, metadataFor, publishVersion, recentRows } from '../helpers/models';
 
 const API_KEY = 'bad-input-artifacts-key-0123456789';
-const SPEC = ModelSpecSchema.parse({
-  name: 'cpu-load',
-  task: 'forecast',
-  timeColumn: 'ts',
-  entityColumn: 'host',
-  features: ['cpu', 'mem'],
-  target: 'cpu',
-  lookback: 3,
-});
+const SPEC = cpuLoadSpec();
 const counts: Record<string, number> = {};
 
 type Damage = (registry: ModelRegistry, prefix: string) => Promise<unknown>;

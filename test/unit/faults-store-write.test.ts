@@ -6,25 +6,23 @@ import { randomUUID } from 'node:crypto';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
-import { ModelSpecSchema } from '../../common/model-spec';
 import { selectBackend } from '../../ml/backend';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { BlobIoError } from '../../storage/errors';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { S3BlobStore } from '../../storage/s3-store';
-import { metadataFor, predictedVersion, publishVersion, saveModel, smallModel } from '../helpers/models';
+import {
+  cpuLoadSpec,
+  metadataFor,
+  predictedVersion,
+  publishVersion,
+  saveModel,
+  smallModel,
+} from '../helpers/models';
 
 const API_KEY = 'store-write-key-0123456789';
-const SPEC = ModelSpecSchema.parse({
-  name: 'write-fails',
-  task: 'forecast',
-  timeColumn: 'ts',
-  entityColumn: 'host',
-  features: ['cpu', 'mem'],
-  target: 'cpu',
-  lookback: 3,
-});
+const SPEC = cpuLoadSpec('write-fails');
 const CANDIDATE = `checkpoints/${SPEC.name}/wf-2/final`;
 /** `nobody`: root ignores permission bits, so as root the failing write runs under this effective uid. */
 const UNPRIVILEGED_UID = 65534;

@@ -6,7 +6,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { main } from '../../clients/cli';
 import type { CommandOutput } from '../../clients/output';
-import { ModelSpecSchema } from '../../common/model-spec';
 import { selectBackend } from '../../ml/backend';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { FileBlobStore } from '../../storage/file-store';
@@ -17,18 +16,10 @@ import {
   RollbackRefusedError,
 } from '../../storage/registry';
 import { loadConfig, type Config } from '../../workers/config';
-import { corruptWeights, publishVersion, recentRows } from '../helpers/models';
+import { corruptWeights, cpuLoadSpec, publishVersion, recentRows } from '../helpers/models';
 
 const API_KEY = 'rollback-test-key-0123456789';
-const SPEC = ModelSpecSchema.parse({
-  name: 'roll-me-back',
-  task: 'forecast',
-  timeColumn: 'ts',
-  entityColumn: 'host',
-  features: ['cpu', 'mem'],
-  target: 'cpu',
-  lookback: 3,
-});
+const SPEC = cpuLoadSpec('roll-me-back');
 
 let dir: string;
 let registry: ModelRegistry;

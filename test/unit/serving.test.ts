@@ -13,18 +13,10 @@ import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { buildFeatures, FeatureError } from '../../serving/features';
 import { createServer, type InferenceServer } from '../../serving/server';
-import { corruptWeights, preprocessingFor, publishVersion, smallModel } from '../helpers/models';
+import { corruptWeights, cpuLoadSpec, preprocessingFor, publishVersion, smallModel } from '../helpers/models';
 
 const API_KEY = 'test-key-0123456789abcdef';
-const FORECAST = ModelSpecSchema.parse({
-  name: 'cpu-load',
-  task: 'forecast',
-  timeColumn: 'ts',
-  entityColumn: 'host',
-  features: ['cpu', 'mem'],
-  target: 'cpu',
-  lookback: 3,
-});
+const FORECAST = cpuLoadSpec();
 const CLASSIFY = ModelSpecSchema.parse({
   name: 'outage',
   task: 'classify',
