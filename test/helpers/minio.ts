@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import {
   TOOLS_BIN,
   waitFor,
 } from '../../scripts/lib/processes';
+import { S3BlobStore } from '../../storage/s3-store';
 
 const MINIO_BIN = path.join(TOOLS_BIN, 'minio');
 /** MinIO ignores the region, but the SDK signs requests with one. */
@@ -118,6 +119,23 @@ function allThreadsStopped(pid: number): boolean {
     const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
     // The state follows the command name, which is in parentheses and may hold spaces.
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+  });
+}
+
+/** An S3BlobStore in `bucket` of `connection`, under a fresh `test-<uuid>` prefix; `endpoint` to go through a proxy. */
+export function s3StoreOn(
+  connection: MinioConnection,
+  bucket: string,
+  endpoint = connection.endpoint,
+): S3BlobStore {
+  const { region, accessKeyId, secretAccessKey } = connection;
+  return new S3BlobStore({
+    bucket,
+    prefix: `test-${randomUUID()}`,
+    endpoint,
+    region,
+    accessKeyId,
+    secretAccessKey,
   });
 }
 

@@ -10,8 +10,7 @@ import type { BlobStore } from '../../storage/blob-store';
 import { CorruptBlobError, InvalidKeyError, PreconditionFailedError } from '../../storage/errors';
 import { FileBlobStore } from '../../storage/file-store';
 import { getJson, openBlobStore, putJson } from '../../storage/open-store';
-import { S3BlobStore } from '../../storage/s3-store';
-import { ensureBucket, removeBucket } from '../helpers/minio';
+import { ensureBucket, removeBucket, s3StoreOn } from '../helpers/minio';
 
 interface OpenedStore {
   store: BlobStore;
@@ -204,15 +203,7 @@ function s3Contract(server: 'minio' | 'versitygw') {
   afterAll(() => removeBucket(connection, bucket), 30_000);
 
   blobStoreContract(async () => {
-    const { endpoint, region, accessKeyId, secretAccessKey } = connection;
-    const store = new S3BlobStore({
-      bucket,
-      prefix: `test-${randomUUID()}`,
-      endpoint,
-      region,
-      accessKeyId,
-      secretAccessKey,
-    });
+    const store = s3StoreOn(connection, bucket);
     const cleanup = async () => {
       for (const key of await store.list('')) await store.delete(key);
     };

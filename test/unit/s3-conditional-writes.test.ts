@@ -6,23 +6,11 @@ import { PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { openCheckedBlobStore } from '../../storage/open-store';
-import { ConditionalWritesUnsupportedError, S3BlobStore } from '../../storage/s3-store';
-import { ensureBucket, removeBucket, type MinioConnection } from '../helpers/minio';
+import { ConditionalWritesUnsupportedError } from '../../storage/s3-store';
+import { ensureBucket, removeBucket, s3StoreOn } from '../helpers/minio';
 import { startVersityGw, type VersityGw } from '../helpers/versitygw';
 
 const NEEDS = 'the registry needs conditional writes (AWS S3, MinIO, Versity S3 gateway)';
-
-function storeOn(connection: MinioConnection, bucket: string, endpoint = connection.endpoint): S3BlobStore {
-  const { region, accessKeyId, secretAccessKey } = connection;
-  return new S3BlobStore({
-    bucket,
-    prefix: `test-${randomUUID()}`,
-    endpoint,
-    region,
-    accessKeyId,
-    secretAccessKey,
-  });
-}
 
 describe.each(['minio', 'versitygw'] as const)('the conditional-write check on %s', (server) => {
   const bucket = `test-${randomUUID()}`;
@@ -32,7 +20,7 @@ describe.each(['minio', 'versitygw'] as const)('the conditional-write check on %
   afterAll(() => removeBucket(connection, bucket), 30_000);
 
   it('passes and deletes its probe, so conditional writes go ahead', async () => {
-    const store = storeOn(connection, bucket);
+    const store = s3StoreOn(connection, bucket);
     await store.verifyConditionalWrites();
     expect(await store.list('')).toEqual([]);
 
@@ -52,7 +40,7 @@ describe("the conditional-write check on Versity's gateway without metadata (pos
   afterAll(() => gateway.stop(), 30_000);
 
   it('refuses the first conditional write, naming the endpoint and If-None-Match, and writes nothing', async () => {
-    const store = storeOn(gateway, bucket);
+    const store = s3StoreOn(gateway, bucket);
     const error = await store
       .put('versions/1/claim.json', 'mine', { ifNoneMatch: '*' })
       .catch((err: unknown) => err);
@@ -147,7 +135,9 @@ describe('the conditional-write check behind a proxy that strips conditional hea
   it('passes through the proxy when it strips nothing but the signature', async () => {
     const proxy = await startStrippingProxy(minio.endpoint, []);
     try {
-      await expect(storeOn(minio, bucket, proxy.endpoint).verifyConditionalWrites()).resolves.toBeUndefined();
+      await expect(
+        s3StoreOn(minio, bucket, proxy.endpoint).verifyConditionalWrites(),
+      ).resolves.toBeUndefined();
     } finally {
       await proxy.close();
     }
@@ -159,7 +149,7 @@ describe('the conditional-write check behind a proxy that strips conditional hea
   ])('names what is missing when the proxy strips $strip', async ({ strip, ignored }) => {
     const proxy = await startStrippingProxy(minio.endpoint, strip);
     try {
-      const store = storeOn(minio, bucket, proxy.endpoint);
+      const store = s3StoreOn(minio, bucket, proxy.endpoint);
       await store.put('aliases/production.json', 'v1');
       const error = await store.verifyConditionalWrites().catch((err: unknown) => err);
 

@@ -322,19 +322,10 @@ describe('a corrupt model met by an activity', () => {
         throw new Error('unreachable: the weights are truncated');
       },
     });
-    const handle = await stubs.client.workflow.start('retrainWorkflow', {
-      taskQueue: stubs.taskQueue,
-      workflowId: `retrain-${model}-corrupt-${randomUUID()}`,
-      args: [{ model }],
-    });
-
-    const err = await handle.result().then(
-      () => undefined,
-      (e: unknown) => e,
+    const { type, message, nonRetryable } = await corruptArtefactFailure(
+      model,
+      `retrain-${model}-corrupt-${randomUUID()}`,
     );
-
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    const { type, message, nonRetryable } = rootCause(err as WorkflowFailedError);
     expect(type).toBe(ErrorType.CorruptArtefact);
     expect(message).toMatch(/Corrupt weights at \S+\/models\/prod-model\/versions\/v1\/weights\.bin: /);
     expect(nonRetryable).toBe(true);
@@ -358,19 +349,10 @@ describe('corrupt metadata met by an activity', () => {
         throw new Error('unreachable: the metadata is not JSON');
       },
     });
-    const handle = await stubs.client.workflow.start('retrainWorkflow', {
-      taskQueue: stubs.taskQueue,
-      workflowId: `retrain-${model}-corrupt-meta-${randomUUID()}`,
-      args: [{ model }],
-    });
-
-    const err = await handle.result().then(
-      () => undefined,
-      (e: unknown) => e,
+    const { type, message, nonRetryable } = await corruptArtefactFailure(
+      model,
+      `retrain-${model}-corrupt-meta-${randomUUID()}`,
     );
-
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    const { type, message, nonRetryable } = rootCause(err as WorkflowFailedError);
     expect(type).toBe(ErrorType.CorruptArtefact);
     expect(message).toMatch(/\/models\/prod-meta\/versions\/v1\/metadata\.json is not valid JSON$/);
     expect(nonRetryable).toBe(true);
@@ -378,12 +360,24 @@ describe('corrupt metadata met by an activity', () => {
   });
 });
 
-/** The activity's CorruptArtefact failure in a failed run's cause chain (the workflow wraps it with its stage). */
-function rootCause(err: WorkflowFailedError): {
-  type?: string | null;
-  message: string;
-  nonRetryable?: boolean | null;
-} {
+/**
+ * Runs the model on the stub workers, expects the run to fail, and returns the activity's
+ * CorruptArtefact failure from its cause chain (the workflow wraps it with its stage).
+ */
+async function corruptArtefactFailure(
+  model: string,
+  workflowId: string,
+): Promise<{ type?: string | null; message: string; nonRetryable?: boolean | null }> {
+  const handle = await stubs.client.workflow.start('retrainWorkflow', {
+    taskQueue: stubs.taskQueue,
+    workflowId,
+    args: [{ model }],
+  });
+  const err = await handle.result().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
   let current: unknown = err;
   while (current instanceof Error) {
     if (current instanceof ApplicationFailure && current.type === ErrorType.CorruptArtefact) {
@@ -391,5 +385,5 @@ function rootCause(err: WorkflowFailedError): {
     }
     current = current.cause;
   }
-  return { message: `no CorruptArtefact failure under ${err.message}` };
+  return { message: `no CorruptArtefact failure under ${(err as Error).message}` };
 }
