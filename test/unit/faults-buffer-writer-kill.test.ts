@@ -35,7 +35,7 @@ interface KillPoint {
 async function killDuring(
   buffer: DataBuffer,
   model: string,
-  phase: (entries: string[]) => boolean,
+  phase: (entries: string[], renamed: number) => boolean,
 ): Promise<KillPoint> {
   const child = spawn(
     process.execPath,
@@ -61,11 +61,12 @@ async function killDuring(
       } catch {
         // Not created yet.
       }
-      if (phase(entries)) {
+      // A day dir is created just before its first file is renamed in: count files, not dirs.
+      const renamed = entries
+        .filter((e) => e.startsWith('day='))
+        .reduce((n, e) => n + safeCount(path.join(dir, e)), 0);
+      if (phase(entries, renamed)) {
         child.kill('SIGKILL');
-        const renamed = entries
-          .filter((e) => e.startsWith('day='))
-          .reduce((n, e) => n + safeCount(path.join(dir, e)), 0);
         const [, signal] = await exited;
         expect(signal).toBe('SIGKILL');
         return { entries, renamed };
@@ -85,7 +86,6 @@ function safeCount(dayDir: string): number {
   }
 }
 
-/** Rows in the part files the buffer lists, read by DuckDB: what every reader of the buffer counts. */
 /** Rows the buffer's readers (export, readiness) see: `parquetSource`, the committed part files. */
 async function rowsRead(buffer: DataBuffer, model: string): Promise<number> {
   const source = await buffer.parquetSource(model);
@@ -159,9 +159,8 @@ describe('the buffer writer SIGKILLed mid-flush', { timeout: 150_000, concurrent
     const killed = await killDuring(
       buffer,
       model,
-      (entries) =>
-        entries.some((e) => e.startsWith('.commit-') && e.endsWith('.json')) &&
-        entries.some((e) => e.startsWith('day=')),
+      (entries, renamed) =>
+        entries.some((e) => e.startsWith('.commit-') && e.endsWith('.json')) && renamed > 0,
     );
     // The commit record was there and files had moved into days: the kill landed inside the commit.
     expect(killed.entries.filter((e) => e.startsWith('.commit-'))).toHaveLength(1);
