@@ -5,7 +5,15 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { DatasetManifestSchema, type DatasetManifest, type Preprocessing } from '../common/artefacts';
 import { ErrorType } from '../common/errors';
-import { buildSplits, indexSamples, type LoadedSplit, type SampleRule, type WindowRows } from '../ml/windows';
+import { frequencyUs } from '../common/model-spec';
+import {
+  buildSplits,
+  indexSamples,
+  type LoadedSplit,
+  type SampleIndex,
+  type SampleRule,
+  type WindowRows,
+} from '../ml/windows';
 import type { BlobStore } from '../storage/blob-store';
 import { forEachChunk, sqlIdent, sqlString, withDuckDb, type DuckDBConnection } from '../storage/duckdb';
 import { CorruptBlobError } from '../storage/errors';
@@ -16,7 +24,15 @@ export type { LoadedSplit } from '../ml/windows';
 /** The data shape a dataset is stored and read under (a spec, or a dataset's preprocessing). */
 type Shape = Pick<
   Preprocessing,
-  'task' | 'threshold' | 'timeColumn' | 'entityColumn' | 'features' | 'target' | 'lookback' | 'horizon'
+  | 'task'
+  | 'threshold'
+  | 'timeColumn'
+  | 'entityColumn'
+  | 'features'
+  | 'target'
+  | 'lookback'
+  | 'horizon'
+  | 'frequency'
 >;
 
 /** The stored value columns: every feature (in model order), then the target when it is not a feature. */
@@ -42,6 +58,7 @@ export function sampleRule(shape: Shape, windowFrom: string): SampleRule {
     features: shape.features.length,
     target: values.indexOf(shape.target),
     windowFrom: Date.parse(windowFrom) * 1000,
+    frequencyUs: shape.frequency === undefined ? undefined : frequencyUs(shape.frequency),
   };
 }
 
@@ -94,6 +111,7 @@ export async function readWindowRows(
   const rows: WindowRows = {
     count,
     entity: new Int32Array(count),
+    names: [],
     time: new Float64Array(count),
     values: values.map(() => new Float64Array(count)),
   };
@@ -118,18 +136,36 @@ export async function readWindowRows(
     values.forEach((_, c) => (rows.values[c] as Float64Array).set(chunk.doubles(c + 2), offset));
   });
   if (seen !== count) throw new Error(`${relation}: read ${seen} of its ${count} rows`);
+  rows.names = new Array<string>(ids.size);
+  if (byName) for (const [name, id] of ids) rows.names[id] = String(name);
+  else {
+    // One row per entity: its name beside the hash the rows were told apart by.
+    const named = await conn.runAndReadAll(
+      `SELECT DISTINCT ${key} AS k, ${e}::VARCHAR AS name FROM ${relation}`,
+    );
+    for (const { k, name } of named.getRowObjectsJson() as { k: number; name: string }[]) {
+      const id = ids.get(Number(k));
+      if (id !== undefined) rows.names[id] = name;
+    }
+  }
   return rows;
 }
 
+/** A dataset read back: its rows and samples, split under any preprocessing of its shape. */
+export interface OpenDataset {
+  rows: WindowRows;
+  index: SampleIndex;
+  rule: SampleRule;
+  /** Train and holdout under `pre`: a training's own, or the manifest's fleet statistics by default. */
+  splits(pre?: Preprocessing): { train: LoadedSplit; holdout: LoadedSplit };
+}
+
 /**
- * Reads a dataset from the store, checks its sha256 against the manifest and builds both splits:
- * lag windows and lead targets come from the stored rows here, by the rule the export counted with
- * (a different count means the file is not the one the manifest describes).
+ * Reads a dataset from the store, checks its sha256 against the manifest and indexes its samples
+ * by the rule the export counted with (a different count means the file is not the one the
+ * manifest describes); lag windows and lead targets are built from the stored rows by `splits`.
  */
-export async function loadDataset(
-  store: BlobStore,
-  manifest: DatasetManifest,
-): Promise<{ train: LoadedSplit; holdout: LoadedSplit }> {
+export async function openDataset(store: BlobStore, manifest: DatasetManifest): Promise<OpenDataset> {
   const entry = manifest.files.rows;
   const blob = await store.get(entry.key);
   const digest = blob && createHash('sha256').update(blob.body).digest('hex');
@@ -151,7 +187,7 @@ export async function loadDataset(
       throw corrupt(
         `gives ${index.train.length} train / ${index.holdout.length} holdout samples, the manifest says ${manifest.rows.train} / ${manifest.rows.holdout}`,
       );
-    return buildSplits(rows, index, rule, pre);
+    return { rows, index, rule, splits: (under = pre) => buildSplits(rows, index, rule, under) };
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }

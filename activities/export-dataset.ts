@@ -10,7 +10,7 @@ import type { ExportInput, ExportResult } from '../common/stages';
 import { sqlIdent, sqlString, withDuckDb, type DuckDBConnection } from '../storage/duckdb';
 import { getJson, putJson } from '../storage/open-store';
 import { checkReadiness } from '../storage/readiness';
-import { indexSamples, trainStatistics } from '../ml/windows';
+import { fitStatistics, indexSamples } from '../ml/windows';
 import { datasetColumns, manifestKey, readWindowRows, sampleRule, valueColumns } from './dataset-io';
 import type { ActivityDeps } from './deps';
 import { loadSpecOrFail } from './load-spec';
@@ -97,7 +97,8 @@ async function writeDataset(
     const rows = await readWindowRows(conn, `read_parquet(${sqlString(file)})`, spec);
     const rule = sampleRule(spec, window.from);
     const index = indexSamples(rows, rule);
-    return { index, stats: index.train.length > 0 ? trainStatistics(rows, index, rule) : undefined };
+    const level = { normalisation: 'global', targetTransform: 'level' } as const;
+    return { index, stats: index.train.length > 0 ? fitStatistics(rows, index, rule, level) : undefined };
   };
   // Both settle before either error surfaces, so the connection is never closed under a running query.
   const [uploaded, counted] = await Promise.allSettled([upload(), count()]);

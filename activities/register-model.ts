@@ -1,12 +1,15 @@
 import { Context } from '@temporalio/activity';
 import type { RegisterInput, RegisterResult } from '../common/stages';
 import type { ActivityDeps } from './deps';
+import { candidatePreprocessing, entityFigures } from './candidate-files';
 import { loadManifest } from './dataset-io';
 
 /** Creates the immutable version and moves `production` to it; safe to retry at any point. */
 export function createRegisterModel(deps: ActivityDeps) {
   return async function registerModel(input: RegisterInput): Promise<RegisterResult> {
     const manifest = await loadManifest(deps.store, input.datasetKey);
+    const preprocessing = await candidatePreprocessing(deps.store, input.candidateKey, manifest);
+    const entities = await entityFigures(deps.store, input.candidateKey);
     const warm = input.training.warmStart;
     const parentVersion = 'from' in warm ? warm.from : null;
     const version = await deps.registry.registerVersion(
@@ -42,7 +45,8 @@ export function createRegisterModel(deps: ActivityDeps) {
           rows: manifest.rows,
           window: { from: manifest.window.from, to: manifest.window.to },
         },
-        preprocessing: manifest.preprocessing,
+        preprocessing,
+        ...(entities ? { entities } : {}),
         ...(input.trials ? { trials: input.trials } : {}),
       }),
     );

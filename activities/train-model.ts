@@ -4,14 +4,28 @@ import { ErrorType, RetryableErrorType } from '../common/errors';
 import { checkpointPrefix } from '../common/artefacts';
 import { WorkerMetric } from '../common/metric-names';
 import { TrainHeartbeatSchema, type TrainHeartbeat } from '../common/heartbeat';
-import { architectureIssue, type Hyperparams } from '../common/model-spec';
+import type { Preprocessing } from '../common/artefacts';
+import { stepWidth } from '../common/model-inputs';
+import {
+  architectureIssue,
+  inputOptions,
+  inputOptionsIssue,
+  resolveGateMetric,
+  type GateMetric,
+  type Hyperparams,
+  type Task,
+} from '../common/model-spec';
 import type { TrainInput, TrainResult } from '../common/stages';
 import { selectBackend } from '../ml/backend';
 import { checkpointKey, loadCheckpoint, saveCheckpoint, type CheckpointMeta } from '../ml/checkpoint';
 import { createModel, disposeModel, lossFunction, positiveWeight, type ModelShape } from '../ml/model';
+import { predictSplit } from '../ml/predict';
 import { storeLoadHandler, storeSaveHandler } from '../ml/store-io';
+import { fitPreprocessing } from '../ml/windows';
 import { DivergedError, fitModel, START, type BatchStats, type TrainPosition } from '../ml/train';
-import { loadDataset, loadManifest } from './dataset-io';
+import { saveCandidatePreprocessing } from './candidate-files';
+import { loadManifest, openDataset, type LoadedSplit } from './dataset-io';
+import { holdoutScorer } from './validate-model';
 import type { ActivityDeps } from './deps';
 
 /** How often the activity heartbeats, whatever it is doing; the SDK throttles what it sends. */
@@ -52,14 +66,16 @@ async function train(
   const backend = await selectBackend(deps.backend, (line) => ctx.log.info(line));
   const manifest = await loadManifest(deps.store, input.datasetKey);
   const pre = manifest.preprocessing;
-  const issue = architectureIssue(pre.task, hp.architecture);
+  const issue = architectureIssue(pre.task, hp.architecture) ?? inputOptionsIssue(pre, hp)?.message;
   if (issue) throw ApplicationFailure.nonRetryable(`Invalid hyperparams: ${issue}`, ErrorType.InvalidInput);
-  const { train, holdout } = await loadDataset(deps.store, manifest);
-  const shape: ModelShape = { task: pre.task, lookback: pre.lookback, features: pre.features.length };
+  const dataset = await openDataset(deps.store, manifest);
+  const modelPre = fitPreprocessing(dataset.rows, dataset.index, dataset.rule, pre, inputOptions(pre, hp));
+  const { train, holdout } = dataset.splits(modelPre);
+  const shape: ModelShape = { task: pre.task, lookback: pre.lookback, features: stepWidth(modelPre) };
   const prefix = checkpointPrefix(input.model, input.workflowId, input.trial);
   const fingerprint = trainingFingerprint(input);
 
-  const started = await startingPoint(deps, input, shape, fingerprint);
+  const started = await startingPoint(deps, input, shape, modelPre, fingerprint);
   const { model, warmStart } = started;
   let { position, best, last } = started;
   const batches = Math.ceil(train.data.rows / hp.batchSize);
@@ -151,7 +167,9 @@ async function train(
     }
     const candidateKey = `${prefix}/final`;
     await model.save(storeSaveHandler(deps.store, candidateKey));
+    await saveCandidatePreprocessing(deps.store, candidateKey, modelPre);
     return {
+      ...holdoutScore(model, holdout, pre.task, input.gateMetric),
       candidateKey,
       backend,
       epochs: input.epochs,
@@ -185,11 +203,29 @@ interface StartingPoint {
   resumedFrom?: string;
 }
 
+/**
+ * The forecast's figure on the holdout under the gate's metric, in the target's units: trials of
+ * other normalisations or targets have validation losses on other scales, so they are ranked by it.
+ */
+function holdoutScore(
+  model: tf.LayersModel,
+  holdout: LoadedSplit,
+  task: Task,
+  metric: GateMetric | undefined,
+): Pick<TrainResult, 'holdoutScore'> {
+  if (task !== 'forecast' || holdout.data.rows === 0) return {};
+  const scorer = holdoutScorer(holdout, task);
+  const name = resolveGateMetric(metric, task, scorer.entities);
+  const value = scorer.score(predictSplit(model, holdout))[name];
+  return value === undefined || !Number.isFinite(value) ? {} : { holdoutScore: { metric: name, value } };
+}
+
 /** The checkpoint named by the last heartbeat when it belongs to this training; else a new model. */
 async function startingPoint(
   deps: ActivityDeps,
   input: TrainInput,
   shape: ModelShape,
+  pre: Preprocessing,
   fingerprint: string,
 ): Promise<StartingPoint> {
   const ctx = Context.current();
@@ -210,10 +246,12 @@ async function startingPoint(
   }
   const model = createModel(shape, input.hyperparams);
   const warmStart = input.incremental
-    ? await warmStartFromProduction(deps, input.model, model, input.hyperparams).catch((err: unknown) => {
-        disposeModel(model);
-        throw err;
-      })
+    ? await warmStartFromProduction(deps, input.model, model, input.hyperparams, pre).catch(
+        (err: unknown) => {
+          disposeModel(model);
+          throw err;
+        },
+      )
     : { skipped: 'incremental: false' };
   ctx.log.info(
     'from' in warmStart
@@ -268,6 +306,7 @@ async function warmStartFromProduction(
   modelName: string,
   model: tf.LayersModel,
   hp: Hyperparams,
+  pre: Preprocessing,
 ): Promise<TrainResult['warmStart']> {
   const alias = await deps.registry.getAlias(modelName);
   if (!alias) return { skipped: 'no production version yet' };
@@ -278,6 +317,13 @@ async function warmStartFromProduction(
   if (theirs.architecture !== hp.architecture || theirs.hiddenUnits !== hp.hiddenUnits) {
     return {
       skipped: `architecture differs from production ${version} (${theirs.architecture}/${theirs.hiddenUnits} units vs ${hp.architecture}/${hp.hiddenUnits})`,
+    };
+  }
+  const optionsOf = (p: Preprocessing) =>
+    `${p.normalisation ?? 'global'} normalisation, ${p.targetTransform ?? 'level'} target, calendar [${(p.calendar ?? []).join(', ')}]`;
+  if (optionsOf(meta.preprocessing) !== optionsOf(pre)) {
+    return {
+      skipped: `inputs differ from production ${version} (${optionsOf(meta.preprocessing)} vs ${optionsOf(pre)})`,
     };
   }
   const production = await tf.loadLayersModel(

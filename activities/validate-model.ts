@@ -1,42 +1,48 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Preprocessing } from '../common/artefacts';
-import type { Gate } from '../common/model-spec';
+import type { EntityFigures, Preprocessing } from '../common/artefacts';
+import { lowerIsBetter, resolveGateMetric, type Gate } from '../common/model-spec';
 import type { GateDecision, MetricSet, ValidateInput, ValidateResult } from '../common/stages';
 import { selectBackend } from '../ml/backend';
-import { classifyMetrics, forecastMetrics } from '../ml/metrics';
+import { classifyMetrics, forecastMetrics, perSeries } from '../ml/metrics';
+import { predictSplit } from '../ml/predict';
 import { storeLoadHandler } from '../ml/store-io';
-import { loadDataset, loadManifest, type LoadedSplit } from './dataset-io';
+import { candidatePreprocessing, saveEntityFigures } from './candidate-files';
+import { loadManifest, openDataset, type LoadedSplit, type OpenDataset } from './dataset-io';
 import type { ActivityDeps } from './deps';
 import { loadSpecOrFail } from './load-spec';
 
-/** The metric the gate decides on, and whether lower is better. */
-export function gateMetric(task: Preprocessing['task']): { name: string; lowerIsBetter: boolean } {
-  return task === 'forecast' ? { name: 'mae', lowerIsBetter: true } : { name: 'f1', lowerIsBetter: false };
-}
-
-/** Scores candidate, production and naive baselines on the same holdout and applies the gate. */
+/**
+ * Scores candidate, production and naive baselines on the same holdout and applies the gate. Each
+ * model reads the holdout under its own preprocessing; per-entity figures go beside the candidate
+ * (for its metadata), not into the workflow history.
+ */
 export function createValidateModel(deps: ActivityDeps) {
   return async function validateModel(input: ValidateInput): Promise<ValidateResult> {
     await selectBackend(deps.backend);
     const gate = input.gate ?? (await loadSpecOrFail(deps.registry, input.model)).gate;
     const manifest = await loadManifest(deps.store, input.datasetKey);
-    const pre = manifest.preprocessing;
-    const { holdout } = await loadDataset(deps.store, manifest);
-    const score = (predicted: ArrayLike<number>) =>
-      pre.task === 'forecast'
-        ? forecastMetrics(holdout.yRaw, predicted)
-        : classifyMetrics(holdout.yRaw, predicted);
+    const dataset = await openDataset(deps.store, manifest);
+    const candidatePre = await candidatePreprocessing(deps.store, input.candidateKey, manifest);
+    const { holdout } = dataset.splits(candidatePre);
+    const scorer = holdoutScorer(holdout, candidatePre.task);
+    const metric = resolveGateMetric(gate.metric, candidatePre.task, scorer.entities);
 
-    const candidate = score(await predictRaw(deps, input.candidateKey, holdout, pre, pre));
+    const candidatePredicted = await predictWith(deps, input.candidateKey, holdout);
+    const candidate = scorer.score(candidatePredicted);
+    const naive = naiveBaselines(holdout, manifest.preprocessing);
     const baselines = Object.fromEntries(
-      Object.entries(naiveBaselines(holdout, pre)).map(([name, { predicted, coverage }]) => [
+      Object.entries(naive).map(([name, { predicted, coverage }]) => [
         name,
-        { ...score(predicted), ...(coverage === undefined ? {} : { coverage }) },
+        { ...scorer.score(predicted), ...(coverage === undefined ? {} : { coverage }) },
       ]),
     );
-    const { production, skipped } = await scoreProduction(deps, input.model, holdout, pre, score);
+    const { production, skipped } = await scoreProduction(deps, input.model, dataset, candidatePre, scorer);
+    if (candidatePre.task === 'forecast') {
+      const figures = scorer.perEntity(candidatePredicted, naive);
+      await saveEntityFigures(deps.store, input.candidateKey, figures);
+    }
     return {
-      ...decide(candidate, baselines, production, pre.task, gate, skipped),
+      ...decide(candidate, baselines, production, metric, gate, skipped),
       gate,
       candidate,
       baselines,
@@ -45,18 +51,56 @@ export function createValidateModel(deps: ActivityDeps) {
   };
 }
 
+/** How predictions on one holdout are scored: overall, and (forecasts) per entity. */
+export function holdoutScorer(holdout: LoadedSplit, task: Preprocessing['task']) {
+  const present = new Set(holdout.entity);
+  const series = { entity: holdout.entity, naiveScale: holdout.naiveScale };
+  return {
+    /** Distinct entities in the holdout. */
+    entities: present.size,
+    score: (predicted: ArrayLike<number>): MetricSet =>
+      task === 'forecast'
+        ? forecastMetrics(holdout.yRaw, predicted, series)
+        : classifyMetrics(holdout.yRaw, predicted),
+    perEntity: (
+      candidate: ArrayLike<number>,
+      naive: Record<string, Baseline>,
+    ): Record<string, EntityFigures> => {
+      const own = perSeries(holdout.yRaw, candidate, series);
+      const theirs = Object.entries(naive).map(
+        ([name, b]) => [name, perSeries(holdout.yRaw, b.predicted, series)] as const,
+      );
+      const figures: Record<string, EntityFigures> = {};
+      for (const e of [...present].sort((a, b) => a - b)) {
+        const { samples, ...candidateFigures } = own[e] as ReturnType<typeof perSeries>[number];
+        figures[holdout.names[e] as string] = {
+          samples,
+          candidate: candidateFigures,
+          baselines: Object.fromEntries(
+            theirs.map(([name, m]) => {
+              const { samples: _, ...rest } = m[e] as ReturnType<typeof perSeries>[number];
+              return [name, rest];
+            }),
+          ),
+        };
+      }
+      return figures;
+    },
+  };
+}
+
 /** Pure gate decision, so it can be tested on constructed figures; the reason carries the figures that decided. */
 export function decide(
   candidate: MetricSet,
   baselines: Record<string, MetricSet>,
   production: ValidateResult['production'],
-  task: Preprocessing['task'],
+  name: string,
   gate: Gate,
   /** Why there is no production figure; a production model that cannot be scored is said, not hidden. */
   noProduction = 'no production model yet',
 ): Pick<ValidateResult, 'passed' | 'reason' | 'metric' | 'decision'> {
-  const { name, lowerIsBetter } = gateMetric(task);
-  const better = (a: number, b: number) => (lowerIsBetter ? a < b : a > b);
+  const lower = lowerIsBetter(name);
+  const better = (a: number, b: number) => (lower ? a < b : a > b);
   const value = candidate[name] as number;
   const fmt = (v: number) => v.toFixed(4);
   const figures = Object.entries(baselines)
@@ -91,7 +135,7 @@ export function decide(
   }
   if (production) {
     const p = production.metrics[name] as number;
-    const limit = lowerIsBetter ? p * (1 + gate.tolerance) : p * (1 - gate.tolerance);
+    const limit = lower ? p * (1 + gate.tolerance) : p * (1 - gate.tolerance);
     const tolerance = `${Number((gate.tolerance * 100).toFixed(2))}%`;
     if (better(limit, value)) {
       return result(
@@ -109,52 +153,18 @@ export function decide(
   return result(true, `candidate ${name} ${fmt(value)} passes; ${noProduction}`, beaten);
 }
 
-/** Predictions in the target's own units (probabilities for classifiers), in chunks that bound memory. */
-async function predictRaw(
-  deps: ActivityDeps,
-  prefix: string,
-  holdout: LoadedSplit,
-  datasetPre: Preprocessing,
-  modelPre: Preprocessing,
-): Promise<Float32Array> {
+/** A stored model's predictions for `split` (built under that model's preprocessing). */
+async function predictWith(deps: ActivityDeps, prefix: string, split: LoadedSplit): Promise<Float64Array> {
   const model = await tf.loadLayersModel(storeLoadHandler(deps.store, prefix));
   try {
-    const { rows, width } = holdout.data;
-    const predicted = new Float32Array(rows);
-    for (let from = 0; from < rows; from += PREDICT_CHUNK) {
-      const size = Math.min(PREDICT_CHUNK, rows - from);
-      const x = new Float32Array(size * width);
-      holdout.data.gatherX(undefined, from, size, x);
-      renormalise(x, width, datasetPre, modelPre);
-      const out = tf.tidy(() =>
-        (model.predict(tf.tensor2d(x, [size, width]), { batchSize: PREDICT_CHUNK }) as tf.Tensor).dataSync(),
-      );
-      for (let i = 0; i < size; i++)
-        predicted[from + i] = (out[i] as number) * modelPre.targetStd + modelPre.targetMean;
-    }
-    return predicted;
+    return predictSplit(model, split);
   } finally {
     model.dispose();
   }
 }
 
-/** Samples per predict call and per batch (tfjs would otherwise cut each call into batches of 32). */
-const PREDICT_CHUNK = 4096;
-
-/** Re-expresses, in place, inputs normalised with one model's statistics in another's. */
-function renormalise(x: Float32Array, width: number, from: Preprocessing, to: Preprocessing): void {
-  if (from === to) return;
-  const nf = from.features.length;
-  for (let i = 0; i < x.length; i++) {
-    const f = (i % width) % nf;
-    x[i] =
-      ((x[i] as number) * (from.std[f] as number) + (from.mean[f] as number) - (to.mean[f] as number)) /
-      (to.std[f] as number);
-  }
-}
-
 /** A naive baseline's predictions; `coverage` is the share of rows it could predict without its fallback. */
-interface Baseline {
+export interface Baseline {
   predicted: ArrayLike<number>;
   coverage?: number;
 }
@@ -189,30 +199,31 @@ export function naiveBaselines(holdout: LoadedSplit, pre: Preprocessing): Record
   return baselines;
 }
 
+/**
+ * Production's figures on the same holdout, read under production's own preprocessing; skipped (and
+ * said why) when its inputs are not the candidate's shape: other features, lookback, horizon or frequency.
+ */
 async function scoreProduction(
   deps: ActivityDeps,
   model: string,
-  holdout: LoadedSplit,
+  dataset: OpenDataset,
   pre: Preprocessing,
-  score: (p: ArrayLike<number>) => MetricSet,
+  scorer: ReturnType<typeof holdoutScorer>,
 ): Promise<{ production?: ValidateResult['production']; skipped?: string }> {
   const alias = await deps.registry.getAlias(model);
   if (!alias) return {};
   const { version } = alias.value;
   const meta = await deps.registry.getMetadata(model, version);
   if (!meta) return { skipped: `production ${version} not compared: it has no metadata` };
-  const theirs = `${meta.preprocessing.features.join(',')} x ${meta.preprocessing.lookback}`;
-  const ours = `${pre.features.join(',')} x ${pre.lookback}`;
+  const shapeOf = (p: Preprocessing) =>
+    `${p.features.join(',')} x ${p.lookback}, horizon ${p.horizon}${p.frequency ? ` of ${p.frequency}` : ''}`;
+  const theirs = shapeOf(meta.preprocessing);
+  const ours = shapeOf(pre);
   if (theirs !== ours)
     return {
       skipped: `production ${version} not compared: its inputs (${theirs}) differ from the candidate's (${ours})`,
     };
-  const predictions = await predictRaw(
-    deps,
-    deps.registry.versionPrefix(model, version),
-    holdout,
-    pre,
-    meta.preprocessing,
-  );
-  return { production: { version, metrics: score(predictions) } };
+  const { holdout } = dataset.splits(meta.preprocessing);
+  const predictions = await predictWith(deps, deps.registry.versionPrefix(model, version), holdout);
+  return { production: { version, metrics: scorer.score(predictions) } };
 }

@@ -4,7 +4,17 @@ import { cliBench } from './cli';
 import { exportBench } from './export';
 import { memoryBench } from './memory';
 import { pipelineBench } from './pipeline';
-import { cliRows, exportRows, memoryRows, peakRssRow, pipelineRows, serveRows, trainRows } from './rows';
+import { qualityBench } from './quality';
+import {
+  cliRows,
+  exportRows,
+  memoryRows,
+  peakRssRow,
+  pipelineRows,
+  qualityRows,
+  serveRows,
+  trainRows,
+} from './rows';
 import { serveBench } from './serve';
 import type { BenchRow } from './table';
 import { trainBench } from './train';
@@ -21,6 +31,13 @@ export const BENCHES: Record<string, (backend: BackendChoice, quick: boolean) =>
   pipeline: async (_backend, quick) =>
     pipelineRows(await pipelineBench(quick ? { idleRuns: 2, loadRuns: 6 } : {})),
   cli: async (_backend, quick) => cliRows(await cliBench(quick ? 2 : 10)),
+  quality: async (backend, quick) => {
+    const { backend: used, results } = await qualityBench({
+      backend,
+      ...(quick ? { variants: ['default'], datasets: ['us-employment', 'weather'] } : {}),
+    });
+    return qualityRows(used, results);
+  },
   memory: async (_backend, quick) =>
     memoryRows(await memoryBench(quick ? { bucketMinutes: 60, airports: 20 } : {})),
 };

@@ -2,7 +2,9 @@ import type { CliBenchResult } from './cli';
 import type { ExportBenchResult } from './export';
 import type { MemoryBenchResult } from './memory';
 import type { PipelineBenchResult } from './pipeline';
+import type { QualityResult } from './quality';
 import type { ServeBenchPhase } from './serve';
+import { round } from './figures';
 import type { BenchRow } from './table';
 import type { TrainBenchResult } from './train';
 
@@ -127,4 +129,19 @@ export function memoryRows(r: MemoryBenchResult): BenchRow[] {
 /** Peak resident set of the process a bench ran in (`process.resourceUsage().maxRSS`). */
 export function peakRssRow(bench: string, backend: string, maxRssKiB: number): BenchRow {
   return { bench, backend, figure: 'peak RSS of the bench process', value: mib(maxRssKiB * 1024) };
+}
+
+/** The bench table's rows: per dataset and variant, the candidate's gate figure beside each baseline's. */
+export function qualityRows(backend: string, results: QualityResult[]): BenchRow[] {
+  return results.map((r) => ({
+    bench: `quality ${r.dataset}`,
+    backend,
+    figure: `${r.variant}: ${r.metric} candidate vs baselines (margin over best)`,
+    value:
+      `${round(r.candidate, 4)} vs ` +
+      Object.entries(r.baselines)
+        .map(([name, v]) => `${name} ${round(v, 4)}`)
+        .join(', ') +
+      ` (${r.margin >= 0 ? '+' : ''}${round(r.margin, 1)}% ${r.passed ? 'pass' : 'FAIL'})`,
+  }));
 }

@@ -27,6 +27,7 @@ const JOBS: Job[] = [
   { bench: 'serve', backend: 'auto' },
   { bench: 'pipeline', backend: 'cpu' },
   { bench: 'cli', backend: 'auto' },
+  { bench: 'quality', backend: 'auto' },
 ];
 
 /** Whether the native backend's package is in node_modules (it is optional and built offline). */

@@ -1,5 +1,20 @@
 import { z } from 'zod';
-import { HyperparamsSchema, type ModelSpec } from './model-spec';
+import {
+  CalendarFeatureSchema,
+  HyperparamsSchema,
+  NormalisationSchema,
+  TargetTransformSchema,
+  type ModelSpec,
+} from './model-spec';
+
+/** One entity's scaling (normalisation `entity`): the same fields as the fleet-wide one. */
+export const EntityStatsSchema = z.object({
+  mean: z.array(z.number()),
+  std: z.array(z.number()),
+  targetMean: z.number(),
+  targetStd: z.number(),
+});
+export type EntityStats = z.infer<typeof EntityStatsSchema>;
 
 /** How raw rows become a model input; travels with the dataset and with every model version. */
 export const PreprocessingSchema = z.object({
@@ -11,12 +26,23 @@ export const PreprocessingSchema = z.object({
   threshold: z.number().optional(),
   lookback: z.number().int(),
   horizon: z.number().int(),
-  /** Per base feature, computed on the train split only. */
+  /** The spec's frequency (`5m`): lags and horizon count steps of it. Absent: records. */
+  frequency: z.string().optional(),
+  /**
+   * Per base feature, over the train split only: the fleet's mean and deviation, which scale every
+   * entity under `global` normalisation and, under `entity`, those without their own in `entities`.
+   */
   mean: z.array(z.number()),
   std: z.array(z.number()),
-  /** Forecast targets are trained normalised; classifiers use 0 and 1. */
+  /** Of the (transformed) forecast target, likewise; classifiers use 0 and 1. */
   targetMean: z.number(),
   targetStd: z.number(),
+  /** Input options the model was trained with; absent (models before them): global, level, none. */
+  normalisation: NormalisationSchema.optional(),
+  targetTransform: TargetTransformSchema.optional(),
+  calendar: z.array(CalendarFeatureSchema).optional(),
+  /** Normalisation `entity`: each entity's own statistics, keyed by the entity as text. */
+  entities: z.record(z.string(), EntityStatsSchema).optional(),
 });
 export type Preprocessing = z.infer<typeof PreprocessingSchema>;
 
@@ -25,8 +51,9 @@ export type Normalisation = Pick<Preprocessing, 'mean' | 'std' | 'targetMean' | 
 
 /** The spec's data shape with a dataset's statistics: what a model needs to read its inputs. */
 export function preprocessingOf(spec: ModelSpec, stats: Normalisation): Preprocessing {
-  const { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon } = spec;
-  return { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon, ...stats };
+  const { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon, frequency } = spec;
+  const shape = { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon };
+  return { ...shape, ...(frequency === undefined ? {} : { frequency }), ...stats };
 }
 
 const FileEntrySchema = z.object({ key: z.string(), sha256: z.string(), bytes: z.number().int() });
@@ -73,9 +100,19 @@ export const TrialRecordSchema = z.object({
   status: z.enum(['completed', 'failed', 'cancelled']),
   loss: z.number().nullable(),
   valLoss: z.number().nullable(),
+  /** Forecasts: the holdout figure under the gate's metric that ranked the trial. */
+  score: z.number().optional(),
   error: z.string().optional(),
 });
 export type TrialRecord = z.infer<typeof TrialRecordSchema>;
+
+/** One entity's holdout figures in a version's metadata. */
+export const EntityFiguresSchema = z.object({
+  samples: z.number().int(),
+  candidate: z.record(z.string(), z.number()),
+  baselines: z.record(z.string(), z.record(z.string(), z.number())),
+});
+export type EntityFigures = z.infer<typeof EntityFiguresSchema>;
 
 export const ModelMetadataSchema = z.object({
   model: z.string(),
@@ -103,6 +140,8 @@ export const ModelMetadataSchema = z.object({
     window: z.object({ from: z.string(), to: z.string() }),
   }),
   preprocessing: PreprocessingSchema,
+  /** Holdout figures per entity: its samples and the gate's metrics, the candidate's and each baseline's. */
+  entities: z.record(z.string(), EntityFiguresSchema).optional(),
   /** Every trial of the run that trained this version (multi-trial runs only). */
   trials: z.array(TrialRecordSchema).optional(),
 });

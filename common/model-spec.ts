@@ -10,11 +10,25 @@ export const ColumnNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/
   message: 'column names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)',
 });
 
+const FREQUENCY_UNITS_S = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 } as const;
+export const FrequencySchema = z.string().regex(/^[1-9]\d{0,5}[smhdw]$/, {
+  message: 'frequency must be a count and a unit: s, m, h, d or w (e.g. 5m, 1h, 1d)',
+});
+
+/** A frequency (`5m`) in epoch microseconds. */
+export function frequencyUs(frequency: string): number {
+  const unit = frequency.slice(-1) as keyof typeof FREQUENCY_UNITS_S;
+  return Number(frequency.slice(0, -1)) * FREQUENCY_UNITS_S[unit] * 1e6;
+}
+
 export const TaskSchema = z.enum(['forecast', 'classify']);
 export type Task = z.infer<typeof TaskSchema>;
 
 /** Which architectures each task can train (ml/trainers.ts implements exactly these). */
-export const ARCHITECTURES = { forecast: ['mlp', 'lstm'], classify: ['logistic', 'mlp'] } as const;
+export const ARCHITECTURES = {
+  forecast: ['mlp', 'lstm', 'linear'],
+  classify: ['logistic', 'mlp'],
+} as const;
 
 /** Why `architecture` cannot train `task`, or undefined when it can; shared by spec and input checks. */
 export function architectureIssue(task: Task, architecture: string): string | undefined {
@@ -24,9 +38,31 @@ export function architectureIssue(task: Task, architecture: string): string | un
     : `architecture ${architecture} cannot train a ${task} model; use one of ${allowed.join(', ')}`;
 }
 
+/** Cyclic encodings (sine and cosine) of each input row's UTC time, added to every lag step. */
+export const CalendarFeatureSchema = z.enum(['hourOfDay', 'dayOfWeek', 'monthOfYear']);
+export type CalendarFeature = z.infer<typeof CalendarFeatureSchema>;
+
+/**
+ * How features and target are scaled: by each entity's own train-split mean and deviation
+ * (`entity`: series whose levels differ by orders of magnitude share one model), or by the whole
+ * train split's (`global`).
+ */
+export const NormalisationSchema = z.enum(['entity', 'global']);
+/** What a forecaster predicts: the level itself, or its change from the last observed value. */
+export const TargetTransformSchema = z.enum(['level', 'change']);
+
 export const HyperparamsSchema = z
   .object({
-    architecture: z.enum(['mlp', 'lstm', 'logistic']).default('mlp'),
+    architecture: z.enum(['mlp', 'lstm', 'logistic', 'linear']).default('mlp'),
+    /** Absent: `entity` for forecasts, `global` for classifiers (see {@link inputOptions}). */
+    normalisation: NormalisationSchema.optional(),
+    /** Forecasts only. Absent: `change` when the target is a feature, else `level`. */
+    targetTransform: TargetTransformSchema.optional(),
+    /**
+     * Absent: by the spec's frequency, for forecasts: under a day `hourOfDay` and `dayOfWeek`, daily
+     * to weekly `dayOfWeek` and `monthOfYear`; none for longer steps, without a frequency, or for classifiers.
+     */
+    calendar: z.array(CalendarFeatureSchema).max(3).optional(),
     learningRate: z.number().positive().max(1).default(0.003),
     optimizer: z.enum(['adam', 'sgd', 'rmsprop']).default('adam'),
     /**
@@ -66,8 +102,9 @@ const choices = <T extends z.ZodType>(item: T) => z.array(item).min(1).max(64);
  * spec's own. Fields left out keep the spec's value. Each bound obeys the hyperparameter's own limits.
  */
 /**
- * Ranges for random search. Not the loss: trials are ranked by validation loss, which is only
- * comparable between trials that minimise the same loss.
+ * Ranges for random search. Not the loss: classifier trials are ranked by validation loss, which is
+ * only comparable between trials that minimise the same loss (forecast trials by the holdout's gate
+ * metric in the target's units, so trials of other normalisations and targets compare).
  */
 export const SearchSchema = z
   .object({
@@ -79,12 +116,25 @@ export const SearchSchema = z
     batchSize: choices(hp.batchSize.unwrap()).optional(),
     optimizer: choices(hp.optimizer.unwrap()).optional(),
     architecture: choices(hp.architecture.unwrap()).optional(),
+    normalisation: choices(NormalisationSchema).optional(),
+    targetTransform: choices(TargetTransformSchema).optional(),
+    calendar: choices(z.array(CalendarFeatureSchema).max(3)).optional(),
   })
   .strict();
 export type Search = z.infer<typeof SearchSchema>;
 
+/**
+ * What the gate decides on. `mase`: per entity, the holdout MAE over that entity's train-split
+ * last-value MAE at the horizon, averaged over entities, so a series counts alike whatever its scale.
+ * `auto`: `mase` for forecasts of several entities, `mae` for one, `f1` for classifiers.
+ */
+export const GateMetricSchema = z.enum(['auto', 'mae', 'rmse', 'mase', 'f1', 'auc', 'accuracy']);
+export type GateMetric = z.infer<typeof GateMetricSchema>;
+export const FORECAST_METRICS: readonly GateMetric[] = ['mae', 'rmse', 'mase'];
+
 export const GateSchema = z
   .object({
+    metric: GateMetricSchema.default('auto'),
     /** The candidate must beat the best naive baseline on the gate metric. */
     mustBeatBaseline: z.boolean().default(true),
     /** Allowed relative degradation against production, e.g. 0.05 = 5 % worse at most. */
@@ -105,6 +155,12 @@ export const ModelSpecSchema = z
     /** Classifiers predict `target > threshold` at the horizon. */
     threshold: z.number().optional(),
     horizon: z.number().int().min(1).max(1000).default(1),
+    /**
+     * The series' step, e.g. `5m`, `1h`, `1d` (s, m, h, d, w): lag k is then exactly k steps back and
+     * the target `horizon` steps ahead; windows across a gap are left out. Absent: lags are the
+     * entity's previous records, whatever their times.
+     */
+    frequency: FrequencySchema.optional(),
     lookback: z.number().int().min(1).max(1000).default(6),
     windowDays: z.number().int().min(1).max(3650).default(28),
     minRecords: z.number().int().min(1).default(1000),
@@ -145,9 +201,103 @@ export const ModelSpecSchema = z
         message: `minDays ${spec.minDays} cannot exceed windowDays ${spec.windowDays}`,
       });
     }
+    for (const [path, hp] of [[['hyperparams'], spec.hyperparams]] as const) {
+      const issue = inputOptionsIssue(spec, hp);
+      if (issue) ctx.addIssue({ code: 'custom', path: [...path, issue.field], message: issue.message });
+    }
+    if (spec.task === 'classify' && spec.search?.targetTransform) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['search', 'targetTransform'],
+        message: 'targetTransform is for forecasts',
+      });
+    }
+    if (spec.search?.targetTransform?.includes('change') && !spec.features.includes(spec.target)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['search', 'targetTransform'],
+        message: `a change target needs the target ${spec.target} among the features`,
+      });
+    }
+    const metric = spec.gate.metric;
+    const forecastMetric = FORECAST_METRICS.includes(metric);
+    if (metric !== 'auto' && forecastMetric !== (spec.task === 'forecast')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['gate', 'metric'],
+        message: `gate metric ${metric} cannot score a ${spec.task} model; use ${spec.task === 'forecast' ? FORECAST_METRICS.join(', ') : 'f1, auc, accuracy'} or auto`,
+      });
+    }
     if (new Set(spec.features).size !== spec.features.length) {
       ctx.addIssue({ code: 'custom', path: ['features'], message: 'features must be unique' });
     }
   });
 export type ModelSpec = z.infer<typeof ModelSpecSchema>;
 export type ModelSpecInput = z.input<typeof ModelSpecSchema>;
+
+/** The input options a training runs with, defaults resolved for its task and target. */
+export interface InputOptions {
+  normalisation: z.infer<typeof NormalisationSchema>;
+  targetTransform: z.infer<typeof TargetTransformSchema>;
+  calendar: CalendarFeature[];
+}
+
+type Shape = Pick<ModelSpec, 'task' | 'features' | 'target'>;
+
+const DAY_US = 86_400e6;
+
+/** Hyperparameters' input options with the defaults filled in (see {@link HyperparamsSchema}). */
+export function inputOptions(
+  shape: Shape & { frequency?: string | undefined },
+  hp: Pick<Hyperparams, keyof InputOptions>,
+): InputOptions {
+  const forecast = shape.task === 'forecast';
+  return {
+    normalisation: hp.normalisation ?? (forecast ? 'entity' : 'global'),
+    targetTransform:
+      hp.targetTransform ?? (forecast && shape.features.includes(shape.target) ? 'change' : 'level'),
+    calendar: hp.calendar ?? (forecast ? calendarFor(shape.frequency) : []),
+  };
+}
+
+/** The calendar features that vary, and repeat, at a frequency's step (see `calendar`). */
+function calendarFor(frequency: string | undefined): CalendarFeature[] {
+  if (frequency === undefined) return [];
+  const step = frequencyUs(frequency);
+  if (step < DAY_US) return ['hourOfDay', 'dayOfWeek'];
+  if (step < 7 * DAY_US) return ['dayOfWeek', 'monthOfYear'];
+  return [];
+}
+
+/** Why these options cannot train this shape (the offending field and a message), or undefined. */
+export function inputOptionsIssue(
+  shape: Shape,
+  hp: Pick<Hyperparams, keyof InputOptions>,
+): { field: keyof InputOptions; message: string } | undefined {
+  if (hp.targetTransform === 'change' && shape.task !== 'forecast')
+    return { field: 'targetTransform', message: 'targetTransform change is for forecasts' };
+  if (hp.targetTransform === 'change' && !shape.features.includes(shape.target))
+    return {
+      field: 'targetTransform',
+      message: `a change target needs the target ${shape.target} among the features`,
+    };
+  if (hp.calendar && new Set(hp.calendar).size !== hp.calendar.length)
+    return { field: 'calendar', message: 'calendar features must be unique' };
+  return undefined;
+}
+
+/** The metric a gate of `metric` decides on for `entities` series of a `task` model. */
+export function resolveGateMetric(
+  metric: GateMetric | undefined,
+  task: Task,
+  entities: number,
+): Exclude<GateMetric, 'auto'> {
+  if (metric !== undefined && metric !== 'auto') return metric;
+  if (task === 'classify') return 'f1';
+  return entities > 1 ? 'mase' : 'mae';
+}
+
+/** Whether a lower figure of a gate metric is the better one (errors), or a higher (scores). */
+export function lowerIsBetter(metric: string): boolean {
+  return !['f1', 'auc', 'accuracy'].includes(metric);
+}

@@ -145,7 +145,10 @@ export interface RetrainProgress {
   trial?: number;
   /** Every trial of a multi-trial run (`trials > 1`), in trial order. */
   trials?: TrialProgress[];
-  /** The trial with the lowest validation loss so far (training loss when there is no holdout). */
+  /**
+   * The best trial so far: the lowest holdout score (forecasts, once trials finish) or else
+   * validation loss (training loss when there is no holdout).
+   */
   best?: { trial: number; score: number };
   version?: string;
   status: 'running' | RunOutcome['status'];

@@ -1,5 +1,5 @@
 import type { TrialRecord } from './artefacts';
-import type { Gate, Hyperparams } from './model-spec';
+import type { Gate, GateMetric, Hyperparams } from './model-spec';
 
 // Payloads between stages: small JSON with store keys, never tensors or weights.
 
@@ -21,6 +21,8 @@ export interface TrainInput {
   epochs: number;
   hyperparams: Hyperparams;
   incremental: boolean;
+  /** The spec's gate metric, which ranks forecast trials (absent: auto). */
+  gateMetric?: GateMetric;
   /** Trial number (1-based) when the run searches hyperparameters; checkpoints go under `trial-<n>/`. */
   trial?: number;
 }
@@ -37,6 +39,8 @@ export interface TrainResult {
   bestValLoss?: number | null;
   bestEpoch?: number | null;
   samplesPerSec: number;
+  /** Forecasts: the final weights' holdout figure under the gate's metric, in the target's units. */
+  holdoutScore?: { metric: string; value: number };
   warmStart: { from: string } | { skipped: string };
   /** Checkpoint key this attempt resumed from, when it did. */
   resumedFrom?: string;

@@ -28,6 +28,9 @@ export function planTrials(base: Hyperparams, search: Search | undefined, trials
     if (search?.batchSize) hp.batchSize = pick(search.batchSize);
     if (search?.optimizer) hp.optimizer = pick(search.optimizer);
     if (search?.architecture) hp.architecture = pick(search.architecture);
+    if (search?.normalisation) hp.normalisation = pick(search.normalisation);
+    if (search?.targetTransform) hp.targetTransform = pick(search.targetTransform);
+    if (search?.calendar) hp.calendar = pick(search.calendar);
     plan.push(HyperparamsSchema.parse(hp));
   }
   return plan;

@@ -11,12 +11,17 @@ export interface ModelShape {
 // Seed offsets keep each layer's initialiser distinct yet fixed by `hp.seed`.
 const glorot = (hp: Hyperparams, offset: number) => tf.initializers.glorotUniform({ seed: hp.seed + offset });
 
-/** One output unit: a probability for classifiers, the normalised target for forecasts. */
+/**
+ * One output unit: a probability for classifiers, the normalised target for forecasts. A forecast's
+ * starts at zero, so an untrained model predicts the entity's mean (change targets: the last value
+ * plus its mean change), a naive forecast, and training moves it from there.
+ */
 function outputLayer(shape: ModelShape, hp: Hyperparams, first: boolean): tf.layers.Layer {
+  const forecast = shape.task === 'forecast';
   return tf.layers.dense({
     units: 1,
-    activation: shape.task === 'classify' ? 'sigmoid' : 'linear',
-    kernelInitializer: glorot(hp, 4),
+    activation: forecast ? 'linear' : 'sigmoid',
+    kernelInitializer: forecast ? 'zeros' : glorot(hp, 4),
     ...(first ? { inputShape: [shape.lookback * shape.features] } : {}),
   });
 }
@@ -60,8 +65,11 @@ export function buildLstm(shape: ModelShape, hp: Hyperparams): tf.Sequential {
   return model;
 }
 
-/** Logistic regression on the flattened window: the baseline classifier (ignores `hiddenUnits`). */
-export function buildLogistic(shape: ModelShape, hp: Hyperparams): tf.Sequential {
+/**
+ * One dense unit on the flattened window (ignores `hiddenUnits`): logistic regression for
+ * classifiers, a linear autoregression for forecasts.
+ */
+export function buildLinear(shape: ModelShape, hp: Hyperparams): tf.Sequential {
   const model = tf.sequential();
   model.add(outputLayer(shape, hp, true));
   return model;

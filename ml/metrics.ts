@@ -1,8 +1,52 @@
-/** Forecast errors in the target's own units. MAPE skips targets within 1e-9 of zero. */
+/** Which series each sample belongs to, and each series' MASE scale (NaN or 0: not scaled). */
+export interface SeriesOf {
+  entity: ArrayLike<number>;
+  naiveScale: ArrayLike<number>;
+}
+
+/**
+ * Forecast errors in the target's own units, and with `series` the MASE: each entity's MAE over its
+ * scale, averaged over the entities that have one. MAPE skips targets within 1e-9 of zero.
+ */
 export function forecastMetrics(
   actual: ArrayLike<number>,
   predicted: ArrayLike<number>,
+  series?: SeriesOf,
 ): Record<string, number> {
+  const overall = errors(actual, predicted);
+  if (!series) return overall;
+  const scaled = perSeries(actual, predicted, series).flatMap((m) => (m.mase === undefined ? [] : [m.mase]));
+  if (scaled.length === 0) return overall;
+  return { ...overall, mase: scaled.reduce((a, b) => a + b, 0) / scaled.length };
+}
+
+function perSeriesCounted(series: SeriesOf, e: number): boolean {
+  const scale = series.naiveScale[e] as number;
+  return Number.isFinite(scale) && scale > 0;
+}
+
+/** MAE and sample count of each entity id (0 samples: MAE NaN), and its MASE where it has a scale. */
+export function perSeries(
+  actual: ArrayLike<number>,
+  predicted: ArrayLike<number>,
+  series: SeriesOf,
+): { samples: number; mae: number; mase?: number }[] {
+  const entities = series.naiveScale.length;
+  const sum = new Float64Array(entities);
+  const n = new Float64Array(entities);
+  for (let i = 0; i < actual.length; i++) {
+    const e = series.entity[i] as number;
+    sum[e] = (sum[e] as number) + Math.abs((predicted[i] as number) - (actual[i] as number));
+    n[e] = (n[e] as number) + 1;
+  }
+  return Array.from({ length: entities }, (_, e) => {
+    const mae = n[e] ? (sum[e] as number) / (n[e] as number) : Number.NaN;
+    const mase = perSeriesCounted(series, e) ? mae / (series.naiveScale[e] as number) : undefined;
+    return { samples: n[e] as number, mae, ...(mase === undefined || !n[e] ? {} : { mase }) };
+  });
+}
+
+function errors(actual: ArrayLike<number>, predicted: ArrayLike<number>): Record<string, number> {
   let abs = 0;
   let sq = 0;
   let pct = 0;

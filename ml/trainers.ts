@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { ARCHITECTURES, architectureIssue, type Hyperparams, type Task } from '../common/model-spec';
-import { buildLogistic, buildLstm, buildMlp, type ModelShape } from './architectures';
+import { buildLinear, buildLstm, buildMlp, type ModelShape } from './architectures';
 
 /** How one architecture is built for one task; the model comes back uncompiled. */
 export interface Trainer {
@@ -19,9 +19,10 @@ export const TRAINERS: TrainerRegistry = {
   forecast: {
     mlp: { summary: '2 x Dense(hiddenUnits, relu) [+ dropout] -> Dense(1)', build: buildMlp },
     lstm: { summary: 'LSTM(hiddenUnits) over lookback steps [+ dropout] -> Dense(1)', build: buildLstm },
+    linear: { summary: 'Dense(1) on the flattened window: a linear autoregression', build: buildLinear },
   },
   classify: {
-    logistic: { summary: 'Dense(1, sigmoid) on the flattened window', build: buildLogistic },
+    logistic: { summary: 'Dense(1, sigmoid) on the flattened window', build: buildLinear },
     mlp: { summary: '2 x Dense(hiddenUnits, relu) [+ dropout] -> Dense(1, sigmoid)', build: buildMlp },
   },
 };

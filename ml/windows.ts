@@ -1,4 +1,6 @@
-import type { Normalisation, Preprocessing } from '../common/artefacts';
+import type { EntityStats, Normalisation, Preprocessing } from '../common/artefacts';
+import type { InputOptions } from '../common/model-spec';
+import { outputValue, statsOf, stepWidth, transformTarget, writeCalendar } from '../common/model-inputs';
 import type { SampleSource } from './train';
 
 /** Share of the samples, by time, that trains; the rest is the holdout. */
@@ -15,6 +17,8 @@ export interface WindowRows {
   count: number;
   /** Entity of each row as a dense id (any numbering: only equality matters). */
   entity: Int32Array;
+  /** Each id's entity as text, as /predict keys it. */
+  names: string[];
   /** Epoch microseconds. */
   time: Float64Array;
   /** One column per model feature (spec order), then the target when it is not a feature. */
@@ -32,6 +36,8 @@ export interface SampleRule {
   target: number;
   /** Rows before this (epoch µs) are only looked up as the day before; no window starts or reaches there. */
   windowFrom: number;
+  /** The series' step in µs: windows are `lookback` consecutive steps, the target `horizon` steps on. */
+  frequencyUs?: number | undefined;
 }
 
 /**
@@ -53,7 +59,8 @@ export interface SampleIndex {
 
 /**
  * Builds the samples: a window of `lookback` consecutive rows of one entity inside the window, all
- * features present, and the row `horizon` records later with a target. The cut is the 0.8 discrete
+ * features present, and the row `horizon` records later with a target (with a frequency: rows one
+ * step apart, and the row exactly `horizon` steps later, so a window never spans a gap). The cut is the 0.8 discrete
  * quantile of the sample times (DuckDB's `quantile_disc`), so every holdout sample is at or after
  * it and no train target reaches it. One pass in file order with a little state per entity (the
  * run of complete rows, the last `horizon` rows), so memory is read in order, not entity by entity.
@@ -69,21 +76,46 @@ export function indexSamples(rows: WindowRows, rule: SampleRule): SampleIndex {
     for (let i = 0; i < count; i++) if (Number.isNaN(column[i])) complete[i] = 0;
   }
   const target = rows.values[rule.target] as Float64Array;
-  // Per entity: the run of complete rows so far, and a ring of its last `horizon` rows (row + 1 of
-  // a row whose window is complete, else 0): the row `horizon` records back is a sample's newest.
+  const step = rule.frequencyUs;
+  // Per entity: the run of complete (and, with a frequency, consecutive) rows so far, and a ring of
+  // its last `horizon` rows; `windowEnds[i]` says a complete window ends at row i.
   const run = new Uint32Array(entities);
   const ring = new Uint32Array(entities * horizon);
   const seen = new Uint32Array(entities);
+  const windowEnds = new Uint8Array(count);
   const targetOf = new Int32Array(count).fill(-1);
+  /** The row `m` (1..horizon) records back of entity `e` in the ring. */
+  const back = (e: number, m: number) => ring[e * horizon + (((seen[e] as number) - m) % horizon)] as number;
   for (let j = 0; j < count; j++) {
     const e = entity[j] as number;
-    const slot = e * horizon + ((seen[e] as number) % horizon);
-    const newest = (ring[slot] as number) - 1;
-    if (newest >= 0 && !Number.isNaN(target[j])) targetOf[newest] = j;
-    const length = complete[j] ? (run[e] as number) + 1 : 0;
+    const had = seen[e] as number;
+    let newest = -1;
+    if (step === undefined) {
+      if (had >= horizon) newest = back(e, horizon);
+    } else {
+      // Times grow with each record: binary search the ring for exactly `horizon` steps back.
+      const wanted = (time[j] as number) - horizon * step;
+      let lo = 1;
+      let hi = Math.min(horizon, had);
+      while (lo <= hi) {
+        const m = (lo + hi) >>> 1;
+        const t = time[back(e, m)] as number;
+        if (t === wanted) {
+          newest = back(e, m);
+          break;
+        }
+        if (t > wanted) lo = m + 1;
+        else hi = m - 1;
+      }
+    }
+    if (newest >= 0 && windowEnds[newest] && !Number.isNaN(target[j])) targetOf[newest] = j;
+    const consecutive =
+      step === undefined || (had > 0 && (time[j] as number) - (time[back(e, 1)] as number) === step);
+    const length = complete[j] ? (consecutive ? (run[e] as number) + 1 : 1) : 0;
     run[e] = length;
-    ring[slot] = length >= lookback ? j + 1 : 0;
-    seen[e] = (seen[e] as number) + 1;
+    windowEnds[j] = length >= lookback ? 1 : 0;
+    ring[e * horizon + (had % horizon)] = j;
+    seen[e] = had + 1;
   }
   let n = 0;
   for (let i = 0; i < count; i++) if ((targetOf[i] as number) >= 0) n++;
@@ -157,38 +189,90 @@ function label(rule: Pick<SampleRule, 'task' | 'threshold'>, value: number): num
 }
 
 /**
- * Normalisation statistics of the train samples: population mean and standard deviation of each
- * feature's newest input value and (forecasts) of the target; a zero deviation becomes 1.
+ * The preprocessing a training runs under: the dataset's shape (`base`) with statistics of the train
+ * samples by `options`. The fleet's moments (population mean and deviation of each feature's newest
+ * input value, and of the transformed target) always; under `entity` normalisation also each
+ * entity's own, from its train samples alone. A deviation under 1e-12 becomes 1.
  */
-export function trainStatistics(rows: WindowRows, index: SampleIndex, rule: SampleRule): Normalisation {
-  const ids = index.train;
-  const n = ids.length;
-  const rowsOf = (rowsOfSamples: Uint32Array) => {
-    const out = new Uint32Array(n);
-    for (let k = 0; k < n; k++) out[k] = rowsOfSamples[ids[k] as number] as number;
-    return out;
-  };
-  const moments = (column: Float64Array, at: Uint32Array) => {
-    let sum = 0;
-    for (let k = 0; k < n; k++) sum += column[at[k] as number] as number;
-    const mean = sum / Math.max(1, n);
-    let squares = 0;
-    for (let k = 0; k < n; k++) squares += ((column[at[k] as number] as number) - mean) ** 2;
-    const std = Math.sqrt(squares / Math.max(1, n));
-    return { mean, std: std > 1e-12 ? std : 1 };
-  };
-  const newest = rowsOf(index.inputs);
-  const features = rows.values.slice(0, rule.features).map((c) => moments(c, newest));
-  const y =
-    rule.task === 'forecast'
-      ? moments(rows.values[rule.target] as Float64Array, rowsOf(index.targets))
-      : { mean: 0, std: 1 };
+export function fitPreprocessing(
+  rows: WindowRows,
+  index: SampleIndex,
+  rule: SampleRule,
+  base: Preprocessing,
+  options: InputOptions,
+): Preprocessing {
+  const { entities, ...fleet } = fitStatistics(rows, index, rule, options);
   return {
-    mean: features.map((m) => m.mean),
-    std: features.map((m) => m.std),
-    targetMean: y.mean,
-    targetStd: y.std,
+    ...base,
+    ...fleet,
+    normalisation: options.normalisation,
+    targetTransform: options.targetTransform,
+    calendar: options.calendar,
+    ...(entities ? { entities } : {}),
   };
+}
+
+/** The statistics of {@link fitPreprocessing} alone (the dataset manifest keeps the fleet's, of the level). */
+export function fitStatistics(
+  rows: WindowRows,
+  index: SampleIndex,
+  rule: SampleRule,
+  options: Pick<InputOptions, 'normalisation' | 'targetTransform'>,
+): Normalisation & Pick<Preprocessing, 'entities'> {
+  const nf = rule.features;
+  const entities = entityCount(rows);
+  const groups = options.normalisation === 'entity' ? entities : 0;
+  // Sums and squares per (group, column): group `entities` is the fleet; columns are the features, then the target.
+  const width = nf + 1;
+  const count = new Float64Array(groups + 1);
+  const sum = new Float64Array((groups + 1) * width);
+  const target = rows.values[rule.target] as Float64Array;
+  const forecast = rule.task === 'forecast';
+  const valueOf = (s: number, c: number) => {
+    const i = index.inputs[s] as number;
+    if (c < nf) return (rows.values[c] as Float64Array)[i] as number;
+    return forecast
+      ? transformTarget(options, target[index.targets[s] as number] as number, target[i] as number)
+      : 0;
+  };
+  const groupsOf = (s: number) => {
+    const e = rows.entity[index.inputs[s] as number] as number;
+    return groups ? [groups, e] : [0];
+  };
+  for (const s of index.train)
+    for (const g of groupsOf(s)) {
+      count[g] = (count[g] as number) + 1;
+      for (let c = 0; c < width; c++) sum[g * width + c] = (sum[g * width + c] as number) + valueOf(s, c);
+    }
+  const squares = new Float64Array(sum.length);
+  for (const s of index.train)
+    for (const g of groupsOf(s)) {
+      const n = Math.max(1, count[g] as number);
+      for (let c = 0; c < width; c++) {
+        const d = valueOf(s, c) - (sum[g * width + c] as number) / n;
+        squares[g * width + c] = (squares[g * width + c] as number) + d * d;
+      }
+    }
+  const statsOfGroup = (g: number): EntityStats => {
+    const n = Math.max(1, count[g] as number);
+    const mean = (c: number) => (sum[g * width + c] as number) / n;
+    const std = (c: number) => {
+      const v = Math.sqrt((squares[g * width + c] as number) / n);
+      return v > 1e-12 ? v : 1;
+    };
+    const columns = Array.from({ length: nf }, (_, c) => c);
+    return {
+      mean: columns.map(mean),
+      std: columns.map(std),
+      targetMean: forecast ? mean(nf) : 0,
+      targetStd: forecast ? std(nf) : 1,
+    };
+  };
+  const fleet = statsOfGroup(groups);
+  if (!groups) return fleet;
+  const own: Record<string, EntityStats> = {};
+  for (let e = 0; e < entities; e++) if (count[e]) own[rows.names[e] as string] = statsOfGroup(e);
+  return { ...fleet, entities: own };
 }
 
 /** One split of a dataset, ready for training and validation. */
@@ -201,6 +285,16 @@ export interface LoadedSplit {
   lastValues: Float64Array[];
   /** Raw target (not thresholded) 24 hours before each sample's target time; NaN where the buffer has none. */
   dayBefore: Float64Array;
+  /** Entity id of each sample, and each id's name. */
+  entity: Int32Array;
+  names: string[];
+  /**
+   * Per entity id: the mean absolute error of "the target `horizon` steps ahead is the one now" over
+   * its train samples, the MASE scale; NaN for an entity without train samples.
+   */
+  naiveScale: Float64Array;
+  /** Model outputs (normalised, one per sample) as values in the target's units. */
+  values(outputs: ArrayLike<number>): Float64Array;
 }
 
 /**
@@ -243,47 +337,97 @@ export class WindowedData implements SampleSource {
 }
 
 /**
- * The train and holdout splits of indexed rows under `pre` (the dataset's statistics). Both share
- * one copy of the normalised cells.
+ * The train and holdout splits of indexed rows under `pre` (a training's preprocessing): each step
+ * holds the features scaled by the entity's statistics (see `statsOf`), then the calendar
+ * encodings of its time. Both splits share one copy of the cells.
  */
 export function buildSplits(
   rows: WindowRows,
   index: SampleIndex,
   rule: SampleRule,
-  pre: Pick<Preprocessing, 'mean' | 'std' | 'targetMean' | 'targetStd'>,
+  pre: Preprocessing,
 ): { train: LoadedSplit; holdout: LoadedSplit } {
   const nf = rule.features;
+  const columns = stepWidth(pre);
   const major = entityMajor(rows);
-  const cells = new Float32Array(rows.count * nf);
-  for (let f = 0; f < nf; f++) {
-    const column = rows.values[f] as Float64Array;
-    const mean = pre.mean[f] as number;
-    const std = pre.std[f] as number;
-    for (let i = 0; i < rows.count; i++)
-      cells[(major.pos[i] as number) * nf + f] = ((column[i] as number) - mean) / std;
+  const stats = rows.names.map((name) => statsOf(pre, name));
+  const cells = new Float32Array(rows.count * columns);
+  const step = new Float64Array(columns);
+  for (let i = 0; i < rows.count; i++) {
+    const own = stats[rows.entity[i] as number] as EntityStats;
+    for (let f = 0; f < nf; f++)
+      step[f] =
+        (((rows.values[f] as Float64Array)[i] as number) - (own.mean[f] as number)) / (own.std[f] as number);
+    writeCalendar(pre.calendar, (rows.time[i] as number) / 1000, step, nf);
+    cells.set(step, (major.pos[i] as number) * columns);
   }
   const target = rows.values[rule.target] as Float64Array;
+  const naiveScale = naiveScales(rows, index, target);
   const split = (ids: Uint32Array): LoadedSplit => {
     const n = ids.length;
     const newest = new Uint32Array(n);
     const y = new Float32Array(n);
     const yRaw = new Float64Array(n);
     const dayBefore = new Float64Array(n);
+    const entity = new Int32Array(n);
+    const last = new Float64Array(n);
     const lastValues = Array.from({ length: nf }, () => new Float64Array(n));
     for (let k = 0; k < n; k++) {
       const s = ids[k] as number;
       const i = index.inputs[s] as number;
       const t = index.targets[s] as number;
+      const own = stats[rows.entity[i] as number] as EntityStats;
       newest[k] = major.pos[i] as number;
+      entity[k] = rows.entity[i] as number;
+      last[k] = target[i] as number;
       yRaw[k] = label(rule, target[t] as number);
-      y[k] = ((yRaw[k] as number) - pre.targetMean) / pre.targetStd;
+      const trained =
+        rule.task === 'forecast'
+          ? transformTarget(pre, yRaw[k] as number, last[k] as number)
+          : (yRaw[k] as number);
+      y[k] = (trained - own.targetMean) / own.targetStd;
       for (let f = 0; f < nf; f++)
         (lastValues[f] as Float64Array)[k] = (rows.values[f] as Float64Array)[i] as number;
       dayBefore[k] = dayBeforeValue(rows, major, target, t);
     }
-    return { data: new WindowedData(cells, nf, rule.lookback, newest, y), yRaw, lastValues, dayBefore };
+    const values = (outputs: ArrayLike<number>) =>
+      Float64Array.from({ length: n }, (_, k) =>
+        rule.task === 'forecast'
+          ? outputValue(
+              pre,
+              stats[entity[k] as number] as EntityStats,
+              last[k] as number,
+              outputs[k] as number,
+            )
+          : (outputs[k] as number),
+      );
+    return {
+      data: new WindowedData(cells, columns, rule.lookback, newest, y),
+      yRaw,
+      lastValues,
+      dayBefore,
+      entity,
+      names: rows.names,
+      naiveScale,
+      values,
+    };
   };
   return { train: split(index.train), holdout: split(index.holdout) };
+}
+
+/** Per entity: mean |target - target at the newest input row| over its train samples (NaN without any). */
+function naiveScales(rows: WindowRows, index: SampleIndex, target: Float64Array): Float64Array {
+  const entities = entityCount(rows);
+  const sum = new Float64Array(entities);
+  const n = new Float64Array(entities);
+  for (const s of index.train) {
+    const i = index.inputs[s] as number;
+    const e = rows.entity[i] as number;
+    sum[e] =
+      (sum[e] as number) + Math.abs((target[index.targets[s] as number] as number) - (target[i] as number));
+    n[e] = (n[e] as number) + 1;
+  }
+  return sum.map((total, e) => (n[e] ? total / (n[e] as number) : Number.NaN));
 }
 
 /**

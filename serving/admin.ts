@@ -107,8 +107,8 @@ async function reload(
 
 /** What `GET /admin/model-info` says about one loaded model. */
 export function describeSlot(slot: ModelSlot) {
-  const { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon } =
-    slot.preprocessing;
+  const pre = slot.preprocessing;
+  const { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon } = pre;
   return {
     model: slot.model,
     version: slot.version,
@@ -118,6 +118,13 @@ export function describeSlot(slot: ModelSlot) {
     createdAt: slot.metadata.createdAt,
     workflowId: slot.metadata.workflowId,
     inFlight: slot.pending,
-    preprocessing: { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon },
+    preprocessing: {
+      ...{ task, timeColumn, entityColumn, features, target, threshold, lookback, horizon },
+      ...(pre.frequency === undefined ? {} : { frequency: pre.frequency }),
+      normalisation: pre.normalisation ?? 'global',
+      targetTransform: pre.targetTransform ?? 'level',
+      calendar: pre.calendar ?? [],
+      entities: Object.keys(pre.entities ?? {}).length,
+    },
   };
 }

@@ -2,18 +2,29 @@ import { z } from 'zod';
 import { ModelNameSchema } from '../common/model-spec';
 
 import type { Preprocessing } from '../common/artefacts';
+import {
+  frequencyMs,
+  inputWidth,
+  outputValue,
+  statsOf,
+  stepWidth,
+  writeCalendar,
+} from '../common/model-inputs';
 
 /** Thrown when request rows cannot become a model input; the message names the row, field or entity. */
 export class FeatureError extends Error {
   override readonly name = 'FeatureError';
 }
 
-/** Model input rows, one per entity, row-major `[keys.length, width]` in `featureColumns()` order. */
+/** Model input rows, one per entity, row-major `[keys.length, width]`, as training builds them. */
 export interface FeatureBatch {
   x: Float32Array;
   width: number;
-  /** Per input row: the entity as sent and the time of its latest row (ISO 8601, UTC). */
-  keys: { entity: string | number; time: string }[];
+  /**
+   * Per input row: the entity as sent, the time of its latest row (ISO 8601, UTC), with a frequency
+   * the time the forecast is for, and what turns the model's output into a value (`value`).
+   */
+  keys: { entity: string | number; time: string; for?: string; value: (output: number) => number }[];
 }
 
 type Row = { time: number; entity: string | number; values: number[] };
@@ -29,7 +40,8 @@ export const ModelRowsBodySchema = z.object({
 
 /**
  * Builds the lookback window of every entity from raw rows in the ingestion schema, the way
- * exportDataset does for training: oldest lag first, each feature normalised with the model's statistics.
+ * training does (ml/windows.ts): oldest lag first, each feature scaled by the entity's statistics
+ * (the fleet's for an entity training never saw), then the calendar encodings of the row's time.
  */
 export function buildFeatures(rows: unknown[], pre: Preprocessing): FeatureBatch {
   let schema = schemas.get(pre);
@@ -44,10 +56,14 @@ export function buildFeatures(rows: unknown[], pre: Preprocessing): FeatureBatch
     else groups.set(key, [row]);
   }
   const nf = pre.features.length;
-  const width = pre.lookback * nf;
+  const columns = stepWidth(pre);
+  const width = inputWidth(pre);
+  const stepMs = frequencyMs(pre);
+  const targetAt = pre.features.indexOf(pre.target);
   const x = new Float32Array(groups.size * width);
   const keys: FeatureBatch['keys'] = [];
   const short: string[] = [];
+  const gaps: string[] = [];
   for (const [entity, group] of groups) {
     group.sort((a, b) => a.time - b.time);
     for (let i = 1; i < group.length; i++) {
@@ -62,17 +78,40 @@ export function buildFeatures(rows: unknown[], pre: Preprocessing): FeatureBatch
       continue;
     }
     const window = group.slice(-pre.lookback);
+    if (stepMs !== undefined) {
+      const gap = window.findIndex((row, i) => i > 0 && row.time - (window[i - 1] as Row).time !== stepMs);
+      if (gap > 0) {
+        gaps.push(
+          `entity ${JSON.stringify(entity)}: ${isoOf((window[gap - 1] as Row).time)} to ${isoOf((window[gap] as Row).time)} is not one step of ${pre.frequency}`,
+        );
+        continue;
+      }
+    }
+    const stats = statsOf(pre, entity);
     const offset = keys.length * width;
     window.forEach((row, step) => {
+      const at = offset + step * columns;
       row.values.forEach((value, f) => {
-        x[offset + step * nf + f] = (value - (pre.mean[f] ?? 0)) / (pre.std[f] ?? 1);
+        x[at + f] = (value - (stats.mean[f] as number)) / (stats.std[f] as number);
       });
+      writeCalendar(pre.calendar, row.time, x, at + nf);
     });
     const last = window[window.length - 1] as Row;
-    keys.push({ entity: last.entity, time: isoOf(last.time) });
+    const lastTarget = targetAt >= 0 ? (last.values[targetAt] as number) : Number.NaN;
+    keys.push({
+      entity: last.entity,
+      time: isoOf(last.time),
+      ...(stepMs === undefined ? {} : { for: isoOf(last.time + pre.horizon * stepMs) }),
+      value: (output) => (pre.task === 'classify' ? output : outputValue(pre, stats, lastTarget, output)),
+    });
   }
   if (short.length) {
     throw new FeatureError(`not enough rows for the lookback of ${pre.lookback}: ${short.join('; ')}`);
+  }
+  if (gaps.length) {
+    throw new FeatureError(
+      `the last ${pre.lookback} rows of each entity must be consecutive steps of ${pre.frequency}: ${gaps.join('; ')}`,
+    );
   }
   return { x, width, keys };
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
-import type { ModelMetadata, Preprocessing } from '../common/artefacts';
+import type { EntityStats, ModelMetadata, Preprocessing } from '../common/artefacts';
+import { inputWidth } from '../common/model-inputs';
 import type { ModelSpec } from '../common/model-spec';
 import { CorruptArtefactError } from '../common/errors';
 import { storeLoadHandler } from '../ml/store-io';
@@ -139,12 +140,21 @@ function checkMetadata(what: string, model: string, version: string, metadata: M
   if (pre.mean.length !== pre.features.length || pre.std.length !== pre.features.length) {
     problems.push(`${pre.features.length} features but ${pre.mean.length} means and ${pre.std.length} stds`);
   }
-  if (
-    ![...pre.mean, ...pre.std, pre.targetMean, pre.targetStd].every(Number.isFinite) ||
-    pre.std.some((s) => s <= 0)
-  ) {
-    problems.push('normalisation statistics are not finite or a std is not positive');
-  }
+  const unusable = (stats: EntityStats) =>
+    stats.mean.length !== pre.features.length ||
+    stats.std.length !== pre.features.length ||
+    ![...stats.mean, ...stats.std, stats.targetMean, stats.targetStd].every(Number.isFinite) ||
+    stats.std.some((s) => s <= 0) ||
+    stats.targetStd <= 0;
+  if (unusable(pre)) problems.push('normalisation statistics are not finite or a std is not positive');
+  const bad = Object.entries(pre.entities ?? {}).filter(([, stats]) => unusable(stats));
+  if (bad.length)
+    problems.push(
+      `statistics of ${bad.length} entit${bad.length === 1 ? 'y' : 'ies'} (${bad
+        .slice(0, 3)
+        .map(([e]) => JSON.stringify(e))
+        .join(', ')}) are unusable`,
+    );
   if (problems.length) throw new ModelLoadError(`${what} has inconsistent metadata: ${problems.join('; ')}`);
 }
 
@@ -160,11 +170,11 @@ function checkAgainstSpec(what: string, pre: Preprocessing, spec: ModelSpec): vo
 }
 
 function checkModel(what: string, net: tf.LayersModel, pre: Preprocessing): void {
-  const width = pre.lookback * pre.features.length;
+  const width = inputWidth(pre);
   const input = net.inputs.length === 1 ? net.inputs[0]?.shape : undefined;
   if (!input || input.length !== 2 || input[1] !== width) {
     throw new ModelLoadError(
-      `${what} takes input ${JSON.stringify(input ?? net.inputs.map((i) => i.shape))}, expected [null,${width}] (lookback ${pre.lookback} x ${pre.features.length} features)`,
+      `${what} takes input ${JSON.stringify(input ?? net.inputs.map((i) => i.shape))}, expected [null,${width}] (lookback ${pre.lookback} x ${pre.features.length} features${pre.calendar?.length ? ` + ${pre.calendar.length} calendar sine/cosine pairs` : ''})`,
     );
   }
   const output = net.outputs.length === 1 ? net.outputs[0]?.shape : undefined;

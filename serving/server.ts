@@ -112,10 +112,10 @@ export function createServer(opts: ServerOptions): InferenceServer {
       request.log.error(err);
       return answer(500, { error: 'prediction failed' });
     }
-    const predictions = features.keys.map(({ entity, time }, i) => {
+    const predictions = features.keys.map(({ value, ...key }, i) => {
       const raw = outputs[i] ?? Number.NaN;
-      if (pre.task === 'classify') return { entity, time, value: raw, label: raw >= 0.5 ? 1 : 0 };
-      return { entity, time, value: raw * pre.targetStd + pre.targetMean };
+      if (pre.task === 'classify') return { ...key, value: raw, label: raw >= 0.5 ? 1 : 0 };
+      return { ...key, value: value(raw) };
     });
     return answer(200, { model: slot.model, version: slot.version, predictions });
   });

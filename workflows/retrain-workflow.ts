@@ -302,6 +302,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
                 epochs,
                 hyperparams: entry.hyperparams,
                 incremental: input.incremental,
+                gateMetric: spec.gate.metric,
                 ...(searching ? { trial: entry.trial } : {}),
               }),
             ),

@@ -30,16 +30,17 @@ export function applyEpoch(board: TrialProgress[], update: EpochProgress): void 
   });
 }
 
-/** Validation loss, or training loss when the dataset has no holdout; lower is better. */
-function scoreOf(entry: TrialProgress): number | null {
-  return entry.valLoss ?? entry.loss;
-}
-
-/** The lowest score among trials that have not failed; ties go to the lower trial number. */
+/**
+ * The lowest score among trials that have not failed; ties go to the lower trial number. Once a
+ * trial has a holdout score (finished forecasts), only those compete: validation losses of other
+ * normalisations or targets are on other scales. Else validation loss, or training loss when the
+ * dataset has no holdout.
+ */
 export function bestSoFar(board: TrialProgress[]): { trial: number; score: number } | undefined {
+  const scored = board.some((e) => e.score !== undefined && e.status === 'completed');
   let best: { trial: number; score: number } | undefined;
   for (const entry of board) {
-    const score = scoreOf(entry);
+    const score = scored ? (entry.score ?? null) : (entry.valLoss ?? entry.loss);
     if (entry.status === 'failed' || entry.status === 'cancelled') continue;
     if (score === null || !Number.isFinite(score)) continue;
     if (!best || score < best.score) best = { trial: entry.trial, score };
@@ -58,12 +59,13 @@ export function trainedFraction(board: TrialProgress[], totalEpochs: number): nu
 
 /** The trial log for the model's metadata; call once every trial has finished. */
 export function trialLog(board: TrialProgress[]): TrialRecord[] {
-  return board.map(({ trial, hyperparams, status, loss, valLoss, error }) => ({
+  return board.map(({ trial, hyperparams, status, loss, valLoss, score, error }) => ({
     trial,
     hyperparams,
     status: status === 'queued' || status === 'running' ? 'cancelled' : status,
     loss,
     valLoss,
+    ...(score === undefined ? {} : { score }),
     ...(error === undefined ? {} : { error }),
   }));
 }
@@ -88,6 +90,7 @@ export async function runTrials(
           epoch: result.epochs,
           loss: result.loss,
           valLoss: result.valLoss,
+          ...(result.holdoutScore ? { score: result.holdoutScore.value } : {}),
         });
         return { entry, result };
       } catch (err) {

@@ -50,7 +50,7 @@ export function passingActivities(): Activities {
       reason: 'candidate mae 1.0000 passes; no production model yet',
       metric: 'mae',
       decision: { by: 'baseline', against: 'lastValue', candidate: 1, reference: 2 },
-      gate: { mustBeatBaseline: true, tolerance: 0.05 },
+      gate: { metric: 'mae', mustBeatBaseline: true, tolerance: 0.05 },
       candidate: { mae: 1, rmse: 1.5, mape: 10 },
       baselines: { lastValue: { mae: 2, rmse: 2.5, mape: 20 } },
     }),

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities';
-import { loadDataset, loadManifest, readWindowRows, type LoadedSplit } from '../../activities/dataset-io';
+import { openDataset, loadManifest, readWindowRows, type LoadedSplit } from '../../activities/dataset-io';
 import { createExportDataset } from '../../activities/export-dataset';
 import type { DatasetManifest } from '../../common/artefacts';
 import { HyperparamsSchema, ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
@@ -126,7 +126,7 @@ describe('dataset windows', () => {
 
   it('builds from the stored rows exactly the samples lag() and lead() built, across chunk boundaries', async () => {
     const oracle = await laggedSamples();
-    const { train, holdout } = await loadDataset(deps.store, manifest);
+    const { train, holdout } = (await openDataset(deps.store, manifest)).splits();
     for (const [split, expected] of [
       [train, oracle.train],
       [holdout, oracle.holdout],
@@ -159,13 +159,13 @@ describe('dataset windows', () => {
   });
 
   it('holds one value per stored cell, not one per lag: far less than the materialised windows', async () => {
-    const { train } = await loadDataset(deps.store, manifest);
+    const { train } = (await openDataset(deps.store, manifest)).splits();
     const materialised = train.data.rows * train.data.width * 4;
     expect(train.data.bytes * 8).toBeLessThan(materialised);
   });
 
   it('trains exactly as the same samples held as one dense array: same batches, same weights', async () => {
-    const { train, holdout } = await loadDataset(deps.store, manifest);
+    const { train, holdout } = (await openDataset(deps.store, manifest)).splits();
     const dense = (split: LoadedSplit): TrainingData => ({
       x: inputsOf(split),
       y: split.data.y,

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities';
-import { loadDataset, loadManifest, type LoadedSplit } from '../../activities/dataset-io';
+import { openDataset, loadManifest, type LoadedSplit } from '../../activities/dataset-io';
 import { createExportDataset, datasetKey } from '../../activities/export-dataset';
 import { DatasetManifestSchema, type DatasetManifest } from '../../common/artefacts';
 import { ErrorType } from '../../common/errors';
@@ -209,7 +209,7 @@ describe('exportDataset', () => {
     const model = await createModel();
     await createExportDataset(deps)({ model, workflowId: 'wf-samples' });
     const manifest = await manifestOf(model, 'wf-samples');
-    const { train, holdout } = await loadDataset(deps.store, manifest);
+    const { train, holdout } = (await openDataset(deps.store, manifest)).splits();
     expect(samplesOf(train, manifest.preprocessing)).toEqual(withoutKeys(TRAIN));
     expect(samplesOf(holdout, manifest.preprocessing)).toEqual(withoutKeys(HOLDOUT));
     expect(holdout.lastValues.map((v) => Array.from(v))).toEqual([
@@ -228,7 +228,7 @@ describe('exportDataset', () => {
     const model = await createModel();
     await createExportDataset(deps)({ model, workflowId: 'wf-leak' });
     const manifest = await manifestOf(model, 'wf-leak');
-    const { train, holdout } = await loadDataset(deps.store, manifest);
+    const { train, holdout } = (await openDataset(deps.store, manifest)).splits();
     const cpuRange: [number, number][] = [
       [14, 27],
       [50, 67],
@@ -282,7 +282,7 @@ describe('exportDataset', () => {
     await createExportDataset(deps)({ model, workflowId: 'wf-target' });
     const manifest = await manifestOf(model, 'wf-target');
     expect(manifest.columns).toEqual(['host', 'ts', 'mem', 'cpu']);
-    const { holdout } = await loadDataset(deps.store, manifest);
+    const { holdout } = (await openDataset(deps.store, manifest)).splits();
     expect(Array.from(holdout.yRaw)).toEqual(HOLDOUT.map((r) => r[6]));
     expect(holdout.data.width).toBe(2);
   });
@@ -365,7 +365,7 @@ describe('exportDataset', () => {
     const model = await createModel({ task: 'classify', threshold: 20 });
     await createExportDataset(deps)({ model, workflowId: 'wf-classify' });
     const manifest = await manifestOf(model, 'wf-classify');
-    const { train, holdout } = await loadDataset(deps.store, manifest);
+    const { train, holdout } = (await openDataset(deps.store, manifest)).splits();
     expect(Array.from(train.yRaw)).toEqual([1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1, 1]);
     expect(Array.from(holdout.yRaw)).toEqual([1, 1, 1, 1, 1, 1]);
     expect(Array.from(train.data.y)).toEqual(Array.from(train.yRaw));
@@ -376,14 +376,14 @@ describe('exportDataset', () => {
   });
 });
 
-describe('loadDataset', () => {
+describe('openDataset', () => {
   it('refuses a file that is not the one the manifest describes', async () => {
     const model = await createModel();
     await createExportDataset(deps)({ model, workflowId: 'wf-corrupt' });
     const manifest = await manifestOf(model, 'wf-corrupt');
     const key = manifest.files.rows.key;
     await expect(
-      loadDataset(deps.store, {
+      openDataset(deps.store, {
         ...manifest,
         files: { rows: { ...manifest.files.rows, sha256: '0'.repeat(64) } },
       }),
@@ -392,7 +392,7 @@ describe('loadDataset', () => {
       message: `Dataset file ${deps.store.uriFor(key)} is missing or does not match its sha256`,
     });
     await expect(
-      loadDataset(deps.store, { ...manifest, rows: { train: 11, holdout: 6 } }),
+      openDataset(deps.store, { ...manifest, rows: { train: 11, holdout: 6 } }),
     ).rejects.toMatchObject({
       type: ErrorType.CorruptArtefact,
       message: `Dataset file ${deps.store.uriFor(key)} gives 12 train / 6 holdout samples, the manifest says 11 / 6`,

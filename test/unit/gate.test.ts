@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { createExportDataset } from '../../activities/export-dataset';
 import { loadManifest } from '../../activities/dataset-io';
+import { entityFigures } from '../../activities/candidate-files';
 import { createValidateModel, decide } from '../../activities/validate-model';
 import type { Preprocessing } from '../../common/artefacts';
 import { GateSchema, ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
@@ -21,14 +22,14 @@ const baselines = { lastValue: { mae: 10 }, constant: { mae: 12 } };
 
 describe('validation gate on constructed figures', () => {
   it('passes a candidate that beats the baselines when there is no production model', () => {
-    const d = decide({ mae: 8 }, baselines, undefined, 'forecast', gate);
+    const d = decide({ mae: 8 }, baselines, undefined, 'mae', gate);
     expect(d.passed).toBe(true);
     expect(d.reason).toBe(
       'candidate mae 8.0000 passes; no production model yet; baselines mae: lastValue 10.0000, constant 12.0000',
     );
   });
   it('rejects a candidate that does not beat the best baseline, with the figures', () => {
-    const d = decide({ mae: 10.5 }, baselines, undefined, 'forecast', gate);
+    const d = decide({ mae: 10.5 }, baselines, undefined, 'mae', gate);
     expect(d.passed).toBe(false);
     expect(d.reason).toBe(
       'candidate mae 10.5000 does not beat the lastValue baseline (10.0000), the best naive one; baselines mae: lastValue 10.0000, constant 12.0000',
@@ -36,8 +37,8 @@ describe('validation gate on constructed figures', () => {
   });
   it('passes a candidate within the tolerance of production and rejects one beyond it', () => {
     const production = { version: 'v3', metrics: { mae: 8 } };
-    expect(decide({ mae: 8.3 }, baselines, production, 'forecast', gate).passed).toBe(true);
-    const worse = decide({ mae: 8.5 }, baselines, production, 'forecast', gate);
+    expect(decide({ mae: 8.3 }, baselines, production, 'mae', gate).passed).toBe(true);
+    const worse = decide({ mae: 8.5 }, baselines, production, 'mae', gate);
     expect(worse.passed).toBe(false);
     expect(worse.reason).toContain(
       'candidate mae 8.5000 is worse than production v3 (8.0000) beyond the 5% tolerance (limit 8.4000)',
@@ -45,16 +46,14 @@ describe('validation gate on constructed figures', () => {
   });
   it('treats higher F1 as better for classifiers and shows a baseline coverage', () => {
     const cls = { lastValue: { f1: 0.5 }, sameHourDayBefore: { f1: 0.55, coverage: 0.875 } };
-    expect(decide({ f1: 0.6 }, cls, { version: 'v1', metrics: { f1: 0.62 } }, 'classify', gate).passed).toBe(
-      true,
-    );
-    const d = decide({ f1: 0.52 }, cls, undefined, 'classify', gate);
+    expect(decide({ f1: 0.6 }, cls, { version: 'v1', metrics: { f1: 0.62 } }, 'f1', gate).passed).toBe(true);
+    const d = decide({ f1: 0.52 }, cls, undefined, 'f1', gate);
     expect(d.passed).toBe(false);
     expect(d.reason).toContain('sameHourDayBefore 0.5500 (coverage 87.5%)');
   });
   it('skips the baselines when the gate does not require beating them', () => {
     const lenient = GateSchema.parse({ mustBeatBaseline: false });
-    expect(decide({ mae: 11 }, baselines, undefined, 'forecast', lenient).passed).toBe(true);
+    expect(decide({ mae: 11 }, baselines, undefined, 'mae', lenient).passed).toBe(true);
   });
 });
 
@@ -73,7 +72,8 @@ const OMEGA = (2 * Math.PI) / 24;
 describe('validateModel on a constructed holdout', () => {
   let dir: string;
   let deps: ActivityDeps;
-  const forecast = spec('gate-forecast', {});
+  const forecast = spec('gate-forecast', { gate: { metric: 'mae' } });
+  const fleet = spec('gate-fleet', {});
   const classify = spec('gate-classify', { task: 'classify', threshold: 100 });
   const datasets: Record<string, string> = {};
   const pre: Record<string, Preprocessing> = {};
@@ -85,7 +85,7 @@ describe('validateModel on a constructed holdout', () => {
     const csv = path.join(dir, 'metrics.csv');
     await fs.writeFile(csv, syntheticCsv());
     await withDuckDb(async (conn) => {
-      for (const s of [forecast, classify]) {
+      for (const s of [forecast, fleet, classify]) {
         await deps.registry.saveSpec(s);
         await deps.buffer.appendQuery(
           conn,
@@ -95,7 +95,7 @@ describe('validateModel on a constructed holdout', () => {
         );
       }
     });
-    for (const s of [forecast, classify]) {
+    for (const s of [forecast, fleet, classify]) {
       const exported = await createExportDataset(deps)({ model: s.name, workflowId: `wf-${s.name}` });
       if (exported.status !== 'ready') throw new Error(`export failed: ${exported.reason}`);
       datasets[s.name] = exported.datasetKey;
@@ -123,7 +123,7 @@ describe('validateModel on a constructed holdout', () => {
     expect(sameHourDayBefore!.mae).toBeGreaterThan(1);
     expect(sameHourDayBefore!.mae).toBeLessThan(lastValue!.mae as number);
     expect(lastValue!.mae).toBeLessThan(constant!.mae as number);
-    expect(Object.keys(result.candidate).sort()).toEqual(['mae', 'mape', 'rmse']);
+    expect(Object.keys(result.candidate).sort()).toEqual(['mae', 'mape', 'mase', 'rmse']);
     expect(result.candidate.mae).toBeLessThan(0.9);
     expect(result.passed).toBe(true);
     expect(result.production).toBeUndefined();
@@ -174,8 +174,28 @@ describe('validateModel on a constructed holdout', () => {
     expect(result.production).toBeUndefined();
     expect(result.passed).toBe(true);
     expect(result.reason).toContain(
-      `passes; production v2 not compared: its inputs (v,hs,hc x ${theirs.lookback}) differ from the candidate's (v,hs,hc x ${pre[forecast.name]!.lookback}); baselines mae: `,
+      `passes; production v2 not compared: its inputs (v,hs,hc x ${theirs.lookback}, horizon 1) differ from the candidate's (v,hs,hc x ${pre[forecast.name]!.lookback}, horizon 1); baselines mae: `,
     );
+  });
+
+  it('auto decides several entities by MASE: per-entity MAE over its train last-value MAE, reported per entity', async () => {
+    const result = await validate(fleet, 'exact-fleet', 0);
+    expect(result.metric).toBe('mase');
+    // Last value's holdout error over its own train error: about 1, whatever the entity's scale.
+    expect(result.baselines.lastValue!.mase).toBeGreaterThan(0.8);
+    expect(result.baselines.lastValue!.mase).toBeLessThan(1.25);
+    expect(result.candidate.mase).toBeLessThan(result.baselines.sameHourDayBefore!.mase as number);
+    expect(result.reason).toMatch(
+      /^candidate mase 0\.\d{4} passes; no production model yet; baselines mase: lastValue /,
+    );
+    const figures = await entityFigures(deps.store, `checkpoints/${fleet.name}/exact-fleet`);
+    expect(Object.keys(figures ?? {}).sort()).toEqual(HOSTS);
+    const h0 = figures!.h0!;
+    expect(h0.samples).toBeGreaterThan(0);
+    expect(h0.candidate.mae).toBeLessThan(h0.baselines.lastValue!.mae as number);
+    // The fleet figure is the mean of the entities' own.
+    const mean = HOSTS.reduce((sum, h) => sum + figures![h]!.candidate.mase!, 0) / HOSTS.length;
+    expect(result.candidate.mase).toBeCloseTo(mean, 10);
   });
 
   it('classifiers: the day-before baseline predicts dayBefore > threshold; a never-positive candidate is rejected', async () => {

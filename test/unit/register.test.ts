@@ -140,7 +140,7 @@ async function prepare(store: BlobStore): Promise<{ input: RegisterInput; candid
       reason: 'candidate mae 1.0 vs production v1 1.1',
       metric: 'mae',
       decision: { by: 'production', against: 'v1', candidate: 1, reference: 1.1, limit: 1.155 },
-      gate: { mustBeatBaseline: true, tolerance: 0.05 },
+      gate: { metric: 'mae', mustBeatBaseline: true, tolerance: 0.05 },
       candidate: { mae: 1, rmse: 1.2, mape: 3 },
       baselines: { lastValue: { mae: 2 }, sameHourDayBefore: { mae: 1.5, coverage: 0.9 } },
       production: { version: 'v1', metrics: { mae: 1.1 } },

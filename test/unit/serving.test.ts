@@ -293,7 +293,7 @@ describe('inference server logs', () => {
 });
 
 describe('buildFeatures', () => {
-  it('orders the window oldest first and normalises each feature', () => {
+  it('orders the window oldest first and normalises each feature (a version from before per-entity scaling, change targets and calendars)', () => {
     const pre = {
       ...FORECAST,
       features: ['cpu', 'mem'],
@@ -308,7 +308,8 @@ describe('buildFeatures', () => {
     expect(Array.from(batch.x)).toEqual(
       [(41 - 50) / 10, (59 - 50) / 10, (42 - 50) / 10, (58 - 50) / 10].map(Math.fround),
     );
-    expect(batch.keys).toEqual([{ entity: 'a', time: '2024-01-01T00:02:00.000Z' }]);
+    expect(batch.keys).toMatchObject([{ entity: 'a', time: '2024-01-01T00:02:00.000Z' }]);
+    expect(batch.keys[0]?.value(0.5)).toBe(55);
     expect(() => buildFeatures([...rows(['a'], 2), rows(['a'], 1)[0]], pre)).toThrow(FeatureError);
   });
 });

@@ -9,6 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities';
 import { createExportDataset } from '../../activities/export-dataset';
+import { candidatePreprocessing } from '../../activities/candidate-files';
+import { loadManifest } from '../../activities/dataset-io';
 import { createTrainModel } from '../../activities/train-model';
 import { loadFlightsIntoBuffer } from '../../storage/demo-data';
 import { ErrorType, RetryableErrorType } from '../../common/errors';
@@ -234,12 +236,10 @@ describe('trainModel', () => {
 
     const prod = trainInput({ epochs: 6, workflowId: 'wf-prod' });
     const trained = await start(prod).result;
-    const manifest = await deps.store.get(`${datasetKey}/manifest.json`);
+    const manifest = await loadManifest(deps.store, datasetKey);
+    const preprocessing = await candidatePreprocessing(deps.store, trained.candidateKey, manifest);
     const version = await deps.registry.registerVersion(spec.name, 'wf-prod', trained.candidateKey, (v) =>
-      metadataFor(spec, v, {
-        hyperparams: prod.hyperparams,
-        preprocessing: JSON.parse(Buffer.from(manifest?.body ?? []).toString()).preprocessing,
-      }),
+      metadataFor(spec, v, { hyperparams: prod.hyperparams, preprocessing }),
     );
     await deps.registry.setAlias(spec.name, version, 'wf-prod');
 
@@ -254,6 +254,12 @@ describe('trainModel', () => {
     const other = await start(trainInput({ epochs: 1, incremental: true }, { hiddenUnits: 8 })).result;
     expect('skipped' in other.warmStart && other.warmStart.skipped).toMatch(
       new RegExp(`architecture differs from production ${version} \\(mlp/16 units vs mlp/8\\)`),
+    );
+    // Weights trained on another target or scaling would start wrong: not reused.
+    const level = await start(trainInput({ epochs: 1, incremental: true }, { targetTransform: 'level' }))
+      .result;
+    expect('skipped' in level.warmStart && level.warmStart.skipped).toBe(
+      `inputs differ from production ${version} (entity normalisation, change target, calendar [] vs entity normalisation, level target, calendar [])`,
     );
   });
 

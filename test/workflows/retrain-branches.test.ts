@@ -123,7 +123,7 @@ describe('retrainWorkflow, branch by branch, on stub activities', () => {
       reason: 'candidate mae 1.2000 is worse than production v3 (1.0000) beyond the 5% tolerance',
       metric: 'mae',
       decision: { by: 'production', against: 'v3', candidate: 1.2, reference: 1, limit: 1.05 },
-      gate: { mustBeatBaseline: true, tolerance: 0.05 },
+      gate: { metric: 'mae', mustBeatBaseline: true, tolerance: 0.05 },
       candidate: { mae: 1.2, rmse: 1.6, mape: 12 },
       baselines: { lastValue: { mae: 2, rmse: 2.5, mape: 20 } },
       production: { version: 'v3', metrics: { mae: 1, rmse: 1.4, mape: 10 } },
