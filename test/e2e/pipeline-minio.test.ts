@@ -87,7 +87,7 @@ describe('retrainWorkflow end to end with the registry on S3 (MinIO)', () => {
       workflowId,
     });
     const metadata = await deps.registry.getMetadata(spec.name, 'v1');
-    expect(metadata).toMatchObject({ workflowId, backend: 'cpu', gate: { passed: true, metric: 'mae' } });
+    expect(metadata).toMatchObject({ workflowId, backend: 'cpu', gate: { passed: true, metric: 'mase' } });
     expect(Object.keys(metadata!.baselines).sort()).toEqual(['constant', 'lastValue', 'sameHourDayBefore']);
     expect(metadata!.baselines.sameHourDayBefore!.coverage).toBeGreaterThan(0);
 

@@ -91,12 +91,16 @@ describe('retrainWorkflow with hyperparameter trials', () => {
     expect(log.map((t) => t.hyperparams)).toEqual(plan);
     const completed = log.filter((t) => t.status === 'completed');
     for (const t of completed) expect(t.valLoss).toEqual(expect.any(Number));
-    const best = completed.reduce((a, b) => ((b.valLoss as number) < (a.valLoss as number) ? b : a));
+    // Forecast trials are ranked by the holdout figure under the gate's metric, not by validation loss.
+    for (const t of completed) expect(t.score).toEqual(expect.any(Number));
+    const best = completed.reduce((a, b) => ((b.score as number) < (a.score as number) ? b : a));
     expect(metadata?.hyperparams).toEqual(best.hyperparams);
     expect(metadata?.training.valLoss).toBe(best.valLoss);
+    expect(metadata?.gate.metric).toBe('mase');
+    expect(metadata?.metrics.mase).toBeCloseTo(best.score as number, 9);
 
     expect(progress.trials?.map((t) => t.status)).toEqual(log.map((t) => t.status));
-    expect(progress.best).toEqual({ trial: best.trial, score: best.valLoss });
+    expect(progress.best).toEqual({ trial: best.trial, score: best.score });
     const trainStage = result.stages.find((s) => s.name === 'trainModel');
     expect(trainStage?.summary).toContain(`best of ${TRIALS} trials: #${best.trial}, 1 failed`);
 
