@@ -41,6 +41,14 @@ export const SERIES: Series[] = [
     windowDays: 200,
   },
   {
+    name: 'flights-traffic-5m',
+    what: 'departures per 5 minutes, 5 busiest airports, June 2001: the shape of 5-minute server metrics',
+    sql: `SELECT ts, origin AS entity, flights AS value FROM (${flightMetricsSql({ topAirports: 5, fromDay: '2001-06-01', bucketMinutes: 5, everyBucket: true })})`,
+    frequency: '5m',
+    lookback: 12,
+    windowDays: 200,
+  },
+  {
     name: 'flights-delay',
     what: 'mean departure delay per hour (minutes), same airports',
     sql: flightSeries('mean_delay'),

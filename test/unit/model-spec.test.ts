@@ -16,6 +16,29 @@ describe('ModelSpecSchema', () => {
     expect(ModelSpecSchema.parse(example('flight-delay.json')).gate.tolerance).toBe(0.05);
   });
 
+  it('takes the forecast options, a frequency and a gate metric', () => {
+    const spec = ModelSpecSchema.parse({
+      ...example('flight-delay.json'),
+      frequency: '1h',
+      hyperparams: {
+        architecture: 'linear',
+        normalisation: 'global',
+        targetTransform: 'level',
+        calendar: ['dayOfWeek'],
+      },
+      gate: { metric: 'rmse' },
+      search: { calendar: [[], ['hourOfDay']], normalisation: ['entity'] },
+    });
+    expect(spec.frequency).toBe('1h');
+    expect(spec.hyperparams).toMatchObject({
+      architecture: 'linear',
+      normalisation: 'global',
+      calendar: ['dayOfWeek'],
+    });
+    expect(spec.gate.metric).toBe('rmse');
+    expect(ModelSpecSchema.parse(example('flight-delay.json')).gate.metric).toBe('auto');
+  });
+
   it.each([
     [{ name: '../etc' }, 'name'],
     [{ name: 'Upper' }, 'name'],
@@ -24,6 +47,21 @@ describe('ModelSpecSchema', () => {
     [{ features: ['origin'] }, 'features'],
     [{ extra: 1 }, '(root)'],
     [{ minDays: 29 }, 'minDays'],
+    [{ frequency: '5 minutes' }, 'frequency'],
+    [{ frequency: '0h' }, 'frequency'],
+    [{ gate: { metric: 'f1' } }, 'gate.metric'],
+    [{ gate: { metric: 'median' } }, 'gate.metric'],
+    [{ target: 'arr_delay', hyperparams: { targetTransform: 'change' } }, 'hyperparams.targetTransform'],
+    [{ hyperparams: { calendar: ['hourOfDay', 'hourOfDay'] } }, 'hyperparams.calendar'],
+    [{ hyperparams: { calendar: ['minuteOfHour'] } }, 'hyperparams.calendar.0'],
+    [{ hyperparams: { normalisation: 'per-host' } }, 'hyperparams.normalisation'],
+    [
+      { task: 'classify', threshold: 30, hyperparams: { targetTransform: 'change' } },
+      'hyperparams.targetTransform',
+    ],
+    [{ task: 'classify', threshold: 30, search: { targetTransform: ['level'] } }, 'search.targetTransform'],
+    [{ target: 'arr_delay', search: { targetTransform: ['change', 'level'] } }, 'search.targetTransform'],
+    [{ hyperparams: { architecture: 'logistic' } }, 'hyperparams.architecture'],
   ])('rejects %j and names %s', (patch, field) => {
     const result = ModelSpecSchema.safeParse({ ...example('flight-delay.json'), ...patch });
     expect(result.success).toBe(false);

@@ -15,6 +15,25 @@ const search = SearchSchema.parse({
 });
 
 describe('planTrials: seeded random search over the spec ranges', () => {
+  it('draws the forecast input options from their lists, each choice in some trial', () => {
+    const options = SearchSchema.parse({
+      architecture: ['mlp', 'linear'],
+      normalisation: ['entity', 'global'],
+      targetTransform: ['change', 'level'],
+      calendar: [[], ['hourOfDay', 'dayOfWeek']],
+    });
+    const drawn = planTrials(base, options, 40).slice(1);
+    for (const hp of drawn) expect(HyperparamsSchema.safeParse(hp).success).toBe(true);
+    expect(new Set(drawn.map((hp) => hp.normalisation))).toEqual(new Set(['entity', 'global']));
+    expect(new Set(drawn.map((hp) => hp.targetTransform))).toEqual(new Set(['change', 'level']));
+    expect(new Set(drawn.map((hp) => JSON.stringify(hp.calendar)))).toEqual(
+      new Set(['[]', '["hourOfDay","dayOfWeek"]']),
+    );
+    expect(new Set(drawn.map((hp) => hp.architecture))).toEqual(new Set(['mlp', 'linear']));
+    // A search without them leaves the spec's own (absent: the task's defaults).
+    for (const hp of planTrials(base, search, 5)) expect(hp.normalisation).toBeUndefined();
+  });
+
   it('keeps the spec hyperparams as trial 1 and plans one set per trial', () => {
     const plan = planTrials(base, search, 5);
     expect(plan).toHaveLength(5);
