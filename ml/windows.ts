@@ -235,23 +235,30 @@ export function fitStatistics(
       ? transformTarget(options, target[index.targets[s] as number] as number, target[i] as number)
       : 0;
   };
-  const groupsOf = (s: number) => {
-    const e = rows.entity[index.inputs[s] as number] as number;
-    return groups ? [groups, e] : [0];
+  /** Calls `visit` with each group sample `s` counts in: the fleet, and its entity's own when there are groups. */
+  const eachGroup = (s: number, visit: (g: number) => void) => {
+    if (!groups) return visit(0);
+    visit(groups);
+    visit(rows.entity[index.inputs[s] as number] as number);
   };
-  for (const s of index.train)
-    for (const g of groupsOf(s)) {
-      count[g] = (count[g] as number) + 1;
-      for (let c = 0; c < width; c++) sum[g * width + c] = (sum[g * width + c] as number) + valueOf(s, c);
-    }
   const squares = new Float64Array(sum.length);
-  for (const s of index.train)
-    for (const g of groupsOf(s)) {
-      const n = Math.max(1, count[g] as number);
-      for (let c = 0; c < width; c++) {
-        const d = valueOf(s, c) - (sum[g * width + c] as number) / n;
-        squares[g * width + c] = (squares[g * width + c] as number) + d * d;
-      }
+  const value = new Float64Array(width);
+  for (const pass of ['sums', 'squares'] as const)
+    for (const s of index.train) {
+      for (let c = 0; c < width; c++) value[c] = valueOf(s, c);
+      eachGroup(s, (g) => {
+        const at = g * width;
+        if (pass === 'sums') {
+          count[g] = (count[g] as number) + 1;
+          for (let c = 0; c < width; c++) sum[at + c] = (sum[at + c] as number) + (value[c] as number);
+        } else {
+          const n = count[g] as number;
+          for (let c = 0; c < width; c++) {
+            const d = (value[c] as number) - (sum[at + c] as number) / n;
+            squares[at + c] = (squares[at + c] as number) + d * d;
+          }
+        }
+      });
     }
   const statsOfGroup = (g: number): EntityStats => {
     const n = Math.max(1, count[g] as number);
