@@ -9,10 +9,11 @@ import { HyperparamsSchema, ModelSpecSchema } from '../common/model-spec';
 import { selectBackend, type BackendChoice } from '../ml/backend';
 import { createModel } from '../ml/model';
 import { createServer } from '../serving/server';
+import { PredictionLog } from '../storage/prediction-log';
 import { FileBlobStore } from '../storage/file-store';
 import { ModelRegistry } from '../storage/registry';
 import { publishVersion, recentRows } from '../test/helpers/models';
-import { machine } from './figures';
+import { machine, median } from './figures';
 
 /** The demo forecaster's shape: lookback 6 x 3 features, MLP with 32 hidden units. */
 const SPEC = ModelSpecSchema.parse({
@@ -65,9 +66,19 @@ export async function serveBench(
   }
   await registry.setAlias(SPEC.name, 'v1', null);
   const apiKey = 'bench-serve-key-0123456789';
+  // The same server twice: without and with the prediction log recording every answer.
+  const predictionLog = await PredictionLog.open(path.join(dir, 'predictions'));
   const server = createServer({ registry, apiKey });
-  await server.loadProductionModels();
-  const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  const logging = createServer({ registry, apiKey, predictionLog });
+  const urls: Record<'plain' | 'logged', string> = { plain: '', logged: '' };
+  for (const [name, s] of [
+    ['plain', server],
+    ['logged', logging],
+  ] as const) {
+    await s.loadProductionModels();
+    urls[name] = await s.app.listen({ host: '127.0.0.1', port: 0 });
+  }
+  const url = urls.plain;
   const entities = Array.from({ length: options.entities ?? 32 }, (_, i) => `E${i}`);
   const body = path.join(dir, 'body.json');
   await fs.writeFile(body, JSON.stringify({ model: SPEC.name, rows: recentRows(SPEC, entities) }));
@@ -79,8 +90,12 @@ export async function serveBench(
     concurrency,
   };
   try {
-    await measure(url, body, 2, concurrency); // warm-up, not reported
-    for (const phase of ['steady', 'reloading every 1s'] as const) {
+    // Warm-up, not reported.
+    for (const u of Object.values(urls)) await measure(u, body, 2, concurrency);
+    // Without and with the log in turns, so the machine's drift hits both alike; merged below.
+    const steady = ['steady', 'steady, prediction log on'] as const;
+    const rounds: PhaseFigures[] = [];
+    for (const phase of [...steady, ...steady, ...steady, 'reloading every 1s'] as const) {
       let reloads = 0;
       let stop = false;
       const reloader = async () => {
@@ -96,23 +111,50 @@ export async function serveBench(
           reloads++;
         }
       };
-      const reloading = phase === 'steady' ? Promise.resolve() : reloader();
-      const figures = await measure(url, body, seconds, concurrency);
+      const reloading = phase === 'reloading every 1s' ? reloader() : Promise.resolve();
+      const figures = await measure(
+        phase === 'steady, prediction log on' ? urls.logged : url,
+        body,
+        seconds,
+        concurrency,
+      );
       stop = true;
       await reloading;
       const out: PhaseFigures = {
         ...figures,
         phase,
         predictionsPerSec: Math.round(figures.requestsPerSec * entities.length),
-        ...(phase === 'steady' ? {} : { reloads }),
+        ...(phase === 'reloading every 1s' ? { reloads } : {}),
       };
-      results.push({ ...common, ...out });
+      rounds.push(out);
     }
+    for (const phase of [...steady, 'reloading every 1s'] as const)
+      results.push({ ...common, ...mergeRounds(rounds.filter((r) => r.phase === phase)) });
   } finally {
     await server.app.close();
+    await logging.app.close();
+    await predictionLog.close();
     await fs.rm(dir, { recursive: true, force: true });
   }
   return results;
+}
+
+/** Rounds of one phase as one: requests and failures summed, rates averaged, latencies their median. */
+function mergeRounds(rounds: PhaseFigures[]): PhaseFigures {
+  const first = rounds[0] as PhaseFigures;
+  if (rounds.length === 1) return first;
+  const mean = (f: (r: PhaseFigures) => number) =>
+    Math.round(rounds.reduce((a, r) => a + f(r), 0) / rounds.length);
+  return {
+    ...first,
+    seconds: rounds.reduce((a, r) => a + r.seconds, 0),
+    requests: rounds.reduce((a, r) => a + r.requests, 0),
+    failed: rounds.reduce((a, r) => a + r.failed, 0),
+    requestsPerSec: mean((r) => r.requestsPerSec),
+    predictionsPerSec: mean((r) => r.predictionsPerSec),
+    p50Ms: median(rounds.map((r) => r.p50Ms)),
+    p99Ms: median(rounds.map((r) => r.p99Ms)),
+  };
 }
 
 export interface ServeBenchPhase extends PhaseFigures {

@@ -3,6 +3,7 @@ import { selectBackend } from '../ml/backend';
 import { DataBuffer } from '../storage/buffer';
 import { BufferWriter } from '../storage/buffer-writer';
 import { Ingestor } from '../storage/ingest';
+import { PredictionLog } from '../storage/prediction-log';
 import { openCheckedBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
 import { loadConfig } from '../workers/config';
@@ -17,6 +18,10 @@ async function main(): Promise<void> {
     retentionDays: config.bufferRetentionDays,
   });
   const ingestor = new Ingestor(registry, writer);
+  const predictionLog =
+    config.predictionLog.sample > 0
+      ? await PredictionLog.open(config.predictionLog.dir, { sample: config.predictionLog.sample })
+      : undefined;
   // Predictions do not need Temporal: without it only the training routes are unavailable (503).
   const temporal = await connectClient(config).catch((err: unknown) => err as Error);
   const { app, loadProductionModels } = createServer({
@@ -31,9 +36,12 @@ async function main(): Promise<void> {
     defaultModel: config.defaultModel,
     bodyLimitBytes: config.serving.bodyLimitBytes,
     ingestBodyLimitBytes: config.serving.ingestBodyLimitBytes,
+    ...(predictionLog ? { predictionLog } : {}),
   });
   // After in-flight requests: rows still waiting for their flush are written before exit.
   app.addHook('onClose', () => writer.close());
+  // After in-flight requests too: the last answers are turned into Parquet before exit.
+  if (predictionLog) app.addHook('onClose', () => predictionLog.close());
   if (temporal instanceof Error) app.log.warn({ reason: temporal.message }, 'training API unavailable');
   else app.addHook('onClose', () => temporal.close());
   if (!config.apiKey) app.log.warn('admin API disabled: set RETRAIN_API_KEY');

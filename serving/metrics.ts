@@ -44,6 +44,12 @@ export class ServingMetrics {
     labelNames: ['model'] as const,
     registers: [this.registry],
   });
+  private readonly predictionLogFailures = new Counter({
+    name: 'retrain_prediction_log_failures_total',
+    help: 'Predict answers the prediction log could not record, by model.',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
   private readonly served = new Map<string, string>();
 
   constructor() {
@@ -65,6 +71,10 @@ export class ServingMetrics {
     if (before !== undefined) this.versionInfo.remove({ model, version: before });
     this.versionInfo.set({ model, version }, 1);
     this.served.set(model, version);
+  }
+
+  predictionLogFailed(model: string): void {
+    this.predictionLogFailures.inc({ model });
   }
 
   ingested(model: string, rows: number): void {

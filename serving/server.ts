@@ -11,6 +11,7 @@ import type { ModelRegistry } from '../storage/registry';
 import { createLogger, redactSecrets, type LoggerSettings } from '../workers/logger';
 import { adminRoutes } from './admin';
 import { BODY_TOO_LARGE, bodyTooLargeMessage, DEFAULT_BODY_LIMIT_BYTES } from './body-limit';
+import type { PredictionLog } from '../storage/prediction-log';
 import { buildFeatures, FeatureError, ModelRowsBodySchema } from './features';
 import { ingestRoutes } from './ingest-route';
 import { NO_VERSION_LABEL, ServingMetrics } from './metrics';
@@ -40,6 +41,8 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** The same for `POST /ingest`. @default 16 MiB */
   ingestBodyLimitBytes?: number;
+  /** Records every /predict answer (sampled) before it is sent; the caller closes it. */
+  predictionLog?: PredictionLog;
 }
 
 /** The inference server before it listens: the Fastify app and its start-up load. */
@@ -117,6 +120,26 @@ export function createServer(opts: ServerOptions): InferenceServer {
       if (pre.task === 'classify') return { ...key, value: raw, label: raw >= 0.5 ? 1 : 0 };
       return { ...key, value: value(raw) };
     });
+    if (opts.predictionLog) {
+      const predictedAt = Date.now();
+      const records = predictions.map((p) => ({
+        model: slot.model,
+        version: slot.version,
+        entity: String(p.entity),
+        time: Date.parse(p.time),
+        for: 'for' in p && p.for !== undefined ? Date.parse(p.for) : null,
+        value: p.value,
+        label: 'label' in p ? p.label : null,
+        predictedAt,
+      }));
+      // Not awaited: waiting for the journal write cost 10 % of throughput and 7 ms at p50 (bench/serve);
+      // a SIGKILL can lose the last milliseconds of answers, a graceful close none. An answer stays
+      // right when the log cannot take it: that is logged and counted, not turned into an error.
+      void opts.predictionLog.record(records).catch((err: unknown) => {
+        metrics.predictionLogFailed(slot.model);
+        request.log.error({ err }, 'prediction log write failed');
+      });
+    }
     return answer(200, { model: slot.model, version: slot.version, predictions });
   });
 

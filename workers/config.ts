@@ -33,6 +33,9 @@ const EnvSchema = z.object({
     .regex(/^(file|s3):\/\//, { message: 'must start with file:// or s3://' })
     .default('file://.data/store'),
   RETRAIN_BUFFER_DIR: z.string().min(1).default('.data/buffer'),
+  RETRAIN_PREDICTION_LOG_DIR: z.string().min(1).default('.data/predictions'),
+  /** Share of /predict answers the prediction log records; 0 turns it off. */
+  RETRAIN_PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(1),
   S3_ENDPOINT: z.url().optional(),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
@@ -74,6 +77,8 @@ export interface Config {
   temporal: { address: string; namespace: string };
   store: string;
   bufferDir: string;
+  /** Where the inference server records its answers, and the share it records (0: none). */
+  predictionLog: { dir: string; sample: number };
   s3: { endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string };
   /** Undefined only when neither RETRAIN_API_KEY nor `.data/api-key` exists. */
   apiKey?: string;
@@ -115,6 +120,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE },
     store: e.RETRAIN_STORE,
     bufferDir: path.resolve(cwd, e.RETRAIN_BUFFER_DIR),
+    predictionLog: {
+      dir: path.resolve(cwd, e.RETRAIN_PREDICTION_LOG_DIR),
+      sample: e.RETRAIN_PREDICTION_LOG_SAMPLE,
+    },
     s3: {
       endpoint: e.S3_ENDPOINT,
       region: e.AWS_REGION,

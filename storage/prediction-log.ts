@@ -1,0 +1,204 @@
+import { randomUUID } from 'node:crypto';
+import fsSync from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { sqlString, withDuckDb } from './duckdb';
+
+/** One /predict answer as the log keeps it. */
+export interface PredictionRecord {
+  model: string;
+  version: string;
+  /** The entity as sent, as text. */
+  entity: string;
+  /** Epoch ms of the entity's newest input row. */
+  time: number;
+  /** Epoch ms of the time forecast (models with a frequency), else null. */
+  for: number | null;
+  /** The forecast level, or the classifier's probability. */
+  value: number;
+  /** Classifiers: the label answered. */
+  label: number | null;
+  /** Epoch ms the answer was given. */
+  predictedAt: number;
+}
+
+export interface PredictionLogOptions {
+  /** Share of answers recorded, 0 to 1 (`RETRAIN_PREDICTION_LOG_SAMPLE`). @default 1 */
+  sample?: number;
+  /** How often the journal is turned into Parquet. @default 5000 */
+  flushMs?: number;
+  /** A journal not written for this long belongs to a process that died: it is recovered. @default 30000 */
+  orphanMs?: number;
+  /** Draws the sample; injectable for tests. @default Math.random */
+  random?: () => number;
+}
+
+const JOURNALS = '.journal';
+const JOURNAL_SUFFIX = '.jsonl';
+const CLAIMED_INFIX = '.recovering-';
+const COLUMNS = `{'model': 'VARCHAR', 'version': 'VARCHAR', 'entity': 'VARCHAR', 'time': 'BIGINT',
+  'for': 'BIGINT', 'value': 'DOUBLE', 'label': 'INTEGER', 'predictedAt': 'BIGINT'}`;
+
+/**
+ * The prediction log: every recorded answer is appended to this process's journal (JSON lines)
+ * before /predict replies, and every `flushMs` the journal is closed, written as Parquet under
+ * `model=<m>/day=<UTC day answered>/part-<journal>.parquet` and removed. The Parquet file is named
+ * after its journal, so turning a journal again (after a crash between the two steps) replaces the
+ * file instead of adding its rows twice. Journals of a process that died (not written for
+ * `orphanMs`) are claimed by rename and turned by the next process to open the log. What a
+ * SIGKILL loses: what was recorded but not yet handed to the kernel (`record` resolves once it
+ * is; /predict does not wait for that, see serving/server.ts); an OS crash can lose what the kernel
+ * had not written back (no fsync per answer). A graceful close loses nothing.
+ */
+export class PredictionLog {
+  private journal: fsSync.WriteStream | undefined;
+  private journalPath = '';
+  private pending = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private turning: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly options: Required<PredictionLogOptions>,
+  ) {}
+
+  /** Opens the log under `dir`, first turning the journals of processes that died into Parquet. */
+  static async open(dir: string, options: PredictionLogOptions = {}): Promise<PredictionLog> {
+    const sample = options.sample ?? 1;
+    if (!(sample >= 0 && sample <= 1)) throw new RangeError(`sample must be between 0 and 1, not ${sample}`);
+    const log = new PredictionLog(dir, {
+      sample,
+      flushMs: options.flushMs ?? 5000,
+      orphanMs: options.orphanMs ?? 30_000,
+      random: options.random ?? Math.random,
+    });
+    await fs.mkdir(path.join(dir, JOURNALS), { recursive: true });
+    await log.recoverOrphans();
+    log.timer = setInterval(() => void log.rotate(), log.options.flushMs);
+    log.timer.unref();
+    return log;
+  }
+
+  /** Appends the sampled records to the journal; resolves once they are written. */
+  record(records: PredictionRecord[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the prediction log is closed'));
+    const kept =
+      this.options.sample >= 1 ? records : records.filter(() => this.options.random() < this.options.sample);
+    if (kept.length === 0) return Promise.resolve();
+    const text = kept.map((r) => JSON.stringify(r)).join('\n') + '\n';
+    const journal = this.openJournal();
+    this.pending += kept.length;
+    return new Promise((resolve, reject) => journal.write(text, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Turns what the journal holds into Parquet now. */
+  flush(): Promise<void> {
+    return this.rotate();
+  }
+
+  /** Stops the timer and turns the last journal. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.rotate();
+  }
+
+  /** The Parquet files of a model, as a DuckDB relation, or undefined while it has none. */
+  async source(model: string): Promise<string | undefined> {
+    const root = path.join(this.dir, `model=${model}`);
+    const days = await fs.readdir(root).catch(() => [] as string[]);
+    const files = (
+      await Promise.all(
+        days.map(async (day) =>
+          (await fs.readdir(path.join(root, day)).catch(() => [] as string[]))
+            .filter((f) => f.endsWith('.parquet'))
+            .map((f) => path.join(root, day, f)),
+        ),
+      )
+    ).flat();
+    if (files.length === 0) return undefined;
+    return `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
+  }
+
+  private openJournal(): fsSync.WriteStream {
+    if (!this.journal) {
+      this.journalPath = path.join(this.dir, JOURNALS, `${randomUUID()}${JOURNAL_SUFFIX}`);
+      this.journal = fsSync.createWriteStream(this.journalPath, { flags: 'a' });
+    }
+    return this.journal;
+  }
+
+  /** Closes the current journal (new records go to a new one) and turns it; one turn at a time. */
+  private rotate(): Promise<void> {
+    const journal = this.journal;
+    if (!journal || this.pending === 0) return this.turning;
+    const file = this.journalPath;
+    this.journal = undefined;
+    this.pending = 0;
+    const ended = new Promise<void>((resolve, reject) => {
+      journal.once('error', reject);
+      journal.end(resolve);
+    });
+    this.turning = this.turning.then(async () => {
+      await ended;
+      await this.turn(file);
+    });
+    return this.turning;
+  }
+
+  /** Writes one journal as Parquet files (one per model and day) named after it, then removes it. */
+  private async turn(journal: string): Promise<void> {
+    const id = path.basename(journal).split('.')[0] as string;
+    const staging = path.join(this.dir, JOURNALS, `staging-${id}`);
+    await fs.rm(staging, { recursive: true, force: true });
+    await withDuckDb(async (conn) => {
+      await conn.run(`SET TimeZone = 'UTC'`);
+      await conn.run(
+        `COPY (
+           SELECT model, version, entity, make_timestamp(time * 1000) AS time,
+                  make_timestamp("for" * 1000) AS "for", value, label,
+                  make_timestamp(predictedAt * 1000) AS predicted_at,
+                  strftime(make_timestamp(predictedAt * 1000), '%Y-%m-%d') AS day
+           FROM read_json(${sqlString(journal)}, format = 'newline_delimited', columns = ${COLUMNS})
+         ) TO ${sqlString(staging)} (FORMAT parquet, PARTITION_BY (model, day), WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN ${sqlString(`part-${id}`)})`,
+      );
+    });
+    for (const modelDir of await fs.readdir(staging).catch(() => [] as string[])) {
+      for (const day of await fs.readdir(path.join(staging, modelDir))) {
+        const target = path.join(this.dir, modelDir, day);
+        await fs.mkdir(target, { recursive: true });
+        for (const file of await fs.readdir(path.join(staging, modelDir, day)))
+          await fs.rename(path.join(staging, modelDir, day, file), path.join(target, file));
+      }
+    }
+    await fs.rm(staging, { recursive: true, force: true });
+    await fs.rm(journal, { force: true });
+  }
+
+  /**
+   * Turns the journals nobody has written for `orphanMs` (a dead writer's, or one a dead recoverer
+   * claimed): each is claimed by one rename, so only one process turns it, and touched, so others
+   * leave it alone while it is turned.
+   */
+  private async recoverOrphans(): Promise<void> {
+    const dir = path.join(this.dir, JOURNALS);
+    for (const name of await fs.readdir(dir)) {
+      if (!name.endsWith(JOURNAL_SUFFIX)) continue;
+      const file = path.join(dir, name);
+      const stat = await fs.stat(file).catch(() => undefined);
+      if (!stat || Date.now() - stat.mtimeMs < this.options.orphanMs) continue;
+      const id = name.split('.')[0] as string;
+      const claimed = path.join(dir, `${id}${CLAIMED_INFIX}${randomUUID()}${JOURNAL_SUFFIX}`);
+      try {
+        await fs.rename(file, claimed);
+      } catch {
+        continue; // Another process claimed it first.
+      }
+      const now = new Date();
+      await fs.utimes(claimed, now, now);
+      await this.turn(claimed);
+    }
+  }
+}
