@@ -12,6 +12,7 @@ import type {
   ScheduleModelOptions,
 } from './commands/schedule';
 import type { StartOptions } from './commands/start';
+import type { MonitorOptions } from './commands/monitor';
 import type { StatsOptions } from './commands/stats';
 import type { StatusOptions } from './commands/status';
 import type { ConflictPolicy, ExtraColumnsPolicy } from '../storage/ingest';
@@ -169,6 +170,17 @@ export async function main(
       .option('--json', JSON_HELP),
     async (config, opts: StatsOptions) =>
       (await import('./commands/stats.js')).statsCommand(opts, config, out),
+  );
+
+  act(
+    program
+      .command('monitor')
+      .description("a model's live error per version: logged predictions against the actuals ingested since")
+      .requiredOption('--model <m>', 'the model')
+      .option('--days <n>', 'the sliding window, in days of target time', '7')
+      .option('--json', JSON_HELP),
+    async (config, opts: MonitorOptions) =>
+      (await import('./commands/monitor.js')).monitorCommand(opts, config, out),
   );
 
   const models = program.command('models').description('model specs and their registered versions');

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     defaultModel: config.defaultModel,
     bodyLimitBytes: config.serving.bodyLimitBytes,
     ingestBodyLimitBytes: config.serving.ingestBodyLimitBytes,
-    ...(predictionLog ? { predictionLog } : {}),
+    ...(predictionLog ? { predictionLog, buffer } : {}),
   });
   // After in-flight requests: rows still waiting for their flush are written before exit.
   app.addHook('onClose', () => writer.close());

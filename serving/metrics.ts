@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { LiveReport } from '../activities/live-metrics';
 
 /** Predict latency bounds, seconds: a millisecond to a slow five-second batch. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -50,6 +51,12 @@ export class ServingMetrics {
     labelNames: ['model'] as const,
     registers: [this.registry],
   });
+  private readonly liveError = new Gauge({
+    name: 'retrain_live_error',
+    help: 'Live figures of each version over the monitor window: logged predictions against the actuals ingested since.',
+    labelNames: ['model', 'version', 'metric'] as const,
+    registers: [this.registry],
+  });
   private readonly served = new Map<string, string>();
 
   constructor() {
@@ -71,6 +78,14 @@ export class ServingMetrics {
     if (before !== undefined) this.versionInfo.remove({ model, version: before });
     this.versionInfo.set({ model, version }, 1);
     this.served.set(model, version);
+  }
+
+  /** Sets the live gauges of a model from its report (every metric of each version's window). */
+  live(report: LiveReport): void {
+    for (const v of report.versions)
+      for (const [metric, value] of Object.entries(v.window.metrics))
+        if (Number.isFinite(value))
+          this.liveError.set({ model: report.model, version: v.version, metric }, value);
   }
 
   predictionLogFailed(model: string): void {

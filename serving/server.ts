@@ -11,7 +11,9 @@ import type { ModelRegistry } from '../storage/registry';
 import { createLogger, redactSecrets, type LoggerSettings } from '../workers/logger';
 import { adminRoutes } from './admin';
 import { BODY_TOO_LARGE, bodyTooLargeMessage, DEFAULT_BODY_LIMIT_BYTES } from './body-limit';
+import type { DataBuffer } from '../storage/buffer';
 import type { PredictionLog } from '../storage/prediction-log';
+import { monitorReport, monitorRoutes } from './monitor-route';
 import { buildFeatures, FeatureError, ModelRowsBodySchema } from './features';
 import { ingestRoutes } from './ingest-route';
 import { NO_VERSION_LABEL, ServingMetrics } from './metrics';
@@ -43,6 +45,13 @@ export interface ServerOptions {
   ingestBodyLimitBytes?: number;
   /** Records every /predict answer (sampled) before it is sent; the caller closes it. */
   predictionLog?: PredictionLog;
+  /**
+   * With `predictionLog`: the data buffer the actuals arrive in, for `GET /admin/monitor` and the
+   * `retrain_live_error` gauges (refreshed every `liveEveryMs` for the loaded models).
+   */
+  buffer?: DataBuffer;
+  /** @default 60000 */
+  liveEveryMs?: number;
 }
 
 /** The inference server before it listens: the Fastify app and its start-up load. */
@@ -172,6 +181,29 @@ export function createServer(opts: ServerOptions): InferenceServer {
     temporal: opts.temporal,
     defaultModel: opts.defaultModel,
   });
+  const monitored =
+    opts.buffer && opts.predictionLog
+      ? { buffer: opts.buffer, predictionLog: opts.predictionLog }
+      : undefined;
+  if (monitored) {
+    const live = { registry: opts.registry, ...monitored };
+    void app.register(monitorRoutes, {
+      prefix: '/admin',
+      ...live,
+      apiKey: opts.apiKey,
+      onReport: (report) => metrics.live(report),
+    });
+    const refresh = async () => {
+      for (const slot of pool.list())
+        await monitorReport(live, slot.model).then(
+          (report) => metrics.live(report),
+          (err: unknown) => app.log.warn({ err, model: slot.model }, 'live metrics not refreshed'),
+        );
+    };
+    const timer = setInterval(() => void refresh(), opts.liveEveryMs ?? 60_000);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
+  }
   if (opts.ingestor)
     void app.register(ingestRoutes, {
       ingestor: opts.ingestor,

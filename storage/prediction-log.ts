@@ -106,20 +106,8 @@ export class PredictionLog {
   }
 
   /** The Parquet files of a model, as a DuckDB relation, or undefined while it has none. */
-  async source(model: string): Promise<string | undefined> {
-    const root = path.join(this.dir, `model=${model}`);
-    const days = await fs.readdir(root).catch(() => [] as string[]);
-    const files = (
-      await Promise.all(
-        days.map(async (day) =>
-          (await fs.readdir(path.join(root, day)).catch(() => [] as string[]))
-            .filter((f) => f.endsWith('.parquet'))
-            .map((f) => path.join(root, day, f)),
-        ),
-      )
-    ).flat();
-    if (files.length === 0) return undefined;
-    return `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
+  source(model: string): Promise<string | undefined> {
+    return predictionLogReader(this.dir).source(model);
   }
 
   private openJournal(): fsSync.WriteStream {
@@ -201,4 +189,25 @@ export class PredictionLog {
       await this.turn(claimed);
     }
   }
+}
+
+/** Reads a prediction log's Parquet files without opening it for writing (no recovery, no journal). */
+export function predictionLogReader(dir: string): { source(model: string): Promise<string | undefined> } {
+  return {
+    async source(model) {
+      const root = path.join(dir, `model=${model}`);
+      const days = await fs.readdir(root).catch(() => [] as string[]);
+      const files = (
+        await Promise.all(
+          days.map(async (day) =>
+            (await fs.readdir(path.join(root, day)).catch(() => [] as string[]))
+              .filter((f) => f.endsWith('.parquet'))
+              .map((f) => path.join(root, day, f)),
+          ),
+        )
+      ).flat();
+      if (files.length === 0) return undefined;
+      return `read_parquet([${files.map(sqlString).join(', ')}], hive_partitioning = false)`;
+    },
+  };
 }

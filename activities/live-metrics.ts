@@ -1,0 +1,176 @@
+import type { ModelSpec } from '../common/model-spec';
+import type { MetricSet } from '../common/stages';
+import { classifyMetrics, forecastMetrics } from '../ml/metrics';
+import type { DataBuffer } from '../storage/buffer';
+import { forEachChunk, sqlIdent, withDuckDb } from '../storage/duckdb';
+import type { PredictionLog } from '../storage/prediction-log';
+import type { ModelRegistry } from '../storage/registry';
+
+/** Live figures of one set of predictions, beside the naive baselines on the same rows. */
+export interface LiveFigures {
+  predictions: number;
+  metrics: MetricSet;
+  baselines: Record<string, MetricSet>;
+}
+
+export interface VersionLive {
+  version: string;
+  /** The version's holdout figure under the live metric, from its metadata (null when it has none). */
+  holdout: number | null;
+  /** Every prediction of the version whose actual has arrived. */
+  all: LiveFigures;
+  /** Those whose target time lies in the last `windowDays` days before the newest one. */
+  window: LiveFigures;
+  /** Per UTC day of the target time, oldest first. */
+  days: ({ day: string } & LiveFigures)[];
+}
+
+export interface LiveReport {
+  model: string;
+  /** The live gate metric: MAE for forecasts, F1 for classifiers. */
+  metric: 'mae' | 'f1';
+  windowDays: number;
+  versions: VersionLive[];
+}
+
+const DAY_MS = 86_400_000;
+
+/** One prediction joined with what happened: its actual and the naive forecasts for the same target. */
+interface Joined {
+  version: string;
+  targetMs: number;
+  value: number;
+  actual: number;
+  last: number;
+  dayBefore: number;
+}
+
+/**
+ * The live error of each version of `spec`'s model: its logged predictions joined with the actuals
+ * the buffer received since. A prediction's target is the row at its `for` time (models with a
+ * frequency) or the entity's record `horizon` records after its newest input row. Of several
+ * answers for one (version, entity, target) the latest counts. Rows count when the actual and the
+ * last value (the target at the newest input row) are both in the buffer, so model and baselines
+ * are scored on the same rows; `sameHourDayBefore` falls back to the last value as in validation.
+ */
+export async function liveMetrics(deps: {
+  spec: ModelSpec;
+  buffer: DataBuffer;
+  predictionLog: Pick<PredictionLog, 'source'>;
+  registry: ModelRegistry;
+  windowDays?: number;
+}): Promise<LiveReport> {
+  const { spec, windowDays = 7 } = deps;
+  const metric = spec.task === 'forecast' ? 'mae' : 'f1';
+  const [predictions, actuals] = await Promise.all([
+    deps.predictionLog.source(spec.name),
+    deps.buffer.parquetSource(spec.name),
+  ]);
+  const joined = predictions && actuals ? await joinActuals(spec, predictions, actuals) : [];
+  const versions = [...new Set(joined.map((j) => j.version))].sort(
+    (a, b) => Number(a.slice(1)) - Number(b.slice(1)) || a.localeCompare(b),
+  );
+  const score = (rows: Joined[]): LiveFigures => scoreRows(spec, rows);
+  return {
+    model: spec.name,
+    metric,
+    windowDays,
+    versions: await Promise.all(
+      versions.map(async (version) => {
+        const rows = joined.filter((j) => j.version === version);
+        const newest = Math.max(...rows.map((r) => r.targetMs));
+        const byDay = new Map<string, Joined[]>();
+        for (const r of rows) {
+          const day = new Date(r.targetMs).toISOString().slice(0, 10);
+          byDay.set(day, [...(byDay.get(day) ?? []), r]);
+        }
+        const meta = await deps.registry.getMetadata(spec.name, version).catch(() => undefined);
+        return {
+          version,
+          holdout: meta?.metrics[metric] ?? null,
+          all: score(rows),
+          window: score(rows.filter((r) => r.targetMs > newest - windowDays * DAY_MS)),
+          days: [...byDay.entries()]
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([day, dayRows]) => ({ day, ...score(dayRows) })),
+        };
+      }),
+    ),
+  };
+}
+
+function scoreRows(spec: ModelSpec, rows: Joined[]): LiveFigures {
+  const actual = rows.map((r) => r.actual);
+  const last = rows.map((r) => r.last);
+  const dayBefore = rows.map((r) => (Number.isFinite(r.dayBefore) ? r.dayBefore : r.last));
+  if (spec.task === 'classify') {
+    const above = (v: number) => (v > (spec.threshold ?? 0) ? 1 : 0);
+    const labels = actual.map(above);
+    return {
+      predictions: rows.length,
+      metrics: classifyMetrics(
+        labels,
+        rows.map((r) => r.value),
+      ),
+      baselines: {
+        lastValue: classifyMetrics(labels, last.map(above)),
+        sameHourDayBefore: classifyMetrics(labels, dayBefore.map(above)),
+      },
+    };
+  }
+  return {
+    predictions: rows.length,
+    metrics: forecastMetrics(
+      actual,
+      rows.map((r) => r.value),
+    ),
+    baselines: {
+      lastValue: forecastMetrics(actual, last),
+      sameHourDayBefore: forecastMetrics(actual, dayBefore),
+    },
+  };
+}
+
+async function joinActuals(spec: ModelSpec, predictions: string, actuals: string): Promise<Joined[]> {
+  const e = sqlIdent(spec.entityColumn);
+  const t = sqlIdent(spec.timeColumn);
+  const y = sqlIdent(spec.target);
+  const sql = `
+    WITH p AS (
+      SELECT version, entity, time, "for", value, predicted_at FROM ${predictions}
+      QUALIFY row_number() OVER (PARTITION BY version, entity, coalesce("for", time) ORDER BY predicted_at DESC) = 1
+    ),
+    b AS (
+      SELECT ${e}::VARCHAR AS entity, ${t}::TIMESTAMP AS ts, ${y}::DOUBLE AS y,
+             lead(${y}::DOUBLE, ${spec.horizon}) OVER w AS y_lead, lead(${t}::TIMESTAMP, ${spec.horizon}) OVER w AS ts_lead
+      FROM ${actuals} WINDOW w AS (PARTITION BY ${e}::VARCHAR ORDER BY ${t})
+    ),
+    j AS (
+      SELECT p.version, p.value, b.y AS last,
+             CASE WHEN p."for" IS NULL THEN b.y_lead ELSE a.y END AS actual,
+             CASE WHEN p."for" IS NULL THEN b.ts_lead ELSE p."for" END AS target, p.entity
+      FROM p JOIN b ON b.entity = p.entity AND b.ts = p.time
+      LEFT JOIN b a ON a.entity = p.entity AND a.ts = p."for"
+    )
+    SELECT j.version, epoch_ms(j.target)::DOUBLE AS target_ms, j.value, j.actual, j.last,
+           coalesce(d.y, 'NaN'::DOUBLE) AS day_before
+    FROM j LEFT JOIN b d ON d.entity = j.entity AND d.ts = j.target - INTERVAL 24 HOUR
+    WHERE j.actual IS NOT NULL AND j.last IS NOT NULL AND isfinite(j.value)
+    ORDER BY target_ms, j.entity`;
+  const rows: Joined[] = [];
+  await withDuckDb((conn) =>
+    forEachChunk(conn, sql, (chunk) => {
+      const [target, value, actual, last, dayBefore] = [1, 2, 3, 4, 5].map((c) => chunk.doubles(c));
+      for (let r = 0; r < chunk.rows; r++)
+        rows.push({
+          version: chunk.text(0, r) ?? '',
+          targetMs: target![r] as number,
+          value: value![r] as number,
+          actual: actual![r] as number,
+          last: last![r] as number,
+          dayBefore: dayBefore![r] as number,
+        });
+    }),
+  );
+  return rows;
+}

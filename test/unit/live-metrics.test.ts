@@ -1,0 +1,171 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { liveMetrics } from '../../activities/live-metrics';
+import { ModelSpecSchema } from '../../common/model-spec';
+import { DataBuffer } from '../../storage/buffer';
+import { withDuckDb } from '../../storage/duckdb';
+import { FileBlobStore } from '../../storage/file-store';
+import { PredictionLog } from '../../storage/prediction-log';
+import { ModelRegistry } from '../../storage/registry';
+import { createServer } from '../../serving/server';
+import { loadConfig } from '../../workers/config';
+import { publishVersion, smallModel } from '../helpers/models';
+import { cliWith } from '../helpers/run-cli';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2024, 0, 1);
+const at = (h: number) => T0 + h * HOUR;
+
+const spec = ModelSpecSchema.parse({
+  name: 'live',
+  task: 'forecast',
+  timeColumn: 'ts',
+  entityColumn: 'host',
+  features: ['y'],
+  target: 'y',
+  lookback: 1,
+  frequency: '1h',
+});
+
+let dir: string;
+let deps: Parameters<typeof liveMetrics>[0];
+let log: PredictionLog;
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-live-'));
+  const buffer = new DataBuffer(path.join(dir, 'buffer'));
+  // Host a: y = 10 + h at hours 0-5 and 24-26 (the next day), so h25's day before is h1.
+  const hours = [0, 1, 2, 3, 4, 5, 24, 25, 26];
+  const values = hours.map((h) => `(TIMESTAMP '2024-01-01' + INTERVAL ${h} HOUR, 'a', ${10 + h}::DOUBLE)`);
+  await withDuckDb((conn) =>
+    buffer.appendQuery(conn, spec.name, `SELECT * FROM (VALUES ${values.join(', ')}) v(ts, host, y)`, {
+      timeColumn: 'ts',
+      entityColumn: 'host',
+    }),
+  );
+  const registry = new ModelRegistry(new FileBlobStore(path.join(dir, 'store')));
+  await registry.saveSpec(spec);
+  await publishVersion(registry, spec, 'v1', {
+    net: smallModel(spec, 1),
+    metadata: { metrics: { mae: 0.7 } },
+  });
+  const predictionLog = (log = await PredictionLog.open(path.join(dir, 'predictions')));
+  const answer = (version: string, h: number, value: number, predictedAt = at(30)) => ({
+    model: spec.name,
+    version,
+    entity: 'a',
+    time: at(h),
+    for: at(h + 1),
+    value,
+    label: null,
+    predictedAt,
+  });
+  await predictionLog.record([
+    answer('v1', 0, 11.5), // actual 11: error 0.5; last value 10: error 1
+    answer('v1', 2, 99, at(29)), // superseded by the later answer for the same target
+    answer('v1', 2, 12), // actual 13: error 1; last 12: error 1
+    answer('v1', 24, 36), // actual 35: error 1; last 34: error 1; day before (h1 = 11): error 24
+    answer('v1', 26, 40), // h27 has not arrived: not scored
+    answer('v2', 3, 13), // actual 14: error 1
+  ]);
+  await predictionLog.flush();
+  deps = { spec, buffer, predictionLog, registry };
+});
+
+afterAll(async () => {
+  await log.close();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('live metrics', () => {
+  it('join each version’s predictions with the actuals that arrived, as a hand computation does', async () => {
+    const report = await liveMetrics(deps);
+    expect(report.metric).toBe('mae');
+    expect(report.versions.map((v) => v.version)).toEqual(['v1', 'v2']);
+    const [v1, v2] = report.versions;
+    expect(v1!.holdout).toBe(0.7);
+    expect(v1!.all.predictions).toBe(3);
+    expect(v1!.all.metrics.mae).toBeCloseTo((0.5 + 1 + 1) / 3, 12);
+    expect(v1!.all.metrics.rmse).toBeCloseTo(Math.sqrt((0.25 + 1 + 1) / 3), 12);
+    expect(v1!.all.baselines.lastValue!.mae).toBeCloseTo(1, 12);
+    // h1 and h3 have no day before: the last value stands in; h25's is h1.
+    expect(v1!.all.baselines.sameHourDayBefore!.mae).toBeCloseTo((1 + 1 + 24) / 3, 12);
+    expect(v1!.days.map((d) => [d.day, d.predictions, d.metrics.mae])).toEqual([
+      ['2024-01-01', 2, 0.75],
+      ['2024-01-02', 1, 1],
+    ]);
+    expect(v2!.holdout).toBeNull();
+    expect(v2!.all).toMatchObject({ predictions: 1, metrics: { mae: 1 } });
+  });
+
+  it('keeps a sliding window of the last days before the newest target', async () => {
+    const report = await liveMetrics({ ...deps, windowDays: 1 });
+    // Newest target h25: the window holds targets after h1, so h3 and h25.
+    expect(report.versions[0]!.window.predictions).toBe(2);
+    expect(report.versions[0]!.window.metrics.mae).toBeCloseTo(1, 12);
+  });
+
+  it('is empty for a model nothing was predicted for', async () => {
+    const other = { ...spec, name: 'silent' };
+    expect((await liveMetrics({ ...deps, spec: other })).versions).toEqual([]);
+  });
+});
+
+describe('the live figures on every surface', () => {
+  const KEY = 'live-metrics-test-key-0123';
+
+  it('GET /admin/monitor (behind the key), the retrain_live_error gauges and retrain monitor agree', async () => {
+    const expected = await liveMetrics(deps);
+    const server = createServer({
+      registry: deps.registry,
+      apiKey: KEY,
+      predictionLog: log,
+      buffer: deps.buffer,
+    });
+    try {
+      const refused = await server.app.inject({ method: 'GET', url: '/admin/monitor?model=live' });
+      expect(refused.statusCode).toBe(401);
+      const reply = await server.app.inject({
+        method: 'GET',
+        url: '/admin/monitor?model=live',
+        headers: { 'x-api-key': KEY },
+      });
+      expect(reply.statusCode).toBe(200);
+      expect(reply.json()).toEqual(JSON.parse(JSON.stringify(expected)));
+      const unknown = await server.app.inject({
+        method: 'GET',
+        url: '/admin/monitor?model=nobody',
+        headers: { 'x-api-key': KEY },
+      });
+      expect(unknown.statusCode).toBe(404);
+      const scraped = (await server.app.inject('/metrics')).body;
+      const gauge = scraped.match(/^retrain_live_error\{model="live",version="v1",metric="mae"\} (\S+)$/m);
+      expect(Number(gauge?.[1])).toBeCloseTo(expected.versions[0]!.window.metrics.mae!, 9);
+    } finally {
+      await server.app.close();
+    }
+
+    const config = loadConfig(
+      {
+        RETRAIN_STORE: `file://${path.join(dir, 'store')}`,
+        RETRAIN_BUFFER_DIR: path.join(dir, 'buffer'),
+        RETRAIN_PREDICTION_LOG_DIR: path.join(dir, 'predictions'),
+      },
+      dir,
+    );
+    const retrain = cliWith(config);
+    const json = await retrain('monitor', '--model', 'live', '--json');
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual(JSON.parse(JSON.stringify(expected)));
+    const text = await retrain('monitor', '--model', 'live');
+    expect(text.stdout).toContain(
+      'v1: holdout mae 0.7000; live mae 0.8333 over 3 predictions (lastValue 1.0000, sameHourDayBefore 8.6667)',
+    );
+    expect(text.stdout).toContain('  2024-01-02: mae 1.0000 over 1');
+    expect((await retrain('monitor', '--model', 'live', '--days', '0')).stderr).toContain(
+      '--days must be a whole number',
+    );
+  });
+});
