@@ -201,10 +201,13 @@ export const ModelSpecSchema = z
         message: `minDays ${spec.minDays} cannot exceed windowDays ${spec.windowDays}`,
       });
     }
-    for (const [path, hp] of [[['hyperparams'], spec.hyperparams]] as const) {
-      const issue = inputOptionsIssue(spec, hp);
-      if (issue) ctx.addIssue({ code: 'custom', path: [...path, issue.field], message: issue.message });
-    }
+    const optionsIssue = inputOptionsIssue(spec, spec.hyperparams);
+    if (optionsIssue)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hyperparams', optionsIssue.field],
+        message: optionsIssue.message,
+      });
     if (spec.task === 'classify' && spec.search?.targetTransform) {
       ctx.addIssue({
         code: 'custom',
