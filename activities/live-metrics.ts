@@ -1,8 +1,8 @@
 import type { ModelSpec } from '../common/model-spec';
 import type { MetricSet } from '../common/stages';
-import { classifyMetrics, forecastMetrics } from '../ml/metrics';
+import { classifyMetrics, forecastMetrics, populationStability } from '../ml/metrics';
 import type { DataBuffer } from '../storage/buffer';
-import { forEachChunk, sqlIdent, withDuckDb } from '../storage/duckdb';
+import { forEachChunk, sqlIdent, sqlString, withDuckDb } from '../storage/duckdb';
 import type { PredictionLog } from '../storage/prediction-log';
 import type { ModelRegistry } from '../storage/registry';
 
@@ -25,8 +25,24 @@ export interface VersionLive {
   days: ({ day: string } & LiveFigures)[];
 }
 
+/** What changed since the production version's training window ended. */
+export interface SinceTraining {
+  version: string;
+  /** The window its dataset was exported from. */
+  trainedOn: { from: string; to: string };
+  /** Buffer records after that window. */
+  newRecords: number;
+  /**
+   * Per feature, the population stability index of the records after the window against those in
+   * it, over the deciles of the window; null without records on either side.
+   */
+  drift: Record<string, number | null>;
+}
+
 export interface LiveReport {
   model: string;
+  /** Absent before the first registration. */
+  production?: SinceTraining;
   /** The live gate metric: MAE for forecasts, F1 for classifiers. */
   metric: 'mae' | 'f1';
   windowDays: number;
@@ -71,8 +87,10 @@ export async function liveMetrics(deps: {
     (a, b) => Number(a.slice(1)) - Number(b.slice(1)) || a.localeCompare(b),
   );
   const score = (rows: Joined[]): LiveFigures => scoreRows(spec, rows);
+  const production = actuals ? await sinceTraining(spec, deps.registry, actuals) : undefined;
   return {
     model: spec.name,
+    ...(production ? { production } : {}),
     metric,
     windowDays,
     versions: await Promise.all(
@@ -173,4 +191,49 @@ async function joinActuals(spec: ModelSpec, predictions: string, actuals: string
     }),
   );
   return rows;
+}
+
+const DECILES = Array.from({ length: 9 }, (_, i) => (i + 1) / 10);
+
+/** New records and feature drift since the production version's training window (see {@link SinceTraining}). */
+async function sinceTraining(
+  spec: ModelSpec,
+  registry: ModelRegistry,
+  actuals: string,
+): Promise<SinceTraining | undefined> {
+  const alias = await registry.getAlias(spec.name);
+  if (!alias) return undefined;
+  const meta = await registry.getMetadata(spec.name, alias.value.version);
+  if (!meta) return undefined;
+  const { from, to } = meta.dataset.window;
+  const t = sqlIdent(spec.timeColumn);
+  // The window's `to` has whole seconds: its newest record may lie up to a second after it.
+  const until = `TIMESTAMP ${sqlString(to)} + INTERVAL 1 SECOND`;
+  return withDuckDb(async (conn) => {
+    const counted = await conn.runAndReadAll(
+      `SELECT count(*)::BIGINT AS n FROM ${actuals} WHERE ${t}::TIMESTAMP >= ${until}`,
+    );
+    const drift: Record<string, number | null> = {};
+    for (const feature of spec.features) {
+      const f = sqlIdent(feature);
+      const bins = await conn.runAndReadAll(
+        `WITH src AS (SELECT ${t}::TIMESTAMP AS ts, ${f}::DOUBLE AS v FROM ${actuals}
+                      WHERE ${t}::TIMESTAMP >= TIMESTAMP ${sqlString(from)} AND isfinite(${f}::DOUBLE)),
+              q AS (SELECT quantile_cont(v, [${DECILES.join(', ')}]) AS cuts FROM src WHERE ts < ${until})
+         SELECT (ts >= ${until}) AS recent, len(list_filter(q.cuts, c -> c < v))::INTEGER AS bin, count(*)::DOUBLE AS n
+         FROM src, q WHERE q.cuts IS NOT NULL GROUP BY ALL`,
+      );
+      const histogram = { reference: new Array<number>(10).fill(0), recent: new Array<number>(10).fill(0) };
+      for (const row of bins.getRowObjectsJson() as { recent: boolean; bin: number; n: number }[])
+        histogram[row.recent ? 'recent' : 'reference'][Number(row.bin)] = Number(row.n);
+      const psi = populationStability(histogram.reference, histogram.recent);
+      drift[feature] = Number.isFinite(psi) ? psi : null;
+    }
+    return {
+      version: alias.value.version,
+      trainedOn: { from, to },
+      newRecords: Number(counted.getRowObjectsJson()[0]?.n ?? 0),
+      drift,
+    };
+  });
 }

@@ -115,3 +115,24 @@ export function rocAuc(labels: ArrayLike<number>, scores: ArrayLike<number>): nu
   if (!positives || !negatives) return 0.5;
   return (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
 }
+
+/** Share floor of an empty bin in {@link populationStability}, so the logarithm stays finite. */
+const PSI_FLOOR = 1e-4;
+
+/**
+ * The population stability index of `recent` against `reference`, two histograms over the same
+ * bins: Σ (r - e) ln(r / e) over the bins' shares (an empty bin counts as 1e-4). 0 is no change;
+ * above 0.25 is commonly read as a shift. NaN when either histogram is empty.
+ */
+export function populationStability(reference: ArrayLike<number>, recent: ArrayLike<number>): number {
+  const total = (h: ArrayLike<number>) => Array.from(h).reduce((a, b) => a + b, 0);
+  const [e, r] = [total(reference), total(recent)];
+  if (!e || !r) return Number.NaN;
+  let psi = 0;
+  for (let b = 0; b < reference.length; b++) {
+    const pe = Math.max(PSI_FLOOR, (reference[b] as number) / e);
+    const pr = Math.max(PSI_FLOOR, ((recent[b] as number) ?? 0) / r);
+    psi += (pr - pe) * Math.log(pr / pe);
+  }
+  return psi;
+}

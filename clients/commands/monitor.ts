@@ -51,6 +51,15 @@ export async function monitorCommand(
           .map((d) => `  ${d.day}: ${m} ${fmt(d.metrics[m])} over ${d.predictions}`),
       ])
     : [`${model}: no logged prediction has its actual yet`];
+  const since = report.production;
+  if (since) {
+    const drift = Object.entries(since.drift)
+      .map(([feature, psi]) => `${feature} ${psi === null ? '-' : psi.toFixed(3)}`)
+      .join(', ');
+    lines.unshift(
+      `production ${since.version}, trained on ${since.trainedOn.from} to ${since.trainedOn.to}: ${since.newRecords} records since; drift (PSI) ${drift}`,
+    );
+  }
   out.result(values.json, report, lines.join('\n'));
   return 0;
 }

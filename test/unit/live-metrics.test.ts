@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveMetrics } from '../../activities/live-metrics';
 import { ModelSpecSchema } from '../../common/model-spec';
+import { populationStability } from '../../ml/metrics';
 import { DataBuffer } from '../../storage/buffer';
 import { withDuckDb } from '../../storage/duckdb';
 import { FileBlobStore } from '../../storage/file-store';
@@ -47,10 +48,17 @@ beforeAll(async () => {
   );
   const registry = new ModelRegistry(new FileBlobStore(path.join(dir, 'store')));
   await registry.saveSpec(spec);
+  // v1 was trained on hours 0-5: hours 24-26 arrived since.
+  const dataset = {
+    key: 'datasets/live/wf-v1',
+    rows: { train: 4, holdout: 1 },
+    window: { from: '2024-01-01T00:00:00Z', to: '2024-01-01T05:00:00Z' },
+  };
   await publishVersion(registry, spec, 'v1', {
     net: smallModel(spec, 1),
-    metadata: { metrics: { mae: 0.7 } },
+    metadata: { metrics: { mae: 0.7 }, dataset },
   });
+  await registry.setAlias(spec.name, 'v1', null);
   const predictionLog = (log = await PredictionLog.open(path.join(dir, 'predictions')));
   const answer = (version: string, h: number, value: number, predictedAt = at(30)) => ({
     model: spec.name,
@@ -98,6 +106,33 @@ describe('live metrics', () => {
     ]);
     expect(v2!.holdout).toBeNull();
     expect(v2!.all).toMatchObject({ predictions: 1, metrics: { mae: 1 } });
+  });
+
+  it('counts the records since the production version was trained, and their drift', async () => {
+    const { production } = await liveMetrics(deps);
+    expect(production).toMatchObject({
+      version: 'v1',
+      trainedOn: { from: '2024-01-01T00:00:00Z', to: '2024-01-01T05:00:00Z' },
+      newRecords: 3,
+    });
+    // Training's y = 10..15 fall one each in deciles 0, 1, 3, 5, 7 and 9 of themselves (cuts 10.5,
+    // 11, ..., 14.5); the 3 records since (34-36) all in the top one.
+    const reference = [1, 1, 0, 1, 0, 1, 0, 1, 0, 1];
+    const recent = [0, 0, 0, 0, 0, 0, 0, 0, 0, 3];
+    expect(production!.drift.y).toBeCloseTo(populationStability(reference, recent), 12);
+    expect(production!.drift.y).toBeCloseTo(
+      (1 - 1 / 6) * Math.log(6) + 5 * (1e-4 - 1 / 6) * Math.log(1e-4 * 6),
+      12,
+    );
+  });
+
+  it('computes the population stability index of two histograms', () => {
+    expect(populationStability([5, 5, 5], [10, 10, 10])).toBe(0);
+    expect(populationStability([50, 50], [90, 10])).toBeCloseTo(
+      0.4 * Math.log(1.8) + -0.4 * Math.log(0.2),
+      12,
+    );
+    expect(populationStability([1, 2], [0, 0])).toBeNaN();
   });
 
   it('keeps a sliding window of the last days before the newest target', async () => {
@@ -164,6 +199,9 @@ describe('the live figures on every surface', () => {
       'v1: holdout mae 0.7000; live mae 0.8333 over 3 predictions (lastValue 1.0000, sameHourDayBefore 8.6667)',
     );
     expect(text.stdout).toContain('  2024-01-02: mae 1.0000 over 1');
+    expect(text.stdout).toMatch(
+      /^production v1, trained on 2024-01-01T00:00:00Z to 2024-01-01T05:00:00Z: 3 records since; drift \(PSI\) y 7\.\d{3}$/m,
+    );
     expect((await retrain('monitor', '--model', 'live', '--days', '0')).stderr).toContain(
       '--days must be a whole number',
     );
