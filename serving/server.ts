@@ -43,7 +43,7 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** The same for `POST /ingest`. @default 16 MiB */
   ingestBodyLimitBytes?: number;
-  /** Records every /predict answer (sampled) before it is sent; the caller closes it. */
+  /** Records every /predict answer (sampled; see storage/prediction-log.ts); the caller closes it. */
   predictionLog?: PredictionLog;
   /**
    * With `predictionLog`: the data buffer the actuals arrive in, for `GET /admin/monitor` and the
