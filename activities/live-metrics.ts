@@ -96,11 +96,14 @@ export async function liveMetrics(deps: {
     versions: await Promise.all(
       versions.map(async (version) => {
         const rows = joined.filter((j) => j.version === version);
-        const newest = Math.max(...rows.map((r) => r.targetMs));
+        // Rows come in target order: the last is the newest, and days follow each other.
+        const newest = (rows[rows.length - 1] as Joined).targetMs;
         const byDay = new Map<string, Joined[]>();
         for (const r of rows) {
           const day = new Date(r.targetMs).toISOString().slice(0, 10);
-          byDay.set(day, [...(byDay.get(day) ?? []), r]);
+          const group = byDay.get(day);
+          if (group) group.push(r);
+          else byDay.set(day, [r]);
         }
         const meta = await deps.registry.getMetadata(spec.name, version).catch(() => undefined);
         return {
@@ -108,9 +111,7 @@ export async function liveMetrics(deps: {
           holdout: meta?.metrics[metric] ?? null,
           all: score(rows),
           window: score(rows.filter((r) => r.targetMs > newest - windowDays * DAY_MS)),
-          days: [...byDay.entries()]
-            .sort(([a], [b]) => a.localeCompare(b))
-            .map(([day, dayRows]) => ({ day, ...score(dayRows) })),
+          days: [...byDay.entries()].map(([day, dayRows]) => ({ day, ...score(dayRows) })),
         };
       }),
     ),
@@ -121,31 +122,21 @@ function scoreRows(spec: ModelSpec, rows: Joined[]): LiveFigures {
   const actual = rows.map((r) => r.actual);
   const last = rows.map((r) => r.last);
   const dayBefore = rows.map((r) => (Number.isFinite(r.dayBefore) ? r.dayBefore : r.last));
-  if (spec.task === 'classify') {
-    const above = (v: number) => (v > (spec.threshold ?? 0) ? 1 : 0);
-    const labels = actual.map(above);
-    return {
-      predictions: rows.length,
-      metrics: classifyMetrics(
-        labels,
-        rows.map((r) => r.value),
-      ),
-      baselines: {
-        lastValue: classifyMetrics(labels, last.map(above)),
-        sameHourDayBefore: classifyMetrics(labels, dayBefore.map(above)),
-      },
-    };
-  }
+  const above = (v: number) => (v > (spec.threshold ?? 0) ? 1 : 0);
+  // Classifiers: actuals and naive forecasts as labels on the threshold, the model's as probabilities.
+  const labels = actual.map(above);
+  const score =
+    spec.task === 'classify'
+      ? (predicted: number[], naive: boolean) =>
+          classifyMetrics(labels, naive ? predicted.map(above) : predicted)
+      : (predicted: number[]) => forecastMetrics(actual, predicted);
   return {
     predictions: rows.length,
-    metrics: forecastMetrics(
-      actual,
+    metrics: score(
       rows.map((r) => r.value),
+      false,
     ),
-    baselines: {
-      lastValue: forecastMetrics(actual, last),
-      sameHourDayBefore: forecastMetrics(actual, dayBefore),
-    },
+    baselines: { lastValue: score(last, true), sameHourDayBefore: score(dayBefore, true) },
   };
 }
 

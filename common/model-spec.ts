@@ -215,12 +215,13 @@ export const ModelSpecSchema = z
         message: 'targetTransform is for forecasts',
       });
     }
-    if (spec.search?.targetTransform?.includes('change') && !spec.features.includes(spec.target)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['search', 'targetTransform'],
-        message: `a change target needs the target ${spec.target} among the features`,
-      });
+    // Each choice of the search must be one the hyperparameters themselves could take.
+    for (const field of ['targetTransform', 'calendar'] as const) {
+      const issue = (spec.search?.[field] ?? [])
+        .map((choice) => inputOptionsIssue(spec, { [field]: choice }))
+        .find((found) => found !== undefined);
+      if (issue && !(field === 'targetTransform' && spec.task === 'classify'))
+        ctx.addIssue({ code: 'custom', path: ['search', field], message: issue.message });
     }
     const metric = spec.gate.metric;
     const forecastMetric = FORECAST_METRICS.includes(metric);
