@@ -2,6 +2,7 @@ import type { EpochProgress } from '../common/messages';
 import type { BackendChoice } from '../ml/backend';
 import type { BlobStore } from '../storage/blob-store';
 import type { DataBuffer } from '../storage/buffer';
+import type { PredictionLog } from '../storage/prediction-log';
 import type { ModelRegistry } from '../storage/registry';
 
 /** Everything the activities touch, built once by a worker's composition root. */
@@ -10,6 +11,8 @@ export interface ActivityDeps {
   registry: ModelRegistry;
   buffer: DataBuffer;
   backend: BackendChoice;
+  /** Where the inference servers log their answers (live metrics, trigger checks); absent: none logged. */
+  predictionLog?: Pick<PredictionLog, 'source'>;
   servingUrls: string[];
   apiKey?: string;
   /** Sends per-epoch progress to the running workflow (a signal); optional in unit tests. */

@@ -2,6 +2,7 @@ import type { ModelSpec } from '../common/model-spec';
 import type { ActivityDeps } from './deps';
 import { createExportDataset } from './export-dataset';
 import { loadSpecOrFail } from './load-spec';
+import { createMeasureTriggers, createRecordEvaluation } from './measure-triggers';
 import { createRegisterModel } from './register-model';
 import { createReloadServers } from './reload-servers';
 import { requestCancellation } from './request-cancellation';
@@ -22,6 +23,9 @@ export function createActivities(deps: ActivityDeps) {
     validateModel: timed(createValidateModel(deps)),
     registerModel: timed(createRegisterModel(deps)),
     reloadServers: timed(createReloadServers(deps)),
+    // A trigger check's (workflows/trigger-check-workflow), not a run's.
+    measureTriggers: createMeasureTriggers(deps),
+    recordEvaluation: createRecordEvaluation(deps),
     // Only a cancel calls it, and it is no part of a run's work.
     requestCancellation,
   };

@@ -15,6 +15,7 @@ import type { StartOptions } from './commands/start';
 import type { MonitorOptions } from './commands/monitor';
 import type { StatsOptions } from './commands/stats';
 import type { StatusOptions } from './commands/status';
+import type { TriggersModelOptions, TriggersSetOptions } from './commands/triggers';
 import type { ConflictPolicy, ExtraColumnsPolicy } from '../storage/ingest';
 import { terminalOutput, UsageError, type CommandOutput } from './output';
 import { addRetrainOptions } from './retrain-options';
@@ -210,6 +211,57 @@ export async function main(
       .option('--json', JSON_HELP),
     async (config, name: string, opts: { json?: boolean }) =>
       (await import('./commands/models.js')).modelsShowCommand(name, opts, config, out),
+  );
+
+  const triggers = program
+    .command('triggers')
+    .description(
+      "a model's retrain triggers (spec `triggers`), checked by its retrain-monitor-<model> schedule",
+    );
+  const triggerCommands = () => import('./commands/triggers.js');
+  const onTriggers = (name: string, description: string) =>
+    triggers.command(name).description(description).requiredOption('--model <m>', 'the model');
+  act(
+    onTriggers('show', 'the triggers, the schedule and the recent evaluations')
+      .option('--limit <n>', 'evaluations to show', '10')
+      .option('--json', JSON_HELP),
+    async (config, opts: TriggersModelOptions) => (await triggerCommands()).triggersShow(opts, config, out),
+  );
+  act(
+    onTriggers('set', 'change triggers in the spec (other fields kept) and update the schedule')
+      .option(
+        '--new-records <n>',
+        'retrain once this many records arrived since the production training window',
+      )
+      .option(
+        '--live-error-increase-pct <p>',
+        'retrain when the live error is this many percent worse than holdout',
+      )
+      .option('--min-live-predictions <n>', 'live predictions the live error needs (default 100)')
+      .option('--live-window-days <n>', 'days of target time the live error covers (default 7)')
+      .option('--drift-psi <x>', "retrain when a feature's PSI against the training window exceeds this")
+      .option('--check-every <duration>', 'how often to check, e.g. 15m (default 15m)')
+      .option('--cool-down <duration>', 'no triggered run within this of the last, e.g. 6h (default 6h)')
+      .option('--unset <field...>', 'drop these fields (spec names, e.g. driftPsi)')
+      .option('--none', 'drop every trigger and the schedule')
+      .option('--json', JSON_HELP),
+    async (config, opts: TriggersSetOptions) => (await triggerCommands()).triggersSet(opts, config, out),
+  );
+  act(
+    onTriggers('pause', 'stop checking until resumed').option('--json', JSON_HELP),
+    async (config, opts: TriggersModelOptions) => (await triggerCommands()).triggersPause(opts, config, out),
+  );
+  act(
+    onTriggers('resume', 'check again').option('--json', JSON_HELP),
+    async (config, opts: TriggersModelOptions) =>
+      (await triggerCommands()).triggersPause({ ...opts, resume: true }, config, out),
+  );
+  act(
+    onTriggers('check', 'evaluate the triggers now (starting a run if one fires)').option(
+      '--json',
+      JSON_HELP,
+    ),
+    async (config, opts: TriggersModelOptions) => (await triggerCommands()).triggersCheck(opts, config, out),
   );
 
   const schedule = program

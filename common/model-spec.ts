@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { durationMs, durationSchema } from './durations';
+import { TriggersSchema } from './triggers';
 
 /** Lowercase slug: safe as a store key segment, a workflow id part and a directory name. */
 export const ModelNameSchema = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, {
@@ -10,15 +12,11 @@ export const ColumnNameSchema = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/
   message: 'column names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)',
 });
 
-const FREQUENCY_UNITS_S = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 } as const;
-export const FrequencySchema = z.string().regex(/^[1-9]\d{0,5}[smhdw]$/, {
-  message: 'frequency must be a count and a unit: s, m, h, d or w (e.g. 5m, 1h, 1d)',
-});
+export const FrequencySchema = durationSchema('frequency', '5m, 1h, 1d');
 
 /** A frequency (`5m`) in epoch microseconds. */
 export function frequencyUs(frequency: string): number {
-  const unit = frequency.slice(-1) as keyof typeof FREQUENCY_UNITS_S;
-  return Number(frequency.slice(0, -1)) * FREQUENCY_UNITS_S[unit] * 1e6;
+  return durationMs(frequency) * 1000;
 }
 
 export const TaskSchema = z.enum(['forecast', 'classify']);
@@ -171,6 +169,8 @@ export const ModelSpecSchema = z
     /** Random-search ranges for multi-trial runs. */
     search: SearchSchema.optional(),
     gate: GateSchema.default(GateSchema.parse({})),
+    /** When to retrain besides calendar schedules: new data, live error decay, input drift. Absent: never by itself. */
+    triggers: TriggersSchema.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

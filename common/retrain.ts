@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { TrialRecord } from './artefacts';
 import { HyperparamsSchema, ModelNameSchema } from './model-spec';
 import type { ValidateResult } from './stages';
+import { TriggerCauseSchema } from './triggers';
 
 export const RetrainInputSchema = z
   .object({
@@ -15,6 +16,8 @@ export const RetrainInputSchema = z
     hyperparams: HyperparamsSchema.partial().optional(),
     /** Inference servers to reload; defaults to the worker's RETRAIN_SERVING_URLS. */
     reloadTargets: z.array(z.url({ protocol: /^https?$/ })).optional(),
+    /** Set by a trigger check (workflows/trigger-check-workflow): which triggers fired, and why. */
+    trigger: TriggerCauseSchema.optional(),
   })
   .strict();
 export type RetrainInput = z.input<typeof RetrainInputSchema>;

@@ -7,3 +7,4 @@ export { summarize, type RunState, type RunSummary } from './run-state';
 export { runningRunOf } from './running-run';
 export { retrainStartOptions, workflowIdFor } from './start-options';
 export { startRun, type StartedRun, type StartRunOptions } from './start-run';
+export { monitorScheduleId, syncMonitorSchedule, type MonitorSync } from './monitor-schedule';

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { ActivityDeps } from '../activities';
 import { epochProgressSignal } from '../common/messages';
 import { DataBuffer } from '../storage/buffer';
+import { predictionLogReader } from '../storage/prediction-log';
 import { openCheckedBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
 import type { Config } from './config';
@@ -14,6 +15,7 @@ export async function buildActivityDeps(config: Config, client: Client): Promise
     registry: new ModelRegistry(store),
     buffer: new DataBuffer(config.bufferDir),
     backend: config.backend,
+    predictionLog: predictionLogReader(config.predictionLog.dir),
     servingUrls: config.servingUrls,
     apiKey: config.apiKey,
     reportEpoch: (workflowId, progress) =>

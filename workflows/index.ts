@@ -1,2 +1,3 @@
 export { modelLeaseWorkflow } from './model-lease-workflow';
 export { retrainWorkflow } from './retrain-workflow';
+export { triggerCheckWorkflow } from './trigger-check-workflow';

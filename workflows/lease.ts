@@ -24,19 +24,14 @@ const HOLDER_WAIT = '20 seconds';
  * Runs outside cancellation, so a cancel during the hand-shake cannot leave a lease behind.
  */
 export async function acquireLease(model: string): Promise<LeaseOutcome> {
-  const self = workflowInfo().workflowId;
-  let holder: string | undefined;
-  setHandler(leaseHolderSignal, (answer) => {
-    holder = answer.holder;
-  });
   return CancellationScope.nonCancellable(async () => {
     for (let attempt = 1; ; attempt++) {
       try {
         const lease = await startChild(modelLeaseWorkflow, {
           workflowId: leaseWorkflowId(model),
-          args: [{ model, holder: self }],
+          args: [{ model, holder: workflowInfo().workflowId }],
           parentClosePolicy: ParentClosePolicy.TERMINATE,
-          staticSummary: `${model} is being retrained by ${self}`,
+          staticSummary: `${model} is being retrained by ${workflowInfo().workflowId}`,
         });
         return {
           held: true as const,
@@ -49,17 +44,30 @@ export async function acquireLease(model: string): Promise<LeaseOutcome> {
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
-      const asked = await getExternalWorkflowHandle(leaseWorkflowId(model))
-        .signal(leaseHolderRequestSignal, { workflowId: self })
-        .then(
-          () => true,
-          () => false,
-        );
+      const holder = await leaseHolder(model);
       // The lease ended between our start and our question: it is free again.
-      if (!asked && attempt < ATTEMPTS) continue;
-      if (asked && (await condition(() => holder !== undefined, HOLDER_WAIT)) && holder !== undefined)
-        return { held: false as const, holder };
-      if (attempt >= ATTEMPTS) return { held: false as const, holder: holder ?? leaseWorkflowId(model) };
+      if (holder === undefined && attempt < ATTEMPTS) continue;
+      if (holder !== null && holder !== undefined) return { held: false as const, holder };
+      if (attempt >= ATTEMPTS) return { held: false as const, holder: leaseWorkflowId(model) };
     }
   });
+}
+
+/**
+ * Who holds `model`'s lease: the holder's workflow id; `undefined` when no lease runs; `null` when
+ * the lease runs but did not say within {@link HOLDER_WAIT}.
+ */
+export async function leaseHolder(model: string): Promise<string | null | undefined> {
+  let holder: string | undefined;
+  setHandler(leaseHolderSignal, (answer) => {
+    holder = answer.holder;
+  });
+  const asked = await getExternalWorkflowHandle(leaseWorkflowId(model))
+    .signal(leaseHolderRequestSignal, { workflowId: workflowInfo().workflowId })
+    .then(
+      () => true,
+      () => false,
+    );
+  if (!asked) return undefined;
+  return (await condition(() => holder !== undefined, HOLDER_WAIT)) ? (holder ?? null) : null;
 }

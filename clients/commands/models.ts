@@ -7,7 +7,9 @@ import { CorruptBlobError, PreconditionFailedError } from '../../storage/errors'
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import type { Config } from '../../workers/config';
+import { monitorScheduleId } from '../../runs';
 import { renderTable, parseModelName, type CommandOutput } from '../output';
+import { syncOrExplain } from './triggers';
 
 /** What `models create` did: `unchanged` when the stored spec already was this one. */
 export interface CreateResult {
@@ -51,8 +53,20 @@ export async function modelsCreateCommand(
   out: CommandOutput,
 ): Promise<number> {
   const spec = await readSpecFile(file);
-  const result = await createModel(registryOf(config), spec, values.replace ?? false);
-  out.result(values.json, result, `${result.model}: ${result.action} (${result.uri})`);
+  const registry = registryOf(config);
+  const before = await registry.getSpec(spec.name).catch(() => undefined);
+  const result = await createModel(registry, spec, values.replace ?? false);
+  // Triggers are checked by the model's monitor schedule: it follows the stored spec.
+  const schedule =
+    result.action !== 'unchanged' && (spec.triggers || before?.value.triggers)
+      ? await syncOrExplain(config, spec.name, spec.triggers)
+      : undefined;
+  out.result(
+    values.json,
+    { ...result, ...(schedule ? { schedule } : {}) },
+    `${result.model}: ${result.action} (${result.uri})` +
+      (schedule ? `; schedule ${monitorScheduleId(spec.name)} ${schedule}` : ''),
+  );
   return 0;
 }
 

@@ -56,6 +56,11 @@ export function passingActivities(): Activities {
     }),
     registerModel: async () => ({ version: 'v1', previous: null }),
     reloadServers: async () => ({ servers: [] }),
+    measureTriggers: async () => ({
+      figures: { newRecords: 0, drift: {} },
+      scanned: { predictions: 0, records: 0 },
+    }),
+    recordEvaluation: async () => undefined,
     requestCancellation,
   };
 }
@@ -100,6 +105,8 @@ export async function stubWorkers(address: string = inject('temporalAddress')): 
       validateModel: dispatch('validateModel'),
       registerModel: dispatch('registerModel'),
       reloadServers: dispatch('reloadServers'),
+      measureTriggers: dispatch('measureTriggers'),
+      recordEvaluation: dispatch('recordEvaluation'),
       requestCancellation,
     },
     // As the real cpu worker: every activity heartbeats (the workflow's cpu heartbeat timeout).

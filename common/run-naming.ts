@@ -1,0 +1,23 @@
+import type { RetrainRequest } from './retrain';
+
+/**
+ * The Web UI's texts of a run, whoever starts it (a person, a schedule, a trigger check): the
+ * summary line of the runs list and the details above its history.
+ */
+export function runTexts(
+  input: Pick<RetrainRequest, 'model'> & Partial<RetrainRequest>,
+  origin: string,
+): { staticSummary: string; staticDetails: string } {
+  return {
+    staticSummary: `Retrain ${input.model} (${origin})`,
+    staticDetails: `Retrain **${input.model}** (${origin}): export, train, validate, register, reload.\n\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``,
+  };
+}
+
+/** `retrain-<model>-<UTC timestamp>`, e.g. retrain-flight-delay-20261123T140512Z: the id of a run started on request. */
+export function workflowIdFor(model: string, now = new Date()): string {
+  return `retrain-${model}-${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}`;
+}

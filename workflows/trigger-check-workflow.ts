@@ -1,0 +1,86 @@
+import {
+  ParentClosePolicy,
+  proxyActivities,
+  setCurrentDetails,
+  startChild,
+  upsertMemo,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { createActivities } from '../activities';
+import { ErrorType } from '../common/errors';
+import { ModelNameAttribute } from '../common/messages';
+import type { RetrainInput } from '../common/retrain';
+import { runTexts, workflowIdFor } from '../common/run-naming';
+import { evaluateTriggers, type TriggerEvaluation } from '../common/triggers';
+import { leaseHolder } from './lease';
+import { retrainWorkflow } from './retrain-workflow';
+
+type Activities = ReturnType<typeof createActivities>;
+
+const cpu = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '20s',
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '10s',
+    maximumAttempts: 10,
+    nonRetryableErrorTypes: Object.values(ErrorType),
+  },
+});
+
+/** The memo key of a check's evaluation, for lists that do not replay its history. */
+export const EVALUATION_MEMO = 'evaluation';
+
+/**
+ * One evaluation of a model's triggers, as its `retrain-monitor-<model>` schedule starts it every
+ * `checkEvery`: measure, decide (common/triggers), start `retrainWorkflow` when a trigger fired and
+ * neither a running run nor the cool-down holds it back, record the evaluation. The run is a child
+ * the check abandons, with an id fixed by the check's own start: a check replayed on another worker
+ * after its first one died finds the start in its history, and does not start a second run.
+ */
+export async function triggerCheckWorkflow({ model }: { model: string }): Promise<TriggerEvaluation> {
+  const { workflowId, taskQueue, startTime } = workflowInfo();
+  const measured = await cpu.measureTriggers({ model });
+  const running = measured.triggers ? await leaseHolder(model) : undefined;
+  const verdict = evaluateTriggers(model, measured.triggers, measured.figures, {
+    now: new Date(),
+    running: running === null ? `another run (its lease did not answer)` : running,
+    lastRun: measured.lastRun,
+  });
+  const evaluation: TriggerEvaluation = { ...verdict, checkWorkflowId: workflowId };
+  if (evaluation.decision === 'started') {
+    const runId = `${workflowIdFor(model, startTime)}-triggered`;
+    const kinds = evaluation.checks.filter((c) => c.fired).map((c) => c.kind);
+    const input: RetrainInput = {
+      model,
+      trigger: { kinds, reason: evaluation.reason, checkWorkflowId: workflowId },
+    };
+    try {
+      await startChild(retrainWorkflow, {
+        workflowId: runId,
+        taskQueue,
+        args: [input],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        typedSearchAttributes: [{ key: ModelNameAttribute, value: model }],
+        ...runTexts(input, `trigger: ${kinds.join(', ')}`),
+      });
+    } catch (err) {
+      // Only this check makes this id: it is already our run.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    evaluation.workflowId = runId;
+  }
+  await cpu.recordEvaluation(evaluation);
+  upsertMemo({ [EVALUATION_MEMO]: evaluation });
+  setCurrentDetails(renderEvaluation(evaluation));
+  return evaluation;
+}
+
+function renderEvaluation(e: TriggerEvaluation): string {
+  const lines = [`**${e.model}**: ${e.reason}`, ''];
+  for (const c of e.checks) lines.push(`- ${c.fired ? 'fired' : 'held'} **${c.kind}**: ${c.text}`);
+  if (e.workflowId) lines.push('', `Started ${e.workflowId}.`);
+  return lines.join('\n');
+}
