@@ -1,0 +1,245 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { admissionUpdate } from '../../common/messages';
+import type { RetrainRequest } from '../../common/retrain';
+import { TriggersSchema, type LastRun, type TriggerEvaluation } from '../../common/triggers';
+import type { MeasuredTriggers } from '../../activities/measure-triggers';
+import { retrainWorkflow, triggerCheckWorkflow } from '../../workflows';
+import { eventually } from '../helpers/eventually';
+import { historyEvents } from '../helpers/history';
+import { stubWorkers, type StubWorkers } from '../helpers/stub-workers';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+/** Figures over the thresholds of both triggers: new records and drift fire at once. */
+function firing(lastRun?: LastRun): MeasuredTriggers {
+  return {
+    triggers: TriggersSchema.parse({ newRecords: 10, driftPsi: 0.2, coolDown: '6h' }),
+    figures: { production: 'v1', newRecords: 25, drift: { flights: 0.4 } },
+    ...(lastRun ? { lastRun } : {}),
+    scanned: { predictions: 0, records: 25 },
+  };
+}
+
+/** A model whose trigger history lives in memory, as TriggerHistory keeps it in the store. */
+function recordingModel(env: StubWorkers, overrides: Parameters<StubWorkers['model']>[0] = {}) {
+  const recorded: TriggerEvaluation[] = [];
+  const model = env.model({
+    measureTriggers: async () => {
+      const last = recorded.filter((e) => e.decision === 'started').at(-1);
+      return firing(last ? { workflowId: last.workflowId!, at: last.at, what: 'triggered' } : undefined);
+    },
+    recordEvaluation: async (e) => {
+      recorded.push(e);
+    },
+    ...overrides,
+  });
+  return { model, recorded };
+}
+
+async function runsOf(client: Client, model: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const run of client.workflow.list({
+    query: `WorkflowType = 'retrainWorkflow' AND ModelName = '${model}'`,
+  }))
+    ids.push(run.workflowId);
+  return ids;
+}
+
+describe('trigger checks', () => {
+  let env: StubWorkers;
+  beforeAll(async () => {
+    env = await stubWorkers();
+  });
+  afterAll(async () => env?.close());
+
+  const check = (model: string) =>
+    env.client.workflow.execute(triggerCheckWorkflow, {
+      taskQueue: env.taskQueue,
+      workflowId: `retrain-monitor-${model}-${randomUUID()}`,
+      args: [{ model }],
+    });
+
+  it('two triggers firing at once start one run, with the trigger and its figures in its input and summary', async () => {
+    const { model, recorded } = recordingModel(env);
+    const evaluation = await check(model);
+    expect(evaluation.decision).toBe('started');
+    expect(evaluation.reason).toBe(
+      "triggered: 25 new records since v1's training window (>= 10); PSI of flights 0.400 > 0.2",
+    );
+    expect(recorded).toEqual([evaluation]);
+    const run = env.client.workflow.getHandle(evaluation.workflowId!);
+    expect(await run.result()).toMatchObject({ status: 'completed', version: 'v1' });
+    const description = await run.describe();
+    expect(await description.staticSummary()).toBe(`Retrain ${model} (trigger: newRecords, drift)`);
+    const input = (await description.memo)?.input as RetrainRequest;
+    expect(input.trigger).toEqual({
+      kinds: ['newRecords', 'drift'],
+      reason: evaluation.reason,
+      checkWorkflowId: evaluation.checkWorkflowId,
+    });
+    expect(
+      await eventually(
+        'the run in the list',
+        async () => (await runsOf(env.client, model)).length === 1 && runsOf(env.client, model),
+      ),
+    ).toEqual([evaluation.workflowId]);
+  });
+
+  it('the next check within the cool-down records why it started nothing', async () => {
+    const { model, recorded } = recordingModel(env);
+    const first = await check(model);
+    await env.client.workflow.getHandle(first.workflowId!).result();
+    const second = await check(model);
+    expect(second.decision).toBe('coolingDown');
+    expect(second.reason).toMatch(
+      new RegExp(
+        `^not started: .*; but ${first.workflowId} \\(triggered\\) was \\d+ min ago, within the cool-down of 6h$`,
+      ),
+    );
+    expect(second.workflowId).toBeUndefined();
+    expect(recorded.map((e) => e.decision)).toEqual(['started', 'coolingDown']);
+  });
+
+  it('a check while a run holds the model starts nothing and names the run', async () => {
+    const { model, recorded } = recordingModel(env, {
+      trainModel: async () => {
+        const ctx = Context.current();
+        for (;;) {
+          ctx.heartbeat();
+          await ctx.sleep(50);
+        }
+      },
+    });
+    const holder = `retrain-${model}-by-hand`;
+    const handle = await env.client.workflow.start(retrainWorkflow, {
+      taskQueue: env.taskQueue,
+      workflowId: holder,
+      args: [{ model }],
+    });
+    try {
+      expect(await handle.executeUpdate(admissionUpdate)).toEqual({ admitted: true });
+      const evaluation = await check(model);
+      expect(evaluation.decision).toBe('busy');
+      expect(evaluation.reason).toMatch(
+        new RegExp(`; but ${holder} is retraining ${model} \\(one run per model\\)$`),
+      );
+      expect(recorded).toHaveLength(1);
+    } finally {
+      await handle.cancel();
+    }
+  });
+
+  it('a model whose spec declares no triggers is checked without starting anything', async () => {
+    const model = env.model();
+    const evaluation = await check(model);
+    expect(evaluation).toMatchObject({
+      decision: 'noTriggers',
+      reason: 'not triggered: the spec declares no triggers',
+    });
+    expect(await runsOf(env.client, model)).toEqual([]);
+  });
+});
+
+describe('a worker killed during a check', () => {
+  let dir: string;
+  let codePath: string;
+  const children: ChildProcess[] = [];
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-check-kill-'));
+    const { code } = await bundleWorkflowCode({ workflowsPath: path.join(ROOT, 'workflows') });
+    codePath = path.join(dir, 'workflows.js');
+    await fs.writeFile(codePath, code);
+  }, 120_000);
+  afterAll(async () => {
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  async function startChild(taskQueue: string, mode: 'hang' | 'pass', waitFor: string) {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join('test', 'helpers', 'check-worker-child.ts'),
+        inject('temporalAddress'),
+        taskQueue,
+        codePath,
+        mode,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(child);
+    let text = '';
+    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (text += c.toString()));
+    await eventually(
+      `the ${mode} worker to say ${waitFor}`,
+      () => {
+        if (child.exitCode !== null) throw new Error(`worker exited: ${text}`);
+        return text.includes(waitFor);
+      },
+      60_000,
+    );
+    return { child, output: () => text };
+  }
+
+  it('leaves exactly one run: the check replays on the next worker and finds its start in its history', async () => {
+    const connection = await Connection.connect({ address: inject('temporalAddress') });
+    const client = new Client({ connection });
+    try {
+      const taskQueue = `check-kill-${randomUUID()}`;
+      const model = `m-${randomUUID().slice(0, 8)}`;
+      const first = await startChild(taskQueue, 'hang', 'polling');
+      const handle = await client.workflow.start(triggerCheckWorkflow, {
+        taskQueue,
+        workflowId: `retrain-monitor-${model}-${randomUUID()}`,
+        args: [{ model }],
+      });
+      // The run is started and the check is recording its evaluation: kill the worker there.
+      await eventually('the check to record', () => first.output().includes('recording'), 60_000);
+      first.child.kill('SIGKILL');
+      await once(first.child, 'exit');
+      await startChild(taskQueue, 'pass', 'polling');
+      const evaluation = await handle.result();
+      expect(evaluation.decision).toBe('started');
+      const events = await historyEvents(handle);
+      const starts = events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
+      expect(starts.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId)).toEqual([
+        evaluation.workflowId,
+      ]);
+      // The killed worker's attempt at recording timed out and a second one finished the check.
+      const recordings = events.filter(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'recordEvaluation',
+      );
+      expect(recordings).toHaveLength(1);
+      const recorded = events.find(
+        (e) =>
+          e.activityTaskStartedEventAttributes &&
+          Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(recordings[0]!.eventId),
+      );
+      expect(recorded?.activityTaskStartedEventAttributes?.attempt).toBeGreaterThan(1);
+      expect(await client.workflow.getHandle(evaluation.workflowId!).result()).toMatchObject({
+        status: 'completed',
+      });
+      expect(
+        await eventually('the run in the list', async () => {
+          const ids = await runsOf(client, model);
+          return ids.length > 0 && ids;
+        }),
+      ).toEqual([evaluation.workflowId]);
+    } finally {
+      await connection.close();
+    }
+  }, 120_000);
+});
