@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveMetrics } from '../../activities/live-metrics';
+import { createMeasureTriggers } from '../../activities/measure-triggers';
+import { evaluateTriggers, TriggersSchema } from '../../common/triggers';
 import { ModelSpecSchema } from '../../common/model-spec';
 import { populationStability } from '../../ml/metrics';
 import { DataBuffer } from '../../storage/buffer';
@@ -205,5 +207,53 @@ describe('the live figures on every surface', () => {
     expect((await retrain('monitor', '--model', 'live', '--days', '0')).stderr).toContain(
       '--days must be a whole number',
     );
+  });
+});
+
+describe('the figures a trigger check measures', () => {
+  it('are the production version’s new records, live window error beside its holdout, and drift', async () => {
+    const withTriggers = {
+      ...spec,
+      triggers: TriggersSchema.parse({ liveErrorIncreasePct: 42, minLivePredictions: 2, liveWindowDays: 1 }),
+    };
+    await deps.registry.saveSpec(withTriggers);
+    try {
+      const measure = createMeasureTriggers({
+        store: deps.registry.store,
+        registry: deps.registry,
+        buffer: deps.buffer,
+        predictionLog: log,
+        backend: 'cpu',
+        servingUrls: [],
+      });
+      const measured = await measure({ model: 'live' });
+      const meta = await deps.registry.getMetadata('live', 'v1');
+      // The live window of 1 day holds h3 and h25 (errors 1 and 1): MAE 1 against holdout 0.7.
+      expect(measured.figures).toEqual({
+        production: 'v1',
+        newRecords: 3,
+        live: { metric: 'mae', value: 1, holdout: 0.7, predictions: 2, windowDays: 1 },
+        drift: { y: expect.closeTo(7.672, 3) },
+      });
+      expect(measured.lastRun).toEqual({
+        workflowId: meta!.workflowId,
+        at: meta!.createdAt,
+        what: 'registered v1',
+      });
+      expect(measured.scanned).toEqual({ predictions: 4, records: 9 });
+      // (1 - 0.7) / 0.7 = 42.86 %: over 42 %, under 43 %.
+      const now = new Date(Date.parse(meta!.createdAt) + 7 * 3_600_000);
+      const at42 = evaluateTriggers('live', measured.triggers, measured.figures, {
+        now,
+        lastRun: measured.lastRun,
+      });
+      expect(at42.reason).toBe(
+        'triggered: live MAE 1.00 of v1 is 42.9 % worse than holdout 0.700 over 2 predictions (> 42 %)',
+      );
+      const at43 = { ...measured.triggers!, liveErrorIncreasePct: 43 };
+      expect(evaluateTriggers('live', at43, measured.figures, { now }).decision).toBe('notTriggered');
+    } finally {
+      await deps.registry.saveSpec(spec);
+    }
   });
 });
