@@ -198,7 +198,7 @@ function liveErrorCheck(t: Triggers, f: TriggerFigures): TriggerCheck | undefine
     fired,
     value: round(worsePct, 2),
     threshold,
-    text: `live ${name} ${fixed(live.value)} of ${f.production} is ${fixed(Math.abs(worsePct), 1)} % ${direction} holdout ${fixed(live.holdout)} over ${count(live.predictions)} predictions (${fired ? '>' : '<='} ${threshold} %)`,
+    text: `live ${name} ${fixed(live.value)} of ${f.production} is ${fixed(Math.abs(worsePct), 2)} % ${direction} holdout ${fixed(live.holdout)} over ${count(live.predictions)} predictions (${fired ? '>' : '<='} ${threshold} %)`,
   };
 }
 
@@ -223,7 +223,7 @@ function driftCheck(t: Triggers, f: TriggerFigures): TriggerCheck | undefined {
     fired,
     value: round(psi, 4),
     threshold,
-    text: `${fired ? '' : 'largest '}PSI of ${feature} ${fixed(psi, 3)} ${fired ? '>' : '<='} ${threshold}`,
+    text: `${fired ? '' : 'largest '}PSI of ${feature} ${fixed(psi, 4)} ${fired ? '>' : '<='} ${threshold}`,
   };
 }
 

@@ -25,6 +25,11 @@ interface Part {
 }
 
 /** Local credentials and admin key, generated once and kept under .data/ (mode 0600). */
+/** The local stack's API key (RETRAIN_API_KEY, or the one it generated in .data/api-key). */
+export function localApiKey(): string {
+  return localSecrets().RETRAIN_API_KEY as string;
+}
+
 function localSecrets(): NodeJS.ProcessEnv {
   fs.mkdirSync(path.join(DATA, 'minio'), { recursive: true });
   const apiKeyFile = path.join(DATA, 'api-key');

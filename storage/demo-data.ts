@@ -15,6 +15,8 @@ export interface FlightsOptions {
   topAirports?: number;
   /** Keep only flights on or after this day (YYYY-MM-DD). */
   fromDay?: string;
+  /** Keep only flights before this day (YYYY-MM-DD). */
+  beforeDay?: string;
   /** Bucket length in minutes, dividing a day. @default 60 */
   bucketMinutes?: number;
   /**
@@ -31,11 +33,12 @@ export interface FlightsOptions {
  * minutes late).
  */
 export function flightMetricsSql(options: FlightsOptions = {}): string {
-  const { topAirports, fromDay, bucketMinutes = 60, everyBucket = false } = options;
+  const { topAirports, fromDay, beforeDay, bucketMinutes = 60, everyBucket = false } = options;
   if (!Number.isInteger(bucketMinutes) || bucketMinutes < 1 || 1440 % bucketMinutes !== 0)
     throw new Error(`bucketMinutes must divide a day into whole minutes, not ${bucketMinutes}`);
   const source = `read_parquet(${sqlString(FLIGHTS_PARQUET)})`;
   const filters = [fromDay ? `date >= TIMESTAMP ${sqlString(fromDay)}` : 'TRUE'];
+  if (beforeDay) filters.push(`date < TIMESTAMP ${sqlString(beforeDay)}`);
   if (topAirports) {
     filters.push(
       `origin IN (SELECT origin FROM ${source} GROUP BY origin ORDER BY count(*) DESC LIMIT ${Math.floor(topAirports)})`,

@@ -248,7 +248,7 @@ describe('the figures a trigger check measures', () => {
         lastRun: measured.lastRun,
       });
       expect(at42.reason).toBe(
-        'triggered: live MAE 1.00 of v1 is 42.9 % worse than holdout 0.700 over 2 predictions (> 42 %)',
+        'triggered: live MAE 1.00 of v1 is 42.86 % worse than holdout 0.700 over 2 predictions (> 42 %)',
       );
       const at43 = { ...measured.triggers!, liveErrorIncreasePct: 43 };
       expect(evaluateTriggers('live', at43, measured.figures, { now }).decision).toBe('notTriggered');

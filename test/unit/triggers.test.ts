@@ -53,13 +53,13 @@ describe('each trigger fires just above its threshold and not just below', () =>
     const exactly = evaluate(t, figures({ live: live(12, 10) }));
     expect(exactly.decision).toBe('notTriggered');
     expect(exactly.reason).toBe(
-      'not triggered: live MAE 12.00 of v3 is 20.0 % worse than holdout 10.00 over 500 predictions (<= 20 %)',
+      'not triggered: live MAE 12.00 of v3 is 20.00 % worse than holdout 10.00 over 500 predictions (<= 20 %)',
     );
     const above = evaluate(t, figures({ live: live(12.01, 10) }));
     expect(above.decision).toBe('started');
     expect(above.checks[0]).toMatchObject({ kind: 'liveError', fired: true, value: 20.1, threshold: 20 });
     const better = evaluate(t, figures({ live: live(9, 10) }));
-    expect(better.reason).toContain('is 10.0 % better than holdout 10.00');
+    expect(better.reason).toContain('is 10.00 % better than holdout 10.00');
     const few = evaluate(t, figures({ live: live(50, 10, 99) }));
     expect(few.decision).toBe('notTriggered');
     expect(few.reason).toBe(
@@ -73,16 +73,16 @@ describe('each trigger fires just above its threshold and not just below', () =>
     expect(evaluate(t, figures({ live: live(0.64, 0.8, 500, 'f1') })).decision).toBe('notTriggered');
     const fired = evaluate(t, figures({ live: live(0.639, 0.8, 500, 'f1') }));
     expect(fired.decision).toBe('started');
-    expect(fired.reason).toContain('live F1 0.639 of v3 is 20.1 % worse than holdout 0.800');
+    expect(fired.reason).toContain('live F1 0.639 of v3 is 20.13 % worse than holdout 0.800');
   });
 
   it('driftPsi: a feature whose PSI exceeds x', () => {
     const below = evaluate({ driftPsi: 0.2 }, figures({ drift: { flights: 0.2, mean_delay: 0.1 } }));
     expect(below.decision).toBe('notTriggered');
-    expect(below.reason).toBe('not triggered: largest PSI of flights 0.200 <= 0.2');
+    expect(below.reason).toBe('not triggered: largest PSI of flights 0.2000 <= 0.2');
     const above = evaluate({ driftPsi: 0.2 }, figures({ drift: { flights: 0.05, mean_delay: 0.2001 } }));
     expect(above.decision).toBe('started');
-    expect(above.reason).toBe('triggered: PSI of mean_delay 0.200 > 0.2');
+    expect(above.reason).toBe('triggered: PSI of mean_delay 0.2001 > 0.2');
     const none = evaluate({ driftPsi: 0.2 }, figures({ drift: { flights: null } }));
     expect(none.reason).toBe("not triggered: no drift figure: no records after v3's training window");
   });
@@ -110,7 +110,7 @@ describe('cool-down and one run per model when two triggers fire at once', () =>
     expect(e.decision).toBe('started');
     expect(e.checks.filter((c) => c.fired).map((c) => c.kind)).toEqual(['newRecords', 'drift']);
     expect(e.reason).toBe(
-      "triggered: 50 new records since v3's training window (>= 10); PSI of flights 0.500 > 0.1",
+      "triggered: 50 new records since v3's training window (>= 10); PSI of flights 0.5000 > 0.1",
     );
   });
 

@@ -73,7 +73,7 @@ describe('trigger checks', () => {
     const evaluation = await check(model);
     expect(evaluation.decision).toBe('started');
     expect(evaluation.reason).toBe(
-      "triggered: 25 new records since v1's training window (>= 10); PSI of flights 0.400 > 0.2",
+      "triggered: 25 new records since v1's training window (>= 10); PSI of flights 0.4000 > 0.2",
     );
     expect(recorded).toEqual([evaluation]);
     const run = env.client.workflow.getHandle(evaluation.workflowId!);
