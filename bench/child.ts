@@ -14,10 +14,12 @@ import {
   qualityRows,
   serveRows,
   trainRows,
+  triggersRows,
 } from './rows';
 import { serveBench } from './serve';
 import type { BenchRow } from './table';
 import { trainBench } from './train';
+import { triggersBench } from './triggers';
 
 /** Marks the line of stdout that carries a child's rows, whatever else the bench printed. */
 export const ROWS_MARK = '@@bench-rows ';
@@ -38,6 +40,8 @@ export const BENCHES: Record<string, (backend: BackendChoice, quick: boolean) =>
     });
     return qualityRows(used, results);
   },
+  triggers: async (_backend, quick) =>
+    triggersRows(await triggersBench(quick ? { repeat: 1, airports: 10 } : {})),
   memory: async (_backend, quick) =>
     memoryRows(await memoryBench(quick ? { bucketMinutes: 60, airports: 20 } : {})),
 };

@@ -4,9 +4,10 @@ import type { MemoryBenchResult } from './memory';
 import type { PipelineBenchResult } from './pipeline';
 import type { QualityResult } from './quality';
 import type { ServeBenchPhase } from './serve';
-import { round } from './figures';
+import { median, round } from './figures';
 import type { BenchRow } from './table';
 import type { TrainBenchResult } from './train';
+import type { TriggersBenchResult } from './triggers';
 
 // Each bench's result as table rows: the headline figures, with the goal where the project set one.
 
@@ -144,4 +145,15 @@ export function qualityRows(backend: string, results: QualityResult[]): BenchRow
         .join(', ') +
       ` (${r.margin >= 0 ? '+' : ''}${round(r.margin, 1)}% ${r.passed ? 'pass' : 'FAIL'})`,
   }));
+}
+
+export function triggersRows(r: TriggersBenchResult): BenchRow[] {
+  return [
+    {
+      bench: 'triggers',
+      backend: NONE,
+      figure: `one trigger evaluation, ${r.days}-day buffer (rows scanned: ${num(r.records)} records, ${num(r.predictions)} logged predictions)`,
+      value: `${round(median(r.seconds))} s median of ${r.seconds.length}`,
+    },
+  ];
 }

@@ -28,6 +28,7 @@ const JOBS: Job[] = [
   { bench: 'pipeline', backend: 'cpu' },
   { bench: 'cli', backend: 'auto' },
   { bench: 'quality', backend: 'auto' },
+  { bench: 'triggers', backend: 'auto' },
 ];
 
 /** Whether the native backend's package is in node_modules (it is optional and built offline). */
