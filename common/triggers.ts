@@ -104,6 +104,8 @@ export const TriggerCauseSchema = z
     kinds: z.array(z.enum(TRIGGER_KINDS)).min(1),
     reason: z.string().max(2000),
     checkWorkflowId: z.string().max(400),
+    /** What the check measured. */
+    figures: TriggerFiguresSchema.optional(),
   })
   .strict();
 export type TriggerCause = z.infer<typeof TriggerCauseSchema>;

@@ -55,7 +55,7 @@ export async function triggerCheckWorkflow({ model }: { model: string }): Promis
     const kinds = evaluation.checks.filter((c) => c.fired).map((c) => c.kind);
     const input: RetrainInput = {
       model,
-      trigger: { kinds, reason: evaluation.reason, checkWorkflowId: workflowId },
+      trigger: { kinds, reason: evaluation.reason, checkWorkflowId: workflowId, figures: measured.figures },
     };
     try {
       await startChild(retrainWorkflow, {

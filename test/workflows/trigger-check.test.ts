@@ -85,7 +85,9 @@ describe('trigger checks', () => {
       kinds: ['newRecords', 'drift'],
       reason: evaluation.reason,
       checkWorkflowId: evaluation.checkWorkflowId,
+      figures: evaluation.figures,
     });
+    expect(evaluation.figures).toEqual(firing().figures);
     expect(
       await eventually(
         'the run in the list',
