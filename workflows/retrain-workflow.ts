@@ -12,7 +12,6 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities } from '../activities';
 import { checkpointPrefix } from '../common/artefacts';
 import { ErrorType } from '../common/errors';
 import { formatIssues } from '../common/format-issues';
@@ -41,6 +40,7 @@ import {
 } from '../common/retrain';
 import { gpuTaskQueueFor } from '../common/task-queues';
 import { planTrials } from '../common/trials';
+import { cpuActivities, nonRetryableErrorTypes, type Activities } from './cpu-activities';
 import { rootFailure } from './failures';
 import { acquireLease } from './lease';
 import { renderProgress } from './progress-details';
@@ -48,26 +48,7 @@ import { runMetrics } from './run-metrics';
 import { runClock } from './run-timings';
 import { applyEpoch, bestSoFar, runTrials, trainedFraction, trialBoard, trialLog } from './trials';
 
-type Activities = ReturnType<typeof createActivities>;
-
-const nonRetryableErrorTypes = Object.values(ErrorType);
-
-// Retries 1, 2, 4, 8 s apart, then every 10 s: ten attempts ride out about a minute of the store (S3)
-// or the network being away, and a run notices within 10 s that it is back.
-const cpu = proxyActivities<Activities>({
-  startToCloseTimeout: '10 minutes',
-  // The cpu worker heartbeats every running activity (workers/activity-heartbeat.ts): an attempt
-  // whose worker died, or whose completion was lost while the server was down, is retried after
-  // this instead of after the start-to-close timeout.
-  heartbeatTimeout: '20s',
-  retry: {
-    initialInterval: '1s',
-    backoffCoefficient: 2,
-    maximumInterval: '10s',
-    maximumAttempts: 10,
-    nonRetryableErrorTypes,
-  },
-});
+const cpu = cpuActivities();
 
 /** Share of the whole run each stage stands for, in percent. */
 const STAGE_WEIGHT: Record<StageName, number> = {

@@ -1,34 +1,20 @@
 import {
   ParentClosePolicy,
-  proxyActivities,
   setCurrentDetails,
   startChild,
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { createActivities } from '../activities';
-import { ErrorType } from '../common/errors';
 import { ModelNameAttribute } from '../common/messages';
 import type { RetrainInput } from '../common/retrain';
 import { runTexts, workflowIdFor } from '../common/run-naming';
 import { evaluateTriggers, type TriggerEvaluation } from '../common/triggers';
+import { cpuActivities } from './cpu-activities';
 import { leaseHolder } from './lease';
 import { retrainWorkflow } from './retrain-workflow';
 
-type Activities = ReturnType<typeof createActivities>;
-
-const cpu = proxyActivities<Activities>({
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '20s',
-  retry: {
-    initialInterval: '1s',
-    backoffCoefficient: 2,
-    maximumInterval: '10s',
-    maximumAttempts: 10,
-    nonRetryableErrorTypes: Object.values(ErrorType),
-  },
-});
+const cpu = cpuActivities();
 
 /** The memo key of a check's evaluation, for lists that do not replay its history. */
 export const EVALUATION_MEMO = 'evaluation';
