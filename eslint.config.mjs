@@ -39,6 +39,7 @@ const workflowBanned = {
         '../clients/*',
         '../runs/*',
         '../rollout/*',
+        '../events/*',
       ],
       message: 'workflow-safe code imports only common/ (and `import type` from activities/)',
       allowTypeImports: true,
@@ -91,6 +92,11 @@ const zones = [
     target: './ml',
     from: dirs('activities', 'serving', 'clients', 'runs', 'workers', 'workflows', 'rollout'),
     message: 'ml/ is pure TensorFlow.js: common/ and storage/ only.',
+  },
+  {
+    target: './events',
+    from: dirs('activities', 'ml', 'serving', 'clients', 'runs', 'workers', 'workflows', 'rollout', 'storage'),
+    message: 'events/ are the run-event sinks (webhook, Redis streams): common/ only.',
   },
   {
     target: './storage',

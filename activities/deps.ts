@@ -1,4 +1,5 @@
 import type { EpochProgress } from '../common/messages';
+import type { EventSink } from '../events/sink';
 import type { BackendChoice } from '../ml/backend';
 import type { BlobStore } from '../storage/blob-store';
 import type { DataBuffer } from '../storage/buffer';
@@ -13,6 +14,8 @@ export interface ActivityDeps {
   backend: BackendChoice;
   /** Where the inference servers log their answers (live metrics, trigger checks); absent: none logged. */
   predictionLog?: Pick<PredictionLog, 'source'>;
+  /** Where run events go (webhook, Redis streams); absent or empty: nowhere. */
+  eventSinks?: EventSink[];
   servingUrls: string[];
   apiKey?: string;
   /** Sends per-epoch progress to the running workflow (a signal); optional in unit tests. */

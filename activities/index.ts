@@ -1,5 +1,6 @@
 import type { ModelSpec } from '../common/model-spec';
 import type { ActivityDeps } from './deps';
+import { createDeliverEvent, createEventSinks } from './deliver-event';
 import { createExportDataset } from './export-dataset';
 import { loadSpecOrFail } from './load-spec';
 import { createMeasureTriggers, createRecordEvaluation } from './measure-triggers';
@@ -26,6 +27,9 @@ export function createActivities(deps: ActivityDeps) {
     // A trigger check's (workflows/trigger-check-workflow), not a run's.
     measureTriggers: createMeasureTriggers(deps),
     recordEvaluation: createRecordEvaluation(deps),
+    // The event relays' (workflows/run-events-workflow).
+    eventSinks: createEventSinks(deps),
+    deliverEvent: createDeliverEvent(deps),
     // Only a cancel calls it, and it is no part of a run's work.
     requestCancellation,
   };

@@ -83,6 +83,9 @@ const debianPackages = [
   { command: 'chromium', pkg: 'chromium' },
   // scripts/install-tfjs-node.sh sets the library names of libtensorflow from the PyPI wheel.
   { command: 'patchelf', pkg: 'patchelf' },
+  // Run events go to Redis streams and `retrain bridge redis` reads jobs from one; the tests and the
+  // local stack start their own servers.
+  { command: 'redis-server', pkg: 'redis-server' },
 ];
 
 function onPath(command) {

@@ -1,6 +1,9 @@
 import type { Client } from '@temporalio/client';
 import type { ActivityDeps } from '../activities';
 import { epochProgressSignal } from '../common/messages';
+import { redisSink } from '../events/redis-sink';
+import type { EventSink } from '../events/sink';
+import { webhookSink } from '../events/webhook-sink';
 import { DataBuffer } from '../storage/buffer';
 import { predictionLogReader } from '../storage/prediction-log';
 import { openCheckedBlobStore } from '../storage/open-store';
@@ -16,9 +19,16 @@ export async function buildActivityDeps(config: Config, client: Client): Promise
     buffer: new DataBuffer(config.bufferDir),
     backend: config.backend,
     predictionLog: predictionLogReader(config.predictionLog.dir),
+    eventSinks: eventSinksOf(config),
     servingUrls: config.servingUrls,
     apiKey: config.apiKey,
     reportEpoch: (workflowId, progress) =>
       client.workflow.getHandle(workflowId).signal(epochProgressSignal, progress),
   };
+}
+
+/** The run-event sinks the config names (RETRAIN_EVENTS_WEBHOOK_URL, RETRAIN_EVENTS_REDIS_URL). */
+export function eventSinksOf(config: Config): EventSink[] {
+  const { webhook, redis } = config.events;
+  return [...(webhook ? [webhookSink(webhook)] : []), ...(redis ? [redisSink(redis)] : [])];
 }

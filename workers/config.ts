@@ -1,3 +1,4 @@
+import { RUN_EVENT_TYPES, type RunEventType } from '../common/run-events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -71,6 +72,29 @@ const EnvSchema = z.object({
   RETRAIN_DEFAULT_MODEL: ModelNameSchema.optional(),
   RETRAIN_LOG_FORMAT: z.enum(LOG_FORMATS).optional(),
   RETRAIN_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** Run events are POSTed here, signed with the secret (HMAC-SHA256). */
+  RETRAIN_EVENTS_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  RETRAIN_EVENTS_WEBHOOK_SECRET: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  RETRAIN_EVENTS_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
+  /** Run events are added to Redis streams here. */
+  RETRAIN_EVENTS_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  RETRAIN_REDIS_STREAM_PREFIX: z.string().max(200).default('quantum:stream:'),
+  /** JSON object: event type to stream name (after the prefix), over the defaults. */
+  RETRAIN_REDIS_STREAMS: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (text === undefined) return {};
+      try {
+        return z.partialRecord(z.enum(RUN_EVENT_TYPES), z.string().min(1)).parse(JSON.parse(text));
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a JSON object of event type (${RUN_EVENT_TYPES.join(', ')}) to stream name`,
+        });
+        return z.NEVER;
+      }
+    }),
 });
 
 export interface Config {
@@ -101,6 +125,11 @@ export interface Config {
   logLevel: LogLevel;
   /** The model the daemon-style admin routes mean when a request names none. */
   defaultModel?: string;
+  /** Where run events go: none, one or both sinks. */
+  events: {
+    webhook?: { url: string; secret: string; timeoutMs: number };
+    redis?: { url: string; prefix: string; streams: Partial<Record<RunEventType, string>> };
+  };
 }
 
 /** Thrown at start-up when an environment variable is malformed; the message names it. */
@@ -147,6 +176,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logFormat: e.RETRAIN_LOG_FORMAT,
     logLevel: e.RETRAIN_LOG_LEVEL,
     defaultModel: e.RETRAIN_DEFAULT_MODEL,
+    events: eventSinks(e),
+  };
+}
+
+function eventSinks(e: z.infer<typeof EnvSchema>): Config['events'] {
+  if (e.RETRAIN_EVENTS_WEBHOOK_URL && !e.RETRAIN_EVENTS_WEBHOOK_SECRET)
+    throw new ConfigError(
+      'Invalid environment: RETRAIN_EVENTS_WEBHOOK_SECRET is required with RETRAIN_EVENTS_WEBHOOK_URL (receivers check the signature)',
+    );
+  return {
+    ...(e.RETRAIN_EVENTS_WEBHOOK_URL && e.RETRAIN_EVENTS_WEBHOOK_SECRET
+      ? {
+          webhook: {
+            url: e.RETRAIN_EVENTS_WEBHOOK_URL,
+            secret: e.RETRAIN_EVENTS_WEBHOOK_SECRET,
+            timeoutMs: e.RETRAIN_EVENTS_WEBHOOK_TIMEOUT_MS,
+          },
+        }
+      : {}),
+    ...(e.RETRAIN_EVENTS_REDIS_URL
+      ? {
+          redis: {
+            url: e.RETRAIN_EVENTS_REDIS_URL,
+            prefix: e.RETRAIN_REDIS_STREAM_PREFIX,
+            streams: e.RETRAIN_REDIS_STREAMS,
+          },
+        }
+      : {}),
   };
 }
 

@@ -1,3 +1,4 @@
 export { modelLeaseWorkflow } from './model-lease-workflow';
 export { retrainWorkflow } from './retrain-workflow';
 export { triggerCheckWorkflow } from './trigger-check-workflow';
+export { runEventsWorkflow } from './run-events-workflow';

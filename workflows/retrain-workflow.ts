@@ -41,6 +41,7 @@ import {
 import { gpuTaskQueueFor } from '../common/task-queues';
 import { planTrials } from '../common/trials';
 import { cpuActivities, nonRetryableErrorTypes, type Activities } from './cpu-activities';
+import { eventEmitter } from './event-emitter';
 import { rootFailure } from './failures';
 import { acquireLease } from './lease';
 import { renderProgress } from './progress-details';
@@ -82,6 +83,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
   }
   const input = parsed.data;
   const series = runMetrics(input.model);
+  const events = eventEmitter(input.model);
   const clock = runClock();
   series.started();
   log.info('run started', { model: input.model });
@@ -175,6 +177,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     if (status === 'completed') log.info('stage ended', fields);
     else log.warn('stage ended', { ...fields, reason: done.summary });
     series.stageEnded(name, status, durationMs / 1000);
+    events.emit('retrain.stage.ended', { ...done });
     if (name === 'reloadServers' && status !== 'cancelled')
       series.rolledOut(status === 'completed' ? 'success' : 'failure');
   }
@@ -202,6 +205,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     upsertMemo({ [OUTCOME_MEMO]: memo });
     publish();
     series.ended(outcome.status);
+    events.emit(`retrain.run.${outcome.status}`, { ...memo });
     const fields = {
       model: input.model,
       outcome: outcome.status,
@@ -237,9 +241,11 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
       rejection: { kind: 'modelBusy', runningWorkflowId: lease.holder },
     } as const;
     const timings = end(refusal, REFUSED_STAGE);
+    await events.flush();
     return { model: input.model, stages, ...refusal, ...timings };
   }
   admission = { admitted: true };
+  events.emit('retrain.run.started', { input });
 
   try {
     const exported = await stage(
@@ -395,6 +401,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     });
   } finally {
     await lease.release();
+    await events.flush();
   }
 }
 

@@ -11,6 +11,7 @@ import type { RetrainInput } from '../common/retrain';
 import { runTexts, workflowIdFor } from '../common/run-naming';
 import { evaluateTriggers, type TriggerEvaluation } from '../common/triggers';
 import { cpuActivities } from './cpu-activities';
+import { eventEmitter } from './event-emitter';
 import { leaseHolder } from './lease';
 import { retrainWorkflow } from './retrain-workflow';
 
@@ -59,6 +60,9 @@ export async function triggerCheckWorkflow({ model }: { model: string }): Promis
     evaluation.workflowId = runId;
   }
   await cpu.recordEvaluation(evaluation);
+  const events = eventEmitter(model);
+  events.emit('retrain.trigger.evaluated', { ...evaluation });
+  await events.flush();
   upsertMemo({ [EVALUATION_MEMO]: evaluation });
   setCurrentDetails(renderEvaluation(evaluation));
   return evaluation;

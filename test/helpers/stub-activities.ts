@@ -54,6 +54,8 @@ export function passingActivities(): Activities {
       scanned: { predictions: 0, records: 0 },
     }),
     recordEvaluation: async () => undefined,
+    eventSinks: async () => [],
+    deliverEvent: async () => undefined,
     requestCancellation,
   };
 }

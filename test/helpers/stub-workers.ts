@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
+import { createDeliverEvent, createEventSinks } from '../../activities/deliver-event';
 import { requestCancellation } from '../../activities/request-cancellation';
+import type { EventSink } from '../../events/sink';
 import { gpuTaskQueueFor } from '../../common/task-queues';
 import { heartbeatWhileRunning } from '../../workers/activity-heartbeat';
 import { passingActivities, type Activities } from './stub-activities';
@@ -26,7 +28,10 @@ export interface StubWorkers {
 }
 
 /** Stub workers on the suite's dev server, or on the one at `address`. */
-export async function stubWorkers(address: string = inject('temporalAddress')): Promise<StubWorkers> {
+export async function stubWorkers(
+  address: string = inject('temporalAddress'),
+  options: { eventSinks?: EventSink[] } = {},
+): Promise<StubWorkers> {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const taskQueue = `stub-${randomUUID()}`;
@@ -52,6 +57,9 @@ export async function stubWorkers(address: string = inject('temporalAddress')): 
       reloadServers: dispatch('reloadServers'),
       measureTriggers: dispatch('measureTriggers'),
       recordEvaluation: dispatch('recordEvaluation'),
+      // Real delivery to the sinks given (none: the relays end at once).
+      eventSinks: createEventSinks(options),
+      deliverEvent: createDeliverEvent(options),
       requestCancellation,
     },
     // As the real cpu worker: every activity heartbeats (the workflow's cpu heartbeat timeout).

@@ -216,7 +216,10 @@ describe('a worker killed during a check', () => {
       const evaluation = await handle.result();
       expect(evaluation.decision).toBe('started');
       const events = await historyEvents(handle);
-      const starts = events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
+      const starts = events.filter(
+        (e) =>
+          e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name === 'retrainWorkflow',
+      );
       expect(starts.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId)).toEqual([
         evaluation.workflowId,
       ]);
