@@ -22,7 +22,7 @@ const MAX_STREAM_LENGTH = 100_000;
 
 /** The flat string fields of an event's stream entry; `data` is the whole payload as JSON. */
 export function streamFields(event: RunEvent): Record<string, string> {
-  const data = event.data as { status?: unknown; version?: unknown; reason?: unknown };
+  const data = event.data as { status?: unknown; decision?: unknown; version?: unknown; reason?: unknown };
   const text = (v: unknown) => (typeof v === 'string' ? v : '');
   return {
     event_id: event.id,
@@ -33,7 +33,8 @@ export function streamFields(event: RunEvent): Record<string, string> {
     workflow_id: event.workflowId,
     run_id: event.runId,
     timestamp: event.time,
-    status: text(data.status) || event.type.split('.').at(-1) || '',
+    // A run's outcome; a trigger evaluation's decision (started, notTriggered, coolingDown, ...).
+    status: text(data.status) || text(data.decision) || event.type.split('.').at(-1) || '',
     version: text(data.version),
     reason: text(data.reason),
     data: JSON.stringify(event.data),
