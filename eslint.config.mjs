@@ -94,6 +94,11 @@ const zones = [
     message: 'ml/ is pure TensorFlow.js: common/ and storage/ only.',
   },
   {
+    target: './bridge',
+    from: dirs('activities', 'ml', 'serving', 'workflows', 'rollout'),
+    message: 'bridge/ brings jobs in through run control (runs/): not through workers code or the serving.',
+  },
+  {
     target: './events',
     from: dirs('activities', 'ml', 'serving', 'clients', 'runs', 'workers', 'workflows', 'rollout', 'storage'),
     message: 'events/ are the run-event sinks (webhook, Redis streams): common/ only.',

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { version } from '../package.json';
 import { LOG_FORMATS, loadConfig, type Config, type LogFormat } from '../workers/config';
+import type { BridgeRedisOptions } from './commands/bridge';
 import type { CancelOptions } from './commands/cancel';
 import type { IngestOptions } from './commands/ingest';
 import type { ListOptions } from './commands/list';
@@ -262,6 +263,27 @@ export async function main(
       JSON_HELP,
     ),
     async (config, opts: TriggersModelOptions) => (await triggerCommands()).triggersCheck(opts, config, out),
+  );
+
+  const bridge = program.command('bridge').description('bring jobs in from where producers write them');
+  act(
+    bridge
+      .command('redis')
+      .description(
+        'start a run for each job on a Redis stream (consumer group; ACK once Temporal accepted it), until SIGINT or SIGTERM',
+      )
+      .option('--redis <url>', 'the Redis (default: RETRAIN_BRIDGE_REDIS_URL, else RETRAIN_EVENTS_REDIS_URL)')
+      .option('--stream <name>', 'the jobs stream (default: <RETRAIN_REDIS_STREAM_PREFIX>model.retrain)')
+      .option('--group <g>', 'the consumer group', 'retrain-bridge')
+      .option('--consumer <name>', "this process's name in the group (default: <host>-<pid>)")
+      .option('--failed-stream <name>', 'where bad jobs go (default: <prefix>learning.retraining.failed)')
+      .option('--claim-idle <ms>', 'claim jobs pending this long (a dead consumer, a failed start)', '60000')
+      .option(
+        '--metrics-port <port>',
+        'Prometheus /metrics (default: RETRAIN_BRIDGE_METRICS_PORT, 9466; 0: off)',
+      ),
+    async (config, opts: BridgeRedisOptions) =>
+      (await import('./commands/bridge.js')).bridgeRedisCommand(opts, config, out),
   );
 
   const schedule = program

@@ -21,6 +21,11 @@ export interface StartRunOptions {
   workflowId?: string;
   /** How long to wait for the run to take its model's lease; no worker polling the queue means waiting. @default 15000 */
   admissionTimeoutMs?: number;
+  /**
+   * Refuse the id even after a run of it ended (Temporal's REJECT_DUPLICATE), for ids derived from a
+   * request that may come again, such as a stream message. @default false
+   */
+  neverReuseId?: boolean;
 }
 
 /** A started run; `pending` when no worker took it up within the admission timeout (it runs once one does). */
@@ -43,6 +48,7 @@ export async function startRun(
     origin,
     workflowId = workflowIdFor(input.model),
     admissionTimeoutMs = 15_000,
+    neverReuseId = false,
   }: StartRunOptions,
 ): Promise<StartedRun> {
   const deadline = Date.now() + admissionTimeoutMs;
@@ -51,6 +57,7 @@ export async function startRun(
     handle = await client.workflow.start<typeof retrainWorkflow>('retrainWorkflow', {
       ...retrainStartOptions(input, origin, taskQueue),
       workflowId,
+      ...(neverReuseId ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { formatIssues } from '../common/format-issues';
+import { ModelNameSchema } from '../common/model-spec';
+import { RetrainInputSchema, type RetrainRequest } from '../common/retrain';
+
+/** A number as a stream field carries it: a string. */
+const numeric = (schema: z.ZodNumber) =>
+  z
+    .string()
+    .trim()
+    .regex(/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/, { message: 'must be a number' })
+    .transform(Number)
+    .pipe(schema);
+
+/**
+ * A retrain job as the retraining worker receives it from `quantum:stream:model.retrain`: every
+ * field a string. Fields beyond these (a typo, a parameter we do not have) make the job invalid;
+ * `job_id`, `timestamp`, `source` and `requested_by` are carried along for the record.
+ */
+export const RedisJobSchema = z
+  .object({
+    model: ModelNameSchema,
+    learning_rate: numeric(z.number().positive().max(1)).optional(),
+    optimizer: z.enum(['adam', 'sgd', 'rmsprop']).optional(),
+    epochs: numeric(z.number().int().min(1).max(10000)).optional(),
+    batch_size: numeric(z.number().int().min(1).max(65536)).optional(),
+    hidden_units: numeric(z.number().int().min(1).max(4096)).optional(),
+    trials: numeric(z.number().int().min(1).max(64)).optional(),
+    window_days: numeric(z.number().int().min(1).max(3650)).optional(),
+    incremental: z.enum(['true', 'false']).optional(),
+    job_id: z.string().max(200).optional(),
+    timestamp: z.string().max(100).optional(),
+    source: z.string().max(200).optional(),
+    requested_by: z.string().max(200).optional(),
+  })
+  .strict();
+
+/** A stream entry's flat `[field, value, field, value, ...]` as an object. */
+export function fieldsOf(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i] as string] = flat[i + 1] as string;
+  return out;
+}
+
+/** The job as a workflow input (hyperparameters as overrides), or the reason it is not one. */
+export function jobToInput(fields: Record<string, string>): { input: RetrainRequest } | { invalid: string } {
+  const job = RedisJobSchema.safeParse(fields);
+  if (!job.success) return { invalid: `invalid job: ${formatIssues(job.error)}` };
+  const j = job.data;
+  const hyperparams = {
+    ...(j.learning_rate !== undefined ? { learningRate: j.learning_rate } : {}),
+    ...(j.optimizer !== undefined ? { optimizer: j.optimizer } : {}),
+    ...(j.batch_size !== undefined ? { batchSize: j.batch_size } : {}),
+    ...(j.hidden_units !== undefined ? { hiddenUnits: j.hidden_units } : {}),
+  };
+  const input = RetrainInputSchema.safeParse({
+    model: j.model,
+    ...(j.epochs !== undefined ? { epochs: j.epochs } : {}),
+    ...(j.trials !== undefined ? { trials: j.trials } : {}),
+    ...(j.window_days !== undefined ? { windowDays: j.window_days } : {}),
+    ...(j.incremental !== undefined ? { incremental: j.incremental === 'true' } : {}),
+    ...(Object.keys(hyperparams).length ? { hyperparams } : {}),
+  });
+  if (!input.success) return { invalid: `invalid job: ${formatIssues(input.error)}` };
+  return { input: input.data };
+}
+
+/** `retrain-<model>-redis-<message id>`: a redelivered message finds its run under this id. */
+export function jobWorkflowId(model: string, messageId: string): string {
+  return `retrain-${model}-redis-${messageId}`;
+}

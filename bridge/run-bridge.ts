@@ -1,0 +1,61 @@
+import http from 'node:http';
+import { once } from 'node:events';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { redactedRedisUrl } from '../events/redis-sink';
+import { openBlobStore } from '../storage/open-store';
+import { ModelRegistry } from '../storage/registry';
+import type { Config } from '../workers/config';
+import { connectClient } from '../workers/connect';
+import { RedisBridge, type BridgeOptions } from './redis-bridge';
+
+/** What `retrain bridge redis` runs until it is signalled: the bridge, and its metrics endpoint. */
+export async function runRedisBridge(
+  config: Config,
+  redisUrl: string,
+  options: BridgeOptions & { metricsPort: number; metricsHost: string },
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+  const { client, close } = await connectClient(config);
+  const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
+  const bridge = new RedisBridge(redis, client, registry, options, log);
+  const server =
+    options.metricsPort > 0
+      ? http.createServer((req, res) => {
+          if (req.url !== '/metrics') return void res.writeHead(404).end();
+          void bridge.metrics.metrics().then((text) => {
+            res.writeHead(200, { 'content-type': bridge.metrics.contentType }).end(text);
+          });
+        })
+      : undefined;
+  if (server) {
+    server.listen(options.metricsPort, options.metricsHost);
+    await once(server, 'listening');
+  }
+  const stopped = () => bridge.stop();
+  signal.addEventListener('abort', stopped, { once: true });
+  log.info(
+    {
+      redis: redactedRedisUrl(redisUrl),
+      stream: options.stream,
+      group: options.group,
+      consumer: options.consumer,
+      failedStream: options.failedStream,
+      taskQueue: options.taskQueue,
+      ...(server ? { metrics: `http://${options.metricsHost}:${options.metricsPort}/metrics` } : {}),
+    },
+    'bridge polling',
+  );
+  try {
+    await bridge.run();
+  } finally {
+    signal.removeEventListener('abort', stopped);
+    server?.close();
+    redis.disconnect();
+    await close();
+    log.info('bridge stopped');
+  }
+}

@@ -1,0 +1,68 @@
+import os from 'node:os';
+import type { Config } from '../../workers/config';
+import { createLogger } from '../../workers/logger';
+import { UsageError, type CommandOutput } from '../output';
+
+/** The options of `retrain bridge redis`, as commander parses them. */
+export interface BridgeRedisOptions {
+  redis?: string;
+  stream?: string;
+  group: string;
+  consumer?: string;
+  failedStream?: string;
+  claimIdle: string;
+  metricsPort?: string;
+}
+
+/**
+ * `retrain bridge redis`: retrain jobs from a Redis stream (the retraining worker's
+ * `quantum:stream:model.retrain` by default) into runs, until SIGINT or SIGTERM.
+ */
+export async function bridgeRedisCommand(
+  values: BridgeRedisOptions,
+  config: Config,
+  _out: CommandOutput,
+  signal?: AbortSignal,
+): Promise<number> {
+  const redisUrl = values.redis ?? config.bridge.redisUrl;
+  if (!redisUrl)
+    throw new UsageError('no Redis to read jobs from: pass --redis <url> or set RETRAIN_BRIDGE_REDIS_URL');
+  const claimIdleMs = Number(values.claimIdle);
+  const metricsPort = Number(values.metricsPort ?? config.bridge.metricsPort);
+  if (!Number.isInteger(claimIdleMs) || claimIdleMs < 100)
+    throw new UsageError(
+      `--claim-idle must be a whole number of milliseconds, at least 100, not ${values.claimIdle}`,
+    );
+  if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)
+    throw new UsageError(`--metrics-port must be a port (0 turns it off), not ${values.metricsPort}`);
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  signal?.addEventListener('abort', stop, { once: true });
+  const log = createLogger({ name: 'bridge', format: config.logFormat ?? 'json', level: config.logLevel });
+  const { runRedisBridge } = await import('../../bridge/run-bridge.js');
+  try {
+    await runRedisBridge(
+      config,
+      redisUrl,
+      {
+        stream: values.stream ?? `${config.bridge.streamPrefix}model.retrain`,
+        group: values.group,
+        consumer: values.consumer ?? `${os.hostname()}-${process.pid}`,
+        failedStream: values.failedStream ?? `${config.bridge.streamPrefix}learning.retraining.failed`,
+        claimIdleMs,
+        blockMs: 2000,
+        taskQueue: config.taskQueue,
+        metricsPort,
+        metricsHost: config.metricsHost,
+      },
+      log,
+      controller.signal,
+    );
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  return 0;
+}
