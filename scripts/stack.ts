@@ -59,6 +59,44 @@ const node = (entry: string): [string, string[]] => [
   ['--require', 'tsx/cjs', path.join(ROOT, entry)],
 ];
 
+/**
+ * The Redis that events or the bridge are configured with (RETRAIN_EVENTS_REDIS_URL,
+ * RETRAIN_BRIDGE_REDIS_URL), when it is on this machine: the stack runs it (and the bridge).
+ */
+function localRedisPort(): number | undefined {
+  const url = process.env.RETRAIN_BRIDGE_REDIS_URL ?? process.env.RETRAIN_EVENTS_REDIS_URL;
+  if (!url) return undefined;
+  const { hostname, port } = new URL(url);
+  return ['127.0.0.1', 'localhost'].includes(hostname) ? Number(port || 6379) : undefined;
+}
+
+const redisParts = (port: number): Part[] => [
+  {
+    name: 'redis',
+    url: `redis://127.0.0.1:${port}`,
+    ready: () => portOpen(port),
+    command: () => [
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        path.join(DATA, 'redis'),
+        '--appendonly',
+        'yes',
+      ],
+    ],
+  },
+  {
+    name: 'bridge',
+    url: 'redis jobs -> runs, metrics http://127.0.0.1:9466/metrics',
+    ready: () => httpOk('http://127.0.0.1:9466/metrics'),
+    command: () => [process.execPath, [path.join(ROOT, 'bin', 'retrain.js'), 'bridge', 'redis']],
+  },
+];
+
 const PARTS: Part[] = [
   {
     name: 'temporal',
@@ -106,6 +144,12 @@ const PARTS: Part[] = [
   },
 ];
 
+/** Every part of this stack: Redis and the bridge only where a local Redis is configured. */
+function stackParts(): Part[] {
+  const redisPort = localRedisPort();
+  return [...PARTS, ...(redisPort === undefined ? [] : redisParts(redisPort))];
+}
+
 function readPid(name: string): number | undefined {
   try {
     const pid = Number(fs.readFileSync(path.join(PIDS, `${name}.pid`), 'utf8'));
@@ -125,7 +169,8 @@ export async function up(): Promise<void> {
     RETRAIN_DEFAULT_MODEL: process.env.RETRAIN_DEFAULT_MODEL ?? 'flight-delay',
   };
   fs.mkdirSync(PIDS, { recursive: true });
-  for (const part of PARTS) {
+  fs.mkdirSync(path.join(DATA, 'redis'), { recursive: true });
+  for (const part of stackParts()) {
     if (await part.ready()) {
       console.error(`[stack] ${part.name.padEnd(10)} already up   ${part.url}`);
       continue;
@@ -151,7 +196,7 @@ export async function up(): Promise<void> {
 }
 
 export async function down(): Promise<void> {
-  for (const part of [...PARTS].reverse()) {
+  for (const part of stackParts().reverse()) {
     const pid = readPid(part.name);
     if (pid === undefined) continue;
     await stopProcess(pid);
@@ -162,7 +207,7 @@ export async function down(): Promise<void> {
 
 export async function status(): Promise<boolean> {
   let all = true;
-  for (const part of PARTS) {
+  for (const part of stackParts()) {
     const ok = await part.ready();
     all &&= ok;
     const pid = readPid(part.name);
