@@ -22,6 +22,8 @@ const SECRET_FIELDS = new Set(
     'AWS_ACCESS_KEY_ID',
     'AWS_SESSION_TOKEN',
     'RETRAIN_API_KEY',
+    'secret',
+    'RETRAIN_EVENTS_WEBHOOK_SECRET',
     'taskToken',
   ].map(normalizeField),
 );

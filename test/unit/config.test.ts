@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { eventSinksOf } from '../../workers/activity-deps';
 import { ConfigError, loadConfig } from '../../workers/config';
 
 describe('loadConfig', () => {
@@ -16,6 +17,39 @@ describe('loadConfig', () => {
     expect(local).toMatchObject({ logFormat: undefined, logLevel: 'info' });
     const compose = loadConfig({ METRICS_HOST: '0.0.0.0', RETRAIN_LOG_FORMAT: 'pretty' }, '/nowhere');
     expect(compose).toMatchObject({ metricsHost: '0.0.0.0', logFormat: 'pretty' });
+  });
+  it('configures the run-event sinks and the bridge from their variables, and refuses them half set', () => {
+    expect(loadConfig({}, '/nowhere').events).toEqual({});
+    const both = loadConfig(
+      {
+        RETRAIN_EVENTS_WEBHOOK_URL: 'https://hooks.example/retrain',
+        RETRAIN_EVENTS_WEBHOOK_SECRET: 'a-secret-of-16-chars',
+        RETRAIN_EVENTS_REDIS_URL: 'redis://:pw@redis:6379/0',
+        RETRAIN_REDIS_STREAMS: '{"retrain.run.rejected": "learning.retraining.rejected"}',
+      },
+      '/nowhere',
+    );
+    expect(eventSinksOf(both).map((s) => s.name)).toEqual(['webhook', 'redis']);
+    expect(both.events.redis).toEqual({
+      url: 'redis://:pw@redis:6379/0',
+      prefix: 'quantum:stream:',
+      streams: { 'retrain.run.rejected': 'learning.retraining.rejected' },
+    });
+    expect(both.bridge).toEqual({
+      redisUrl: 'redis://:pw@redis:6379/0',
+      streamPrefix: 'quantum:stream:',
+      metricsPort: 9466,
+    });
+    for (const sink of eventSinksOf(both)) void sink.close();
+    expect(() => loadConfig({ RETRAIN_EVENTS_WEBHOOK_URL: 'https://hooks.example/x' }, '/nowhere')).toThrow(
+      /RETRAIN_EVENTS_WEBHOOK_SECRET is required with RETRAIN_EVENTS_WEBHOOK_URL/,
+    );
+    expect(() => loadConfig({ RETRAIN_REDIS_STREAMS: '{"retrain.run.exploded": "x"}' }, '/nowhere')).toThrow(
+      /RETRAIN_REDIS_STREAMS: must be a JSON object of event type/,
+    );
+    expect(() => loadConfig({ RETRAIN_EVENTS_REDIS_URL: 'http://redis' }, '/nowhere')).toThrow(
+      /RETRAIN_EVENTS_REDIS_URL/,
+    );
   });
   it('parses RETRAIN_SERVING_URLS as a comma list', () => {
     expect(loadConfig({ RETRAIN_SERVING_URLS: 'http://a:1, http://b:2' }, '/nowhere').servingUrls).toEqual([
