@@ -25,6 +25,9 @@ export const epochProgressSignal = defineSignal<[EpochProgress]>('epochProgress'
 
 export const progressQuery = defineQuery<RetrainProgress>('progress');
 
+/** Every epoch report of the run so far (every trial), oldest first: the loss curves. */
+export const lossCurveQuery = defineQuery<EpochProgress[]>('lossCurve');
+
 export const ModelNameAttribute = defineSearchAttributeKey('ModelName', SearchAttributeType.KEYWORD);
 export const RetrainStageAttribute = defineSearchAttributeKey('RetrainStage', SearchAttributeType.KEYWORD);
 

@@ -34,6 +34,11 @@ async function main(): Promise<void> {
         ? undefined
         : { client: temporal.client, taskQueue: config.taskQueue, buffer },
     defaultModel: config.defaultModel,
+    dashboard: {
+      temporalUiUrl: config.temporalUiUrl,
+      namespace: config.temporal.namespace,
+      servingUrls: config.servingUrls,
+    },
     bodyLimitBytes: config.serving.bodyLimitBytes,
     ingestBodyLimitBytes: config.serving.ingestBodyLimitBytes,
     ...(predictionLog ? { predictionLog, buffer } : {}),

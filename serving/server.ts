@@ -18,6 +18,7 @@ import { buildFeatures, FeatureError, ModelRowsBodySchema } from './features';
 import { ingestRoutes } from './ingest-route';
 import { NO_VERSION_LABEL, ServingMetrics } from './metrics';
 import { ModelPool, type StartupReport } from './model-pool';
+import { dashboardRoutes } from './dashboard';
 import { trainingAdminRoutes, type TrainingBackend } from './training-admin';
 
 /** Metrics label for requests that name no model this server knows, so label cardinality stays bounded. */
@@ -26,6 +27,8 @@ const UNKNOWN_MODEL_LABEL = '_unknown';
 /** Options of {@link createServer}. */
 export interface ServerOptions {
   registry: ModelRegistry;
+  /** The dashboard's links into the Temporal Web UI, and the servers its rollback reloads. */
+  dashboard?: { temporalUiUrl: string; namespace: string; servingUrls: string[] };
   /** Guards the admin and ingest routes; without one they answer 503. */
   apiKey?: string;
   /**
@@ -180,6 +183,16 @@ export function createServer(opts: ServerOptions): InferenceServer {
     apiKey: opts.apiKey,
     temporal: opts.temporal,
     defaultModel: opts.defaultModel,
+  });
+  void app.register(dashboardRoutes, {
+    prefix: '/ui',
+    registry: opts.registry,
+    apiKey: opts.apiKey,
+    temporal: opts.temporal,
+    ...(opts.buffer && opts.predictionLog ? { buffer: opts.buffer, predictionLog: opts.predictionLog } : {}),
+    temporalUiUrl: opts.dashboard?.temporalUiUrl ?? 'http://localhost:8233',
+    namespace: opts.dashboard?.namespace ?? 'default',
+    servingUrls: opts.dashboard?.servingUrls ?? [],
   });
   const monitored =
     opts.buffer && opts.predictionLog

@@ -76,6 +76,8 @@ const EnvSchema = z.object({
   RETRAIN_EVENTS_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
   RETRAIN_EVENTS_WEBHOOK_SECRET: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
   RETRAIN_EVENTS_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
+  /** Where the dashboard (/ui) links runs to. */
+  RETRAIN_TEMPORAL_UI_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:8233'),
   /** Where `retrain bridge redis` reads jobs (default: RETRAIN_EVENTS_REDIS_URL). */
   RETRAIN_BRIDGE_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   RETRAIN_BRIDGE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
@@ -128,6 +130,8 @@ export interface Config {
   logLevel: LogLevel;
   /** The model the daemon-style admin routes mean when a request names none. */
   defaultModel?: string;
+  /** The Temporal Web UI, for the dashboard's links. */
+  temporalUiUrl: string;
   /** `retrain bridge redis`: its Redis (else the events'), the stream prefix, its metrics port (0: off). */
   bridge: { redisUrl?: string; streamPrefix: string; metricsPort: number };
   /** Where run events go: none, one or both sinks. */
@@ -181,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logFormat: e.RETRAIN_LOG_FORMAT,
     logLevel: e.RETRAIN_LOG_LEVEL,
     defaultModel: e.RETRAIN_DEFAULT_MODEL,
+    temporalUiUrl: e.RETRAIN_TEMPORAL_UI_URL.replace(/\/$/, ''),
     bridge: {
       redisUrl: e.RETRAIN_BRIDGE_REDIS_URL ?? e.RETRAIN_EVENTS_REDIS_URL,
       streamPrefix: e.RETRAIN_REDIS_STREAM_PREFIX,

@@ -20,7 +20,9 @@ import {
   admissionUpdate,
   cancelRetrainSignal,
   epochProgressSignal,
+  lossCurveQuery,
   progressQuery,
+  type EpochProgress,
   RetrainStageAttribute,
 } from '../common/messages';
 import {
@@ -59,6 +61,9 @@ const STAGE_WEIGHT: Record<StageName, number> = {
   registerModel: 5,
   reloadServers: 10,
 };
+
+/** Epoch reports a run keeps for its loss curves (64 trials of 150 epochs). */
+const MAX_CURVE_POINTS = 10_000;
 
 /** RetrainStage of a run refused because another run holds the model. */
 const REFUSED_STAGE = 'refused';
@@ -137,7 +142,10 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     return admission as Admission;
   });
   // One signal per trial and epoch: the only history training adds besides its activities.
+  const lossCurve: EpochProgress[] = [];
+  setHandler(lossCurveQuery, () => lossCurve);
   setHandler(epochProgressSignal, (update) => {
+    if (lossCurve.length < MAX_CURVE_POINTS) lossCurve.push(update);
     Object.assign(progress, update);
     applyEpoch(board, update);
     publishTraining();

@@ -1,0 +1,226 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { Context } from '@temporalio/activity';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { epochProgressSignal } from '../../common/messages';
+import { ROOT } from '../../scripts/lib/processes';
+import { createServer, type InferenceServer } from '../../serving/server';
+import { DataBuffer } from '../../storage/buffer';
+import { FileBlobStore } from '../../storage/file-store';
+import { ModelRegistry } from '../../storage/registry';
+import { eventually } from '../helpers/eventually';
+import { publishVersion } from '../helpers/models';
+import { stubSpec, stubWorkers, type StubWorkers } from '../helpers/stub-workers';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = path.join(ROOT, '.data', 'test-artifacts', 'dashboard');
+const KEY = 'dashboard-test-key-0123456789';
+
+describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () => {
+  let env: StubWorkers;
+  let dir: string;
+  let registry: ModelRegistry;
+  let server: InferenceServer;
+  let url: string;
+  let browser: Browser;
+  let page: Page;
+  let steady: string;
+  let slow: string;
+
+  beforeAll(async () => {
+    env = await stubWorkers();
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-dashboard-'));
+    registry = new ModelRegistry(new FileBlobStore(dir));
+    // `steady` trains at once; `slow` reports an epoch a second and trains until cancelled.
+    steady = env.model();
+    slow = env.model({
+      trainModel: async ({ workflowId, epochs }) => {
+        const ctx = Context.current();
+        for (let epoch = 1; ; epoch++) {
+          if (epoch <= epochs)
+            await env.client.workflow.getHandle(workflowId).signal(epochProgressSignal, {
+              epoch,
+              totalEpochs: epochs,
+              loss: 1 / epoch,
+              valLoss: 1.2 / epoch,
+              samplesPerSec: 900,
+            });
+          ctx.heartbeat();
+          await ctx.sleep(1000);
+        }
+      },
+    });
+    for (const name of [steady, slow]) await registry.saveSpec(stubSpec(name));
+    const spec = stubSpec(steady);
+    for (const [version, mae] of [
+      ['v1', 2.4],
+      ['v2', 1.9],
+    ] as const)
+      await publishVersion(registry, spec, version, {
+        metadata: {
+          metrics: { mae },
+          baselines: { lastValue: { mae: 2.6 }, sameHourDayBefore: { mae: 3.1 } },
+          gate: { passed: true, reason: 'beats lastValue', metric: 'mae' },
+        },
+      });
+    await registry.setAlias(steady, 'v1', null);
+    await registry.moveAlias(steady, 'v2', { expected: 'v1', workflowId: null });
+    server = createServer({
+      registry,
+      apiKey: KEY,
+      temporal: {
+        client: env.client,
+        taskQueue: env.taskQueue,
+        buffer: new DataBuffer(path.join(dir, 'buffer')),
+      },
+      dashboard: { temporalUiUrl: 'http://localhost:8233', namespace: 'default', servingUrls: [] },
+    });
+    await server.app.listen({ port: 0, host: '127.0.0.1' });
+    url = `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}`;
+    await fs.mkdir(ARTIFACTS, { recursive: true });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+    page.on('dialog', (d) => void d.accept());
+    // Probes poll: a locator that does not match yet answers at once rather than waiting 30 s.
+    page.setDefaultTimeout(3000);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.app.close();
+    await env?.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const shot = (name: string) =>
+    page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+  const text = (testId: string) => page.getByTestId(testId).innerText();
+
+  it('shows every model with its production version and its versions’ gate metric beside the baselines', async () => {
+    await page.goto(`${url}/ui`);
+    await page.getByTestId(`model-${steady}`).waitFor();
+    expect(await text(`production-${steady}`)).toBe('production v2');
+    expect(await text(`production-${slow}`)).toBe('no production version');
+    // The chart is drawn by Chart.js from the versions' figures: two versions, three series.
+    const chart = await page.evaluate<{
+      width: number;
+      labels: string[];
+      series: [string, number[]][];
+    }>(`(() => {
+      const canvas = document.querySelector('[data-testid="metric-chart-${steady}"]');
+      const c = Chart.getChart(canvas);
+      return { width: canvas.width, labels: c.data.labels, series: c.data.datasets.map((d) => [d.label, d.data]) };
+    })()`);
+    expect(chart.width).toBeGreaterThan(100);
+    expect(chart.labels).toEqual(['v1', 'v2']);
+    expect(chart.series).toEqual([
+      ['candidate mae', [2.4, 1.9]],
+      ['lastValue', [2.6, 2.6]],
+      ['sameHourDayBefore', [3.1, 3.1]],
+    ]);
+    expect(await page.getByTestId('temporal-link').getAttribute('href')).toBe(
+      'http://localhost:8233/namespaces/default/workflows',
+    );
+    await shot('models');
+  });
+
+  it('refuses actions without the key; keeps the key in session storage, never in the URL', async () => {
+    await page.getByTestId(`start-${slow}`).click();
+    expect(await text('message')).toBe('enter the API key first (it stays in this tab only)');
+    await page.getByTestId('api-key').fill('wrong-key-0123456789');
+    await page.getByTestId('save-key').click();
+    await page.getByTestId(`start-${slow}`).click();
+    await eventually(
+      'the refusal',
+      async () => (await text('message')) === 'missing or wrong X-API-Key header',
+    );
+    await page.getByTestId('api-key').fill(KEY);
+    await page.getByTestId('save-key').click();
+    expect(await text('key-state')).toBe('key set for this tab');
+    expect(await page.evaluate<string | null>(`sessionStorage.getItem('retrain.apiKey')`)).toBe(KEY);
+    expect(page.url()).not.toContain(KEY);
+    expect(await page.getByTestId('api-key').inputValue()).toBe('');
+  });
+
+  it('starts a run that updates live (progress bar, epoch, loss curve), and cancels it', async () => {
+    await page.getByTestId(`epochs-${slow}`).fill('4');
+    await page.getByTestId(`start-${slow}`).click();
+    const started = await eventually(
+      'the start',
+      async () => (await text('message')).match(/^started (\S+)$/)?.[1],
+    );
+    const row = page.getByTestId(`run-${started}`);
+    await row.waitFor({ timeout: 20_000 });
+    expect(await row.locator('a').getAttribute('href')).toMatch(
+      new RegExp(`^http://localhost:8233/namespaces/default/workflows/${started}/[0-9a-f-]+$`),
+    );
+    // The row follows the run: its epoch goes up while the page polls.
+    const epochOf = async () => Number((await row.innerText()).match(/\b(\d)\/4\b/)?.[1] ?? 0);
+    const first = await eventually(
+      'an epoch in the row',
+      async () => (await epochOf()) >= 1 && epochOf(),
+      20_000,
+    );
+    await eventually('a later epoch in the row', async () => (await epochOf()) > first, 20_000);
+    expect(await text(`status-${started}`)).toBe('running');
+    await row.click();
+    const curve = await eventually('a loss curve of 2 or more epochs', async () => {
+      const points = await page.evaluate<{ labels: number[]; loss?: number[] } | undefined>(`(() => {
+        const c = Chart.getChart(document.getElementById('loss-chart'));
+        return c ? { labels: c.data.labels, loss: c.data.datasets[0] && c.data.datasets[0].data } : undefined;
+      })()`);
+      return points && points.labels.length >= 2 && points;
+    });
+    expect(curve.loss?.slice(0, 2)).toEqual([1, 0.5]);
+    await shot('running');
+    await page.getByTestId(`cancel-${started}`).click();
+    await eventually('cancelled', async () => (await text(`status-${started}`)) === 'cancelled', 30_000);
+    expect((await env.client.workflow.getHandle(started!).describe()).status.name).toBe('CANCELLED');
+  });
+
+  it('shows a finished multi-trial run’s trial log with the best trial', async () => {
+    await page.getByTestId(`trials-${steady}`).fill('3');
+    await page.getByTestId(`start-${steady}`).click();
+    const started = await eventually(
+      'the start',
+      async () => (await text('message')).match(/^started (\S+)$/)?.[1],
+    );
+    await eventually(
+      'completed',
+      async () =>
+        (await page
+          .getByTestId(`status-${started}`)
+          .innerText()
+          .catch(() => '')) === 'completed',
+      30_000,
+    );
+    await page.getByTestId(`run-${started}`).click();
+    await page.getByTestId('trial-3').waitFor({ timeout: 10_000 });
+    const log = await text('trials');
+    // The stub trainer's loss falls with the trial number: the third is best.
+    expect(log).toMatch(/#3 \(best\)\s+completed/);
+    expect(log).toMatch(/#1\s+completed/);
+    await shot('trials');
+  });
+
+  it('rolls production back from the button', async () => {
+    await page.getByTestId(`rollback-${steady}`).click();
+    await eventually(
+      'the rollback',
+      async () => (await text('message')) === `${steady}: production v2 -> v1`,
+    );
+    expect((await registry.getAlias(steady))?.value.version).toBe('v1');
+    await eventually(
+      'the badge',
+      async () => (await text(`production-${steady}`)) === 'production v1',
+      15_000,
+    );
+    await page.getByTestId(`rollback-${slow}`).click();
+    await eventually('the refusal', async () =>
+      (await text('message')).includes(`${slow} has no production alias`),
+    );
+    await shot('rolled-back');
+  });
+});
