@@ -9,6 +9,8 @@ import { epochProgressSignal } from '../../common/messages';
 import { ROOT } from '../../scripts/lib/processes';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { DataBuffer } from '../../storage/buffer';
+import { withDuckDb } from '../../storage/duckdb';
+import { PredictionLog } from '../../storage/prediction-log';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { eventually } from '../helpers/eventually';
@@ -29,6 +31,7 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
   let page: Page;
   let steady: string;
   let slow: string;
+  let predictionLog: PredictionLog;
 
   beforeAll(async () => {
     env = await stubWorkers();
@@ -68,14 +71,37 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
       });
     await registry.setAlias(steady, 'v1', null);
     await registry.moveAlias(steady, 'v2', { expected: 'v1', workflowId: null });
+    // Live figures: v2 forecast hours 1 and 2 of airport `a` (actuals 11 and 12) as 11.5 and 12.
+    const buffer = new DataBuffer(path.join(dir, 'buffer'));
+    const rows = [10, 11, 12].map(
+      (y, h) => `(TIMESTAMP '2024-01-01' + INTERVAL ${h} HOUR, 'a', ${y}::DOUBLE)`,
+    );
+    await withDuckDb((conn) =>
+      buffer.appendQuery(conn, steady, `SELECT * FROM (VALUES ${rows.join(', ')}) v(ts, origin, flights)`, {
+        timeColumn: 'ts',
+        entityColumn: 'origin',
+      }),
+    );
+    predictionLog = await PredictionLog.open(path.join(dir, 'predictions'));
+    await predictionLog.record(
+      [11.5, 12].map((value, h) => ({
+        model: steady,
+        version: 'v2',
+        entity: 'a',
+        time: Date.UTC(2024, 0, 1, h),
+        for: null,
+        value,
+        label: null,
+        predictedAt: Date.now(),
+      })),
+    );
+    await predictionLog.flush();
     server = createServer({
       registry,
       apiKey: KEY,
-      temporal: {
-        client: env.client,
-        taskQueue: env.taskQueue,
-        buffer: new DataBuffer(path.join(dir, 'buffer')),
-      },
+      temporal: { client: env.client, taskQueue: env.taskQueue, buffer },
+      buffer,
+      predictionLog,
       dashboard: { temporalUiUrl: 'http://localhost:8233', namespace: 'default', servingUrls: [] },
     });
     await server.app.listen({ port: 0, host: '127.0.0.1' });
@@ -90,6 +116,7 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
   afterAll(async () => {
     await browser?.close();
     await server?.app.close();
+    await predictionLog?.close();
     await env?.close();
     await fs.rm(dir, { recursive: true, force: true });
   });
@@ -119,6 +146,11 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
       ['candidate mae', [2.4, 1.9]],
       ['lastValue', [2.6, 2.6]],
       ['sameHourDayBefore', [3.1, 3.1]],
+    ]);
+    // Live: MAE (0.5 + 0) / 2 beside the last value's (1 + 1) / 2, over 2 predictions.
+    expect((await text(`live-${steady}`)).split('\n').map((l) => l.split('\t'))).toEqual([
+      ['version', 'holdout', 'live mae', 'last value', 'predictions'],
+      ['v2', '1.9000', '0.2500', '1.0000', '2'],
     ]);
     expect(await page.getByTestId('temporal-link').getAttribute('href')).toBe(
       'http://localhost:8233/namespaces/default/workflows',
