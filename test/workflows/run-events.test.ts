@@ -2,9 +2,11 @@ import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admissionUpdate, cancelRetrainSignal } from '../../common/messages';
 import { RunEventSchema, type RunEvent } from '../../common/run-events';
 import { TriggersSchema } from '../../common/triggers';
 import { redisSink } from '../../events/redis-sink';
@@ -159,7 +161,7 @@ describe('run events to a webhook and Redis streams', () => {
     );
   });
 
-  it('a failed run and a gate rejection land in the failed stream with their status and reason', async () => {
+  it('failed, gate-rejected and cancelled runs land in the failed stream with their status and reason', async () => {
     const failing = env.model({
       registerModel: async () => {
         throw ApplicationFailure.nonRetryable('store refused the version', 'RegistryRefused');
@@ -180,7 +182,21 @@ describe('run events to a webhook and Redis streams', () => {
     });
     const rejected = await run(rejectedModel);
     expect(await rejected.result()).toMatchObject({ status: 'rejected' });
+    const cancelledModel = env.model({
+      trainModel: async () => {
+        const ctx = Context.current();
+        for (;;) {
+          ctx.heartbeat();
+          await ctx.sleep(50);
+        }
+      },
+    });
+    const cancelled = await run(cancelledModel);
+    await cancelled.executeUpdate(admissionUpdate);
+    await cancelled.signal(cancelRetrainSignal, { reason: 'stopped by the events test' });
+    await expect(cancelled.result()).rejects.toThrow();
     for (const [handle, status, reason] of [
+      [cancelled, 'cancelled', /^stopped by the events test$/],
       [failed, 'failed', /^registerModel failed: /],
       [rejected, 'rejected', /^candidate mae 3.0000 is worse than lastValue/],
     ] as const) {
