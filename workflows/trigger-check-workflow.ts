@@ -28,7 +28,7 @@ export const EVALUATION_MEMO = 'evaluation';
  * after its first one died finds the start in its history, and does not start a second run.
  */
 export async function triggerCheckWorkflow({ model }: { model: string }): Promise<TriggerEvaluation> {
-  const { workflowId, taskQueue, startTime } = workflowInfo();
+  const { workflowId, runId: checkRunId, taskQueue, startTime } = workflowInfo();
   const measured = await cpu.measureTriggers({ model });
   const running = measured.triggers ? await leaseHolder(model) : undefined;
   const verdict = evaluateTriggers(model, measured.triggers, measured.figures, {
@@ -38,7 +38,8 @@ export async function triggerCheckWorkflow({ model }: { model: string }): Promis
   });
   const evaluation: TriggerEvaluation = { ...verdict, checkWorkflowId: workflowId };
   if (evaluation.decision === 'started') {
-    const runId = `${workflowIdFor(model, startTime)}-triggered`;
+    // The check's start and the random end of its run id: two checks in one second differ.
+    const runId = `${workflowIdFor(model, startTime)}-triggered-${checkRunId.slice(-8)}`;
     const kinds = evaluation.checks.filter((c) => c.fired).map((c) => c.kind);
     const input: RetrainInput = {
       model,
@@ -54,7 +55,7 @@ export async function triggerCheckWorkflow({ model }: { model: string }): Promis
         ...runTexts(input, `trigger: ${kinds.join(', ')}`),
       });
     } catch (err) {
-      // Only this check makes this id: it is already our run.
+      // Only this check makes this id: it is already this check's run.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
     evaluation.workflowId = runId;
