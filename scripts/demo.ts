@@ -39,6 +39,8 @@ async function demo(): Promise<void> {
     [
       '[demo] next:',
       `  Web UI                 http://localhost:8233/namespaces/${config.temporal.namespace}/workflows`,
+      '  dashboard              http://127.0.0.1:8000/ui',
+      '  retrain by itself      npm run demo:continuous',
       '  retrain weekly         npx retrain schedule create --model flight-delay',
       '  the classifier         npx retrain start --model late-share --wait',
       '  versions and aliases   npx retrain models show flight-delay',
