@@ -1,14 +1,28 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { createDeliverEvent, createEventSinks } from '../../activities/deliver-event';
 import { requestCancellation } from '../../activities/request-cancellation';
+import { webhookSink } from '../../events/webhook-sink';
 import { TriggersSchema } from '../../common/triggers';
 import { gpuTaskQueueFor } from '../../common/task-queues';
 import { passingActivities } from './stub-activities';
 
-// `tsx check-worker-child.ts <address> <taskQueue> <bundle.js> <hang|pass>`: a cpu and a gpu worker
-// on stub activities whose trigger figures always fire. With `hang`, recording an evaluation prints
-// `recording` and never returns, so the test can kill the process in the middle of a check.
+// `tsx check-worker-child.ts <address> <taskQueue> <bundle.js> <hang|deliver-hang|pass> [webhook]`: a
+// cpu and a gpu worker on stub activities whose trigger figures always fire. With `hang`, recording
+// an evaluation prints `recording` and never returns; with `deliver-hang`, delivering an event
+// prints `delivering` and never returns: the test kills the process there. With a webhook URL, run
+// events go to it (signed with WEBHOOK_SECRET).
+export const WEBHOOK_SECRET = 'check-worker-child-secret-0123';
+
 async function main(): Promise<void> {
-  const [address, taskQueue, codePath, mode] = process.argv.slice(2) as [string, string, string, string];
+  const [address, taskQueue, codePath, mode, webhook] = process.argv.slice(2) as [
+    string,
+    string,
+    string,
+    string,
+    string | undefined,
+  ];
+  const sinks = webhook ? [webhookSink({ url: webhook, secret: WEBHOOK_SECRET, timeoutMs: 2000 })] : [];
+  const deliverEvent = createDeliverEvent({ eventSinks: sinks });
   const connection = await NativeConnection.connect({ address });
   const { trainModel, ...cpuActivities } = passingActivities();
   const cpu = await Worker.create({
@@ -27,6 +41,14 @@ async function main(): Promise<void> {
         process.stdout.write('recording\n');
         await new Promise(() => undefined);
       },
+      eventSinks: createEventSinks({ eventSinks: sinks }),
+      deliverEvent: async (args: Parameters<typeof deliverEvent>[0]) => {
+        if (mode === 'deliver-hang') {
+          process.stdout.write('delivering\n');
+          await new Promise(() => undefined);
+        }
+        await deliverEvent(args);
+      },
       requestCancellation,
     },
   });
@@ -39,7 +61,8 @@ async function main(): Promise<void> {
   await Promise.all([cpu.run(), gpu.run()]);
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module)
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });

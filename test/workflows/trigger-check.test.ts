@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -12,7 +14,9 @@ import { admissionUpdate } from '../../common/messages';
 import type { RetrainRequest } from '../../common/retrain';
 import { TriggersSchema, type LastRun, type TriggerEvaluation } from '../../common/triggers';
 import type { MeasuredTriggers } from '../../activities/measure-triggers';
+import { signature, SIGNATURE_HEADER } from '../../events/webhook-sink';
 import { retrainWorkflow, triggerCheckWorkflow } from '../../workflows';
+import { WEBHOOK_SECRET } from '../helpers/check-worker-child';
 import { eventually } from '../helpers/eventually';
 import { historyEvents } from '../helpers/history';
 import { stubWorkers, type StubWorkers } from '../helpers/stub-workers';
@@ -167,7 +171,12 @@ describe('a worker killed during a check', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  async function startChild(taskQueue: string, mode: 'hang' | 'pass', waitFor: string) {
+  async function startChild(
+    taskQueue: string,
+    mode: 'hang' | 'deliver-hang' | 'pass',
+    waitFor: string,
+    webhook?: string,
+  ) {
     const child = spawn(
       process.execPath,
       [
@@ -178,6 +187,7 @@ describe('a worker killed during a check', () => {
         taskQueue,
         codePath,
         mode,
+        ...(webhook ? [webhook] : []),
       ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -247,4 +257,58 @@ describe('a worker killed during a check', () => {
       await connection.close();
     }
   }, 120_000);
+
+  it('an event its worker was delivering when it died is delivered by the next worker, with its id', async () => {
+    const received: { id: string; body: string; signature: string }[] = [];
+    const receiver = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        received.push({
+          id: String(req.headers['x-retrain-event-id']),
+          body,
+          signature: String(req.headers[SIGNATURE_HEADER]),
+        });
+        res.writeHead(204).end();
+      });
+    });
+    receiver.listen(0, '127.0.0.1');
+    await once(receiver, 'listening');
+    const webhook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/events`;
+    const connection = await Connection.connect({ address: inject('temporalAddress') });
+    const client = new Client({ connection });
+    try {
+      const taskQueue = `deliver-kill-${randomUUID()}`;
+      const model = `m-${randomUUID().slice(0, 8)}`;
+      const first = await startChild(taskQueue, 'deliver-hang', 'polling', webhook);
+      const handle = await client.workflow.start(triggerCheckWorkflow, {
+        taskQueue,
+        workflowId: `retrain-monitor-${model}-${randomUUID()}`,
+        args: [{ model }],
+      });
+      await eventually('a delivery under way', () => first.output().includes('delivering'), 60_000);
+      first.child.kill('SIGKILL');
+      await once(first.child, 'exit');
+      expect(received).toEqual([]);
+      await startChild(taskQueue, 'pass', 'polling', webhook);
+      const evaluation = await handle.result();
+      const relayed = await eventually(
+        'the evaluation event at the webhook',
+        () => {
+          const mine = received.filter((r) => r.id.startsWith(`${handle.workflowId}/`));
+          return mine.length > 0 && mine;
+        },
+        90_000,
+      );
+      expect(relayed.map((r) => r.id)).toEqual([`${handle.workflowId}/${handle.firstExecutionRunId}/1`]);
+      expect(relayed[0]!.signature).toBe(signature(WEBHOOK_SECRET, relayed[0]!.body));
+      expect(JSON.parse(relayed[0]!.body)).toMatchObject({
+        type: 'retrain.trigger.evaluated',
+        data: { decision: evaluation.decision, workflowId: evaluation.workflowId },
+      });
+    } finally {
+      receiver.close();
+      await connection.close();
+    }
+  }, 150_000);
 });
