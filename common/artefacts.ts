@@ -147,6 +147,28 @@ export const ModelMetadataSchema = z.object({
 });
 export type ModelMetadata = z.infer<typeof ModelMetadataSchema>;
 
+/** One registered version in a list (`retrain models show`, the dashboard). */
+export interface VersionSummary {
+  version: string;
+  createdAt: string;
+  /** The gate metric (mae for forecasts, f1 for classifiers) and the candidate's value of it. */
+  metric: string;
+  value: number | null;
+  backend: string;
+  workflowId: string;
+}
+
+export function versionSummary(meta: ModelMetadata): VersionSummary {
+  return {
+    version: meta.version,
+    createdAt: meta.createdAt,
+    metric: meta.gate.metric,
+    value: meta.metrics[meta.gate.metric] ?? null,
+    backend: meta.backend,
+    workflowId: meta.workflowId,
+  };
+}
+
 /** Store prefix of one training's checkpoints and candidate: `checkpoints/<model>/<workflowId>[/trial-<n>]`. */
 export function checkpointPrefix(model: string, workflowId: string, trial?: number): string {
   return `checkpoints/${model}/${workflowId}${trial === undefined ? '' : `/trial-${trial}`}`;

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { liveMetrics, type LiveReport } from '../activities/live-metrics';
+import type { LiveReport } from '../activities/live-metrics';
+import { versionSummary } from '../common/artefacts';
 import { formatIssues } from '../common/format-issues';
 import { lossCurveQuery, progressQuery, type EpochProgress } from '../common/messages';
 import { ModelNameSchema } from '../common/model-spec';
@@ -17,8 +18,6 @@ import {
   RunNotRunningError,
   startRun,
 } from '../runs';
-import type { DataBuffer } from '../storage/buffer';
-import type { PredictionLog } from '../storage/prediction-log';
 import { ModelNotFoundError, RollbackRefusedError, type ModelRegistry } from '../storage/registry';
 import { apiKeyCheck } from './api-key';
 import type { TrainingBackend } from './training-admin';
@@ -27,9 +26,8 @@ export interface DashboardOptions {
   registry: ModelRegistry;
   apiKey?: string;
   temporal?: TrainingBackend;
-  /** With both, the models view shows live metrics. */
-  buffer?: DataBuffer;
-  predictionLog?: Pick<PredictionLog, 'source'>;
+  /** A model's live report (the server keeps the latest); absent: the models view shows none. */
+  liveReport?: (model: string) => Promise<LiveReport>;
   /** Where the Temporal Web UI is, for links to every run. */
   temporalUiUrl: string;
   namespace: string;
@@ -196,14 +194,7 @@ async function modelView(opts: DashboardOptions, model: string) {
   const metas = await Promise.all(
     versions.map((v) => opts.registry.getMetadata(model, v).catch(() => undefined)),
   );
-  let live: LiveReport | undefined;
-  if (opts.buffer && opts.predictionLog)
-    live = await liveMetrics({
-      spec,
-      buffer: opts.buffer,
-      predictionLog: opts.predictionLog,
-      registry: opts.registry,
-    }).catch(() => undefined);
+  const live = await opts.liveReport?.(model).catch(() => undefined);
   return {
     name: model,
     task: spec.task,
@@ -212,15 +203,10 @@ async function modelView(opts: DashboardOptions, model: string) {
       m
         ? [
             {
-              version: m.version,
-              createdAt: m.createdAt,
-              metric: m.gate.metric,
-              value: m.metrics[m.gate.metric] ?? null,
+              ...versionSummary(m),
               baselines: Object.fromEntries(
                 Object.entries(m.baselines).map(([name, figures]) => [name, figures[m.gate.metric] ?? null]),
               ),
-              backend: m.backend,
-              workflowId: m.workflowId,
             },
           ]
         : [],

@@ -18,6 +18,7 @@ import { buildFeatures, FeatureError, ModelRowsBodySchema } from './features';
 import { ingestRoutes } from './ingest-route';
 import { NO_VERSION_LABEL, ServingMetrics } from './metrics';
 import { ModelPool, type StartupReport } from './model-pool';
+import type { LiveReport } from '../activities/live-metrics';
 import { dashboardRoutes } from './dashboard';
 import { trainingAdminRoutes, type TrainingBackend } from './training-admin';
 
@@ -184,39 +185,53 @@ export function createServer(opts: ServerOptions): InferenceServer {
     temporal: opts.temporal,
     defaultModel: opts.defaultModel,
   });
-  void app.register(dashboardRoutes, {
-    prefix: '/ui',
-    registry: opts.registry,
-    apiKey: opts.apiKey,
-    temporal: opts.temporal,
-    ...(opts.buffer && opts.predictionLog ? { buffer: opts.buffer, predictionLog: opts.predictionLog } : {}),
-    temporalUiUrl: opts.dashboard?.temporalUiUrl ?? 'http://localhost:8233',
-    namespace: opts.dashboard?.namespace ?? 'default',
-    servingUrls: opts.dashboard?.servingUrls ?? [],
-  });
   const monitored =
     opts.buffer && opts.predictionLog
       ? { buffer: opts.buffer, predictionLog: opts.predictionLog }
       : undefined;
+  let liveReport: ((model: string) => Promise<LiveReport>) | undefined;
   if (monitored) {
     const live = { registry: opts.registry, ...monitored };
+    const liveEveryMs = opts.liveEveryMs ?? 60_000;
     void app.register(monitorRoutes, {
       prefix: '/admin',
       ...live,
       apiKey: opts.apiKey,
       onReport: (report) => metrics.live(report),
     });
+    // The latest 7-day report per model, refreshed every liveEveryMs: the gauges and the dashboard
+    // read it rather than scanning the prediction log on every poll.
+    const latest = new Map<string, { at: number; report: LiveReport }>();
+    const measure = async (model: string) => {
+      const report = await monitorReport(live, model);
+      latest.set(model, { at: Date.now(), report });
+      metrics.live(report);
+      return report;
+    };
+    liveReport = async (model) => {
+      const kept = latest.get(model);
+      return kept && Date.now() - kept.at < liveEveryMs ? kept.report : measure(model);
+    };
     const refresh = async () => {
       for (const slot of pool.list())
-        await monitorReport(live, slot.model).then(
-          (report) => metrics.live(report),
-          (err: unknown) => app.log.warn({ err, model: slot.model }, 'live metrics not refreshed'),
+        await measure(slot.model).catch((err: unknown) =>
+          app.log.warn({ err, model: slot.model }, 'live metrics not refreshed'),
         );
     };
-    const timer = setInterval(() => void refresh(), opts.liveEveryMs ?? 60_000);
+    const timer = setInterval(() => void refresh(), liveEveryMs);
     timer.unref();
     app.addHook('onClose', async () => clearInterval(timer));
   }
+  void app.register(dashboardRoutes, {
+    prefix: '/ui',
+    registry: opts.registry,
+    apiKey: opts.apiKey,
+    temporal: opts.temporal,
+    ...(liveReport ? { liveReport } : {}),
+    temporalUiUrl: opts.dashboard?.temporalUiUrl ?? 'http://localhost:8233',
+    namespace: opts.dashboard?.namespace ?? 'default',
+    servingUrls: opts.dashboard?.servingUrls ?? [],
+  });
   if (opts.ingestor)
     void app.register(ingestRoutes, {
       ingestor: opts.ingestor,

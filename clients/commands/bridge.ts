@@ -22,7 +22,6 @@ export async function bridgeRedisCommand(
   values: BridgeRedisOptions,
   config: Config,
   _out: CommandOutput,
-  signal?: AbortSignal,
 ): Promise<number> {
   const redisUrl = values.redis ?? config.bridge.redisUrl;
   if (!redisUrl)
@@ -39,7 +38,6 @@ export async function bridgeRedisCommand(
   const stop = () => controller.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  signal?.addEventListener('abort', stop, { once: true });
   const log = createLogger({ name: 'bridge', format: config.logFormat ?? 'json', level: config.logLevel });
   const { runRedisBridge } = await import('../../bridge/run-bridge.js');
   try {

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
-import type { Alias } from '../../common/artefacts';
+import { versionSummary, type Alias, type VersionSummary } from '../../common/artefacts';
 import { formatIssues } from '../../common/format-issues';
 import { ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
 import { CorruptBlobError, PreconditionFailedError } from '../../storage/errors';
@@ -25,17 +25,6 @@ export interface ModelSummary {
   /** The version the `production` alias points at, null before the first registration. */
   production: string | null;
   versions: number;
-}
-
-/** One registered version as `retrain models show` shows it. */
-export interface VersionSummary {
-  version: string;
-  createdAt: string;
-  /** The gate metric (mae for forecasts, f1 for classifiers) and the candidate's value of it. */
-  metric: string;
-  value: number | null;
-  backend: string;
-  workflowId: string;
 }
 
 /** `retrain models show`: the spec, every version (oldest first) and every alias by name. */
@@ -182,16 +171,7 @@ export async function showModel(registry: ModelRegistry, model: string): Promise
   const versions = await Promise.all(
     (await registry.listVersions(model)).map(async (version): Promise<VersionSummary | undefined> => {
       const meta = await registry.getMetadata(model, version);
-      return (
-        meta && {
-          version,
-          createdAt: meta.createdAt,
-          metric: meta.gate.metric,
-          value: meta.metrics[meta.gate.metric] ?? null,
-          backend: meta.backend,
-          workflowId: meta.workflowId,
-        }
-      );
+      return meta && { ...versionSummary(meta), version };
     }),
   );
   const aliases: Record<string, Alias> = {};
