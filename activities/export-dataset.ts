@@ -11,7 +11,7 @@ import { sqlIdent, sqlString, withDuckDb, type DuckDBConnection } from '../stora
 import { getJson, putJson } from '../storage/open-store';
 import { checkReadiness } from '../storage/readiness';
 import { fitStatistics, indexSamples } from '../ml/windows';
-import { datasetColumns, manifestKey, readWindowRows, sampleRule, valueColumns } from './dataset-io';
+import { datasetColumns, manifestKey, readWindowRows, sampleRule, valueColumns } from '../datasets/dataset-io';
 import type { ActivityDeps } from './deps';
 import { loadSpecOrFail } from './load-spec';
 

@@ -1,7 +1,7 @@
 import type { LastRun, TriggerEvaluation, TriggerFigures, Triggers } from '../common/triggers';
 import { TriggerHistory } from '../storage/trigger-history';
 import type { ActivityDeps } from './deps';
-import { liveMetrics } from './live-metrics';
+import { liveMetrics } from '../monitoring/live-metrics';
 import { loadSpecOrFail } from './load-spec';
 
 /** What a trigger check needs to decide: the spec's triggers, the figures, and where the cool-down counts from. */

@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
 import type { RegisterInput, RegisterResult } from '../common/stages';
 import type { ActivityDeps } from './deps';
-import { candidatePreprocessing, entityFigures } from './candidate-files';
-import { loadManifest } from './dataset-io';
+import { candidatePreprocessing, entityFigures } from '../datasets/candidate-files';
+import { loadManifest } from '../datasets/dataset-io';
 
 /** Creates the immutable version and moves `production` to it; safe to retry at any point. */
 export function createRegisterModel(deps: ActivityDeps) {

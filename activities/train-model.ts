@@ -23,8 +23,8 @@ import { predictSplit } from '../ml/predict';
 import { storeLoadHandler, storeSaveHandler } from '../ml/store-io';
 import { fitPreprocessing } from '../ml/windows';
 import { DivergedError, fitModel, START, type BatchStats, type TrainPosition } from '../ml/train';
-import { saveCandidatePreprocessing } from './candidate-files';
-import { loadManifest, openDataset, type LoadedSplit } from './dataset-io';
+import { saveCandidatePreprocessing } from '../datasets/candidate-files';
+import { loadManifest, openDataset, type LoadedSplit } from '../datasets/dataset-io';
 import { holdoutScorer } from './validate-model';
 import type { ActivityDeps } from './deps';
 

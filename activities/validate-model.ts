@@ -6,8 +6,8 @@ import { selectBackend } from '../ml/backend';
 import { classifyMetrics, forecastMetrics, perSeries } from '../ml/metrics';
 import { predictSplit } from '../ml/predict';
 import { storeLoadHandler } from '../ml/store-io';
-import { candidatePreprocessing, saveEntityFigures } from './candidate-files';
-import { loadManifest, openDataset, type LoadedSplit, type OpenDataset } from './dataset-io';
+import { candidatePreprocessing, saveEntityFigures } from '../datasets/candidate-files';
+import { loadManifest, openDataset, type LoadedSplit, type OpenDataset } from '../datasets/dataset-io';
 import type { ActivityDeps } from './deps';
 import { loadSpecOrFail } from './load-spec';
 

@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadManifest } from '../activities/dataset-io';
+import { loadManifest } from '../datasets/dataset-io';
 import { createExportDataset } from '../activities/export-dataset';
 import { loadFlightsIntoBuffer } from '../storage/demo-data';
 import { ModelSpecSchema } from '../common/model-spec';

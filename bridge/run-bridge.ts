@@ -5,8 +5,8 @@ import type { Logger } from 'pino';
 import { redactedRedisUrl } from '../events/redis-sink';
 import { openBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
-import type { Config } from '../workers/config';
-import { connectClient } from '../workers/connect';
+import type { Config } from '../config/config';
+import { connectClient } from '../config/connect';
 import { RedisBridge, type BridgeOptions } from './redis-bridge';
 
 /** What `retrain bridge redis` runs until it is signalled: the bridge, and its metrics endpoint. */

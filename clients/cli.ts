@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { version } from '../package.json';
-import { LOG_FORMATS, loadConfig, type Config, type LogFormat } from '../workers/config';
+import { LOG_FORMATS, loadConfig, type Config, type LogFormat } from '../config/config';
 import type { BridgeRedisOptions } from './commands/bridge';
 import type { CancelOptions } from './commands/cancel';
 import type { IngestOptions } from './commands/ingest';

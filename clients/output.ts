@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { ModelNameSchema } from '../common/model-spec';
-import type { LogFormat } from '../workers/config';
-import { createLogger } from '../workers/logger';
+import type { LogFormat } from '../config/config';
+import { createLogger } from '../config/logger';
 
 /** Thrown for bad command-line usage; printed as one line with the command's usage, exit code 2. */
 export class UsageError extends Error {

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LiveReport } from '../activities/live-metrics';
+import type { LiveReport } from '../monitoring/live-metrics';
 import { main as cli } from '../clients/cli';
 import type { RetrainResult } from '../common/retrain';
 import type { TriggerEvaluation } from '../common/triggers';
@@ -10,8 +10,8 @@ import { flightMetricsSql, loadFlightsIntoBuffer } from '../storage/demo-data';
 import { withDuckDb } from '../storage/duckdb';
 import { openBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
-import { loadConfig } from '../workers/config';
-import { connectClient } from '../workers/connect';
+import { loadConfig } from '../config/config';
+import { connectClient } from '../config/connect';
 import { ROOT } from './lib/processes';
 import { localApiKey, up } from './stack';
 

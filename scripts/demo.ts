@@ -7,7 +7,7 @@ import { DataBuffer } from '../storage/buffer';
 import { withDuckDb } from '../storage/duckdb';
 import { openBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
-import { loadConfig } from '../workers/config';
+import { loadConfig } from '../config/config';
 import { ROOT } from './lib/processes';
 import { up } from './stack';
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import type { LiveReport } from '../activities/live-metrics';
+import type { LiveReport } from '../monitoring/live-metrics';
 import { versionSummary } from '../common/artefacts';
 import { formatIssues } from '../common/format-issues';
 import { lossCurveQuery, progressQuery, type EpochProgress } from '../common/messages';

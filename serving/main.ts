@@ -1,4 +1,4 @@
-import { connectClient } from '../workers/connect';
+import { connectClient } from '../config/connect';
 import { selectBackend } from '../ml/backend';
 import { DataBuffer } from '../storage/buffer';
 import { BufferWriter } from '../storage/buffer-writer';
@@ -6,7 +6,7 @@ import { Ingestor } from '../storage/ingest';
 import { PredictionLog } from '../storage/prediction-log';
 import { openCheckedBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
-import { loadConfig } from '../workers/config';
+import { loadConfig } from '../config/config';
 import { createServer } from './server';
 
 /** Starts the inference server: listens first (so /healthz answers), then loads production models (/readyz). */

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { LiveReport } from '../activities/live-metrics';
+import type { LiveReport } from '../monitoring/live-metrics';
 
 /** Predict latency bounds, seconds: a millisecond to a slow five-second batch. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

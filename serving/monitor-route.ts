@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { liveMetrics, type LiveReport } from '../activities/live-metrics';
+import { liveMetrics, type LiveReport } from '../monitoring/live-metrics';
 import { formatIssues } from '../common/format-issues';
 import { ModelNameSchema } from '../common/model-spec';
 import type { DataBuffer } from '../storage/buffer';

@@ -8,7 +8,7 @@ import Fastify, {
 import { formatIssues } from '../common/format-issues';
 import type { Ingestor } from '../storage/ingest';
 import type { ModelRegistry } from '../storage/registry';
-import { createLogger, redactSecrets, type LoggerSettings } from '../workers/logger';
+import { createLogger, redactSecrets, type LoggerSettings } from '../config/logger';
 import { adminRoutes } from './admin';
 import { BODY_TOO_LARGE, bodyTooLargeMessage, DEFAULT_BODY_LIMIT_BYTES } from './body-limit';
 import type { DataBuffer } from '../storage/buffer';
@@ -18,7 +18,7 @@ import { buildFeatures, FeatureError, ModelRowsBodySchema } from './features';
 import { ingestRoutes } from './ingest-route';
 import { NO_VERSION_LABEL, ServingMetrics } from './metrics';
 import { ModelPool, type StartupReport } from './model-pool';
-import type { LiveReport } from '../activities/live-metrics';
+import type { LiveReport } from '../monitoring/live-metrics';
 import { dashboardRoutes } from './dashboard';
 import { trainingAdminRoutes, type TrainingBackend } from './training-admin';
 
@@ -33,7 +33,7 @@ export interface ServerOptions {
   /** Guards the admin and ingest routes; without one they answer 503. */
   apiKey?: string;
   /**
-   * Structured logs through the shared logger (workers/logger): `true` for JSON on stderr, or its
+   * Structured logs through the shared logger (config/logger): `true` for JSON on stderr, or its
    * settings (format, level, a destination tests read). @default false
    */
   logger?: boolean | LoggerSettings;

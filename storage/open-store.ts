@@ -7,7 +7,7 @@ import { CorruptBlobError } from './errors';
 import { FileBlobStore } from './file-store';
 import { S3BlobStore } from './s3-store';
 
-/** S3 connection settings that `s3://` store URIs need; workers/config builds them from the environment. */
+/** S3 connection settings that `s3://` store URIs need; config/config builds them from the environment. */
 export interface S3Settings {
   endpoint?: string;
   region: string;

@@ -13,7 +13,7 @@ import {
 import type { BlobStore, PutOptions, StoredBlob } from './blob-store';
 import { assertValidKey, assertValidPrefix, guardIo, PreconditionFailedError } from './errors';
 
-/** Where and as whom an {@link S3BlobStore} connects; passed in from workers/config, never read from the environment here. */
+/** Where and as whom an {@link S3BlobStore} connects; passed in from config/config, never read from the environment here. */
 export interface S3StoreOptions {
   bucket: string;
   /** Key prefix inside the bucket, without leading or trailing `/`. @default '' (the bucket root) */

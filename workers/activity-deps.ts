@@ -8,7 +8,7 @@ import { DataBuffer } from '../storage/buffer';
 import { predictionLogReader } from '../storage/prediction-log';
 import { openCheckedBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
-import type { Config } from './config';
+import type { Config } from '../config/config';
 
 /** Builds the activities' dependencies from the parsed config and a Temporal client; checks an S3 store first. */
 export async function buildActivityDeps(config: Config, client: Client): Promise<ActivityDeps> {

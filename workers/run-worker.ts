@@ -2,8 +2,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { selectBackend } from '../ml/backend';
 import { buildActivityDeps } from './activity-deps';
-import { loadConfig } from './config';
-import { createLogger } from './logger';
+import { loadConfig } from '../config/config';
+import { createLogger } from '../config/logger';
 import { workerRuntimeOptions } from './runtime';
 import { createCpuWorker, createGpuWorker } from './worker-factory';
 

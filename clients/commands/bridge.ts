@@ -1,6 +1,6 @@
 import os from 'node:os';
-import type { Config } from '../../workers/config';
-import { createLogger } from '../../workers/logger';
+import type { Config } from '../../config/config';
+import { createLogger } from '../../config/logger';
 import { UsageError, type CommandOutput } from '../output';
 
 /** The options of `retrain bridge redis`, as commander parses them. */

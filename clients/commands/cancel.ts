@@ -1,6 +1,6 @@
-import type { Config } from '../../workers/config';
+import type { Config } from '../../config/config';
 import { cancelRun } from '../../runs';
-import { connectClient } from '../../workers/connect';
+import { connectClient } from '../../config/connect';
 import type { CommandOutput } from '../output';
 
 /** The options of `retrain cancel`, as commander parses them. */

@@ -3,7 +3,7 @@ import { BufferWriter } from '../../storage/buffer-writer';
 import { Ingestor, type ConflictPolicy, type ExtraColumnsPolicy } from '../../storage/ingest';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
-import type { Config } from '../../workers/config';
+import type { Config } from '../../config/config';
 import { parseModelName, type CommandOutput } from '../output';
 
 /** The options of `retrain ingest`, as commander parses them. */

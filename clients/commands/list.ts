@@ -1,6 +1,6 @@
 import { listRuns, type RunSummary } from '../../runs';
-import type { Config } from '../../workers/config';
-import { connectClient } from '../../workers/connect';
+import type { Config } from '../../config/config';
+import { connectClient } from '../../config/connect';
 import { renderTable, parseModelName, UsageError, type CommandOutput } from '../output';
 
 const DEFAULT_LIMIT = 50;

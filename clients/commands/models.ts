@@ -6,7 +6,7 @@ import { ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
 import { CorruptBlobError, PreconditionFailedError } from '../../storage/errors';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
-import type { Config } from '../../workers/config';
+import type { Config } from '../../config/config';
 import { monitorScheduleId } from '../../runs';
 import { renderTable, parseModelName, type CommandOutput } from '../output';
 import { syncOrExplain } from './triggers';

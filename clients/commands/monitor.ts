@@ -1,9 +1,9 @@
-import { liveMetrics, type LiveFigures } from '../../activities/live-metrics';
+import { liveMetrics, type LiveFigures } from '../../monitoring/live-metrics';
 import { DataBuffer } from '../../storage/buffer';
 import { openBlobStore } from '../../storage/open-store';
 import { predictionLogReader } from '../../storage/prediction-log';
 import { ModelRegistry } from '../../storage/registry';
-import type { Config } from '../../workers/config';
+import type { Config } from '../../config/config';
 import { parseModelName, UsageError, type CommandOutput } from '../output';
 
 /** The options of `retrain monitor`, as commander parses them. */

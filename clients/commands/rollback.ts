@@ -5,7 +5,7 @@ import { ModelNameSchema } from '../../common/model-spec';
 import { describeReloads, rollOut } from '../../rollout/rollout';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
-import type { Config } from '../../workers/config';
+import type { Config } from '../../config/config';
 import { UsageError, type CommandOutput } from '../output';
 
 /** The options of `retrain rollback`, as commander parses them. */

@@ -6,10 +6,10 @@ import {
   type ScheduleDescription,
 } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
-import type { Config } from '../../workers/config';
+import type { Config } from '../../config/config';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
-import { connectClient } from '../../workers/connect';
+import { connectClient } from '../../config/connect';
 import { renderTable, parseModelName, UsageError, type CommandOutput } from '../output';
 import { retrainStartOptions } from '../../runs/start-options';
 import { parseRetrainFlags, type RetrainOptionValues } from '../retrain-options';

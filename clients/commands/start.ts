@@ -1,6 +1,6 @@
 import { ModelBusyError, startRun } from '../../runs';
-import type { Config } from '../../workers/config';
-import { connectClient } from '../../workers/connect';
+import type { Config } from '../../config/config';
+import { connectClient } from '../../config/connect';
 import type { CommandOutput } from '../output';
 import { parseRetrainFlags, type RetrainOptionValues } from '../retrain-options';
 import { exitCodeFor, MODEL_BUSY_EXIT, runReport } from '../run-report';

@@ -2,7 +2,7 @@ import { DataBuffer } from '../../storage/buffer';
 import { bufferReport } from '../../storage/buffer-report';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
-import type { Config } from '../../workers/config';
+import type { Config } from '../../config/config';
 import { parseModelName, type CommandOutput } from '../output';
 
 /** The options of `retrain stats`, as commander parses them. */

@@ -1,6 +1,6 @@
 import { readRun } from '../../runs';
-import type { Config } from '../../workers/config';
-import { connectClient } from '../../workers/connect';
+import type { Config } from '../../config/config';
+import { connectClient } from '../../config/connect';
 import type { CommandOutput } from '../output';
 import { renderLine } from '../progress';
 import { exitCodeFor, runReport } from '../run-report';

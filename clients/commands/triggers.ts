@@ -8,8 +8,8 @@ import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import { TriggerHistory } from '../../storage/trigger-history';
 import type { triggerCheckWorkflow } from '../../workflows';
-import type { Config } from '../../workers/config';
-import { connectClient } from '../../workers/connect';
+import type { Config } from '../../config/config';
+import { connectClient } from '../../config/connect';
 import { parseModelName, renderTable, UsageError, type CommandOutput } from '../output';
 
 /** The options of `retrain triggers set`, as commander parses them (numbers still as typed). */

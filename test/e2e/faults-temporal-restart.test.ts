@@ -4,7 +4,7 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { decodeTimeoutType } from '@temporalio/common';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { datasetKey } from '../../activities/export-dataset';
-import { manifestKey } from '../../activities/dataset-io';
+import { manifestKey } from '../../datasets/dataset-io';
 import { STAGES } from '../../common/retrain';
 import { ROOT } from '../../scripts/lib/processes';
 import { startDevServer, type DevServer } from '../../scripts/lib/temporal-server';

@@ -7,7 +7,7 @@ import { STAGES } from '../../common/retrain';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { openBlobStore } from '../../storage/open-store';
 import { retrainWorkflow } from '../../workflows';
-import { loadConfig } from '../../workers/config';
+import { loadConfig } from '../../config/config';
 import { ensureBucket, removeBucket } from '../helpers/minio';
 import { createPipeline, PERMISSIVE_GATE, predictOrd, type Pipeline } from '../helpers/pipeline';
 

@@ -9,7 +9,7 @@ import { ROOT } from '../../scripts/lib/processes';
 import { startDevServer, type DevServer } from '../../scripts/lib/temporal-server';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
-import { loadConfig } from '../../workers/config';
+import { loadConfig } from '../../config/config';
 import { eventually } from '../helpers/eventually';
 import { cliWith } from '../helpers/run-cli';
 import { stubSpec, stubWorkers, type StubWorkers } from '../helpers/stub-workers';

@@ -1,6 +1,6 @@
 import { main } from '../../clients/cli';
 import type { CommandOutput } from '../../clients/output';
-import type { Config } from '../../workers/config';
+import type { Config } from '../../config/config';
 
 export interface CliResult {
   code: number;

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { createServer, type InferenceServer } from '../../serving/server';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
-import { loadConfig } from '../../workers/config';
+import { loadConfig } from '../../config/config';
 import { createBufferFixture, csv, hashTree, type BufferFixture } from '../helpers/buffer-fixture';
 import { cliWith, type CliResult } from '../helpers/run-cli';
 

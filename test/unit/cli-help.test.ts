@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { version } from '../../package.json';
-import { loadConfig } from '../../workers/config';
+import { loadConfig } from '../../config/config';
 import { cliWith } from '../helpers/run-cli';
 
 const RUN_OPTIONS = [

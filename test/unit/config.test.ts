@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { eventSinksOf } from '../../workers/activity-deps';
-import { ConfigError, loadConfig } from '../../workers/config';
+import { ConfigError, loadConfig } from '../../config/config';
 
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {

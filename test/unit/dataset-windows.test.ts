@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities';
-import { openDataset, loadManifest, readWindowRows, type LoadedSplit } from '../../activities/dataset-io';
+import { openDataset, loadManifest, readWindowRows, type LoadedSplit } from '../../datasets/dataset-io';
 import { createExportDataset } from '../../activities/export-dataset';
 import type { DatasetManifest } from '../../common/artefacts';
 import { HyperparamsSchema, ModelSpecSchema, type ModelSpec } from '../../common/model-spec';

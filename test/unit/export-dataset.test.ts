@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities';
-import { openDataset, loadManifest, type LoadedSplit } from '../../activities/dataset-io';
+import { openDataset, loadManifest, type LoadedSplit } from '../../datasets/dataset-io';
 import { createExportDataset, datasetKey } from '../../activities/export-dataset';
 import { DatasetManifestSchema, type DatasetManifest } from '../../common/artefacts';
 import { ErrorType } from '../../common/errors';

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ActivityDeps } from '../../activities';
 import { createExportDataset } from '../../activities/export-dataset';
-import { loadManifest } from '../../activities/dataset-io';
-import { entityFigures } from '../../activities/candidate-files';
+import { loadManifest } from '../../datasets/dataset-io';
+import { entityFigures } from '../../datasets/candidate-files';
 import { createValidateModel, decide } from '../../activities/validate-model';
 import type { Preprocessing } from '../../common/artefacts';
 import { GateSchema, ModelSpecSchema, type ModelSpec } from '../../common/model-spec';

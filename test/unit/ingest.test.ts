@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
 import { RowCheckError } from '../../storage/ingest';
 import { ModelNotFoundError } from '../../storage/registry';
-import { loadConfig } from '../../workers/config';
+import { loadConfig } from '../../config/config';
 import { cliWith } from '../helpers/run-cli';
 import {
   createBufferFixture,

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { liveMetrics } from '../../activities/live-metrics';
+import { liveMetrics } from '../../monitoring/live-metrics';
 import { createMeasureTriggers } from '../../activities/measure-triggers';
 import { evaluateTriggers, TriggersSchema } from '../../common/triggers';
 import { ModelSpecSchema } from '../../common/model-spec';
@@ -13,7 +13,7 @@ import { FileBlobStore } from '../../storage/file-store';
 import { PredictionLog } from '../../storage/prediction-log';
 import { ModelRegistry } from '../../storage/registry';
 import { createServer } from '../../serving/server';
-import { loadConfig } from '../../workers/config';
+import { loadConfig } from '../../config/config';
 import { publishVersion, smallModel } from '../helpers/models';
 import { cliWith } from '../helpers/run-cli';
 

@@ -7,7 +7,7 @@ import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { createModel } from '../../clients/commands/models';
 import { publishVersion } from '../helpers/models';
-import { loadConfig } from '../../workers/config';
+import { loadConfig } from '../../config/config';
 import { cliWith, type CliResult } from '../helpers/run-cli';
 
 const EXAMPLES = path.join(__dirname, '..', '..', 'examples');

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { loadConfig } from '../../workers/config';
+import { loadConfig } from '../../config/config';
 import { cliWith, type CliResult } from '../helpers/run-cli';
 import { createBufferFixture, csv, type BufferFixture } from '../helpers/buffer-fixture';
 

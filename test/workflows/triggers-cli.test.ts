@@ -6,7 +6,7 @@ import { TriggersSchema } from '../../common/triggers';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { TriggerHistory } from '../../storage/trigger-history';
-import { loadConfig } from '../../workers/config';
+import { loadConfig } from '../../config/config';
 import { cliWith, type CliResult } from '../helpers/run-cli';
 import { stubSpec, stubWorkers, type StubWorkers } from '../helpers/stub-workers';
 

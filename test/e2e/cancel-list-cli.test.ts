@@ -7,7 +7,7 @@ import { OUTCOME_MEMO } from '../../common/retrain';
 import { retrainWorkflow } from '../../workflows';
 import { eventually } from '../helpers/eventually';
 import { createPipeline, type Pipeline } from '../helpers/pipeline';
-import { loadConfig } from '../../workers/config';
+import { loadConfig } from '../../config/config';
 import { cliWith, type CliResult } from '../helpers/run-cli';
 
 describe('retrain cancel and retrain list', () => {

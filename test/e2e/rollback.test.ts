@@ -15,7 +15,7 @@ import {
   ModelRegistry,
   RollbackRefusedError,
 } from '../../storage/registry';
-import { loadConfig, type Config } from '../../workers/config';
+import { loadConfig, type Config } from '../../config/config';
 import { corruptWeights, cpuLoadSpec, publishVersion, recentRows } from '../helpers/models';
 
 const API_KEY = 'rollback-test-key-0123456789';

@@ -17,7 +17,7 @@ import { createServer, type InferenceServer } from '../../serving/server';
 import { DataBuffer } from '../../storage/buffer';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
-import { loadConfig } from '../../workers/config';
+import { loadConfig } from '../../config/config';
 import { eventually } from '../helpers/eventually';
 import { corruptWeights, publishVersion } from '../helpers/models';
 import { cliWith, type CliResult } from '../helpers/run-cli';

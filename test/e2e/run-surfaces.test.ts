@@ -7,7 +7,7 @@ import { TEMPORAL_BIN } from '../../scripts/lib/temporal-server';
 import { createServer, type InferenceServer } from '../../serving/server';
 import type { TrainingJob } from '../../serving/training-job';
 import type { RunStatus } from '../../runs';
-import { loadConfig } from '../../workers/config';
+import { loadConfig } from '../../config/config';
 import { eventually } from '../helpers/eventually';
 import { createPipeline, PERMISSIVE_GATE, type Pipeline } from '../helpers/pipeline';
 import { cliWith, type CliResult } from '../helpers/run-cli';
