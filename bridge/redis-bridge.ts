@@ -4,7 +4,8 @@ import { Counter, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ModelBusyError, startRun } from '../runs';
 import { ModelNotFoundError, type ModelRegistry } from '../storage/registry';
-import { fieldsOf, jobToInput, jobWorkflowId } from './redis-job';
+import { redisJobWorkflowId } from '../common/workflow-ids';
+import { fieldsOf, jobToInput } from './redis-job';
 
 /** How a job ended: a run started; its run existed already (redelivered); its model was busy; not a job; not handled yet. */
 export type JobOutcome = 'started' | 'duplicate' | 'refused' | 'invalid' | 'error';
@@ -169,7 +170,7 @@ export class RedisBridge {
         return { kind: 'invalid', reason: `invalid job: unknown model ${input.model}` };
       return { kind: 'error', reason: (err as Error).message };
     }
-    const workflowId = jobWorkflowId(input.model, id);
+    const workflowId = redisJobWorkflowId(input.model, id);
     try {
       await startRun(this.client, input, {
         taskQueue: this.options.taskQueue,

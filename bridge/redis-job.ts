@@ -64,8 +64,3 @@ export function jobToInput(fields: Record<string, string>): { input: RetrainRequ
   if (!input.success) return { invalid: `invalid job: ${formatIssues(input.error)}` };
   return { input: input.data };
 }
-
-/** `retrain-<model>-redis-<message id>`: a redelivered message finds its run under this id. */
-export function jobWorkflowId(model: string, messageId: string): string {
-  return `retrain-${model}-redis-${messageId}`;
-}

@@ -44,8 +44,3 @@ export const FINAL_EVENT_TYPES: readonly RunEventType[] = [
 
 /** Sent by a run to its event relay (workflows/run-events): the next event, in order. */
 export const runEventSignal = defineSignal<[RunEvent]>('runEvent');
-
-/** `retrain-events-<workflowId>-<runId>`: the relay that delivers one run's events. */
-export function eventRelayId(workflowId: string, runId: string): string {
-  return `retrain-events-${workflowId}-${runId}`;
-}

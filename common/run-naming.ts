@@ -13,11 +13,3 @@ export function runTexts(
     staticDetails: `Retrain **${input.model}** (${origin}): export, train, validate, register, reload.\n\n\`\`\`json\n${JSON.stringify(input, null, 2)}\n\`\`\``,
   };
 }
-
-/** `retrain-<model>-<UTC timestamp>`, e.g. retrain-flight-delay-20261123T140512Z: the id of a run started on request. */
-export function workflowIdFor(model: string, now = new Date()): string {
-  return `retrain-${model}-${now
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z')}`;
-}

@@ -7,4 +7,5 @@ export { summarize, type RunState, type RunSummary } from './run-state';
 export { runningRunOf } from './running-run';
 export { retrainStartOptions, workflowIdFor } from './start-options';
 export { startRun, type StartedRun, type StartRunOptions } from './start-run';
-export { monitorScheduleId, syncMonitorSchedule, type MonitorSync } from './monitor-schedule';
+export { syncMonitorSchedule, type MonitorSync } from './monitor-schedule';
+export { monitorScheduleId } from '../common/workflow-ids';

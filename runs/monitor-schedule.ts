@@ -1,3 +1,4 @@
+import { monitorScheduleId } from '../common/workflow-ids';
 import {
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
@@ -8,10 +9,6 @@ import { durationMs } from '../common/durations';
 import type { Triggers } from '../common/triggers';
 import type { triggerCheckWorkflow } from '../workflows';
 
-/** `retrain-monitor-<model>`: the schedule that checks a model's triggers every `checkEvery`. */
-export function monitorScheduleId(model: string): string {
-  return `retrain-monitor-${model}`;
-}
 
 /** What {@link syncMonitorSchedule} did. */
 export type MonitorSync = 'created' | 'updated' | 'deleted' | 'absent';

@@ -1,5 +1,5 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { leaseWorkflowId } from '../common/lease';
+import { leaseWorkflowId } from '../common/workflow-ids';
 
 /**
  * The workflow id of `model`'s running retrain run: the holder of its lease, read from Temporal

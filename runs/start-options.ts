@@ -1,7 +1,8 @@
 import type { WorkflowStartOptions } from '@temporalio/client';
 import { ModelNameAttribute } from '../common/messages';
 import type { RetrainRequest } from '../common/retrain';
-import { runTexts, workflowIdFor } from '../common/run-naming';
+import { runTexts } from '../common/run-naming';
+import { workflowIdFor } from '../common/workflow-ids';
 import type { retrainWorkflow } from '../workflows';
 
 /** How every retrain run is started, by hand or by a schedule: queue, search attribute, Web UI texts. */

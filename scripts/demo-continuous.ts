@@ -132,7 +132,7 @@ async function demo(): Promise<void> {
       'next:',
       `  the evaluations        npx retrain triggers show --model ${MODEL}`,
       `  live error by version  npx retrain monitor --model ${MODEL}`,
-      `  the checks and runs    http://localhost:8233/namespaces/${config.temporal.namespace}/workflows`,
+      `  the checks and runs    ${config.temporalUiUrl}/namespaces/${config.temporal.namespace}/workflows`,
       '  stop the stack         npm run stack:down',
     ].join('\n'),
   );

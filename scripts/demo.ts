@@ -38,7 +38,7 @@ async function demo(): Promise<void> {
   console.error(
     [
       '[demo] next:',
-      `  Web UI                 http://localhost:8233/namespaces/${config.temporal.namespace}/workflows`,
+      `  Web UI                 ${config.temporalUiUrl}/namespaces/${config.temporal.namespace}/workflows`,
       '  dashboard              http://127.0.0.1:8000/ui',
       '  retrain by itself      npm run demo:continuous',
       '  retrain weekly         npx retrain schedule create --model flight-delay',

@@ -8,11 +8,11 @@ import {
 } from '@temporalio/workflow';
 import {
   EVENT_SPEC_VERSION,
-  eventRelayId,
   runEventSignal,
   type RunEvent,
   type RunEventType,
 } from '../common/run-events';
+import { eventRelayId } from '../common/workflow-ids';
 import { runEventsWorkflow } from './run-events-workflow';
 
 /** What a workflow emits its lifecycle through: `emit` never waits for a sink; `flush` before it ends. */

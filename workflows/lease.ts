@@ -8,7 +8,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { leaseWorkflowId } from '../common/lease';
+import { leaseWorkflowId } from '../common/workflow-ids';
 import { leaseHolderRequestSignal, leaseHolderSignal, releaseLeaseSignal } from '../common/messages';
 import { modelLeaseWorkflow } from './model-lease-workflow';
 

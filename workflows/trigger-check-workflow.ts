@@ -8,7 +8,8 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { ModelNameAttribute } from '../common/messages';
 import type { RetrainInput } from '../common/retrain';
-import { runTexts, workflowIdFor } from '../common/run-naming';
+import { runTexts } from '../common/run-naming';
+import { triggeredWorkflowId } from '../common/workflow-ids';
 import { evaluateTriggers, type TriggerEvaluation } from '../common/triggers';
 import { cpuActivities } from './cpu-activities';
 import { eventEmitter } from './event-emitter';
@@ -39,7 +40,7 @@ export async function triggerCheckWorkflow({ model }: { model: string }): Promis
   const evaluation: TriggerEvaluation = { ...verdict, checkWorkflowId: workflowId };
   if (evaluation.decision === 'started') {
     // The check's start and the random end of its run id: two checks in one second differ.
-    const runId = `${workflowIdFor(model, startTime)}-triggered-${checkRunId.slice(-8)}`;
+    const runId = triggeredWorkflowId(model, startTime, checkRunId);
     const kinds = evaluation.checks.filter((c) => c.fired).map((c) => c.kind);
     const input: RetrainInput = {
       model,

@@ -1,3 +1,4 @@
+import { WEEKLY_SCHEDULE_PREFIX, weeklyScheduleId } from '../../common/workflow-ids';
 import {
   ScheduleAlreadyRunning,
   ScheduleNotFoundError,
@@ -14,9 +15,6 @@ import { renderTable, parseModelName, UsageError, type CommandOutput } from '../
 import { retrainStartOptions } from '../../runs/start-options';
 import { parseRetrainFlags, type RetrainOptionValues } from '../retrain-options';
 
-export function scheduleIdFor(model: string): string {
-  return `retrain-weekly-${model}`;
-}
 
 /** The overlap policies `--overlap` names; `skip` is the default, so one model never trains twice at once. */
 export const OVERLAP_POLICIES = {
@@ -77,7 +75,7 @@ export async function createSchedule(
   const overlap = OVERLAP_POLICIES[values.overlap];
   // A schedule for a model nobody declared would fail every week; refuse it now.
   await new ModelRegistry(openBlobStore(config.store, config.s3)).loadSpec(input.model);
-  const scheduleId = scheduleIdFor(input.model);
+  const scheduleId = weeklyScheduleId(input.model);
   return withClient(config, async (client) => {
     try {
       await client.schedule.create({
@@ -122,7 +120,7 @@ export async function listSchedules(
   return withClient(config, async (client) => {
     const rows = [];
     for await (const s of client.schedule.list()) {
-      if (!s.scheduleId.startsWith('retrain-weekly-')) continue;
+      if (!s.scheduleId.startsWith(WEEKLY_SCHEDULE_PREFIX)) continue;
       rows.push({
         scheduleId: s.scheduleId,
         paused: s.state.paused,
@@ -147,7 +145,7 @@ export async function describeSchedule(
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const scheduleId = scheduleIdFor(parseModelName(values.model));
+  const scheduleId = weeklyScheduleId(parseModelName(values.model));
   return withClient(config, async (client) => {
     const summary = summarise(await client.schedule.getHandle(scheduleId).describe());
     out.result(values.json, summary, JSON.stringify(summary, null, 2));
@@ -160,7 +158,7 @@ export async function pauseSchedule(
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const scheduleId = scheduleIdFor(parseModelName(values.model));
+  const scheduleId = weeklyScheduleId(parseModelName(values.model));
   return withClient(config, async (client) => {
     await client.schedule.getHandle(scheduleId).pause(values.note ?? 'paused by retrain schedule pause');
     out.result(false, null, `paused ${scheduleId}`);
@@ -173,7 +171,7 @@ export async function unpauseSchedule(
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const scheduleId = scheduleIdFor(parseModelName(values.model));
+  const scheduleId = weeklyScheduleId(parseModelName(values.model));
   return withClient(config, async (client) => {
     await client.schedule
       .getHandle(scheduleId)
@@ -189,7 +187,7 @@ export async function triggerSchedule(
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const scheduleId = scheduleIdFor(parseModelName(values.model));
+  const scheduleId = weeklyScheduleId(parseModelName(values.model));
   return withClient(config, async (client) => {
     await client.schedule.getHandle(scheduleId).trigger();
     out.result(values.json, { scheduleId, triggered: true }, `triggered ${scheduleId}`);
@@ -202,7 +200,7 @@ export async function backfillSchedule(
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const scheduleId = scheduleIdFor(parseModelName(values.model));
+  const scheduleId = weeklyScheduleId(parseModelName(values.model));
   const start = new Date(values.from);
   const end = new Date(values.to);
   if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || start >= end)
@@ -221,7 +219,7 @@ export async function deleteSchedule(
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const scheduleId = scheduleIdFor(parseModelName(values.model));
+  const scheduleId = weeklyScheduleId(parseModelName(values.model));
   return withClient(config, async (client) => {
     await client.schedule.getHandle(scheduleId).delete();
     out.result(values.json, { scheduleId, deleted: true }, `deleted ${scheduleId}`);

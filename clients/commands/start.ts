@@ -45,7 +45,7 @@ export async function startCommand(
     }
     const { workflowId, runId } = started;
     out.log(
-      `started ${workflowId} (run ${runId}); Web UI: http://localhost:8233/namespaces/${config.temporal.namespace}/workflows/${workflowId}`,
+      `started ${workflowId} (run ${runId}); Web UI: ${config.temporalUiUrl}/namespaces/${config.temporal.namespace}/workflows/${workflowId}`,
       { workflowId, runId, model: input.model },
     );
     if (started.admission === 'pending')

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBridge } from '../../bridge/redis-bridge';
 import { RetrainInputSchema } from '../../common/retrain';
 import { retrainStartOptions } from '../../runs';
-import { jobWorkflowId } from '../../bridge/redis-job';
+import { redisJobWorkflowId } from '../../common/workflow-ids';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { eventually } from '../helpers/eventually';
@@ -121,7 +121,7 @@ describe('retrain bridge redis', () => {
       'epochs',
       '3',
     )) as string;
-    const handle = env.client.workflow.getHandle(jobWorkflowId(name, id));
+    const handle = env.client.workflow.getHandle(redisJobWorkflowId(name, id));
     expect(await eventually('the run', () => handle.result())).toMatchObject({ status: 'completed' });
     const input = (await (await handle.describe()).memo)?.input;
     expect(input).toMatchObject({
@@ -176,7 +176,7 @@ describe('retrain bridge redis', () => {
       [string, string[]][],
     ][];
     const [, flat] = read[0]![1][0]!;
-    const runId = jobWorkflowId(name, id);
+    const runId = redisJobWorkflowId(name, id);
     await env.client.workflow.start('retrainWorkflow', {
       ...retrainStartOptions(
         RetrainInputSchema.parse({ model: name }),

@@ -1,0 +1,43 @@
+// Every workflow and schedule id retrain makes, in one place: users' scripts, the Web UI's filters
+// and `temporal workflow describe` rely on these shapes (see docs/architecture.md).
+
+/** `retrain-<model>-<UTC timestamp>`, e.g. retrain-flight-delay-20261123T140512Z: the id of a run started on request. */
+export function workflowIdFor(model: string, now = new Date()): string {
+  return `retrain-${model}-${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}`;
+}
+
+/** `retrain-<model>-<ts>-triggered-<end of the check's run id>`: two checks in one second cannot share one. */
+export function triggeredWorkflowId(model: string, checkStarted: Date, checkRunId: string): string {
+  return `${workflowIdFor(model, checkStarted)}-triggered-${checkRunId.slice(-8)}`;
+}
+
+/** `retrain-<model>-redis-<message id>`: a redelivered message finds its run under this id. */
+export function redisJobWorkflowId(model: string, messageId: string): string {
+  return `retrain-${model}-redis-${messageId}`;
+}
+
+/** `retrain-lease-<model>`: the one workflow id every run of a model competes for (see workflows/lease). */
+export function leaseWorkflowId(model: string): string {
+  return `retrain-lease-${model}`;
+}
+
+/** `retrain-events-<workflowId>-<runId>`: the relay that delivers one run's events. */
+export function eventRelayId(workflowId: string, runId: string): string {
+  return `retrain-events-${workflowId}-${runId}`;
+}
+
+/** Prefix of every weekly schedule's id. */
+export const WEEKLY_SCHEDULE_PREFIX = 'retrain-weekly-';
+
+/** `retrain-weekly-<model>`: the model's weekly retraining schedule. */
+export function weeklyScheduleId(model: string): string {
+  return `${WEEKLY_SCHEDULE_PREFIX}${model}`;
+}
+
+/** `retrain-monitor-<model>`: the schedule that checks a model's triggers every `checkEvery`. */
+export function monitorScheduleId(model: string): string {
+  return `retrain-monitor-${model}`;
+}
