@@ -4,7 +4,7 @@
 #            TensorFlow (neither @tensorflow/tfjs-node nor -gpu is in the image).
 #   gpu      gpu worker: @tensorflow/tfjs-node-gpu 4.22 (libtensorflow 2.9.1, built for CUDA 11.2 +
 #            cuDNN 8.1) on CUDA 11.8 + cuDNN 8, Ubuntu 22.04. CUDA 12 and later ship other sonames
-#            (libcudart.so.12), which libtensorflow 2.9 cannot load; README.md "GPU nodes" explains.
+#            (libcudart.so.12), which libtensorflow 2.9 cannot load; docs/deploy.md "GPU nodes" explains.
 # Both run as `node` (uid 1000) and create /data/buffer owned by it, so the compose `buffer` volume
 # starts writable.
 

@@ -165,7 +165,7 @@ export async function up(): Promise<void> {
     ...process.env,
     ...localSecrets(),
     RETRAIN_SERVING_URLS: process.env.RETRAIN_SERVING_URLS ?? 'http://127.0.0.1:8000',
-    // The demo's forecaster: the daemon's documented clients name no model (see README, training admin API).
+    // The demo's forecaster: the daemon's documented clients name no model (see docs/http-api.md, training admin API).
     RETRAIN_DEFAULT_MODEL: process.env.RETRAIN_DEFAULT_MODEL ?? 'flight-delay',
   };
   fs.mkdirSync(PIDS, { recursive: true });
