@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import type { Command, OptionValues } from '@commander-js/extra-typings';
 import { formatIssues } from '../common/format-issues';
 import { RetrainInputSchema, type RetrainRequest } from '../common/retrain';
 import { UsageError } from './output';
@@ -16,7 +16,11 @@ export interface RetrainOptionValues {
 }
 
 /** Adds the options shared by `start` and `schedule create` to `command`: they describe one retrain run. */
-export function addRetrainOptions(command: Command): Command {
+export function addRetrainOptions<
+  Args extends unknown[],
+  Opts extends OptionValues,
+  Globals extends OptionValues,
+>(command: Command<Args, Opts, Globals>) {
   return command
     .requiredOption('--model <m>', 'the model to retrain')
     .option('--epochs <n>', "training epochs (default: the spec's epochs)")

@@ -8,4 +8,17 @@ export { runningRunOf } from './running-run';
 export { retrainStartOptions, workflowIdFor } from './start-options';
 export { startRun, type StartedRun, type StartRunOptions } from './start-run';
 export { syncMonitorSchedule, type MonitorSync } from './monitor-schedule';
+export {
+  backfillWeeklySchedule,
+  createWeeklySchedule,
+  deleteWeeklySchedule,
+  describeWeeklySchedule,
+  listWeeklySchedules,
+  pauseWeeklySchedule,
+  triggerWeeklySchedule,
+  type WeeklyScheduleRow,
+  type WeeklyScheduleSpec,
+  type WeeklyScheduleSummary,
+} from './weekly-schedule';
+export { OVERLAP_NAMES, WEEKLY_CRON, type OverlapName } from './weekly-schedule-settings';
 export { monitorScheduleId } from '../common/workflow-ids';

@@ -1,31 +1,21 @@
-import { WEEKLY_SCHEDULE_PREFIX, weeklyScheduleId } from '../../common/workflow-ids';
-import {
-  ScheduleAlreadyRunning,
-  ScheduleNotFoundError,
-  ScheduleOverlapPolicy,
-  type Client,
-  type ScheduleDescription,
-} from '@temporalio/client';
-import type { Duration } from '@temporalio/common';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client } from '@temporalio/client';
+import { weeklyScheduleId } from '../../common/workflow-ids';
 import type { Config } from '../../config/config';
+import { connectClient } from '../../config/connect';
+import {
+  backfillWeeklySchedule,
+  createWeeklySchedule,
+  deleteWeeklySchedule,
+  describeWeeklySchedule,
+  listWeeklySchedules,
+  pauseWeeklySchedule,
+  triggerWeeklySchedule,
+  type OverlapName,
+} from '../../runs';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
-import { connectClient } from '../../config/connect';
 import { renderTable, parseModelName, UsageError, type CommandOutput } from '../output';
-import { retrainStartOptions } from '../../runs/start-options';
 import { parseRetrainFlags, type RetrainOptionValues } from '../retrain-options';
-
-
-/** The overlap policies `--overlap` names; `skip` is the default, so one model never trains twice at once. */
-export const OVERLAP_POLICIES = {
-  skip: ScheduleOverlapPolicy.SKIP,
-  'buffer-one': ScheduleOverlapPolicy.BUFFER_ONE,
-  'buffer-all': ScheduleOverlapPolicy.BUFFER_ALL,
-  'cancel-other': ScheduleOverlapPolicy.CANCEL_OTHER,
-  'terminate-other': ScheduleOverlapPolicy.TERMINATE_OTHER,
-  'allow-all': ScheduleOverlapPolicy.ALLOW_ALL,
-} as const;
-export type OverlapName = keyof typeof OVERLAP_POLICIES;
 
 /** The options of `retrain schedule create`, as commander parses them (defaults applied). */
 export interface ScheduleCreateOptions extends RetrainOptionValues {
@@ -45,6 +35,7 @@ export interface ScheduleModelOptions {
   json?: boolean;
 }
 
+/** The options of `retrain schedule backfill`. */
 export interface ScheduleBackfillOptions {
   model: string;
   from: string;
@@ -72,63 +63,39 @@ export async function createSchedule(
   out: CommandOutput,
 ): Promise<number> {
   const input = parseRetrainFlags(values);
-  const overlap = OVERLAP_POLICIES[values.overlap];
   // A schedule for a model nobody declared would fail every week; refuse it now.
   await new ModelRegistry(openBlobStore(config.store, config.s3)).loadSpec(input.model);
-  const scheduleId = weeklyScheduleId(input.model);
   return withClient(config, async (client) => {
-    try {
-      await client.schedule.create({
-        scheduleId,
-        spec: {
-          cronExpressions: [values.cron],
-          timezone: values.timezone,
-          jitter: values.jitter as Duration | undefined,
-        },
-        action: {
-          type: 'startWorkflow',
-          workflowType: 'retrainWorkflow',
-          // The server appends the scheduled time: retrain-<model>-<UTC timestamp>.
-          workflowId: `retrain-${input.model}`,
-          ...retrainStartOptions(input, `schedule ${scheduleId}`, config.taskQueue),
-        },
-        policies: { overlap, catchupWindow: '1 hour' },
-        state: { paused: values.paused ?? false, note: values.note ?? `created by retrain schedule create` },
-      });
-    } catch (err) {
+    const summary = await createWeeklySchedule(client, {
+      input,
+      cron: values.cron,
+      timezone: values.timezone,
+      jitter: values.jitter,
+      overlap: values.overlap,
+      paused: values.paused ?? false,
+      note: values.note ?? 'created by retrain schedule create',
+      taskQueue: config.taskQueue,
+    }).catch((err: unknown) => {
       if (err instanceof ScheduleAlreadyRunning)
         throw new Error(
-          `schedule ${scheduleId} exists; delete it first: retrain schedule delete --model ${input.model}`,
+          `schedule ${weeklyScheduleId(input.model)} exists; delete it first: retrain schedule delete --model ${input.model}`,
         );
       throw err;
-    }
-    const summary = summarise(await client.schedule.getHandle(scheduleId).describe());
-    out.result(
-      values.json,
-      summary,
-      `created ${scheduleId}; next run ${summary.nextRuns[0] ?? 'none (paused)'}`,
-    );
+    });
+    const next = summary.nextRuns[0] ?? 'none (paused)';
+    out.result(values.json, summary, `created ${summary.scheduleId}; next run ${next}`);
     return 0;
   });
 }
 
+/** `retrain schedule list`: every weekly schedule with its state, next and last run. */
 export async function listSchedules(
   values: { json?: boolean },
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
   return withClient(config, async (client) => {
-    const rows = [];
-    for await (const s of client.schedule.list()) {
-      if (!s.scheduleId.startsWith(WEEKLY_SCHEDULE_PREFIX)) continue;
-      rows.push({
-        scheduleId: s.scheduleId,
-        paused: s.state.paused,
-        note: s.state.note ?? null,
-        nextRun: s.info.nextActionTimes[0]?.toISOString() ?? null,
-        lastRun: s.info.recentActions.at(-1)?.action.workflow.workflowId ?? null,
-      });
-    }
+    const rows = await listWeeklySchedules(client);
     const text = rows.length
       ? renderTable(
           ['SCHEDULE ID', 'STATE', 'NEXT RUN', 'LAST RUN'],
@@ -140,109 +107,96 @@ export async function listSchedules(
   });
 }
 
+/** `retrain schedule describe`: the schedule as JSON, with or without --json. */
 export async function describeSchedule(
   values: ScheduleModelOptions,
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const scheduleId = weeklyScheduleId(parseModelName(values.model));
+  const model = parseModelName(values.model);
   return withClient(config, async (client) => {
-    const summary = summarise(await client.schedule.getHandle(scheduleId).describe());
+    const summary = await describeWeeklySchedule(client, model);
     out.result(values.json, summary, JSON.stringify(summary, null, 2));
     return 0;
   });
 }
 
+/** `retrain schedule pause`. */
 export async function pauseSchedule(
   values: ScheduleModelOptions,
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const scheduleId = weeklyScheduleId(parseModelName(values.model));
+  const model = parseModelName(values.model);
   return withClient(config, async (client) => {
-    await client.schedule.getHandle(scheduleId).pause(values.note ?? 'paused by retrain schedule pause');
-    out.result(false, null, `paused ${scheduleId}`);
+    await pauseWeeklySchedule(client, model, true, values.note ?? 'paused by retrain schedule pause');
+    out.result(false, null, `paused ${weeklyScheduleId(model)}`);
     return 0;
   });
 }
 
+/** `retrain schedule unpause`. */
 export async function unpauseSchedule(
   values: ScheduleModelOptions,
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const scheduleId = weeklyScheduleId(parseModelName(values.model));
+  const model = parseModelName(values.model);
   return withClient(config, async (client) => {
-    await client.schedule
-      .getHandle(scheduleId)
-      .unpause(values.note ?? 'unpaused by retrain schedule unpause');
-    out.result(false, null, `unpaused ${scheduleId}`);
+    await pauseWeeklySchedule(client, model, false, values.note ?? 'unpaused by retrain schedule unpause');
+    out.result(false, null, `unpaused ${weeklyScheduleId(model)}`);
     return 0;
   });
 }
 
-/** Runs the schedule's action now, with the schedule's own overlap policy. */
+/** `retrain schedule trigger`: one run now, with the schedule's own overlap policy. */
 export async function triggerSchedule(
   values: ScheduleModelOptions,
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const scheduleId = weeklyScheduleId(parseModelName(values.model));
+  const model = parseModelName(values.model);
+  const scheduleId = weeklyScheduleId(model);
   return withClient(config, async (client) => {
-    await client.schedule.getHandle(scheduleId).trigger();
+    await triggerWeeklySchedule(client, model);
     out.result(values.json, { scheduleId, triggered: true }, `triggered ${scheduleId}`);
     return 0;
   });
 }
 
+/** `retrain schedule backfill`: every slot between --from and --to. */
 export async function backfillSchedule(
   values: ScheduleBackfillOptions,
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const scheduleId = weeklyScheduleId(parseModelName(values.model));
+  const model = parseModelName(values.model);
   const start = new Date(values.from);
   const end = new Date(values.to);
   if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || start >= end)
     throw new UsageError('backfill needs --from and --to as ISO times with --from before --to');
   return withClient(config, async (client) => {
-    await client.schedule
-      .getHandle(scheduleId)
-      .backfill({ start, end, overlap: ScheduleOverlapPolicy.BUFFER_ALL });
-    out.result(false, null, `backfilling ${scheduleId} from ${start.toISOString()} to ${end.toISOString()}`);
+    await backfillWeeklySchedule(client, model, start, end);
+    out.result(
+      false,
+      null,
+      `backfilling ${weeklyScheduleId(model)} from ${start.toISOString()} to ${end.toISOString()}`,
+    );
     return 0;
   });
 }
 
+/** `retrain schedule delete`. */
 export async function deleteSchedule(
   values: ScheduleModelOptions,
   config: Config,
   out: CommandOutput,
 ): Promise<number> {
-  const scheduleId = weeklyScheduleId(parseModelName(values.model));
+  const model = parseModelName(values.model);
+  const scheduleId = weeklyScheduleId(model);
   return withClient(config, async (client) => {
-    await client.schedule.getHandle(scheduleId).delete();
+    await deleteWeeklySchedule(client, model);
     out.result(values.json, { scheduleId, deleted: true }, `deleted ${scheduleId}`);
     return 0;
   });
-}
-
-/** What `describe` and `create --json` print: plain JSON, times as ISO strings. */
-function summarise(d: ScheduleDescription) {
-  return {
-    scheduleId: d.scheduleId,
-    cron: d.spec.calendars ?? [],
-    timezone: d.spec.timezone ?? 'UTC',
-    overlap: d.policies.overlap,
-    paused: d.state.paused,
-    note: d.state.note ?? null,
-    input: d.action.args?.[0] ?? null,
-    nextRuns: d.info.nextActionTimes.map((t) => t.toISOString()),
-    recentRuns: d.info.recentActions.map((a) => ({
-      scheduledAt: a.scheduledAt.toISOString(),
-      workflowId: a.action.workflow.workflowId,
-    })),
-    runsTaken: d.info.numActionsTaken,
-    skippedOverlap: d.info.numActionsSkippedOverlap,
-  };
 }

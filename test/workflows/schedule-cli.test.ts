@@ -9,6 +9,7 @@ import { ModelSpecSchema } from '../../common/model-spec';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { loadConfig } from '../../config/config';
+import { eventually } from '../helpers/eventually';
 import { cliWith, type CliResult } from '../helpers/run-cli';
 
 describe('retrain schedule', () => {
@@ -92,15 +93,12 @@ describe('retrain schedule', () => {
 
   it('trigger starts a run named retrain-<model>-<time> with the schedule input', async () => {
     expect((await retrain('schedule', 'trigger', '--model', model)).code).toBe(0);
-    let recent: { workflowId: string }[] = [];
-    for (let i = 0; i < 100 && recent.length === 0; i++) {
+    const workflowId = await eventually(`a run started by retrain-weekly-${model}`, async () => {
       const described = JSON.parse(
         (await retrain('schedule', 'describe', '--model', model, '--json')).stdout,
       ) as { recentRuns: { workflowId: string }[] };
-      recent = described.recentRuns;
-      if (recent.length === 0) await new Promise((r) => setTimeout(r, 100));
-    }
-    const workflowId = recent[0]?.workflowId ?? '';
+      return described.recentRuns[0]?.workflowId;
+    });
     expect(workflowId).toMatch(new RegExp(`^retrain-${model}-\\d{4}-\\d{2}-\\d{2}T`));
     const handle = client.workflow.getHandle(workflowId);
     const description = await handle.describe();
