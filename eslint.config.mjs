@@ -3,114 +3,77 @@ import importX, { createNodeResolver } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
 
-// The layers of docs/architecture.md, written down so lint checks them. Two rules share the work:
-// import-x/no-restricted-paths says which folders a folder may import (values and types alike), and
-// no-restricted-imports says which packages it may import, and where only `import type` is allowed.
+import { forbiddenFor, guardedPackages, layers, unplacedFolders } from './layers.mjs';
+
+// The layers come from layers.mjs, one allow-list per folder. Two rules share the work:
+// import-x/no-restricted-paths forbids the folders a folder may not import at all, and
+// @typescript-eslint/no-restricted-imports keeps packages to their layers, Node built-ins out of the
+// workflow sandbox, and folders a layer may take only types from to `import type`.
+
+const unplaced = unplacedFolders(import.meta.dirname);
+if (unplaced.length > 0)
+  throw new Error(
+    `folder ${unplaced.map((f) => `${f}/`).join(', ')} has no layer: place it in layers.mjs (what it may import)`,
+  );
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
-const tensorflow = {
-  group: ['@tensorflow/*'],
-  message: 'TensorFlow.js belongs in ml/, activities/ and the serving model code (serving/model-*.ts)',
-};
-const storageOnly = {
-  group: ['@duckdb/*', '@aws-sdk/*'],
-  message: 'DuckDB and S3 are reached through storage/ only',
-};
+const zones = Object.keys(layers)
+  .map((name) => ({ name, from: forbiddenFor(name) }))
+  .filter(({ from }) => from.length > 0)
+  .map(({ name, from }) => ({
+    target: `./${name}`,
+    from: from.map((f) => `./${f}`),
+    message: `${name}/ (${layers[name].about}) may import ${describeAllowed(name)} (layers.mjs).`,
+  }));
 
-const workflowBanned = {
-  paths: nodeBuiltins.map((name) => ({
-    name,
-    message: 'workflows/ and common/ run in the deterministic workflow sandbox: no Node built-ins',
+function describeAllowed(name) {
+  const { imports, typesFrom = [] } = layers[name];
+  const values = imports.length ? imports.map((f) => `${f}/`).join(', ') : 'no other folder';
+  return typesFrom.length ? `${values}, and types from ${typesFrom.map((f) => `${f}/`).join(', ')}` : values;
+}
+
+/** The no-restricted-imports options of files in `name`, given the guarded packages they may use. */
+function restrictedImports(name, allowedPackages = layers[name].packages ?? []) {
+  const layer = layers[name];
+  const patterns = Object.entries(guardedPackages)
+    .filter(([group]) => !allowedPackages.includes(group))
+    .map(([, pattern]) => pattern);
+  for (const folder of layer.typesFrom ?? [])
+    patterns.push({
+      regex: `^(\\.\\./)+${folder}(/|$)`,
+      message: `${name}/ takes only types from ${folder}/: use import type`,
+      allowTypeImports: true,
+    });
+  if (layer.onlyPackages)
+    patterns.push({
+      regex: `^(?!(${layer.onlyPackages.join('|')})$)[^.]`,
+      message: `${name}/ (${layer.about}) imports only the packages ${layer.onlyPackages.join(', ')}`,
+    });
+  const paths = layer.workflowSafe
+    ? nodeBuiltins.map((n) => ({
+        name: n,
+        message: `${name}/ runs in the deterministic workflow sandbox: no Node built-ins`,
+      }))
+    : [];
+  return ['error', { paths, patterns }];
+}
+
+const layerBlocks = Object.keys(layers).flatMap((name) => [
+  {
+    files: [`${name}/**/*.ts`],
+    rules: { '@typescript-eslint/no-restricted-imports': restrictedImports(name) },
+  },
+  ...Object.entries(layers[name].packageFiles ?? {}).map(([glob, packages]) => ({
+    files: [glob],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': restrictedImports(name, [
+        ...(layers[name].packages ?? []),
+        ...packages,
+      ]),
+    },
   })),
-  patterns: [
-    {
-      group: ['@aws-sdk/*', '@tensorflow/*', '@duckdb/*'],
-      message: 'side effects belong in activities/, not in workflow-safe code',
-    },
-    {
-      group: [
-        '../activities',
-        '../activities/*',
-        '../storage/*',
-        '../ml/*',
-        '../serving/*',
-        '../workers/*',
-        '../clients/*',
-        '../runs/*',
-        '../rollout/*',
-        '../events/*',
-      ],
-      message: 'workflow-safe code imports only common/ (and `import type` from activities/)',
-      allowTypeImports: true,
-    },
-  ],
-};
-
-const runsBanned = {
-  patterns: [
-    {
-      // Bare specifiers other than these two; relative imports are checked by the zones below.
-      regex: '^(?!(zod|@temporalio/client)$)[^.]',
-      message: 'runs/ is run control over Temporal: it imports only common/, zod and @temporalio/client',
-    },
-    {
-      regex: '^(\\.\\./)+(activities|workflows)(/|$)',
-      message: 'runs/ takes only types from workflows/ and activities/: their code runs in workers',
-      allowTypeImports: true,
-    },
-  ],
-};
-
-/** Folders, relative to this file, as no-restricted-paths zones name them. */
-const dirs = (...names) => names.map((name) => `./${name}`);
-
-const zones = [
-  {
-    // bin/ runs the command line; scripts/, test/ and bench/ drive it as a user does.
-    target: './!(clients|bin|scripts|test|bench)/**',
-    from: './clients',
-    message: 'clients/ is the command line, an adapter: nothing imports it.',
-  },
-  {
-    target: './runs',
-    from: dirs('clients', 'serving', 'storage', 'ml', 'workers', 'rollout'),
-    message: 'runs/ is run control over Temporal: common/, and types from workflows/ and activities/.',
-  },
-  {
-    target: './activities',
-    from: dirs('serving', 'clients', 'runs', 'workers'),
-    message: 'activities get their dependencies from createActivities(deps), not from adapters.',
-  },
-  {
-    target: './rollout',
-    from: dirs('serving', 'clients', 'runs', 'activities', 'workers', 'workflows', 'ml'),
-    message:
-      'rollout/ is shared by the reloadServers activity and `retrain rollback`: common/ and storage/ only.',
-  },
-  {
-    target: './ml',
-    from: dirs('activities', 'serving', 'clients', 'runs', 'workers', 'workflows', 'rollout'),
-    message: 'ml/ is pure TensorFlow.js: common/ and storage/ only.',
-  },
-  {
-    target: './bridge',
-    from: dirs('activities', 'ml', 'serving', 'workflows', 'rollout'),
-    message: 'bridge/ brings jobs in through run control (runs/): not through workers code or the serving.',
-  },
-  {
-    target: './events',
-    from: dirs('activities', 'ml', 'serving', 'clients', 'runs', 'workers', 'workflows', 'rollout', 'storage'),
-    message: 'events/ are the run-event sinks (webhook, Redis streams): common/ only.',
-  },
-  {
-    target: './storage',
-    from: dirs('activities', 'ml', 'serving', 'clients', 'runs', 'workers', 'workflows', 'rollout'),
-    message: 'storage/ is the bottom layer: common/ only.',
-  },
-  // workers/ and serving/main.ts are composition roots: they wire config, storage, ml and activities
-  // together, so they have no zone of their own beyond "not clients/".
-];
+]);
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.tools/', '.data/', 'tools/', 'coverage/'] },
@@ -138,30 +101,19 @@ export default tseslint.config(
       'import-x/no-restricted-paths': ['error', { basePath: import.meta.dirname, zones }],
     },
   },
-  // Packages by layer. Each file gets the options of the last block below that names it.
+  // Packages and type-only folders by layer (layers.mjs); each file gets its own folder's block.
   {
+    files: ['*.ts', '*.mts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: Object.values(guardedPackages) }],
+    },
+  },
+  ...layerBlocks,
+  {
+    // Product code reads in functions a reviewer can hold in mind; drivers (tests, benches, scripts) aside.
     files: ['**/*.ts'],
-    rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns: [tensorflow, storageOnly] }] },
-  },
-  {
-    files: ['ml/**/*.ts', 'activities/**/*.ts', 'serving/model-*.ts'],
-    rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns: [storageOnly] }] },
-  },
-  {
-    files: ['storage/**/*.ts'],
-    rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns: [tensorflow] }] },
-  },
-  {
-    files: ['test/**/*.ts', 'bench/**/*.ts'],
-    rules: { '@typescript-eslint/no-restricted-imports': 'off' },
-  },
-  {
-    files: ['runs/**/*.ts'],
-    rules: { '@typescript-eslint/no-restricted-imports': ['error', runsBanned] },
-  },
-  {
-    files: ['workflows/**/*.ts', 'common/**/*.ts'],
-    rules: { '@typescript-eslint/no-restricted-imports': ['error', workflowBanned] },
+    ignores: ['bench/**', 'scripts/**', 'test/**'],
+    rules: { 'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }] },
   },
   {
     files: ['**/*.js', '**/*.mjs'],
