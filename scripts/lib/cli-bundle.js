@@ -1,81 +1,95 @@
 'use strict';
 // The `retrain` command line as one CommonJS file (npm packages stay external), so a command starts
 // without compiling TypeScript first: tsx's loader alone costs ~0.4 s here. bin/retrain.js rebuilds
-// it when a source is newer (about a second, once), and runs the sources through tsx if it cannot.
+// it when a file it was built from changed (about a second, once), and runs the sources through tsx
+// if it cannot. What it was built from is esbuild's own list (the metafile's inputs), kept beside it
+// with each file's mtime, so no folder can be forgotten.
 const fs = require('node:fs');
 const path = require('node:path');
 
-const root = path.resolve(__dirname, '..', '..');
-const BUNDLE = path.join(root, '.tools', 'cli', 'retrain.cjs');
-/** Everything the command line's code can reach, and the package manifest it reads its version from. */
-const SOURCES = [
-  'common',
-  'workflows',
-  'activities',
-  'ml',
-  'storage',
-  'serving',
-  'rollout',
-  'runs',
-  'workers',
-  'clients',
-];
+const ROOT = path.resolve(__dirname, '..', '..');
 
-function newestSource() {
-  let newest = fs.statSync(path.join(root, 'package.json')).mtimeMs;
-  const walk = (dir) => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.name.endsWith('.ts') || entry.name.endsWith('.json'))
-        newest = Math.max(newest, fs.statSync(full).mtimeMs);
-    }
-  };
-  for (const dir of SOURCES) if (fs.existsSync(path.join(root, dir))) walk(path.join(root, dir));
-  return newest;
+/** The bundle of the command line under `root`, and the list of the files it was built from. */
+function bundlePaths(root = ROOT) {
+  const bundle = path.join(root, '.tools', 'cli', 'retrain.cjs');
+  return { bundle, inputs: `${bundle}.inputs.json` };
 }
 
-/** The bundle's path when it is up to date with the sources, else undefined. */
-function freshBundle() {
+/** The bundle of this checkout. */
+const BUNDLE = bundlePaths().bundle;
+
+/** The mtime of `file` under `root`, undefined when it is gone. */
+function mtimeOf(root, file) {
   try {
-    return fs.statSync(BUNDLE).mtimeMs >= newestSource() ? BUNDLE : undefined;
+    return fs.statSync(path.join(root, file)).mtimeMs;
   } catch {
     return undefined;
   }
 }
 
+/** The bundle's path when every file it was built from, and package.json, is as it was then; else undefined. */
+function freshBundle(root = ROOT) {
+  const { bundle, inputs } = bundlePaths(root);
+  let files;
+  try {
+    files = JSON.parse(fs.readFileSync(inputs, 'utf8')).files;
+    fs.accessSync(bundle);
+  } catch {
+    return undefined;
+  }
+  for (const [file, mtimeMs] of Object.entries(files)) if (mtimeOf(root, file) !== mtimeMs) return undefined;
+  return bundle;
+}
+
+/** Writes `contents` beside `file` and renames it into place, so a reader sees the old file or the whole new one. */
+function writeWhole(file, contents) {
+  const staged = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(staged, contents);
+  fs.renameSync(staged, file);
+}
+
 /**
- * (Re)builds the bundle when a source changed since it was built; returns whether it built. The file
- * is written beside its place and renamed into it, so a command starting meanwhile reads a whole one.
+ * (Re)builds the bundle of the sources under `root` when one of its files changed since it was
+ * built; returns whether it built. The list of inputs is written after the bundle and dropped
+ * before it, so a bundle never stands beside a list that vouches for other sources.
  */
-function buildBundle() {
-  if (freshBundle()) return false;
+function buildBundle(root = ROOT) {
+  if (freshBundle(root)) return false;
+  const { bundle, inputs } = bundlePaths(root);
+  fs.rmSync(inputs, { force: true });
+  const started = Date.now();
   const result = require('esbuild').buildSync({
     entryPoints: [path.join(root, 'clients', 'cli.ts')],
+    absWorkingDir: root,
     bundle: true,
     platform: 'node',
     format: 'cjs',
     target: 'node20',
     packages: 'external',
     logLevel: 'warning',
+    metafile: true,
     write: false,
   });
   const [output] = result.outputFiles;
-  fs.mkdirSync(path.dirname(BUNDLE), { recursive: true });
-  const staged = `${BUNDLE}.${process.pid}.tmp`;
-  fs.writeFileSync(staged, output.contents);
-  fs.renameSync(staged, BUNDLE);
+  fs.mkdirSync(path.dirname(bundle), { recursive: true });
+  writeWhole(bundle, output.contents);
+  const files = {};
+  for (const file of new Set([...Object.keys(result.metafile.inputs), 'package.json']))
+    files[file] = mtimeOf(root, file);
+  // A file saved while esbuild read it may be in the bundle as it was before: leave no list, so the next start rebuilds.
+  if (Object.values(files).every((mtimeMs) => mtimeMs !== undefined && mtimeMs < started))
+    writeWhole(inputs, `${JSON.stringify({ files }, null, 2)}\n`);
   return true;
 }
 
 /** The up-to-date bundle, built first when a source changed; undefined when it cannot be built (no esbuild). */
-function currentBundle() {
+function currentBundle(root = ROOT) {
   try {
-    buildBundle();
-    return BUNDLE;
+    buildBundle(root);
+    return bundlePaths(root).bundle;
   } catch {
     return undefined;
   }
 }
 
-module.exports = { BUNDLE, freshBundle, buildBundle, currentBundle };
+module.exports = { BUNDLE, bundlePaths, freshBundle, buildBundle, currentBundle };
