@@ -1,13 +1,14 @@
 import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
-import { formatIssues } from '../common/format-issues';
 import { ModelNameSchema } from '../common/model-spec';
+import { apiKeyCheck } from '../control/api-key';
+import { daemonErrors, paramsFromQueryAndBody } from '../control/daemon-style';
+import { resolveModel } from '../control/resolve-model';
 import type { ModelRegistry } from '../storage/registry';
-import { apiKeyCheck } from './api-key';
-import { UnknownModelError, type ModelPool, type ReloadOutcome } from './model-pool';
-import { ModelLoadError, type ModelSlot } from './model-slot';
-import { ModelChoiceError, resolveModel } from './resolve-model';
+import type { ModelPool } from './model-pool';
+import type { ModelSlot } from './model-slot';
 
 const ReloadBodySchema = z.object({
   model: ModelNameSchema,
@@ -33,77 +34,48 @@ export interface AdminOptions {
 /**
  * `GET /admin/model-info`, `POST /admin/reload` and the NordIQ daemon's `POST /admin/reload-model`
  * (this server loads the model's production version again), behind the `X-API-Key` check; register
- * with prefix `/admin`.
+ * with prefix `/admin`. A refused reload is a 422 and the version served before keeps serving.
  */
 export const adminRoutes: FastifyPluginAsync<AdminOptions> = async (
   app,
   { pool, apiKey, registry, defaultModel },
 ) => {
   app.addHook('onRequest', apiKeyCheck(apiKey, 'admin API disabled: set RETRAIN_API_KEY'));
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  const reload = async (model: string, version: string | undefined, log: FastifyBaseLogger) => {
+    const outcome = await pool.reload(model, version);
+    log.info(outcome, 'model reloaded');
+    return outcome;
+  };
 
-  app.get('/model-info', async (request, reply) => {
-    const query = InfoQuerySchema.safeParse(request.query);
-    if (!query.success) return reply.code(400).send({ error: formatIssues(query.error) });
-    if (query.data.model === undefined) return { models: pool.list().map(describeSlot) };
-    const slot = pool.get(query.data.model);
-    if (!slot)
-      return reply.code(404).send({ error: `model ${query.data.model} is not loaded on this server` });
+  routes.get('/model-info', { schema: { querystring: InfoQuerySchema } }, async (request, reply) => {
+    const { model } = request.query;
+    if (model === undefined) return { models: pool.list().map(describeSlot) };
+    const slot = pool.get(model);
+    if (!slot) return reply.code(404).send({ error: `model ${model} is not loaded on this server` });
     return describeSlot(slot);
   });
 
-  app.post('/reload', async (request, reply) => {
-    const body = ReloadBodySchema.safeParse(request.body);
-    if (!body.success) return reply.code(400).send({ error: formatIssues(body.error) });
-    const reloaded = await reload(pool, body.data.model, body.data.version, request.log);
-    return reloaded.ok ? reloaded.outcome : reply.code(reloaded.status).send(reloaded.body);
-  });
+  routes.post(
+    '/reload',
+    { schema: { body: ReloadBodySchema }, config: { errorStyle: daemonErrors } },
+    async (request) => reload(request.body.model, request.body.version, request.log),
+  );
 
-  app.post('/reload-model', async (request, reply) => {
-    const params = ReloadModelSchema.parse({
-      ...(request.query as object),
-      ...(request.body as object | undefined),
-    });
-    let model: string;
-    try {
-      model = (await resolveModel(registry, params.model, defaultModel)).name;
-    } catch (err) {
-      if (err instanceof ModelChoiceError)
-        return reply.code(err.status).send({ success: false, error: err.message });
-      throw err;
-    }
-    const reloaded = await reload(pool, model, undefined, request.log);
-    if (!reloaded.ok) return reply.code(reloaded.status).send(reloaded.body);
-    return { success: true, message: `Reloaded ${model} ${reloaded.outcome.version}`, ...reloaded.outcome };
-  });
+  routes.post(
+    '/reload-model',
+    {
+      preValidation: paramsFromQueryAndBody,
+      schema: { querystring: ReloadModelSchema },
+      config: { errorStyle: daemonErrors },
+    },
+    async (request) => {
+      const { name: model } = await resolveModel(registry, request.query.model, defaultModel);
+      const outcome = await reload(model, undefined, request.log);
+      return { success: true, message: `Reloaded ${model} ${outcome.version}`, ...outcome };
+    },
+  );
 };
-
-type Reloaded = { ok: true; outcome: ReloadOutcome } | { ok: false; status: 404 | 422; body: object };
-
-/** Reloads one model on this server: a refusal is a 422 (the old version keeps serving), an unknown model a 404. */
-async function reload(
-  pool: ModelPool,
-  model: string,
-  version: string | undefined,
-  log: FastifyBaseLogger,
-): Promise<Reloaded> {
-  try {
-    const outcome = await pool.reload(model, version);
-    log.info(outcome, 'model reloaded');
-    return { ok: true, outcome };
-  } catch (err) {
-    if (err instanceof UnknownModelError)
-      return { ok: false, status: 404, body: { success: false, error: err.message } };
-    if (err instanceof ModelLoadError) {
-      log.warn({ model, reason: err.message }, 'reload refused; the previous version keeps serving');
-      return {
-        ok: false,
-        status: 422,
-        body: { success: false, error: err.message, serving: pool.get(model)?.version ?? null },
-      };
-    }
-    throw err;
-  }
-}
 
 /** What `GET /admin/model-info` says about one loaded model. */
 export function describeSlot(slot: ModelSlot) {

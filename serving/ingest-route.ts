@@ -1,15 +1,9 @@
-import type { FastifyError, FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
-import { formatIssues } from '../common/format-issues';
-import {
-  ConflictPolicySchema,
-  ExtraColumnsPolicySchema,
-  RowCheckError,
-  type Ingestor,
-} from '../storage/ingest';
-import { ModelNotFoundError } from '../storage/registry';
-import { apiKeyCheck } from './api-key';
-import { BODY_TOO_LARGE, bodyTooLargeMessage, DEFAULT_INGEST_BODY_LIMIT_BYTES } from './body-limit';
+import { apiKeyCheck } from '../control/api-key';
+import { ConflictPolicySchema, ExtraColumnsPolicySchema, type Ingestor } from '../storage/ingest';
+import { DEFAULT_INGEST_BODY_LIMIT_BYTES } from './body-limit';
 import { ModelRowsBodySchema } from './features';
 
 /** Body of `POST /ingest`: the rows, and what to do with rows of it that repeat a (time, entity) with other values. */
@@ -39,36 +33,25 @@ export const ingestRoutes: FastifyPluginAsync<IngestRouteOptions> = async (
   { ingestor, apiKey, onIngested, bodyLimitBytes = DEFAULT_INGEST_BODY_LIMIT_BYTES },
 ) => {
   app.addHook('onRequest', apiKeyCheck(apiKey, 'ingest API disabled: set RETRAIN_API_KEY'));
-
-  app.setErrorHandler((err: FastifyError, _request, reply) => {
-    if (err.code === BODY_TOO_LARGE) {
-      return reply
-        .code(413)
-        .send({ error: bodyTooLargeMessage(bodyLimitBytes, 'send the rows in smaller batches') });
-    }
-    throw err;
-  });
-
-  app.post('/ingest', { bodyLimit: bodyLimitBytes }, async (request, reply) => {
-    const body = IngestBodySchema.safeParse(request.body);
-    if (!body.success) return reply.code(400).send({ error: `invalid request: ${formatIssues(body.error)}` });
-    const { model, rows, onConflict, extraColumns } = body.data;
-    try {
-      const { received, inserted, duplicates, conflictsResolved, expiredDays } = await ingestor.ingestRows(
-        model,
-        rows,
-        { onConflict, extraColumns },
-      );
-      onIngested?.(model, inserted);
-      request.log.info(
-        { model, received, inserted, duplicates, conflictsResolved, onConflict, expiredDays },
-        'rows ingested',
-      );
-      return { model, received, inserted, duplicates, conflictsResolved };
-    } catch (err) {
-      if (err instanceof RowCheckError) return reply.code(400).send({ error: err.message });
-      if (err instanceof ModelNotFoundError) return reply.code(404).send({ error: `unknown model ${model}` });
-      throw err;
-    }
-  });
+  const config = { bodyLimitAdvice: 'send the rows in smaller batches' };
+  app
+    .withTypeProvider<ZodTypeProvider>()
+    .post(
+      '/ingest',
+      { bodyLimit: bodyLimitBytes, config, schema: { body: IngestBodySchema } },
+      async (request) => {
+        const { model, rows, onConflict, extraColumns } = request.body;
+        const { received, inserted, duplicates, conflictsResolved, expiredDays } = await ingestor.ingestRows(
+          model,
+          rows,
+          { onConflict, extraColumns },
+        );
+        onIngested?.(model, inserted);
+        request.log.info(
+          { model, received, inserted, duplicates, conflictsResolved, onConflict, expiredDays },
+          'rows ingested',
+        );
+        return { model, received, inserted, duplicates, conflictsResolved };
+      },
+    );
 };

@@ -7,6 +7,19 @@ export class UnknownModelError extends Error {
   override readonly name = 'UnknownModelError';
 }
 
+/** Thrown by {@link ModelPool.reload} when the version cannot be served; `serving` (if any) goes on answering. */
+export class ReloadRefusedError extends Error {
+  override readonly name = 'ReloadRefusedError';
+  constructor(
+    readonly model: string,
+    /** The version this server keeps serving, null when none. */
+    readonly serving: string | null,
+    cause: ModelLoadError,
+  ) {
+    super(cause.message, { cause });
+  }
+}
+
 /** Result of {@link ModelPool.reload}: the version now served and the one it replaced. */
 export interface ReloadOutcome {
   model: string;
@@ -52,7 +65,7 @@ export class ModelPool {
 
   /**
    * Loads `version` (default: the production alias) and swaps it in. Throws {@link UnknownModelError}
-   * or {@link ModelLoadError}; the version served before keeps serving then. Reloads of one model run in turn.
+   * or {@link ReloadRefusedError}; the version served before keeps serving then. Reloads of one model run in turn.
    */
   reload(model: string, version?: string): Promise<ReloadOutcome> {
     const previousTurn = this.queues.get(model) ?? Promise.resolve();
@@ -110,7 +123,9 @@ export class ModelPool {
       return { model, version, previous: current?.version ?? null };
     } catch (err) {
       if (!(err instanceof UnknownModelError)) this.metrics.reloaded(model, 'failure');
-      throw err;
+      throw err instanceof ModelLoadError
+        ? new ReloadRefusedError(model, this.slots.get(model)?.version ?? null, err)
+        : err;
     }
   }
 }

@@ -16,6 +16,12 @@ const MODEL_FILES = ['model.json', 'weights.bin'] as const;
 /** Thrown when a model has no spec in the store. */
 export class ModelNotFoundError extends Error {
   override readonly name = 'ModelNotFoundError';
+  constructor(
+    readonly model: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** Thrown by {@link ModelRegistry.moveAlias} when the alias is not where the caller expected: another writer moved it. */
@@ -69,7 +75,10 @@ export class ModelRegistry {
   async loadSpec(model: string): Promise<ModelSpec> {
     const found = await this.getSpec(model);
     if (!found)
-      throw new ModelNotFoundError(`Model ${model} has no spec at ${this.store.uriFor(this.specKey(model))}`);
+      throw new ModelNotFoundError(
+        model,
+        `Model ${model} has no spec at ${this.store.uriFor(this.specKey(model))}`,
+      );
     return found.value;
   }
 

@@ -2,7 +2,8 @@ import { z } from 'zod';
 
 import { formatIssues } from '../../common/format-issues';
 import { ModelNameSchema } from '../../common/model-spec';
-import { describeReloads, rollOut } from '../../rollout/rollout';
+import { rollBack, ServersRefusedError } from '../../rollout/rollback';
+import { describeReloads } from '../../rollout/rollout';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import type { Config } from '../../config/config';
@@ -37,33 +38,18 @@ export async function rollbackCommand(
   if (!parsed.success) throw new UsageError(`invalid rollback options: ${formatIssues(parsed.error)}`);
   const { model, to } = parsed.data;
   const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
-  const move = await registry.rollback(model, to);
-  out.log(
-    `production of ${model} moved from ${move.from} to ${move.to}; reloading ${config.servingUrls.length} server(s)`,
-  );
-  const outcome = await rollOut(registry, {
+  const report = await rollBack(registry, {
     model,
-    version: move.to,
-    previous: move.from,
+    to,
     targets: config.servingUrls,
     apiKey: config.apiKey,
+    onMoved: (move) =>
+      out.log(
+        `production of ${model} moved from ${move.from} to ${move.to}; reloading ${config.servingUrls.length} server(s)`,
+      ),
   });
-  const report = {
-    model,
-    from: move.from,
-    to: move.to,
-    ok: outcome.ok,
-    production: outcome.ok ? move.to : (outcome.revert.to ?? move.to),
-    servers: outcome.servers,
-    ...(outcome.ok ? {} : { revert: outcome.revert }),
-  };
-  const text = `${model}: production ${move.from} -> ${move.to}\n${describeReloads(outcome.servers)}`;
-  if (outcome.ok) {
-    out.result(values.json, report, text);
-    return 0;
-  }
-  out.result(values.json, report, `${text}\n${outcome.revert.note}`);
-  throw new Error(
-    `inference servers refused ${model} ${move.to}: ${describeReloads(outcome.servers)}; ${outcome.revert.note}`,
-  );
+  const text = `${model}: production ${report.from} -> ${report.to}\n${describeReloads(report.servers)}`;
+  out.result(values.json, report, report.revert ? `${text}\n${report.revert.note}` : text);
+  if (!report.ok) throw new ServersRefusedError(report);
+  return 0;
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type InferenceServer } from '../../serving/server';
-import type { TrainingJob } from '../../serving/training-job';
+import type { TrainingJob } from '../../control/training-job';
 import { createPipeline, PERMISSIVE_GATE, type Pipeline } from '../helpers/pipeline';
 
 const run = promisify(execFile);

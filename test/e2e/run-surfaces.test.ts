@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { retrainWorkflow } from '../../workflows';
 import { TEMPORAL_BIN } from '../../scripts/lib/temporal-server';
 import { createServer, type InferenceServer } from '../../serving/server';
-import type { TrainingJob } from '../../serving/training-job';
+import type { TrainingJob } from '../../control/training-job';
 import type { RunStatus } from '../../runs';
 import { loadConfig } from '../../config/config';
 import { eventually } from '../helpers/eventually';

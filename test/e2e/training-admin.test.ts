@@ -7,7 +7,7 @@ import { DataBuffer } from '../../storage/buffer';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { createServer, type InferenceServer } from '../../serving/server';
-import type { TrainingJob } from '../../serving/training-job';
+import type { TrainingJob } from '../../control/training-job';
 import { eventually } from '../helpers/eventually';
 import { createPipeline, flightSpec, PERMISSIVE_GATE, type Pipeline } from '../helpers/pipeline';
 

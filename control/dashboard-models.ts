@@ -1,0 +1,45 @@
+import { versionSummary } from '../common/artefacts';
+import type { LiveReport } from '../monitoring/live-metrics';
+import type { ModelRegistry } from '../storage/registry';
+
+/** One model as the dashboard shows it: its versions' gate figures beside the baselines', and live figures. */
+export async function modelView(
+  registry: ModelRegistry,
+  liveReport: ((model: string) => Promise<LiveReport>) | undefined,
+  model: string,
+) {
+  const [spec, alias, versions] = await Promise.all([
+    registry.loadSpec(model),
+    registry.getAlias(model),
+    registry.listVersions(model),
+  ]);
+  const metas = await Promise.all(versions.map((v) => registry.getMetadata(model, v).catch(() => undefined)));
+  const live = await liveReport?.(model).catch(() => undefined);
+  return {
+    name: model,
+    task: spec.task,
+    production: alias?.value.version ?? null,
+    versions: metas.flatMap((m) =>
+      m
+        ? [
+            {
+              ...versionSummary(m),
+              baselines: Object.fromEntries(
+                Object.entries(m.baselines).map(([name, figures]) => [name, figures[m.gate.metric] ?? null]),
+              ),
+            },
+          ]
+        : [],
+    ),
+    live: live
+      ? live.versions.map((v) => ({
+          version: v.version,
+          metric: live.metric,
+          holdout: v.holdout,
+          predictions: v.window.predictions,
+          value: v.window.metrics[live.metric] ?? null,
+          lastValue: v.window.baselines.lastValue?.[live.metric] ?? null,
+        }))
+      : [],
+  };
+}

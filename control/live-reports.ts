@@ -1,0 +1,58 @@
+import { liveMetrics, type LiveReport } from '../monitoring/live-metrics';
+import type { DataBuffer } from '../storage/buffer';
+import type { PredictionLog } from '../storage/prediction-log';
+import type { ModelRegistry } from '../storage/registry';
+
+/** Where live reports come from: the specs, the prediction log and the actuals in the buffer. */
+export interface LiveSources {
+  registry: ModelRegistry;
+  buffer: DataBuffer;
+  predictionLog: Pick<PredictionLog, 'source'>;
+}
+
+/** The live report of one model over the last `days`, as `retrain monitor` computes it. */
+export function liveReport(sources: LiveSources, model: string, days = 7): Promise<LiveReport> {
+  return sources.registry.loadSpec(model).then((spec) => liveMetrics({ ...sources, spec, windowDays: days }));
+}
+
+/**
+ * The latest 7-day report per model, measured again once older than `everyMs`: the gauges and the
+ * dashboard read it rather than scanning the prediction log on every poll. Every report measured goes
+ * to `onReport` (the `retrain_live_error` gauges).
+ */
+export class LiveReports {
+  private readonly latest = new Map<string, { at: number; report: LiveReport }>();
+
+  constructor(
+    private readonly sources: LiveSources,
+    private readonly everyMs: number,
+    private readonly onReport: (report: LiveReport) => void,
+  ) {}
+
+  /** The kept report of `model`, or a new one when it is older than `everyMs`. */
+  get(model: string): Promise<LiveReport> {
+    const kept = this.latest.get(model);
+    return kept && Date.now() - kept.at < this.everyMs ? Promise.resolve(kept.report) : this.measure(model);
+  }
+
+  /** Measures `model` now, over `days`; a 7-day report is kept for {@link get}. */
+  async measure(model: string, days = 7): Promise<LiveReport> {
+    const report = await liveReport(this.sources, model, days);
+    if (days === 7) this.latest.set(model, { at: Date.now(), report });
+    this.onReport(report);
+    return report;
+  }
+
+  /**
+   * Measures every model `models()` names every `everyMs`, until the returned stop is called; a model
+   * that fails is told to `onError` and the others go on.
+   */
+  every(models: () => string[], onError: (err: unknown, model: string) => void): () => void {
+    const refresh = async () => {
+      for (const model of models()) await this.measure(model).catch((err: unknown) => onError(err, model));
+    };
+    const timer = setInterval(() => void refresh(), this.everyMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+}
