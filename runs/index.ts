@@ -7,7 +7,14 @@ export { summarize, type RunState, type RunSummary } from './run-state';
 export { runningRunOf } from './running-run';
 export { retrainStartOptions, workflowIdFor } from './start-options';
 export { startRun, type StartedRun, type StartRunOptions } from './start-run';
-export { syncMonitorSchedule, type MonitorSync } from './monitor-schedule';
+export {
+  checkTriggersNow,
+  describeMonitorSchedule,
+  pauseMonitorSchedule,
+  syncMonitorSchedule,
+  type MonitorScheduleState,
+  type MonitorSync,
+} from './monitor-schedule';
 export {
   backfillWeeklySchedule,
   createWeeklySchedule,

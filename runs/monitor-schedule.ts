@@ -6,9 +6,8 @@ import {
   type ScheduleDescription,
 } from '@temporalio/client';
 import { durationMs } from '../common/durations';
-import type { Triggers } from '../common/triggers';
+import type { TriggerEvaluation, Triggers } from '../common/triggers';
 import type { triggerCheckWorkflow } from '../workflows';
-
 
 /** What {@link syncMonitorSchedule} did. */
 export type MonitorSync = 'created' | 'updated' | 'deleted' | 'absent';
@@ -60,4 +59,59 @@ export async function syncMonitorSchedule(
     state: { note: 'created from the spec triggers' },
   });
   return 'created';
+}
+
+/** A monitor schedule as plain JSON. */
+export interface MonitorScheduleState {
+  scheduleId: string;
+  paused: boolean;
+  note: string | null;
+  /** When the next check runs, as an ISO time; null while paused. */
+  nextCheck: string | null;
+  checksTaken: number;
+}
+
+/** The model's monitor schedule, null when it has none. */
+export async function describeMonitorSchedule(
+  client: Client,
+  model: string,
+): Promise<MonitorScheduleState | null> {
+  try {
+    const d = await client.schedule.getHandle(monitorScheduleId(model)).describe();
+    return {
+      scheduleId: d.scheduleId,
+      paused: d.state.paused,
+      note: d.state.note ?? null,
+      nextCheck: d.info.nextActionTimes[0]?.toISOString() ?? null,
+      checksTaken: d.info.numActionsTaken,
+    };
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return null;
+    throw err;
+  }
+}
+
+/** Stops (`paused` true) or restarts the model's checks; throws ScheduleNotFoundError when it has no schedule. */
+export async function pauseMonitorSchedule(
+  client: Client,
+  model: string,
+  paused: boolean,
+  note: string,
+): Promise<void> {
+  const handle = client.schedule.getHandle(monitorScheduleId(model));
+  await (paused ? handle.pause(note) : handle.unpause(note));
+}
+
+/** One evaluation of the model's triggers now, by the workflow its schedule runs (it may start a run). */
+export async function checkTriggersNow(
+  client: Client,
+  model: string,
+  taskQueue: string,
+): Promise<TriggerEvaluation> {
+  return client.workflow.execute<typeof triggerCheckWorkflow>('triggerCheckWorkflow', {
+    taskQueue,
+    workflowId: `${monitorScheduleId(model)}-now-${Date.now()}`,
+    args: [{ model }],
+    staticSummary: `Check the triggers of ${model} (retrain triggers check)`,
+  });
 }

@@ -2,12 +2,19 @@ import { ScheduleNotFoundError, type Client } from '@temporalio/client';
 import { formatIssues } from '../../common/format-issues';
 import { ModelSpecSchema } from '../../common/model-spec';
 import type { TriggerEvaluation, Triggers, TriggersInput } from '../../common/triggers';
-import { monitorScheduleId, syncMonitorSchedule, type MonitorSync } from '../../runs';
+import {
+  checkTriggersNow,
+  describeMonitorSchedule,
+  monitorScheduleId,
+  pauseMonitorSchedule,
+  syncMonitorSchedule,
+  type MonitorScheduleState,
+  type MonitorSync,
+} from '../../runs';
 import { PreconditionFailedError } from '../../storage/errors';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import { TriggerHistory } from '../../storage/trigger-history';
-import type { triggerCheckWorkflow } from '../../workflows';
 import type { Config } from '../../config/config';
 import { connectClient } from '../../config/connect';
 import { parseModelName, renderTable, UsageError, type CommandOutput } from '../output';
@@ -141,21 +148,7 @@ export async function triggersShow(
     throw new UsageError(`--limit must be a positive integer, not ${values.limit}`);
   const evaluations = await new TriggerHistory(registry.store).recent(model, limit);
   const schedule = spec.triggers
-    ? await withClient(config, async (client) => {
-        try {
-          const d = await client.schedule.getHandle(monitorScheduleId(model)).describe();
-          return {
-            scheduleId: d.scheduleId,
-            paused: d.state.paused,
-            note: d.state.note ?? null,
-            nextCheck: d.info.nextActionTimes[0]?.toISOString() ?? null,
-            checksTaken: d.info.numActionsTaken,
-          };
-        } catch (err) {
-          if (err instanceof ScheduleNotFoundError) return null;
-          throw err;
-        }
-      })
+    ? await withClient(config, (client) => describeMonitorSchedule(client, model))
     : null;
   const result = { model, triggers: spec.triggers ?? null, schedule, evaluations };
   out.result(values.json, result, renderShow(result));
@@ -165,7 +158,7 @@ export async function triggersShow(
 function renderShow(r: {
   model: string;
   triggers: Triggers | null;
-  schedule: { scheduleId: string; paused: boolean; nextCheck: string | null } | null;
+  schedule: MonitorScheduleState | null;
   evaluations: TriggerEvaluation[];
 }): string {
   if (!r.triggers)
@@ -203,10 +196,13 @@ export async function triggersPause(
   const model = parseModelName(values.model);
   const scheduleId = monitorScheduleId(model);
   await withClient(config, async (client) => {
-    const handle = client.schedule.getHandle(scheduleId);
     try {
-      if (values.resume) await handle.unpause('resumed by retrain triggers resume');
-      else await handle.pause('paused by retrain triggers pause');
+      await pauseMonitorSchedule(
+        client,
+        model,
+        !values.resume,
+        values.resume ? 'resumed by retrain triggers resume' : 'paused by retrain triggers pause',
+      );
     } catch (err) {
       if (err instanceof ScheduleNotFoundError)
         throw new Error(
@@ -231,14 +227,7 @@ export async function triggersCheck(
 ): Promise<number> {
   const model = parseModelName(values.model);
   await registryOf(config).loadSpec(model);
-  const evaluation = await withClient(config, (client) =>
-    client.workflow.execute<typeof triggerCheckWorkflow>('triggerCheckWorkflow', {
-      taskQueue: config.taskQueue,
-      workflowId: `${monitorScheduleId(model)}-now-${Date.now()}`,
-      args: [{ model }],
-      staticSummary: `Check the triggers of ${model} (retrain triggers check)`,
-    }),
-  );
+  const evaluation = await withClient(config, (client) => checkTriggersNow(client, model, config.taskQueue));
   const checks = evaluation.checks.map((c) => `  ${c.fired ? 'fired' : 'held '} ${c.kind}: ${c.text}`);
   out.result(values.json, evaluation, [evaluation.reason, ...checks].join('\n'));
   return 0;
