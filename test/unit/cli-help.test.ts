@@ -27,7 +27,10 @@ const COMMANDS: [string, string[]][] = [
       'rollback',
       'ingest',
       'stats',
+      'monitor',
       'models',
+      'triggers',
+      'bridge',
       'schedule',
     ],
   ],
@@ -38,10 +41,45 @@ const COMMANDS: [string, string[]][] = [
   ['rollback', ['--model <m>', '--to <version>', '--json']],
   ['ingest', ['<files...>', '--model <m>', '--json']],
   ['stats', ['--model <m>', '--json']],
+  ['monitor', ['--model <m>', '--days <n>', '(default: "7")', '--json']],
   ['models', ['create', 'list', 'show']],
   ['models create', ['<spec.json>', '--replace', '--json']],
   ['models list', ['--json']],
   ['models show', ['<model>', '--json']],
+  ['triggers', ['show', 'set', 'pause', 'resume', 'check']],
+  ['triggers show', ['--model <m>', '--limit <n>', '--json']],
+  [
+    'triggers set',
+    [
+      '--model <m>',
+      '--new-records <n>',
+      '--live-error-increase-pct <p>',
+      '--min-live-predictions <n>',
+      '--live-window-days <n>',
+      '--drift-psi <x>',
+      '--check-every <duration>',
+      '--cool-down <duration>',
+      '--unset <field...>',
+      '--none',
+      '--json',
+    ],
+  ],
+  ['triggers pause', ['--model <m>', '--json']],
+  ['triggers resume', ['--model <m>', '--json']],
+  ['triggers check', ['--model <m>', '--json']],
+  ['bridge', ['redis']],
+  [
+    'bridge redis',
+    [
+      '--redis <url>',
+      '--stream <name>',
+      '--group <g>',
+      '--consumer <name>',
+      '--failed-stream <name>',
+      '--claim-idle <ms>',
+      '--metrics-port <port>',
+    ],
+  ],
   ['schedule', ['create', 'list', 'describe', 'pause', 'unpause', 'trigger', 'backfill', 'delete']],
   [
     'schedule create',
@@ -160,7 +198,7 @@ describe('retrain usage errors', () => {
   });
 
   it('a command group without its subcommand prints its usage on stderr and exits 2', async () => {
-    for (const group of ['models', 'schedule']) {
+    for (const group of ['models', 'triggers', 'bridge', 'schedule']) {
       const result = await retrain(group);
       expect(result).toMatchObject({ code: 2, stdout: '' });
       expect(result.stderr).toContain(`Usage: retrain ${group} [options] [command]`);
