@@ -12,7 +12,7 @@ export async function paramsFromQueryAndBody(request: FastifyRequest): Promise<v
   request.query = { ...(request.query as Record<string, unknown>), ...body };
 }
 
-/** Error answers of the daemon's routes: `success: false` beside `error`, as the daemon answers. */
+/** Error answers of the daemon's routes (and `POST /admin/reload`): `success: false` beside `error`, as the daemon answers. */
 export const daemonErrors: ErrorStyle = { fields: () => ({ success: false }) };
 
 /** The job a daemon request named (`?job_id=`), if any. */
