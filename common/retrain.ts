@@ -4,6 +4,21 @@ import { HyperparamsSchema, ModelNameSchema } from './model-spec';
 import type { ValidateResult } from './stages';
 import { TriggerCauseSchema } from './triggers';
 
+/**
+ * A run's own hyperparameters: each field optional and without its default, as they override the
+ * spec's field by field (zod's `.partial()` would fill the absent ones with defaults over the spec's).
+ */
+const HyperparamOverridesSchema = z
+  .object(
+    Object.fromEntries(
+      Object.entries(HyperparamsSchema.shape).map(([key, field]) => [
+        key,
+        (field instanceof z.ZodDefault ? field.unwrap() : field).optional(),
+      ]),
+    ),
+  )
+  .strict() as unknown as ReturnType<typeof HyperparamsSchema.partial>;
+
 export const RetrainInputSchema = z
   .object({
     model: ModelNameSchema,
@@ -13,7 +28,7 @@ export const RetrainInputSchema = z
     windowDays: z.number().int().min(1).max(3650).optional(),
     minRecords: z.number().int().min(1).optional(),
     trials: z.number().int().min(1).max(64).default(1),
-    hyperparams: HyperparamsSchema.partial().optional(),
+    hyperparams: HyperparamOverridesSchema.optional(),
     /** Inference servers to reload; defaults to the worker's RETRAIN_SERVING_URLS. */
     reloadTargets: z.array(z.url({ protocol: /^https?$/ })).optional(),
     /** Set by a trigger check (workflows/trigger-check-workflow): which triggers fired, and why. */

@@ -1,18 +1,13 @@
 import {
   CancellationScope,
   ParentClosePolicy,
-  patched,
   startChild,
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import {
-  EVENT_SPEC_VERSION,
-  runEventSignal,
-  type RunEvent,
-  type RunEventType,
-} from '../common/run-events';
+import { EVENT_SPEC_VERSION, runEventSignal, type RunEvent, type RunEventType } from '../common/run-events';
 import { eventRelayId } from '../common/workflow-ids';
+import { rethrowUnlessFailure } from './failures';
 import { runEventsWorkflow } from './run-events-workflow';
 
 /** What a workflow emits its lifecycle through: `emit` never waits for a sink; `flush` before it ends. */
@@ -25,13 +20,12 @@ export interface EventEmitter {
 /**
  * The events of this workflow, handed in order to its relay child `retrain-events-<id>-<runId>`
  * (started with the first event, abandoned so it outlives the run) which delivers them. Ids are
- * `<workflowId>/<runId>/<n>`: a replay makes the same ones. Runs recorded before events existed
- * replay without them.
+ * `<workflowId>/<runId>/<n>`: a replay makes the same ones.
  */
 export function eventEmitter(model: string): EventEmitter {
   const { workflowId, runId, taskQueue } = workflowInfo();
   let relay: ChildWorkflowHandle<typeof runEventsWorkflow> | undefined;
-  let stopped = !patched('run-events');
+  let stopped = false;
   let sequence = 0;
   let chain: Promise<void> = Promise.resolve();
   const send = async (event: RunEvent): Promise<void> => {
@@ -46,7 +40,8 @@ export function eventEmitter(model: string): EventEmitter {
           parentClosePolicy: ParentClosePolicy.ABANDON,
           staticSummary: `Deliver the events of ${workflowId}`,
         });
-    } catch {
+    } catch (err) {
+      rethrowUnlessFailure(err);
       // The relay ended: no sink is configured. Nothing more to send.
       stopped = true;
     }

@@ -1,4 +1,21 @@
 import { ApplicationFailure, TemporalFailure } from '@temporalio/workflow';
+import type { z } from 'zod';
+import { ErrorType } from '../common/errors';
+import { formatIssues } from '../common/format-issues';
+
+/**
+ * Rethrows `err` unless it is a failure (a TemporalFailure: an activity's or child's failure, an
+ * ApplicationFailure, a cancel). Anything else is a bug in workflow code: it must fail the workflow
+ * task, which Temporal retries until a fixed deploy continues the run, never be handled as an outcome.
+ */
+export function rethrowUnlessFailure(err: unknown): asserts err is TemporalFailure {
+  if (!(err instanceof TemporalFailure)) throw err;
+}
+
+/** The non-retryable InvalidInput failure for `what`, naming each field zod refused. */
+export function invalidInput(what: string, error: z.ZodError): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`Invalid ${what}: ${formatIssues(error)}`, ErrorType.InvalidInput);
+}
 
 /**
  * The innermost failure of a cause chain: an activity's "Activity task failed" says less than the

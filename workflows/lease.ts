@@ -10,6 +10,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { leaseWorkflowId } from '../common/workflow-ids';
 import { leaseHolderRequestSignal, leaseHolderSignal, releaseLeaseSignal } from '../common/messages';
+import { rethrowUnlessFailure } from './failures';
 import { modelLeaseWorkflow } from './model-lease-workflow';
 
 export type LeaseOutcome = { held: true; release: () => Promise<void> } | { held: false; holder: string };
@@ -66,7 +67,11 @@ export async function leaseHolder(model: string): Promise<string | null | undefi
     .signal(leaseHolderRequestSignal, { workflowId: workflowInfo().workflowId })
     .then(
       () => true,
-      () => false,
+      // No lease runs to ask; a bug is no answer and leaves untouched.
+      (err: unknown) => {
+        rethrowUnlessFailure(err);
+        return false;
+      },
     );
   if (!asked) return undefined;
   return (await condition(() => holder !== undefined, HOLDER_WAIT)) ? (holder ?? null) : null;

@@ -1,5 +1,6 @@
 import { allHandlersFinished, condition, getExternalWorkflowHandle, setHandler } from '@temporalio/workflow';
 import { leaseHolderRequestSignal, leaseHolderSignal, releaseLeaseSignal } from '../common/messages';
+import { rethrowUnlessFailure } from './failures';
 
 /** Input of {@link modelLeaseWorkflow}. */
 export interface ModelLeaseInput {
@@ -23,7 +24,7 @@ export async function modelLeaseWorkflow({ holder }: ModelLeaseInput): Promise<v
     await getExternalWorkflowHandle(workflowId)
       .signal(leaseHolderSignal, { holder })
       // The asking run may have ended meanwhile; nobody is left to tell.
-      .catch(() => undefined);
+      .catch(rethrowUnlessFailure);
   });
   await condition(() => released);
   await condition(allHandlersFinished);

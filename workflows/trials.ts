@@ -4,7 +4,7 @@ import type { EpochProgress } from '../common/messages';
 import type { Hyperparams } from '../common/model-spec';
 import type { TrialProgress } from '../common/retrain';
 import type { TrainResult } from '../common/stages';
-import { failureType, rootFailure } from './failures';
+import { failureType, rethrowUnlessFailure, rootFailure } from './failures';
 
 /** One entry per planned hyperparameter set, updated in place as the trials run. */
 export function trialBoard(plan: Hyperparams[]): TrialProgress[] {
@@ -73,7 +73,7 @@ export function trialLog(board: TrialProgress[]): TrialRecord[] {
 /**
  * Trains every trial at once (the gpu workers' slots bound how many run at a time) and returns the
  * best completed one. A failed trial is logged and the others go on; a cancellation of the run
- * cancels every trial and is rethrown. A lone trial's failure is rethrown as it is; when all of
+ * cancels every trial and is rethrown; a bug is rethrown at once, failing the workflow task. A lone trial's failure is rethrown as it is; when all of
  * several trials fail, the run fails with a non-retryable error naming each one.
  */
 export async function runTrials(
@@ -94,6 +94,7 @@ export async function runTrials(
         });
         return { entry, result };
       } catch (err) {
+        rethrowUnlessFailure(err);
         entry.status = isCancellation(err) ? 'cancelled' : 'failed';
         entry.error = rootFailure(err).message;
         return { entry, err };

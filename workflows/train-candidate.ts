@@ -1,0 +1,94 @@
+import { workflowInfo } from '@temporalio/workflow';
+import {
+  architectureIssue,
+  HyperparamsSchema,
+  inputOptionsIssue,
+  type Hyperparams,
+  type ModelSpec,
+} from '../common/model-spec';
+import type { RetrainRequest, TrialProgress } from '../common/retrain';
+import type { TrainResult } from '../common/stages';
+import { planTrials } from '../common/trials';
+import { invalidInput } from './failures';
+import { gpuActivities } from './gpu-activities';
+import type { RunRecorder, Timer } from './run-recorder';
+import { runTrials, trialBoard } from './trials';
+
+/** What the training stage produced: the best trial and its result, beside every trial's entry. */
+export interface Training {
+  best: TrialProgress;
+  result: TrainResult;
+  board: TrialProgress[];
+}
+
+/** What the training stage trains on. */
+export interface TrainingPlan {
+  input: RetrainRequest;
+  spec: ModelSpec;
+  datasetKey: string;
+}
+
+/**
+ * The training stage: the spec's hyperparameters with the input's over them, planned into trials
+ * (one without a search) and trained on the gpu queue, the best completed trial winning. A merge that
+ * is not valid hyperparameters fails the run non-retryably with InvalidInput naming the field (see
+ * {@link mergeHyperparams}).
+ */
+export async function trainCandidate(
+  run: RunRecorder,
+  timed: Timer,
+  { input, spec, datasetKey }: TrainingPlan,
+): Promise<Training> {
+  const epochs = input.epochs ?? spec.epochs;
+  const board = trialBoard(planTrials(mergeHyperparams(spec, input.hyperparams), spec.search, input.trials));
+  const searching = board.length > 1;
+  run.training(board, epochs);
+  const gpu = gpuActivities();
+  const { workflowId } = workflowInfo();
+  const { best, result } = await runTrials(
+    board,
+    (entry) =>
+      timed(
+        gpu.trainModel({
+          model: input.model,
+          workflowId,
+          datasetKey,
+          epochs,
+          hyperparams: entry.hyperparams,
+          incremental: input.incremental,
+          gateMetric: spec.gate.metric,
+          ...(searching ? { trial: entry.trial } : {}),
+        }),
+      ),
+    () => run.trialsChanged(),
+  );
+  return { best, result, board };
+}
+
+/**
+ * The spec's hyperparameters with `overrides` over them, checked as the spec's own are: each field in
+ * range, and an architecture and input options that can train the spec's task and columns.
+ */
+export function mergeHyperparams(spec: ModelSpec, overrides: Partial<Hyperparams> | undefined): Hyperparams {
+  const merged = HyperparamsSchema.superRefine((hp, ctx) => {
+    const architecture = architectureIssue(spec.task, hp.architecture);
+    if (architecture) ctx.addIssue({ code: 'custom', path: ['architecture'], message: architecture });
+    const options = inputOptionsIssue(spec, hp);
+    if (options) ctx.addIssue({ code: 'custom', path: [options.field], message: options.message });
+  }).safeParse({ ...spec.hyperparams, ...overrides });
+  if (!merged.success)
+    throw invalidInput("hyperparams (the spec's with the input's over them)", merged.error);
+  return merged.data;
+}
+
+/** The training stage's line: epochs, backend, loss, and with trials which won and how many failed. */
+export function trainingSummary({ best, result, board }: Training): string {
+  const failed = board.filter((t) => t.status === 'failed').length;
+  return (
+    `${result.epochs} epochs on ${result.backend}, loss ${result.loss.toFixed(4)}` +
+    (result.resumedFrom ? ` (resumed from ${result.resumedFrom})` : '') +
+    (board.length > 1
+      ? `; best of ${board.length} trials: #${best.trial}${failed === 0 ? '' : `, ${failed} failed`}`
+      : '')
+  );
+}
