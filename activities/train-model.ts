@@ -22,7 +22,14 @@ import { createModel, disposeModel, lossFunction, positiveWeight, type ModelShap
 import { predictSplit } from '../ml/predict';
 import { storeLoadHandler, storeSaveHandler } from '../ml/store-io';
 import { fitPreprocessing } from '../ml/windows';
-import { DivergedError, fitModel, START, type BatchStats, type TrainPosition } from '../ml/train';
+import {
+  DivergedError,
+  fitModel,
+  START,
+  type BatchStats,
+  type EpochStats,
+  type TrainPosition,
+} from '../ml/train';
 import { saveCandidatePreprocessing } from '../datasets/candidate-files';
 import { loadManifest, openDataset, type LoadedSplit } from '../datasets/dataset-io';
 import { holdoutScorer } from './validate-model';
@@ -55,15 +62,9 @@ export function createTrainModel(deps: ActivityDeps) {
   };
 }
 
-/** The training itself; `heartbeat` sends a details snapshot now and makes it the 1 s timer's. */
-async function train(
-  deps: ActivityDeps,
-  ctx: Context,
-  input: TrainInput,
-  heartbeat: (details: () => TrainHeartbeat) => void,
-): Promise<TrainResult> {
+/** The data, preprocessing and shape a training run works on, checked before any work is done. */
+async function prepareTraining(deps: ActivityDeps, input: TrainInput) {
   const hp = input.hyperparams;
-  const backend = await selectBackend(deps.backend, (line) => ctx.log.info(line));
   const manifest = await loadManifest(deps.store, input.datasetKey);
   const pre = manifest.preprocessing;
   const issue = architectureIssue(pre.task, hp.architecture) ?? inputOptionsIssue(pre, hp)?.message;
@@ -72,14 +73,36 @@ async function train(
   const modelPre = fitPreprocessing(dataset.rows, dataset.index, dataset.rule, pre, inputOptions(pre, hp));
   const { train, holdout } = dataset.splits(modelPre);
   const shape: ModelShape = { task: pre.task, lookback: pre.lookback, features: stepWidth(modelPre) };
-  const prefix = checkpointPrefix(input.model, input.workflowId, input.trial);
-  const fingerprint = trainingFingerprint(input);
+  return { hp, pre, modelPre, train, holdout, shape };
+}
 
-  const started = await startingPoint(deps, input, shape, modelPre, fingerprint);
-  const { model, warmStart } = started;
-  let { position, best, last } = started;
-  const batches = Math.ceil(train.data.rows / hp.batchSize);
-  const state: TrainHeartbeat = {
+/** The worker's training gauges (Prometheus through the SDK's meter). */
+function trainingGauges(ctx: Context) {
+  return {
+    samplesPerSecond: ctx.metricMeter.createGauge(
+      WorkerMetric.trainingSamplesPerSecond,
+      'float',
+      undefined,
+      'Training throughput, samples per second.',
+    ),
+    epoch: ctx.metricMeter.createGauge(
+      WorkerMetric.trainingEpoch,
+      'int',
+      undefined,
+      'The last epoch training finished.',
+    ),
+  };
+}
+
+/** The first heartbeat of a training that starts (or resumes) at `started`. */
+function initialHeartbeat(
+  input: TrainInput,
+  started: StartingPoint,
+  batches: number,
+  backend: TrainHeartbeat['backend'],
+): TrainHeartbeat {
+  const { position, last } = started;
+  return {
     epoch: position.epoch,
     totalEpochs: input.epochs,
     batch: position.batch,
@@ -92,21 +115,28 @@ async function train(
     ...(input.trial === undefined ? {} : { trial: input.trial }),
     checkpoint: started.checkpoint,
   };
+}
+
+/** The training itself; `heartbeat` sends a details snapshot now and makes it the 1 s timer's. */
+async function train(
+  deps: ActivityDeps,
+  ctx: Context,
+  input: TrainInput,
+  heartbeat: (details: () => TrainHeartbeat) => void,
+): Promise<TrainResult> {
+  const backend = await selectBackend(deps.backend, (line) => ctx.log.info(line));
+  const { hp, pre, modelPre, train, holdout, shape } = await prepareTraining(deps, input);
+  const prefix = checkpointPrefix(input.model, input.workflowId, input.trial);
+  const fingerprint = trainingFingerprint(input);
+  const started = await startingPoint(deps, input, shape, modelPre, fingerprint);
+  const { model, warmStart } = started;
+  let { position, best, last } = started;
+  const batches = Math.ceil(train.data.rows / hp.batchSize);
+  const state = initialHeartbeat(input, started, batches, backend);
   // Copies: the SDK encodes details later, and `state` keeps changing.
   const beat = () => heartbeat(() => ({ ...state }));
   const tags = { model: input.model };
-  const samplesPerSecond = ctx.metricMeter.createGauge(
-    WorkerMetric.trainingSamplesPerSecond,
-    'float',
-    undefined,
-    'Training throughput, samples per second.',
-  );
-  const epochGauge = ctx.metricMeter.createGauge(
-    WorkerMetric.trainingEpoch,
-    'int',
-    undefined,
-    'The last epoch training finished.',
-  );
+  const gauges = trainingGauges(ctx);
   beat();
 
   const checkpoint = async (at: TrainPosition): Promise<void> => {
@@ -128,33 +158,22 @@ async function train(
       epochs: input.epochs,
       batchSize: hp.batchSize,
       seed: hp.seed,
-      loss: lossFunction(
-        shape.task,
-        hp.loss,
-        shape.task === 'classify' ? positiveWeight(train.data.y, hp.classWeight) : 1,
-      ),
+      loss: trainingLoss(shape.task, hp, train.data.y),
       start: position,
       signal: ctx.cancellationSignal,
       progressEveryMs: 100,
       onProgress: (stats) => {
         trackProgress(state, stats, input.epochs);
-        if (Number.isFinite(stats.samplesPerSec)) samplesPerSecond.set(stats.samplesPerSec, tags);
+        if (Number.isFinite(stats.samplesPerSec)) gauges.samplesPerSecond.set(stats.samplesPerSec, tags);
       },
       onEpoch: async (stats, at) => {
         last = stats;
-        if (Number.isFinite(stats.samplesPerSec)) samplesPerSecond.set(stats.samplesPerSec, tags);
-        epochGauge.set(stats.epoch, tags);
-        if (stats.valLoss !== null && (best === null || stats.valLoss < best.valLoss))
-          best = { epoch: stats.epoch, valLoss: stats.valLoss };
+        if (Number.isFinite(stats.samplesPerSec)) gauges.samplesPerSecond.set(stats.samplesPerSec, tags);
+        gauges.epoch.set(stats.epoch, tags);
+        best = bestOf(best, stats);
         Object.assign(state, { ...stats, batch: 0, pct: pctOf(stats.epoch, 0, batches, input.epochs) });
         await checkpoint(at);
-        await deps
-          .reportEpoch?.(input.workflowId, {
-            ...stats,
-            totalEpochs: input.epochs,
-            ...(input.trial === undefined ? {} : { trial: input.trial }),
-          })
-          .catch((err: unknown) => ctx.log.warn(`progress signal failed: ${String(err)}`));
+        await reportEpoch(deps, ctx, input, stats);
       },
     });
     position = fit.position;
@@ -170,27 +189,65 @@ async function train(
     await saveCandidatePreprocessing(deps.store, candidateKey, modelPre);
     return {
       ...holdoutScore(model, holdout, pre.task, input.gateMetric),
+      ...trainedFigures(last, best),
       candidateKey,
       backend,
       epochs: input.epochs,
-      loss: last?.loss ?? Number.NaN,
-      valLoss: last?.valLoss ?? null,
-      bestValLoss: best?.valLoss ?? null,
-      bestEpoch: best?.epoch ?? null,
-      samplesPerSec: last?.samplesPerSec ?? 0,
       warmStart,
       ...(started.resumedFrom ? { resumedFrom: started.resumedFrom } : {}),
     };
   } catch (err) {
-    if (err instanceof DivergedError)
-      throw ApplicationFailure.nonRetryable(
-        `Training diverged: ${err.message}; lower the learning rate or check the data for extreme values`,
-        ErrorType.TrainingDiverged,
-      );
-    throw err;
+    throw err instanceof DivergedError ? divergedFailure(err) : err;
   } finally {
     disposeModel(model);
   }
+}
+
+/** The training loss of `task`, with the positive class weighted for a classifier. */
+function trainingLoss(task: ModelShape['task'], hp: TrainInput['hyperparams'], y: Float32Array) {
+  return lossFunction(task, hp.loss, task === 'classify' ? positiveWeight(y, hp.classWeight) : 1);
+}
+
+/** Tells the run about a finished epoch (its loss curve); a lost signal costs a point, not the training. */
+async function reportEpoch(
+  deps: ActivityDeps,
+  ctx: Context,
+  input: TrainInput,
+  stats: EpochStats,
+): Promise<void> {
+  await deps
+    .reportEpoch?.(input.workflowId, {
+      ...stats,
+      totalEpochs: input.epochs,
+      ...(input.trial === undefined ? {} : { trial: input.trial }),
+    })
+    .catch((err: unknown) => ctx.log.warn(`progress signal failed: ${String(err)}`));
+}
+
+/** The loss figures of a finished training. */
+function trainedFigures(last: StartingPoint['last'], best: StartingPoint['best']) {
+  return {
+    loss: last?.loss ?? Number.NaN,
+    valLoss: last?.valLoss ?? null,
+    bestValLoss: best?.valLoss ?? null,
+    bestEpoch: best?.epoch ?? null,
+    samplesPerSec: last?.samplesPerSec ?? 0,
+  };
+}
+
+/** The best epoch so far by validation loss. */
+function bestOf(best: StartingPoint['best'], stats: EpochStats): StartingPoint['best'] {
+  return stats.valLoss !== null && (best === null || stats.valLoss < best.valLoss)
+    ? { epoch: stats.epoch, valLoss: stats.valLoss }
+    : best;
+}
+
+/** Divergence is the data's or the learning rate's doing: retrying cannot help. */
+function divergedFailure(err: DivergedError): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `Training diverged: ${err.message}; lower the learning rate or check the data for extreme values`,
+    ErrorType.TrainingDiverged,
+  );
 }
 
 interface StartingPoint {

@@ -132,10 +132,7 @@ export async function fitModel(
   const { batchSize, seed, loss } = options;
   const progressEveryMs = options.progressEveryMs ?? 250;
   const yieldEveryMs = options.yieldEveryMs ?? 20;
-  const optimizer = model.optimizer as tf.Optimizer | undefined;
-  if (!optimizer) throw new Error('fitModel needs a compiled model');
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const dropouts = model.layers.filter((layer) => layer.getClassName() === 'Dropout');
+  const { optimizer, variables, dropouts } = trainables(model);
   const batches = Math.ceil(train.rows / batchSize);
   const start = options.start ?? START;
   let position: TrainPosition = { ...start };
@@ -163,13 +160,13 @@ export async function fitModel(
       }
       tf.dispose([stacked, ...pending.map((p) => p.cost)]);
       pending.length = 0;
-      const seconds = Math.max((performance.now() - started) / 1000, 1e-9);
       options.onProgress?.({
         epoch,
         batch: batchesDone,
         batches,
         loss: position.lossSum / Math.max(1, position.seen),
-        samplesPerSec: (Math.min(train.rows, batchesDone * batchSize) - first * batchSize) / seconds,
+        samplesPerSec:
+          (Math.min(train.rows, batchesDone * batchSize) - first * batchSize) / secondsSince(started),
       });
     };
     try {
@@ -177,20 +174,7 @@ export async function fitModel(
         const from = b * batchSize;
         const size = Math.min(batchSize, train.rows - from);
         for (const layer of dropouts) (layer as unknown as { seed?: number }).seed = mix(seed, epoch, b + 1);
-        // Fresh arrays per batch: a backend may keep the array it was given as the tensor's storage.
-        const xs = new Float32Array(size * train.width);
-        const ys = new Float32Array(size);
-        train.gatherX(order, from, size, xs);
-        for (let i = 0; i < size; i++) ys[i] = train.y[order[from + i] as number] as number;
-        const cost = tf.tidy(() => {
-          const bx = tf.tensor2d(xs, [size, train.width]);
-          const by = tf.tensor2d(ys, [size, 1]);
-          return optimizer.minimize(
-            () => tf.mean(loss(by, model.apply(bx, { training: true }) as tf.Tensor)) as tf.Scalar,
-            true,
-            variables,
-          ) as tf.Scalar;
-        });
+        const cost = trainStep(model, optimizer, variables, loss, train, order, from, size);
         pending.push({ cost, size, batch: b });
         position.batch = b + 1;
         const now = performance.now();
@@ -208,19 +192,60 @@ export async function fitModel(
     } finally {
       tf.dispose(pending.map((p) => p.cost));
     }
-    const valLoss = validation && validation.rows > 0 ? await meanLoss(model, validation, loss) : null;
-    const seconds = Math.max((performance.now() - started) / 1000, 1e-9);
     last = {
       epoch,
       loss: position.lossSum / Math.max(1, position.seen),
-      valLoss,
-      samplesPerSec: Math.max(0, train.rows - first * batchSize) / seconds,
+      valLoss: validation && validation.rows > 0 ? await meanLoss(model, validation, loss) : null,
+      samplesPerSec: Math.max(0, train.rows - first * batchSize) / secondsSince(started),
     };
     position = { epoch, batch: 0, lossSum: 0, seen: 0 };
     await options.onEpoch?.(last, { ...position });
     lastYield = performance.now();
   }
   return { stopped: false, position, last };
+}
+
+/** What a training step updates: the compiled model's optimizer, its variables and its dropout layers. */
+function trainables(model: tf.LayersModel) {
+  const optimizer = model.optimizer as tf.Optimizer | undefined;
+  if (!optimizer) throw new Error('fitModel needs a compiled model');
+  return {
+    optimizer,
+    variables: model.trainableWeights.map((w) => w.read() as tf.Variable),
+    dropouts: model.layers.filter((layer) => layer.getClassName() === 'Dropout'),
+  };
+}
+
+/** Seconds since `started` (a performance.now() reading), never zero. */
+function secondsSince(started: number): number {
+  return Math.max((performance.now() - started) / 1000, 1e-9);
+}
+
+/** One optimizer step on the rows `order[from .. from + size)`; the batch's mean loss, left on the device. */
+function trainStep(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  variables: tf.Variable[],
+  loss: LossFn,
+  train: SampleSource,
+  order: Uint32Array,
+  from: number,
+  size: number,
+): tf.Scalar {
+  // Fresh arrays per batch: a backend may keep the array it was given as the tensor's storage.
+  const xs = new Float32Array(size * train.width);
+  const ys = new Float32Array(size);
+  train.gatherX(order, from, size, xs);
+  for (let i = 0; i < size; i++) ys[i] = train.y[order[from + i] as number] as number;
+  return tf.tidy(() => {
+    const bx = tf.tensor2d(xs, [size, train.width]);
+    const by = tf.tensor2d(ys, [size, 1]);
+    return optimizer.minimize(
+      () => tf.mean(loss(by, model.apply(bx, { training: true }) as tf.Tensor)) as tf.Scalar,
+      true,
+      variables,
+    ) as tf.Scalar;
+  });
 }
 
 /** Mean loss over `data` in inference mode, in chunks that bound memory; yields between chunks. */

@@ -117,6 +117,15 @@ export function indexSamples(rows: WindowRows, rule: SampleRule): SampleIndex {
     ring[e * horizon + (had % horizon)] = j;
     seen[e] = had + 1;
   }
+  return splitSamples(targetOf, time);
+}
+
+/**
+ * The samples of `targetOf` (the target row of each window's last row, -1 for none) in row order, and
+ * their train/holdout split at the cut: the 0.8 discrete quantile of the sample times.
+ */
+function splitSamples(targetOf: Int32Array, time: Float64Array): SampleIndex {
+  const count = targetOf.length;
   let n = 0;
   for (let i = 0; i < count; i++) if ((targetOf[i] as number) >= 0) n++;
   const inputs = new Uint32Array(n);
