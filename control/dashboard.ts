@@ -67,7 +67,7 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
     },
   );
 
-  void app.register(dashboardRunRoutes, {
+  await app.register(dashboardRunRoutes, {
     registry: opts.registry,
     temporal: opts.temporal,
     needsKey,

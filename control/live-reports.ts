@@ -11,7 +11,7 @@ export interface LiveSources {
 }
 
 /** The live report of one model over the last `days`, as `retrain monitor` computes it. */
-export function liveReport(sources: LiveSources, model: string, days = 7): Promise<LiveReport> {
+function liveReport(sources: LiveSources, model: string, days = 7): Promise<LiveReport> {
   return sources.registry.loadSpec(model).then((spec) => liveMetrics({ ...sources, spec, windowDays: days }));
 }
 

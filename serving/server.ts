@@ -77,7 +77,7 @@ export function createServer(opts: ServerOptions): InferenceServer {
   void app.register(controlPlane, {
     ...{ registry, apiKey, defaultModel, temporal: opts.temporal },
     dashboard: {
-      temporalUiUrl: opts.dashboard?.temporalUiUrl ?? 'http://localhost:8233',
+      temporalUiUrl: opts.dashboard?.temporalUiUrl ?? 'http://127.0.0.1:8233',
       namespace: opts.dashboard?.namespace ?? 'default',
       servingUrls: opts.dashboard?.servingUrls ?? [],
     },
