@@ -49,6 +49,20 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._-]{1,200}$/, { message: 'must be 1 to 200 of A-Z a-z 0-9 . _ -' })
     .default(CPU_TASK_QUEUE),
+  /** The Temporal Worker Deployment the workers belong to; a deployment name may not contain a dot. */
+  RETRAIN_DEPLOYMENT_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,200}$/, { message: 'must be 1 to 200 of A-Z a-z 0-9 _ -' })
+    .default('retrain'),
+  /** This build of the workers (a version of the deployment); default: package version + git commit. */
+  RETRAIN_BUILD_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._+-]{1,200}$/, { message: 'must be 1 to 200 of A-Z a-z 0-9 . _ + -' })
+    .optional(),
+  /** `true`: a worker makes its build the deployment's current version once it polls. */
+  RETRAIN_SET_CURRENT_VERSION: z.enum(['true', 'false']).default('false'),
+  /** The prebuilt workflow bundle the cpu worker runs (`npm run build:workflows`). */
+  RETRAIN_WORKFLOW_BUNDLE: z.string().min(1).optional(),
   BUFFER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(60),
   SERVING_PORT: z.coerce.number().int().min(1).max(65535).default(8000),
   SERVING_HOST: z.string().min(1).default('127.0.0.1'),
@@ -116,6 +130,16 @@ export interface Config {
   gpuSlots: number;
   /** The cpu task queue the workers poll; the gpu worker polls its `-gpu` pair. */
   taskQueue: string;
+  /**
+   * The Worker Deployment Version the workers poll as (`buildId` undefined: the default build id),
+   * and whether they make it current once polling (the local stack and tests do; see docs/upgrades.md).
+   */
+  deployment: { name: string; buildId?: string; setCurrent: boolean };
+  /**
+   * The cpu worker's prebuilt workflow bundle; `required` when RETRAIN_WORKFLOW_BUNDLE names it,
+   * else the worker bundles the sources at start when the default file is missing.
+   */
+  workflowBundle: { path: string; required: boolean };
   bufferRetentionDays: number;
   /** Where the inference server listens, and its request body limits (bytes). */
   serving: { host: string; port: number; bodyLimitBytes: number; ingestBodyLimitBytes: number };
@@ -149,6 +173,9 @@ export class ConfigError extends Error {
 /** The local stack keeps a generated admin key here when RETRAIN_API_KEY is not set. */
 export const LOCAL_API_KEY_FILE = '.data/api-key';
 
+/** Where `npm run build:workflows` writes the workflow bundle, which the cpu worker runs when it exists. */
+export const DEFAULT_WORKFLOW_BUNDLE = 'dist/workflow-bundle.js';
+
 /** Parses the environment once; every other module receives the result. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
   const parsed = EnvSchema.safeParse(env);
@@ -173,6 +200,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     backend: e.TFJS_BACKEND,
     gpuSlots: e.GPU_SLOTS,
     taskQueue: e.RETRAIN_TASK_QUEUE,
+    deployment: {
+      name: e.RETRAIN_DEPLOYMENT_NAME,
+      buildId: e.RETRAIN_BUILD_ID,
+      setCurrent: e.RETRAIN_SET_CURRENT_VERSION === 'true',
+    },
+    workflowBundle: {
+      path: path.resolve(cwd, e.RETRAIN_WORKFLOW_BUNDLE ?? DEFAULT_WORKFLOW_BUNDLE),
+      required: e.RETRAIN_WORKFLOW_BUNDLE !== undefined,
+    },
     bufferRetentionDays: e.BUFFER_RETENTION_DAYS,
     serving: {
       host: e.SERVING_HOST,

@@ -1,9 +1,9 @@
 import {
+  WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
   type WorkflowHandle,
-  type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
 import { admissionUpdate } from '../common/messages';
 import type { Admission, RetrainRequest, RetrainResult } from '../common/retrain';
@@ -36,9 +36,11 @@ export interface StartedRun {
 }
 
 /**
- * Starts `retrainWorkflow` for one model and waits until it has taken the model's lease. Throws
- * {@link ModelBusyError} naming the running run when another run of the model holds it: whether the
- * collision is on the workflow id (two starts in one second) or on the lease (any other start).
+ * Starts `retrainWorkflow` for one model and waits until it has taken the model's lease, in one call
+ * (Update-with-Start: the start and its `admissionUpdate` reach the run's first workflow task
+ * together). Throws {@link ModelBusyError} naming the running run when another run of the model
+ * holds it: whether the collision is on the workflow id (two starts in one second) or on the lease
+ * (any other start).
  */
 export async function startRun(
   client: Client,
@@ -52,37 +54,83 @@ export async function startRun(
   }: StartRunOptions,
 ): Promise<StartedRun> {
   const deadline = Date.now() + admissionTimeoutMs;
-  let handle: WorkflowHandleWithFirstExecutionRunId;
+  const startWorkflowOperation = new WithStartWorkflowOperation<typeof retrainWorkflow>('retrainWorkflow', {
+    ...retrainStartOptions(input, origin, taskQueue),
+    workflowId,
+    // A running run of this id is another start's: never send our update to it.
+    workflowIdConflictPolicy: 'FAIL',
+    ...(neverReuseId ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
+  });
+  let admission: Admission | undefined;
   try {
-    handle = await client.workflow.start<typeof retrainWorkflow>('retrainWorkflow', {
-      ...retrainStartOptions(input, origin, taskQueue),
-      workflowId,
-      ...(neverReuseId ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
-    });
+    admission = await client.withDeadline(deadline, () =>
+      client.workflow.executeUpdateWithStart(admissionUpdate, { startWorkflowOperation }),
+    );
   } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    // A start in the same second as another: that run holds the model, or was itself refused by the one that does.
-    const other = await admissionOf(client, client.workflow.getHandle(workflowId), deadline);
-    throw new ModelBusyError(input.model, other?.admitted === false ? other.runningWorkflowId : workflowId);
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      // A start in the same second as another: that run holds the model, or was itself refused by the one that does.
+      const other = await admissionOf(client.workflow.getHandle(workflowId), client, deadline);
+      throw new ModelBusyError(input.model, other?.admitted === false ? other.runningWorkflowId : workflowId);
+    }
+    if (!(err instanceof WorkflowUpdateRPCTimeoutOrCancelledError))
+      throw await endedRunsCause(startWorkflowOperation, err);
   }
-  const runId = handle.firstExecutionRunId;
-  const admission = await admissionOf(client, handle, deadline);
   if (admission?.admitted === false)
     throw new ModelBusyError(input.model, admission.runningWorkflowId, workflowId);
+  const runId = await runIdOf(client, startWorkflowOperation, workflowId);
   return { workflowId, runId, admission: admission ? 'admitted' : 'pending' };
 }
 
-/** Whether a run took its model's lease, or found it held; undefined when no worker took it up by `deadline`. */
-async function admissionOf(
+/**
+ * The started run's id, from the start's answer (the SDK's handle carries it, though its type does
+ * not say so). When no worker took the run up before the deadline, the call ended before the server
+ * answered the start, so there is no handle: the run exists, and describe names it.
+ */
+async function runIdOf(
   client: Client,
+  operation: WithStartWorkflowOperation<typeof retrainWorkflow>,
+  workflowId: string,
+): Promise<string> {
+  const handle: object | undefined = await operation.workflowHandle().catch(() => undefined);
+  if (handle && 'firstExecutionRunId' in handle && typeof handle.firstExecutionRunId === 'string')
+    return handle.firstExecutionRunId;
+  return (await client.workflow.getHandle(workflowId).describe()).runId;
+}
+
+/**
+ * Why an Update-with-Start failed other than by the deadline: a run that failed before it took its
+ * lease (invalid input) ends while the update waits, and its failure says why. Otherwise (the start
+ * refused, the run still going) the error as it came.
+ */
+async function endedRunsCause(
+  operation: WithStartWorkflowOperation<typeof retrainWorkflow>,
+  err: unknown,
+): Promise<unknown> {
+  const handle = await operation.workflowHandle().catch(() => undefined);
+  const ended = await handle?.describe().then(
+    ({ status }) => status.name !== 'RUNNING',
+    () => false,
+  );
+  if (!handle || !ended) return err;
+  try {
+    await handle.result();
+  } catch (failure) {
+    return failure;
+  }
+  return err;
+}
+
+/** Whether another start's run took its model's lease, or found it held; undefined when no worker took it up by `deadline`. */
+async function admissionOf(
   handle: WorkflowHandle,
+  client: Client,
   deadline: number,
 ): Promise<Admission | undefined> {
   try {
     return await client.withDeadline(deadline, () => handle.executeUpdate(admissionUpdate));
   } catch (err) {
     if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return undefined;
-    // The run may have ended before the update reached it (refused runs end at once): its result says.
+    // That run may have ended before the update reached it (refused runs end at once): its result says.
     const result = (await handle.result()) as RetrainResult;
     return result.rejection?.kind === 'modelBusy'
       ? { admitted: false, runningWorkflowId: result.rejection.runningWorkflowId }

@@ -1,8 +1,10 @@
-import path from 'node:path';
+import type { WorkerDeploymentVersion } from '@temporalio/common';
 import { type ActivityInterceptorsFactory, type NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { gpuTaskQueueFor } from '../common/task-queues';
 import { heartbeatWhileRunning } from './activity-heartbeat';
+import { pinnedTo } from './deployment';
+import { workflowCode } from './workflow-bundle';
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -11,6 +13,13 @@ export interface WorkerOptions {
   taskQueue: string;
   deps: ActivityDeps;
   gpuSlots?: number;
+  /**
+   * The Worker Deployment Version the worker belongs to (cpu and gpu workers of one build share it):
+   * its runs are Pinned to it. Unversioned when absent.
+   */
+  deployment?: WorkerDeploymentVersion;
+  /** The cpu worker's prebuilt workflow bundle (`npm run build:workflows`); absent, it bundles the sources at start. */
+  workflowBundle?: string;
 }
 
 /**
@@ -28,14 +37,21 @@ export const activityLogAttributes: ActivityInterceptorsFactory = () => ({
 });
 
 /** The cpu worker: the workflow and every activity but training, each heartbeating while it runs. */
-export function createCpuWorker({ connection, namespace, taskQueue, deps }: WorkerOptions): Promise<Worker> {
+export function createCpuWorker({
+  connection,
+  namespace,
+  taskQueue,
+  deps,
+  deployment,
+  workflowBundle,
+}: WorkerOptions): Promise<Worker> {
   const { trainModel: _gpuOnly, ...activities } = createActivities(deps);
   return Worker.create({
     connection,
     namespace,
     taskQueue,
-    // A directory: the bundler resolves index.ts from sources and index.js from dist/.
-    workflowsPath: path.join(__dirname, '..', 'workflows'),
+    ...workflowCode(workflowBundle),
+    ...pinnedTo(deployment),
     activities,
     interceptors: { activity: [activityLogAttributes, heartbeatWhileRunning] },
   });
@@ -48,12 +64,15 @@ export function createGpuWorker({
   taskQueue,
   deps,
   gpuSlots = 1,
+  deployment,
 }: WorkerOptions): Promise<Worker> {
   const { trainModel } = createActivities(deps);
   return Worker.create({
     connection,
     namespace,
     taskQueue: gpuTaskQueueFor(taskQueue),
+    // In its cpu worker's version, so a Pinned run's trainings go to the gpu workers of its own build.
+    ...pinnedTo(deployment),
     activities: { trainModel },
     interceptors: { activity: [activityLogAttributes] },
     maxConcurrentActivityTaskExecutions: gpuSlots,

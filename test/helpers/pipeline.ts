@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import type { WorkerDeploymentVersion } from '@temporalio/common';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import type { ActivityDeps } from '../../activities';
@@ -10,8 +11,11 @@ import { loadFlightsIntoBuffer } from '../../storage/demo-data';
 import { epochProgressSignal } from '../../common/messages';
 import type { ModelSpec, ModelSpecInput } from '../../common/model-spec';
 import type { BlobStore } from '../../storage/blob-store';
+import { setCurrentVersion } from '../../workers/deployment';
 import { createCpuWorker, createGpuWorker } from '../../workers/worker-factory';
 import { flightSpec, localDeps, TEST_FLIGHTS } from './local-pipeline';
+import { testDeployment } from './test-deployment';
+import { testWorkflowBundle } from './workflow-bundle';
 
 export { flightSpec, localDeps, PERMISSIVE_GATE, TEST_FLIGHTS } from './local-pipeline';
 
@@ -20,6 +24,8 @@ export interface Pipeline {
   deps: ActivityDeps;
   spec: ModelSpec;
   taskQueue: string;
+  /** The Worker Deployment Version of this pipeline's workers, in process or not; current once they poll. */
+  deployment: WorkerDeploymentVersion;
   /** The temp dir holding `store/` (unless a store was given) and `buffer/`: for worker child processes. */
   dir: string;
   /**
@@ -51,6 +57,7 @@ export async function createPipeline(
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
+  const deployment = testDeployment();
   const deps: ActivityDeps = {
     ...local,
     reportEpoch: (workflowId, progress) =>
@@ -61,15 +68,29 @@ export async function createPipeline(
     deps,
     spec,
     taskQueue: queue,
+    deployment,
     dir,
     async withWorkers(fn, { gpu = true, gpuSlots = 1 } = {}) {
       const native = await NativeConnection.connect({ address });
-      const options = { connection: native, namespace: 'default', taskQueue: queue, deps, gpuSlots };
+      const options = {
+        connection: native,
+        namespace: 'default',
+        taskQueue: queue,
+        deps,
+        gpuSlots,
+        deployment,
+        workflowBundle: await testWorkflowBundle(),
+      };
+      // Runs reach the version once it is current, which it can be once its workers poll.
+      const current = async () => {
+        await setCurrentVersion(client, deployment);
+        return fn();
+      };
       try {
         const cpuWorker: Worker = await createCpuWorker(options);
-        if (!gpu) return await cpuWorker.runUntil(fn);
+        if (!gpu) return await cpuWorker.runUntil(current);
         const gpuWorker: Worker = await createGpuWorker(options);
-        return await cpuWorker.runUntil(gpuWorker.runUntil(fn));
+        return await cpuWorker.runUntil(gpuWorker.runUntil(current));
       } finally {
         await native.close();
       }

@@ -1,6 +1,6 @@
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import type { WorkerDeploymentVersion } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { createDeliverEvent, createEventSinks } from '../../activities/deliver-event';
@@ -8,33 +8,47 @@ import { requestCancellation } from '../../activities/request-cancellation';
 import type { EventSink } from '../../events/sink';
 import { gpuTaskQueueFor } from '../../common/task-queues';
 import { heartbeatWhileRunning } from '../../workers/activity-heartbeat';
+import { pinnedTo, setCurrentVersion } from '../../workers/deployment';
 import { passingActivities, type Activities } from './stub-activities';
+import { testDeployment } from './test-deployment';
+import { testWorkflowBundle } from './workflow-bundle';
 
 export { passingActivities, stubSpec, type Activities } from './stub-activities';
 
 type ModelActivity = Exclude<keyof Activities, 'requestCancellation'>;
 
 /**
- * The real workflows on stub activities: one cpu and one gpu worker for a whole test file (the
- * workflow bundle is built once), polling the suite's dev server. Each test takes its own model with
- * {@link StubWorkers.model}; activities of that model run its overrides, all others pass.
+ * The real workflows on stub activities: one cpu and one gpu worker for a whole test file (on the
+ * test run's workflow bundle), polling the suite's dev server as the current version of their own
+ * Worker Deployment. Each test takes its own model with {@link StubWorkers.model}; activities of
+ * that model run its overrides, all others pass.
  */
 export interface StubWorkers {
   client: Client;
   taskQueue: string;
+  /** The version the workers poll as, made current once they poll. */
+  deployment: WorkerDeploymentVersion;
   /** A fresh model name whose activities are `overrides` (passing ones for the rest). */
   model(overrides?: Partial<Activities>): string;
   close(): Promise<void>;
 }
 
+/** Options of {@link stubWorkers}. */
+export interface StubWorkersOptions {
+  /** Where run events go; none when absent. */
+  eventSinks?: EventSink[];
+  /** Another set's queue and deployment, with a new build id: an upgrade. Fresh ones when absent. */
+  taskQueue?: string;
+  deployment?: WorkerDeploymentVersion;
+}
+
 /** Stub workers on the suite's dev server, or on the one at `address`. */
 export async function stubWorkers(
   address: string = inject('temporalAddress'),
-  options: { eventSinks?: EventSink[] } = {},
+  { taskQueue = `stub-${randomUUID()}`, deployment = testDeployment(), ...options }: StubWorkersOptions = {},
 ): Promise<StubWorkers> {
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
-  const taskQueue = `stub-${randomUUID()}`;
   const byModel = new Map<string, Partial<Activities>>();
   const passing = passingActivities();
   const dispatch = <K extends ModelActivity>(name: K) =>
@@ -48,7 +62,8 @@ export async function stubWorkers(
   const cpuWorker = await Worker.create({
     connection: native,
     taskQueue,
-    workflowsPath: path.join(__dirname, '..', '..', 'workflows'),
+    workflowBundle: { codePath: await testWorkflowBundle() },
+    ...pinnedTo(deployment),
     activities: {
       loadSpec: dispatch('loadSpec'),
       exportDataset: dispatch('exportDataset'),
@@ -69,24 +84,31 @@ export async function stubWorkers(
     connection: native,
     taskQueue: gpuTaskQueueFor(taskQueue),
     activities: { trainModel: dispatch('trainModel') },
+    ...pinnedTo(deployment),
     // As the real gpu worker: cancellation reaches a training within a second.
     maxHeartbeatThrottleInterval: '1s',
   });
   const running = Promise.all([cpuWorker.run(), gpuWorker.run()]);
+  const close = async () => {
+    cpuWorker.shutdown();
+    gpuWorker.shutdown();
+    await running;
+    await native.close();
+    await connection.close();
+  };
+  await setCurrentVersion(client, deployment).catch(async (err: unknown) => {
+    await close();
+    throw err;
+  });
   return {
     client,
     taskQueue,
+    deployment,
     model(overrides = {}) {
       const name = `m-${randomUUID().slice(0, 8)}`;
       byModel.set(name, overrides);
       return name;
     },
-    async close() {
-      cpuWorker.shutdown();
-      gpuWorker.shutdown();
-      await running;
-      await native.close();
-      await connection.close();
-    },
+    close,
   };
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { inject } from 'vitest';
 import { gpuTaskQueueFor } from '../../common/task-queues';
 import type { Pipeline } from './pipeline';
+import { testWorkflowBundle } from './workflow-bundle';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const READY_TIMEOUT_MS = 60_000;
@@ -32,13 +33,16 @@ export interface WorkerProcessOptions {
 
 /**
  * Starts `node --import tsx workers/<kind>.ts` polling the pipeline's queue (its `-gpu` pair for
- * `gpu`) with its store and buffer, on the pure-JS backend, metrics off; resolves once it polls.
+ * `gpu`) as the pipeline's deployment version, with its store and buffer, on the test run's
+ * workflow bundle and the pure-JS backend, metrics off; resolves once it polls and has made its
+ * version current.
  */
 export async function startWorkerProcess(
   pipeline: Pipeline,
   kind: WorkerKind,
   { address = inject('temporalAddress'), logFile }: WorkerProcessOptions = {},
 ): Promise<WorkerProcess> {
+  const workflowBundle = await testWorkflowBundle();
   const child = spawn(process.execPath, ['--import', 'tsx', path.join('workers', `${kind}.ts`)], {
     cwd: ROOT,
     env: {
@@ -46,6 +50,10 @@ export async function startWorkerProcess(
       TEMPORAL_ADDRESS: address,
       TEMPORAL_NAMESPACE: 'default',
       RETRAIN_TASK_QUEUE: pipeline.taskQueue,
+      RETRAIN_DEPLOYMENT_NAME: pipeline.deployment.deploymentName,
+      RETRAIN_BUILD_ID: pipeline.deployment.buildId,
+      RETRAIN_SET_CURRENT_VERSION: 'true',
+      RETRAIN_WORKFLOW_BUNDLE: workflowBundle,
       RETRAIN_STORE: `file://${path.join(pipeline.dir, 'store')}`,
       RETRAIN_BUFFER_DIR: path.join(pipeline.dir, 'buffer'),
       TFJS_BACKEND: 'cpu',
@@ -74,12 +82,19 @@ export async function startWorkerProcess(
   const deadline = Date.now() + READY_TIMEOUT_MS;
   const polling = (line: string) =>
     line.includes('"msg":"polling"') && line.includes(`"taskQueue":"${queue}"`);
-  while (!text.split('\n').some(polling)) {
+  const current = (line: string) => line.includes('"msg":"current version"');
+  const ready = () => {
+    const lines = text.split('\n');
+    return lines.some(polling) && lines.some(current);
+  };
+  while (!ready()) {
     if (child.exitCode !== null || child.signalCode !== null)
       throw new Error(`${kind} worker exited before polling:\n${text}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${kind} worker did not poll within ${READY_TIMEOUT_MS / 1000} s:\n${text}`);
+      throw new Error(
+        `${kind} worker did not poll as the current version within ${READY_TIMEOUT_MS / 1000} s:\n${text}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
