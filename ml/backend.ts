@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type * as WasmBackend from '@tensorflow/tfjs-backend-wasm';
+import { restoreUtilForTfjsNode } from './tfjs-node-compat';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
@@ -50,6 +51,7 @@ export async function activateBackend(name: BackendName): Promise<void> {
       if (!hasNativeBinding('@tensorflow/tfjs-node-gpu'))
         throw new Error('@tensorflow/tfjs-node-gpu is not installed with its native binding');
       process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '2';
+      restoreUtilForTfjsNode();
       require('@tensorflow/tfjs-node-gpu');
       await useBackend('tensorflow');
       if (!hasGpuDevice()) throw new Error('tfjs-node-gpu loaded but no GPU device is visible');
@@ -60,6 +62,7 @@ export async function activateBackend(name: BackendName): Promise<void> {
       if (!tf.findBackendFactory('tensorflow')) {
         // libtensorflow's start-up notes (CPU features, oneDNN) go to stderr unless told otherwise.
         process.env['TF_CPP_MIN_LOG_LEVEL'] ??= '2';
+        restoreUtilForTfjsNode();
         require('@tensorflow/tfjs-node');
       }
       return useBackend('tensorflow');

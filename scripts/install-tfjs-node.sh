@@ -13,7 +13,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$ROOT/.tools/cache/tfjs-node
 WHEEL_DIR=$ROOT/.tools/cache/wheel
 NODEDIR=$(readlink -f "$(dirname "$(readlink -f "$(command -v node)")")/..")   # has include/node/node_api.h
-NAPI=8   # highest of tfjs-node's napi_versions [3..8] that Node 20 (napi 9) supports
+NAPI=8   # highest of tfjs-node's napi_versions [3..8]; Node 20, 22 and 24 (napi 9, 10) load it
 TFN=$ROOT/node_modules/@tensorflow/tfjs-node
 mkdir -p "$WORK" "$WHEEL_DIR"
 
@@ -85,4 +85,5 @@ node "$NODE_GYP" rebuild --nodedir="$NODEDIR" --module_name=tfjs_binding \
 test -f "$TFN/lib/napi-v$NAPI/tfjs_binding.node"
 rm -rf "$TFN/build/Release/obj.target"
 cd "$ROOT"
-TF_CPP_MIN_LOG_LEVEL=2 node -e "const tf=require('@tensorflow/tfjs-node');const r=tf.matMul([[1,2],[3,4]],[[1],[1]]).arraySync();if(tf.getBackend()!=='tensorflow'||r[1][0]!==7)process.exit(1)"
+# Through ml/backend.ts, which restores the node:util helpers tfjs-node 4.22 calls and Node 24 lacks.
+TF_CPP_MIN_LOG_LEVEL=2 node --require tsx/cjs -e "const tf=require('@tensorflow/tfjs');require('./ml/backend.ts').activateBackend('tensorflow').then(()=>{const r=tf.matMul([[1,2],[3,4]],[[1],[1]]).arraySync();if(tf.getBackend()!=='tensorflow'||r[1][0]!==7)process.exit(1)})"

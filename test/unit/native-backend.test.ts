@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import util from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HyperparamsSchema } from '../../common/model-spec';
@@ -13,7 +14,8 @@ import { FileBlobStore } from '../../storage/file-store';
 import { maxAbsDiff, toyDataset, weightsOf } from '../helpers/toy-training';
 
 // The native backend (@tensorflow/tfjs-node, whose binding tfjs-node-gpu shares) is built by
-// scripts/setup.js from the PyPI tensorflow-cpu wheel; this file runs it against wasm both ways.
+// scripts/setup.js from the PyPI tensorflow-cpu wheel; this file runs it against wasm both ways,
+// on whichever Node runs it as on Node 24, which lacks node:util helpers tfjs-node 4.22 calls.
 const SHAPE = { task: 'forecast' as const, lookback: 4, features: 2 };
 const WIDTH = SHAPE.lookback * SHAPE.features;
 const HP = HyperparamsSchema.parse({ optimizer: 'adam', hiddenUnits: 16, learningRate: 0.01, seed: 5 });
@@ -29,15 +31,25 @@ const DIRECTIONS: [BackendName, BackendName][] = [
   ['wasm', 'tensorflow'],
 ];
 
+const NODE_UTIL = util as unknown as Record<string, unknown>;
+/** What Node 24 removed from node:util (isNullOrUndefined) or may remove next (isArray). */
+const REMOVED_IN_NODE_24 = ['isNullOrUndefined', 'isArray'];
+const NODE_OWN = Object.fromEntries(REMOVED_IN_NODE_24.map((name) => [name, NODE_UTIL[name]]));
+
 let store: FileBlobStore;
 let dir: string;
 
 beforeAll(async () => {
+  // Before tfjs-node loads: ml/backend.ts must put them back, as it does on Node 24.
+  for (const name of REMOVED_IN_NODE_24) delete NODE_UTIL[name];
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'native-backend-test-'));
   store = new FileBlobStore(dir);
 });
 
 afterAll(async () => {
+  for (const name of REMOVED_IN_NODE_24)
+    if (NODE_OWN[name] === undefined) delete NODE_UTIL[name];
+    else NODE_UTIL[name] = NODE_OWN[name];
   await fs.rm(dir, { recursive: true, force: true });
 });
 
@@ -61,7 +73,8 @@ const META: Omit<CheckpointMeta, 'position' | 'backend'> = {
 };
 
 describe('the native tensorflow backend', () => {
-  it('is installed and computes on libtensorflow', async () => {
+  it('is installed and computes on libtensorflow, on a Node without util.isNullOrUndefined and util.isArray', async () => {
+    expect(REMOVED_IN_NODE_24.map((name) => typeof NODE_UTIL[name])).toEqual(['undefined', 'undefined']);
     await activateBackend('tensorflow');
     expect(tf.getBackend()).toBe('tensorflow');
     const product = tf.matMul(
@@ -72,7 +85,14 @@ describe('the native tensorflow backend', () => {
       [[1], [1]],
     );
     expect(product.arraySync()).toEqual([[3], [7]]);
-    product.dispose();
+    // TopK calls util.isNullOrUndefined on its own arguments, besides every op's type attribute.
+    const input = tf.tensor1d([3, 9, 1, 7]);
+    const { values, indices } = tf.topk(input, 2);
+    expect([values.arraySync(), indices.arraySync()]).toEqual([
+      [9, 7],
+      [1, 3],
+    ]);
+    tf.dispose([product, input, values, indices]);
   });
 
   it.each(DIRECTIONS)(
