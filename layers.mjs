@@ -97,7 +97,7 @@ export const layers = {
 for (const name of DRIVERS) layers[name].imports = Object.keys(layers).filter((f) => f !== name);
 
 /** Top-level folders that hold no TypeScript or JavaScript of the project. */
-export const nonCodeFolders = ['deploy', 'docs', 'examples', 'tools', 'node_modules', 'dist', 'coverage'];
+export const nonCodeFolders = ['deploy', 'docs', 'examples', 'tools', 'trainers', 'node_modules', 'dist', 'coverage'];
 
 /** Folders a folder may not import at all (neither values nor types). */
 export function forbiddenFor(name) {

@@ -91,7 +91,7 @@ const EnvSchema = z.object({
   RETRAIN_EVENTS_WEBHOOK_SECRET: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
   RETRAIN_EVENTS_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
   /** Where the dashboard (/ui) links runs to. */
-  RETRAIN_TEMPORAL_UI_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:8233'),
+  RETRAIN_TEMPORAL_UI_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8233'),
   /** Where `retrain bridge redis` reads jobs (default: RETRAIN_EVENTS_REDIS_URL). */
   RETRAIN_BRIDGE_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   RETRAIN_BRIDGE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
