@@ -33,6 +33,8 @@ RUN mkdir -p /data/buffer && chown node:node /data/buffer
 WORKDIR /app
 COPY --from=deps-runtime /app/node_modules ./node_modules
 COPY . .
+# The workflows bundled once here (dist/workflow-bundle.js): the cpu worker starts without webpack.
+RUN node --require tsx/cjs scripts/build-workflow-bundle.ts
 USER node
 CMD ["node", "--require", "tsx/cjs", "workers/cpu.ts"]
 

@@ -12,6 +12,9 @@ import {
   waitFor,
 } from './lib/processes';
 import { TEMPORAL_BIN, temporalArgs } from './lib/temporal-server';
+import { DefaultLogger } from '@temporalio/worker';
+import { DEFAULT_WORKFLOW_BUNDLE } from '../config/config';
+import { writeWorkflowBundle } from '../workers/workflow-bundle';
 
 const DATA = path.join(ROOT, '.data');
 const PIDS = path.join(DATA, 'pids');
@@ -22,6 +25,8 @@ interface Part {
   url: string;
   ready: () => Promise<boolean>;
   command: () => [string, string[]];
+  /** Work done before it starts (after setup). */
+  prepare?: () => Promise<void>;
 }
 
 /** Local credentials and admin key, generated once and kept under .data/ (mode 0600). */
@@ -134,6 +139,8 @@ const PARTS: Part[] = [
     name: 'cpu-worker',
     url: 'queue retrain, metrics http://127.0.0.1:9464/metrics',
     ready: () => httpOk('http://127.0.0.1:9464/metrics'),
+    // The workflows as they are now: the worker runs this bundle, never a stale one.
+    prepare: () => writeWorkflowBundle(path.join(ROOT, DEFAULT_WORKFLOW_BUNDLE), new DefaultLogger('WARN')),
     command: () => node('workers/cpu.ts'),
   },
   {
@@ -167,6 +174,8 @@ export async function up(): Promise<void> {
     RETRAIN_SERVING_URLS: process.env.RETRAIN_SERVING_URLS ?? 'http://127.0.0.1:8000',
     // The demo's forecaster: the daemon's documented clients name no model (see docs/http-api.md, training admin API).
     RETRAIN_DEFAULT_MODEL: process.env.RETRAIN_DEFAULT_MODEL ?? 'flight-delay',
+    // The workers' build (the checkout's commit) becomes current, so new runs start on the code just started.
+    RETRAIN_SET_CURRENT_VERSION: process.env.RETRAIN_SET_CURRENT_VERSION ?? 'true',
   };
   fs.mkdirSync(PIDS, { recursive: true });
   fs.mkdirSync(path.join(DATA, 'redis'), { recursive: true });
@@ -176,6 +185,7 @@ export async function up(): Promise<void> {
       continue;
     }
     const started = Date.now();
+    await part.prepare?.();
     const [command, args] = part.command();
     const log = path.join(LOGS, `${part.name}.log`);
     const pid = spawnDaemon(command, args, log, env);

@@ -35,8 +35,11 @@ describe('retrain cancel and retrain list', () => {
     const workflowId = `retrain-${spec.name}-cli-cancel-${Date.now()}`;
     const { cancelled, description } = await pipeline.withWorkers(async () => {
       const handle = await start(workflowId, spec.name);
-      for (let i = 0; i < 600 && (await handle.query(progressQuery)).epoch < 1; i++)
-        await new Promise((r) => setTimeout(r, 200));
+      await eventually(
+        'training to report epoch 1',
+        async () => (await handle.query(progressQuery)).epoch >= 1,
+        90_000,
+      );
       const cancelled = await runCli('cancel', workflowId, '--reason', 'wrong data window', '--json');
       await expect(handle.result()).rejects.toMatchObject({ cause: expect.any(CancelledFailure) });
       return { cancelled, description: await handle.describe() };
@@ -109,13 +112,12 @@ describe('retrain cancel and retrain list', () => {
       });
     }
 
-    const everything = await eventually('the failed run in the list', async () => {
-      const runs = JSON.parse((await runCli('list', '--json')).stdout) as RunSummary[];
-      return runs.some((r) => r.workflowId === failedId && r.closeTime !== null) ? runs : undefined;
+    const [failed] = await eventually('visibility to show the failed run closed', async () => {
+      const runs = JSON.parse((await runCli('list', '--model', other, '--json')).stdout) as RunSummary[];
+      return runs.length === 1 && runs[0]?.closeTime !== null ? runs : undefined;
     });
-    const ids = everything.map((r) => r.workflowId);
-    expect(ids.indexOf(failedId)).toBeLessThan(ids.indexOf(secondId));
-    expect(everything.find((r) => r.workflowId === failedId)).toMatchObject({
+    expect(failed).toMatchObject({
+      workflowId: failedId,
       status: 'failed',
       temporalStatus: 'FAILED',
       model: other,

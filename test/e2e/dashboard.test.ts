@@ -102,7 +102,7 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
       temporal: { client: env.client, taskQueue: env.taskQueue, buffer },
       buffer,
       predictionLog,
-      dashboard: { temporalUiUrl: 'http://localhost:8233', namespace: 'default', servingUrls: [] },
+      dashboard: { temporalUiUrl: 'http://127.0.0.1:8233', namespace: 'default', servingUrls: [] },
     });
     await server.app.listen({ port: 0, host: '127.0.0.1' });
     url = `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}`;
@@ -153,7 +153,7 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
       ['v2', '1.9000', '0.2500', '1.0000', '2'],
     ]);
     expect(await page.getByTestId('temporal-link').getAttribute('href')).toBe(
-      'http://localhost:8233/namespaces/default/workflows',
+      'http://127.0.0.1:8233/namespaces/default/workflows',
     );
     await shot('models');
   });
@@ -186,7 +186,7 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
     const row = page.getByTestId(`run-${started}`);
     await row.waitFor({ timeout: 20_000 });
     expect(await row.locator('a').getAttribute('href')).toMatch(
-      new RegExp(`^http://localhost:8233/namespaces/default/workflows/${started}/[0-9a-f-]+$`),
+      new RegExp(`^http://127\\.0\\.0\\.1:8233/namespaces/default/workflows/${started}/[0-9a-f-]+$`),
     );
     // The row follows the run: its epoch goes up while the page polls.
     const epochOf = async () => Number((await row.innerText()).match(/\b(\d)\/4\b/)?.[1] ?? 0);

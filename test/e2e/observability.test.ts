@@ -149,13 +149,27 @@ describe('logs and metrics of a real retrain', () => {
     };
     // The SDK tags lang-side series in camelCase (taskQueue), Core's own in snake_case (task_queue).
     const workflowLabels = { model, namespace: 'default', taskQueue: queue, workflowType: 'retrainWorkflow' };
+    const loggedDurationMs = (stage: string) =>
+      logged().find(
+        (e) =>
+          e.sdkComponent === 'workflow' &&
+          e.workflowId === run.workflowId &&
+          e.msg === 'stage ended' &&
+          e.stage === stage,
+      )?.durationMs;
     expect(one(WorkerMetric.runsStarted, workflowLabels).value).toBe(1);
     expect(one(WorkerMetric.runsEnded, { ...workflowLabels, outcome: 'completed' }).value).toBe(1);
     for (const stage of STAGES) {
       const labels = { ...workflowLabels, stage, status: 'completed' };
       expect(one(`${WorkerMetric.stageDuration}_count`, labels).value, stage).toBe(1);
       expect(one(`${WorkerMetric.stageDuration}_bucket`, { ...labels, le: '+Inf' }).value).toBe(1);
-      expect(one(`${WorkerMetric.stageDuration}_sum`, labels).value).toBeGreaterThanOrEqual(0);
+      // The one observation is the stage's duration, as its "stage ended" line logs it.
+      const durationMs = loggedDurationMs(stage);
+      expect(durationMs, stage).toEqual(expect.any(Number));
+      expect(one(`${WorkerMetric.stageDuration}_sum`, labels).value).toBeCloseTo(
+        Number(durationMs) / 1000,
+        3,
+      );
     }
     expect(
       samplesOf(samples, `${WorkerMetric.stageDuration}_bucket`, { stage: 'trainModel', model }),

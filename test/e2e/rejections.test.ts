@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OUTCOME_MEMO, type RunOutcome } from '../../common/retrain';
 import { cancelRetrainSignal } from '../../common/messages';
 import { retrainWorkflow } from '../../workflows';
+import { eventually } from '../helpers/eventually';
 import { createPipeline, type Pipeline } from '../helpers/pipeline';
 
 describe('retrainWorkflow outcomes that are results, not failures', () => {
@@ -35,13 +36,14 @@ describe('retrainWorkflow outcomes that are results, not failures', () => {
         workflowId: `retrain-${spec.name}-cancel-${Date.now()}`,
         args: [{ model: spec.name, epochs: 500 }],
       });
-      // Wait until trainModel is running, then cancel.
-      for (let i = 0; i < 600; i++) {
-        const description = await handle.describe();
-        if ((description.raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'trainModel'))
-          break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await eventually(
+        'trainModel to be pending',
+        async () =>
+          ((await handle.describe()).raw.pendingActivities ?? []).some(
+            (a) => a.activityType?.name === 'trainModel',
+          ),
+        60_000,
+      );
       await handle.signal(cancelRetrainSignal, { reason: 'operator asked' });
       await expect(handle.result()).rejects.toMatchObject({ cause: expect.any(CancelledFailure) });
       expect((await handle.describe()).status.name).toBe('CANCELLED');

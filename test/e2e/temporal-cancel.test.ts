@@ -4,6 +4,7 @@ import { OUTCOME_MEMO, type RunOutcome } from '../../common/retrain';
 import { epochProgressSignal, progressQuery, type EpochProgress } from '../../common/messages';
 import type { TrainInput, TrainResult } from '../../common/stages';
 import { retrainWorkflow } from '../../workflows';
+import { eventually } from '../helpers/eventually';
 import { historyEvents, outcomes, scheduled, signals } from '../helpers/history';
 import { createPipeline, type Pipeline } from '../helpers/pipeline';
 
@@ -23,23 +24,24 @@ describe("Temporal's own cancel (handle.cancel())", () => {
     const { client, spec, taskQueue } = pipeline;
     const workflowId = `retrain-${spec.name}-temporal-cancel-${Date.now()}`;
     const handle = client.workflow.getHandle<typeof retrainWorkflow>(workflowId);
-    const { result, epochAtCancel, cancelledAfterMs } = await pipeline.withWorkers(async () => {
+    const { result, epochAtCancel } = await pipeline.withWorkers(async () => {
       await client.workflow.start(retrainWorkflow, {
         taskQueue,
         workflowId,
         args: [{ model: spec.name, incremental: false }],
       });
-      let progress = await handle.query(progressQuery);
-      for (let i = 0; i < 600 && progress.epoch < 2; i++) {
-        await new Promise((r) => setTimeout(r, 200));
-        progress = await handle.query(progressQuery);
-      }
-      const cancelAt = Date.now();
+      const progress = await eventually(
+        'training to report epoch 2',
+        async () => {
+          const now = await handle.query(progressQuery);
+          return now.epoch >= 2 && now;
+        },
+        90_000,
+      );
       await handle.cancel();
       await expect(handle.result()).rejects.toMatchObject({ cause: expect.any(CancelledFailure) });
-      const cancelledAfterMs = Date.now() - cancelAt;
       const result = (await handle.describe()).memo?.[OUTCOME_MEMO] as RunOutcome;
-      return { result, epochAtCancel: progress.epoch, cancelledAfterMs };
+      return { result, epochAtCancel: progress.epoch };
     });
 
     expect(epochAtCancel).toBeGreaterThanOrEqual(2);
@@ -49,7 +51,6 @@ describe("Temporal's own cancel (handle.cancel())", () => {
       ['exportDataset', 'completed'],
       ['trainModel', 'cancelled'],
     ]);
-    expect(cancelledAfterMs).toBeLessThan(30_000);
     // Canceled in Temporal, as the Web UI, `temporal workflow list` and visibility show it.
     expect((await handle.describe()).status.name).toBe('CANCELLED');
 

@@ -50,14 +50,17 @@ async function visible(locator: Locator): Promise<boolean> {
     );
 }
 
-/** Whether `text` shows in the page or one of its frames (the Web UI renders markdown details in iframes), within a few seconds. */
-async function inFrames(page: Page, text: string): Promise<boolean> {
-  const deadline = Date.now() + 5_000;
-  do {
-    for (const frame of page.frames()) if ((await frame.getByText(text).count()) > 0) return true;
-    await page.waitForTimeout(250);
-  } while (Date.now() < deadline);
-  return false;
+/** Waits a few seconds for `text` in the page or one of its frames (the Web UI renders markdown details in iframes). */
+async function inFrames(page: Page, text: string): Promise<true> {
+  return eventually(
+    `"${text}" in the page or its frames`,
+    async () => {
+      for (const frame of page.frames()) if ((await frame.getByText(text).count()) > 0) return true;
+      return false;
+    },
+    5_000,
+    250,
+  );
 }
 
 /** The date (YYYY-MM-DD) of the next Sunday 02:00 UTC from now. */
@@ -128,8 +131,8 @@ describe('the Temporal Web UI shows what retrain runs do, in a real browser', ()
       30_000,
       500,
     );
-    expect(await inFrames(page, `Retrain ${model} (started by hand)`)).toBe(true);
-    expect(await inFrames(page, `${model} · stage trainModel`)).toBe(true);
+    await inFrames(page, `Retrain ${model} (started by hand)`);
+    await inFrames(page, `${model} · stage trainModel`);
     await shot('training-progress');
 
     await env.client.workflow.getHandle(workflowId).cancel();
@@ -158,7 +161,7 @@ describe('the Temporal Web UI shows what retrain runs do, in a real browser', ()
 
   it('shows a failed run with its root cause, not the SDK\'s "Activity task failed"', async () => {
     const cause =
-      'Inference servers refused it: http://10.1.2.3:8000 refused: 503; production rolled back to v1';
+      'Inference servers refused it: http://127.0.0.1:8000 refused: 503; production rolled back to v1';
     const model = env.model({
       reloadServers: async () => {
         throw ApplicationFailure.nonRetryable(cause, 'ReloadFailed');

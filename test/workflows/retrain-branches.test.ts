@@ -10,6 +10,7 @@ import type { RegisterInput, ValidateResult } from '../../common/stages';
 import { planTrials } from '../../common/trials';
 import { retrainWorkflow } from '../../workflows';
 import { eventually } from '../helpers/eventually';
+import { historyEvents } from '../helpers/history';
 import {
   passingActivities,
   stubSpec,
@@ -209,12 +210,14 @@ describe('retrainWorkflow, branch by branch, on stub activities', () => {
       'in $stage through the $how cancel: the promotion it began is finished, the run completes with the version and says the cancel came too late',
       async ({ stage, how }) => {
         const state = { started: false, returned: false };
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
         // As the real activities: they neither heartbeat nor check for cancellation.
         const slow =
           <T>(answer: T) =>
           async () => {
             state.started = true;
-            await new Promise((resolve) => setTimeout(resolve, 1500));
+            await released;
             state.returned = true;
             return answer;
           };
@@ -229,6 +232,17 @@ describe('retrainWorkflow, branch by branch, on stub activities', () => {
         await eventually(`${stage} to be running`, () => state.started, 10_000, 20);
         if (how === 'signal') await handle.signal(cancelRetrainSignal, { reason: 'wrong window' });
         else await handle.cancel();
+        // The stage returns only after a workflow task has taken the cancel in: it came while the stage ran.
+        await eventually('a workflow task after the cancel', async () => {
+          const events = await historyEvents(handle);
+          const cancel = events.findIndex(
+            (e) =>
+              e.workflowExecutionSignaledEventAttributes?.signalName === cancelRetrainSignal.name ||
+              e.workflowExecutionCancelRequestedEventAttributes,
+          );
+          return cancel !== -1 && events.slice(cancel).some((e) => e.workflowTaskCompletedEventAttributes);
+        });
+        release();
         const result = await handle.result();
 
         expect(state.returned).toBe(true);
