@@ -25,7 +25,7 @@ interface Part {
   url: string;
   ready: () => Promise<boolean>;
   command: () => [string, string[]];
-  /** Work done before it starts (after setup). */
+  /** Work done just before it starts. */
   prepare?: () => Promise<void>;
 }
 
