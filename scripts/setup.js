@@ -52,7 +52,13 @@ function ensureNodeModules() {
   // without the other platforms' optional binaries (DuckDB, swc), which some registries leave out.
   log('installing npm packages (npm install from package-lock.json)');
   const started = Date.now();
-  execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: ['ignore', 2, 2] });
+  // onnxruntime-node's CPU runtime ships in its package; its postinstall would fetch CUDA providers
+  // from NuGet (unreachable here, unused by serving) and fail the install.
+  execFileSync('npm', ['install', '--no-audit', '--no-fund'], {
+    cwd: root,
+    stdio: ['ignore', 2, 2],
+    env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
+  });
   fs.writeFileSync(stamp, want);
   log(`npm ci took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
