@@ -2,13 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { admissionUpdate } from '../../common/messages';
 import type { RetrainRequest } from '../../common/retrain';
@@ -20,6 +17,7 @@ import { WEBHOOK_SECRET } from '../helpers/check-worker-child';
 import { eventually } from '../helpers/eventually';
 import { historyEvents } from '../helpers/history';
 import { stubWorkers, type StubWorkers } from '../helpers/stub-workers';
+import { testWorkflowBundle } from '../helpers/workflow-bundle';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -156,19 +154,14 @@ describe('trigger checks', () => {
 });
 
 describe('a worker killed during a check', () => {
-  let dir: string;
   let codePath: string;
   const children: ChildProcess[] = [];
   beforeAll(async () => {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-check-kill-'));
-    const { code } = await bundleWorkflowCode({ workflowsPath: path.join(ROOT, 'workflows') });
-    codePath = path.join(dir, 'workflows.js');
-    await fs.writeFile(codePath, code);
+    codePath = await testWorkflowBundle();
   }, 120_000);
-  afterAll(async () => {
+  afterAll(() => {
     for (const child of children)
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await fs.rm(dir, { recursive: true, force: true });
   });
 
   async function startChild(
