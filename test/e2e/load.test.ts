@@ -64,10 +64,10 @@ describe(`${RUNS} concurrent retrains of ${RUNS} distinct small models`, () => {
         expect(t.activityMs).toBeCloseTo(summed, 0);
         expect(t.overheadMs).toBeCloseTo(t.wallMs - t.activityMs, 0);
         expect(t.activityMs).toBeGreaterThan(0);
-        expect(t.overheadMs).toBeGreaterThanOrEqual(0);
         for (const stage of result.stages) {
-          // reloadServers without inference servers to reload takes well under 0.1 ms.
-          expect(stage.activityMs, `${stage.name} of ${result.model}`).toBeGreaterThanOrEqual(0);
+          // The stage carries its own activity's time, as the run adds it up (each rounded to 0.1 ms).
+          const gap = (stage.activityMs ?? NaN) - (t.byActivity[stage.name] ?? NaN);
+          expect(Math.abs(gap), `${stage.name} of ${result.model}`).toBeLessThanOrEqual(0.1 + 1e-9);
           // The activity ran between its stage's start and end (whole milliseconds on the workflow clock).
           expect(stage.activityMs).toBeLessThanOrEqual(stage.durationMs + 1);
         }
