@@ -30,6 +30,17 @@ function load(file: string): History {
 
 const files = fs.readdirSync(HISTORIES).filter((f) => f.endsWith('.json'));
 
+/**
+ * The workflow id a history was recorded under, from its start event: a replay must run under it,
+ * as the ids of the run's children (its event relay) are made from it.
+ */
+function workflowIdOf(history: History, file: string): string {
+  const id = history.events[0]?.workflowExecutionStartedEventAttributes?.workflowId;
+  if (!id)
+    throw new Error(`${file} does not begin with a WorkflowExecutionStarted event naming its workflow id`);
+  return id;
+}
+
 function scheduledTypes(history: History): string[] {
   return history.events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
 }
@@ -43,15 +54,17 @@ describe('replaying recorded retrainWorkflow histories', () => {
 
   it('replays every recorded history with the current workflow code without a determinism violation', async () => {
     const failures: string[] = [];
-    // The file name stands in for the workflow id, so each failure names its history.
-    const replays = Worker.runReplayHistories(
-      { workflowsPath: WORKFLOWS },
-      files.map((file) => ({ workflowId: file, history: load(file) })),
-    );
+    const histories = files.map((file) => {
+      const history = load(file);
+      return { file, workflowId: workflowIdOf(history, file), history };
+    });
+    const replays = Worker.runReplayHistories({ workflowsPath: WORKFLOWS }, histories);
     let replayed = 0;
     for await (const { workflowId, error } of replays) {
       replayed++;
-      if (error) failures.push(`${workflowId}: ${error.name}: ${error.message}`);
+      // Each failure names its history's file.
+      const file = histories.find((h) => h.workflowId === workflowId)?.file ?? workflowId;
+      if (error) failures.push(`${file}: ${error.name}: ${error.message}`);
     }
     expect(failures, failures.join('\n')).toEqual([]);
     expect(replayed).toBe(files.length);
@@ -66,7 +79,11 @@ describe('replaying recorded retrainWorkflow histories', () => {
     const attributes = training?.activityTaskScheduledEventAttributes;
     if (!attributes?.activityType) throw new Error('no trainModel in the recorded history');
     attributes.activityType.name = 'validateModel';
-    const replay = Worker.runReplayHistory({ workflowsPath: WORKFLOWS }, history);
+    const replay = Worker.runReplayHistory(
+      { workflowsPath: WORKFLOWS },
+      history,
+      workflowIdOf(history, 'trials-completed.json'),
+    );
     await expect(replay).rejects.toBeInstanceOf(DeterminismViolationError);
     await expect(replay).rejects.toThrow(/Activity type of scheduled event 'validateModel'/);
   });
