@@ -6,9 +6,10 @@
 #            cuDNN 8.1) on CUDA 11.8 + cuDNN 8, Ubuntu 22.04. CUDA 12 and later ship other sonames
 #            (libcudart.so.12), which libtensorflow 2.9 cannot load; docs/deploy.md "GPU nodes" explains.
 # Both run as `node` (uid 1000) and create /data/buffer owned by it, so the compose `buffer` volume
-# starts writable.
+# starts writable. Node 24, the LTS line with the longest support left (docs/node-versions.md);
+# tfjs-node-gpu 4.22 runs on it through ml/tfjs-node-compat.ts.
 
-FROM node:22.22.2-bookworm-slim AS deps
+FROM node:24.21.0-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: the install scripts that matter are the native TensorFlow packages' libtensorflow
@@ -25,7 +26,7 @@ RUN rm -rf node_modules/@tensorflow/tfjs-node \
  && npm rebuild @tensorflow/tfjs-node-gpu \
  && npm cache clean --force
 
-FROM node:22.22.2-bookworm-slim AS runtime
+FROM node:24.21.0-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     TFJS_BACKEND=wasm \
     RETRAIN_BUFFER_DIR=/data/buffer

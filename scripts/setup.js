@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// Installs what a fresh clone lacks: npm packages and the pinned Go builds of the Temporal CLI
-// and MinIO. Plain Node (no dependencies) because it runs before `npm ci`.
+// Installs what a fresh clone lacks, and only what is asked for. `node scripts/setup.js`: what
+// `npm run demo` runs (npm packages, the Temporal CLI, the native TensorFlow backend, the command
+// line bundle). `--tests`: also what the tests start (MinIO, Versity's S3 gateway, Docker Compose,
+// chromium, redis-server, curl, jq). Part names (`node scripts/setup.js redis-server`): those parts,
+// for the commands that need them. Ends with one line of time per part. Plain Node (no dependencies)
+// because it runs before `npm install`.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const { createHash } = require('node:crypto');
@@ -10,31 +14,49 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 const binDir = path.join(root, '.tools', 'bin');
 
-/** Go builds, pinned by tools/<name>/go.mod + go.sum; rebuilt only when the pin changes. */
-const tools = [
-  {
-    name: 'temporal',
+/** Go builds, pinned by tools/<dir>/go.mod + go.sum; rebuilt only when the pin changes. */
+const goTools = {
+  temporal: {
     pkg: 'github.com/temporalio/cli/cmd/temporal',
     ldflags: '-s -w -X github.com/temporalio/cli/temporalcli.Version=1.5.1',
   },
-  { name: 'minio', pkg: 'github.com/minio/minio', ldflags: '-s -w' },
-  {
-    name: 'versitygw',
+  minio: { pkg: 'github.com/minio/minio', ldflags: '-s -w' },
+  versitygw: {
     pkg: 'github.com/versity/versitygw/cmd/versitygw',
     ldflags: '-s -w -X main.Version=v1.8.0',
   },
-  {
-    // `docker-compose config` validates docker-compose.yml in the tests; no Docker engine needed.
-    name: 'docker-compose',
+  // `docker-compose config` validates docker-compose.yml in the tests; no Docker engine needed.
+  'docker-compose': {
     dir: 'compose',
     pkg: 'github.com/docker/compose/v5/cmd',
     ldflags: '-s -w -X github.com/docker/compose/v5/internal.Version=v5.6.0',
   },
-];
+};
+
+/** Programs from Debian's packages, by command: each is also a part name. */
+const debianPackages = {
+  // The daemon-client tests run the documented bash client.
+  curl: 'curl',
+  jq: 'jq',
+  // The Web UI and dashboard tests drive it through playwright-core.
+  chromium: 'chromium',
+  // Run events go to Redis streams and `retrain bridge redis` reads jobs from one; the tests and the
+  // local stack (when a local Redis is configured) start their own servers.
+  'redis-server': 'redis-server',
+  // scripts/install-tfjs-node.sh sets the library names of libtensorflow from the PyPI wheel.
+  patchelf: 'patchelf',
+};
+
+/** What `npm run demo` runs, in install order (the npm packages first: the rest build on them). */
+const DEMO_PARTS = ['npm', 'temporal', 'tfjs-node', 'cli'];
+/** What the tests start besides the demo's parts. */
+const TEST_PARTS = ['minio', 'versitygw', 'docker-compose', 'curl', 'jq', 'chromium', 'redis-server'];
 
 function log(message) {
   process.stderr.write(`[setup] ${message}\n`);
 }
+
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 function fingerprint(files, extra) {
   const hash = createHash('sha256');
@@ -47,11 +69,10 @@ function ensureNodeModules() {
   const lock = path.join(root, 'package-lock.json');
   const stamp = path.join(root, 'node_modules', '.retrain-lock-hash');
   const want = fingerprint([lock], process.version);
-  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return;
+  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === want) return 'cached';
   // `npm install` rather than `npm ci`: it installs the locked versions too, and tolerates a lock
   // without the other platforms' optional binaries (DuckDB, swc), which some registries leave out.
   log('installing npm packages (npm install from package-lock.json)');
-  const started = Date.now();
   // onnxruntime-node's CPU runtime ships in its package; its postinstall would fetch CUDA providers
   // from NuGet (unreachable here, unused by serving) and fail the install.
   execFileSync('npm', ['install', '--no-audit', '--no-fund'], {
@@ -60,39 +81,27 @@ function ensureNodeModules() {
     env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
   });
   fs.writeFileSync(stamp, want);
-  log(`npm ci took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return undefined;
 }
 
-function ensureTool({ name, dir: toolDir = name, pkg, ldflags }) {
+function ensureGoTool(name) {
+  const { dir: toolDir = name, pkg, ldflags } = goTools[name];
   const dir = path.join(root, 'tools', toolDir);
   const bin = path.join(binDir, name);
   const pinFile = `${bin}.pin`;
   const want = fingerprint([path.join(dir, 'go.mod'), path.join(dir, 'go.sum')], ldflags);
-  if (fs.existsSync(bin) && fs.existsSync(pinFile) && fs.readFileSync(pinFile, 'utf8') === want) return;
+  if (fs.existsSync(bin) && fs.existsSync(pinFile) && fs.readFileSync(pinFile, 'utf8') === want)
+    return 'cached';
   fs.mkdirSync(binDir, { recursive: true });
   log(`building ${name} from ${pkg} (pinned in tools/${toolDir}/go.mod); the first build takes minutes`);
-  const started = Date.now();
   execFileSync('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', bin, pkg], {
     cwd: dir,
     stdio: ['ignore', 2, 2],
     env: { ...process.env, GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' },
   });
   fs.writeFileSync(pinFile, want);
-  log(`built ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return undefined;
 }
-
-/** Programs from Debian's packages: the documented bash client (curl, jq) and a browser for the Web UI tests. */
-const debianPackages = [
-  { command: 'curl', pkg: 'curl' },
-  { command: 'jq', pkg: 'jq' },
-  // The Web UI tests drive it through playwright-core.
-  { command: 'chromium', pkg: 'chromium' },
-  // scripts/install-tfjs-node.sh sets the library names of libtensorflow from the PyPI wheel.
-  { command: 'patchelf', pkg: 'patchelf' },
-  // Run events go to Redis streams and `retrain bridge redis` reads jobs from one; the tests and the
-  // local stack start their own servers.
-  { command: 'redis-server', pkg: 'redis-server' },
-];
 
 function onPath(command) {
   try {
@@ -103,9 +112,10 @@ function onPath(command) {
   }
 }
 
-function ensureDebianPackages() {
-  const missing = debianPackages.filter(({ command }) => !onPath(command)).map(({ pkg }) => pkg);
-  if (missing.length === 0) return;
+/** Installs the Debian packages of the commands not on PATH, in one apt-get run. */
+function ensureDebianPackages(commands) {
+  const missing = commands.filter((command) => !onPath(command)).map((command) => debianPackages[command]);
+  if (missing.length === 0) return 'present';
   if (process.getuid?.() !== 0 || !onPath('apt-get'))
     throw new Error(`missing ${missing.join(', ')}: install them (apt-get install ${missing.join(' ')})`);
   log(`installing ${missing.join(', ')} from Debian's packages`);
@@ -114,6 +124,7 @@ function ensureDebianPackages() {
     stdio: ['ignore', 2, 2],
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
+  return undefined;
 }
 
 /**
@@ -122,36 +133,66 @@ function ensureDebianPackages() {
  * package; scripts/install-tfjs-node.sh builds it from the PyPI tensorflow-cpu wheel instead.
  */
 function ensureNativeBackend() {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return;
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    return `none for ${process.platform}-${process.arch}: wasm`;
   const tfn = path.join(root, 'node_modules', '@tensorflow', 'tfjs-node');
   const built = ['lib/napi-v8/tfjs_binding.node', 'deps/lib/libpystub.so'].every((f) =>
     fs.existsSync(path.join(tfn, f)),
   );
-  if (built) return;
+  if (built) return 'cached';
+  ensureDebianPackages(['patchelf']);
   log('building the native TensorFlow backend (@tensorflow/tfjs-node) from the tensorflow-cpu 2.9.1 wheel');
-  const started = Date.now();
   execFileSync('bash', [path.join(root, 'scripts', 'install-tfjs-node.sh')], {
     cwd: root,
     stdio: ['ignore', 2, 2],
   });
-  log(`built @tensorflow/tfjs-node in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return undefined;
 }
 
 function ensureCliBundle() {
-  if (require('./lib/cli-bundle.js').buildBundle())
-    log('built the retrain command line bundle (.tools/cli/)');
+  return require('./lib/cli-bundle.js').buildBundle() ? undefined : 'cached';
 }
 
-function main() {
-  ensureNodeModules();
-  for (const tool of tools) ensureTool(tool);
-  ensureDebianPackages();
-  ensureNativeBackend();
-  ensureCliBundle();
+/** Each part's installer: it returns a note when it had nothing to do, undefined when it installed. */
+const installers = {
+  npm: ensureNodeModules,
+  ...Object.fromEntries(Object.keys(goTools).map((name) => [name, () => ensureGoTool(name)])),
+  'tfjs-node': ensureNativeBackend,
+  cli: ensureCliBundle,
+};
+
+/** Every part, in install order: npm packages first (the rest build on them), the bundle last. */
+const INSTALL_ORDER = ['npm', ...Object.keys(goTools), ...Object.keys(debianPackages), 'tfjs-node', 'cli'];
+const USAGE = `usage: node scripts/setup.js [--tests] [part ...]; parts: ${INSTALL_ORDER.join(', ')}`;
+
+/** The parts the arguments ask for, in install order: the demo's by default. */
+function selectParts(args) {
+  const names = args.filter((arg) => arg !== '--tests');
+  const unknown = names.filter((name) => !INSTALL_ORDER.includes(name));
+  if (unknown.length > 0) throw new Error(`unknown part ${unknown.join(', ')}; ${USAGE}`);
+  const wanted = new Set(names.length > 0 ? names : DEMO_PARTS);
+  if (args.includes('--tests')) for (const part of [...DEMO_PARTS, ...TEST_PARTS]) wanted.add(part);
+  return INSTALL_ORDER.filter((part) => wanted.has(part));
+}
+
+/** Installs the parts, the Debian ones in one apt-get run, and logs one line: the time of each. */
+function main(args) {
+  const parts = selectParts(args);
+  const debian = parts.filter((part) => part in debianPackages);
+  const started = Date.now();
+  const times = [];
+  for (const part of parts) {
+    if (part in debianPackages && part !== debian[0]) continue;
+    const partStarted = Date.now();
+    const note = part in debianPackages ? ensureDebianPackages(debian) : installers[part]();
+    const label = part in debianPackages ? 'debian' : part;
+    times.push(`${label} ${seconds(Date.now() - partStarted)}${note ? ` (${note})` : ''}`);
+  }
+  log(`${seconds(Date.now() - started)}: ${times.join(', ')}`);
 }
 
 try {
-  main();
+  main(process.argv.slice(2));
 } catch (err) {
   log(`failed: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,6 +26,8 @@ interface Part {
   url: string;
   ready: () => Promise<boolean>;
   command: () => [string, string[]];
+  /** The scripts/setup.js part that installs its program; set up before it starts. */
+  setup?: string;
   /** Work done just before it starts. */
   prepare?: () => Promise<void>;
 }
@@ -80,6 +83,7 @@ const redisParts = (port: number): Part[] => [
     name: 'redis',
     url: `redis://127.0.0.1:${port}`,
     ready: () => portOpen(port),
+    setup: 'redis-server',
     command: () => [
       'redis-server',
       [
@@ -116,6 +120,7 @@ const PARTS: Part[] = [
     name: 'minio',
     url: 's3 http://127.0.0.1:9000',
     ready: () => httpOk('http://127.0.0.1:9000/minio/health/live'),
+    setup: 'minio',
     command: () => [
       path.join(TOOLS_BIN, 'minio'),
       [
@@ -151,10 +156,28 @@ const PARTS: Part[] = [
   },
 ];
 
-/** Every part of this stack: Redis and the bridge only where a local Redis is configured. */
+/** Whether S3_ENDPOINT names the stack's MinIO (port 9000 on this machine). */
+function localS3(): boolean {
+  if (!process.env.S3_ENDPOINT) return false;
+  const { hostname, port } = new URL(process.env.S3_ENDPOINT);
+  return ['127.0.0.1', 'localhost'].includes(hostname) && port === '9000';
+}
+
+/**
+ * Every part of this stack: MinIO only where S3_ENDPOINT names it, Redis and the bridge only where
+ * a local Redis is configured; the default file store needs neither.
+ */
 function stackParts(): Part[] {
   const redisPort = localRedisPort();
-  return [...PARTS, ...(redisPort === undefined ? [] : redisParts(redisPort))];
+  const parts = localS3() ? PARTS : PARTS.filter((part) => part.name !== 'minio');
+  return [...parts, ...(redisPort === undefined ? [] : redisParts(redisPort))];
+}
+
+/** Installs a part's program when it is missing (scripts/setup.js <part>; instant when it is there). */
+function setUp(part: string): void {
+  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'setup.js'), part], {
+    stdio: ['ignore', 2, 2],
+  });
 }
 
 function readPid(name: string): number | undefined {
@@ -166,7 +189,13 @@ function readPid(name: string): number | undefined {
   }
 }
 
-/** Starts every part that does not answer yet, in order, and waits until each answers. */
+/** The servers: every other part connects to them, and to nothing else in the stack. */
+const SERVERS = new Set(['temporal', 'minio', 'redis']);
+
+/**
+ * Starts every part that does not answer yet and waits until each answers: the servers first, then
+ * the rest together (on two cores the workers' and the server's start-up overlap).
+ */
 export async function up(): Promise<void> {
   const env = {
     ...process.env,
@@ -179,30 +208,35 @@ export async function up(): Promise<void> {
   };
   fs.mkdirSync(PIDS, { recursive: true });
   fs.mkdirSync(path.join(DATA, 'redis'), { recursive: true });
-  for (const part of stackParts()) {
-    if (await part.ready()) {
-      console.error(`[stack] ${part.name.padEnd(10)} already up   ${part.url}`);
-      continue;
-    }
-    const started = Date.now();
-    await part.prepare?.();
-    const [command, args] = part.command();
-    const log = path.join(LOGS, `${part.name}.log`);
-    const pid = spawnDaemon(command, args, log, env);
-    fs.writeFileSync(path.join(PIDS, `${part.name}.pid`), String(pid));
-    await waitFor(
-      `${part.name} (log: ${path.relative(ROOT, log)})`,
-      async () => {
-        if (!isAlive(pid))
-          throw new Error(`${part.name} exited during start-up; see ${path.relative(ROOT, log)}`);
-        return part.ready();
-      },
-      120_000,
-    );
-    console.error(
-      `[stack] ${part.name.padEnd(10)} started in ${((Date.now() - started) / 1000).toFixed(1)} s   ${part.url}`,
-    );
+  const parts = stackParts();
+  await Promise.all(parts.filter((part) => SERVERS.has(part.name)).map((part) => startPart(part, env)));
+  await Promise.all(parts.filter((part) => !SERVERS.has(part.name)).map((part) => startPart(part, env)));
+}
+
+async function startPart(part: Part, env: NodeJS.ProcessEnv): Promise<void> {
+  if (await part.ready()) {
+    console.error(`[stack] ${part.name.padEnd(10)} already up   ${part.url}`);
+    return;
   }
+  const started = Date.now();
+  if (part.setup) setUp(part.setup);
+  await part.prepare?.();
+  const [command, args] = part.command();
+  const log = path.join(LOGS, `${part.name}.log`);
+  const pid = spawnDaemon(command, args, log, env);
+  fs.writeFileSync(path.join(PIDS, `${part.name}.pid`), String(pid));
+  await waitFor(
+    `${part.name} (log: ${path.relative(ROOT, log)})`,
+    async () => {
+      if (!isAlive(pid))
+        throw new Error(`${part.name} exited during start-up; see ${path.relative(ROOT, log)}`);
+      return part.ready();
+    },
+    120_000,
+  );
+  console.error(
+    `[stack] ${part.name.padEnd(10)} started in ${((Date.now() - started) / 1000).toFixed(1)} s   ${part.url}`,
+  );
 }
 
 export async function down(): Promise<void> {
