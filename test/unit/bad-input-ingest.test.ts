@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createServer, type InferenceServer } from '../../serving/server';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
@@ -427,7 +427,8 @@ let retrain: (...argv: string[]) => Promise<CliResult>;
 let server: InferenceServer;
 const counts: Record<string, number> = {};
 
-beforeEach(async () => {
+// One fixture for the file: each refusal compares the buffer before and after itself.
+beforeAll(async () => {
   fx = await createBufferFixture({ maxDelayMs: 10 });
   // Stored rows, so "nothing written" compares real part files, not an empty directory.
   await fx.ingestor.ingestRows(fx.spec.name, [row({ ts: '2001-02-01T00:00:00Z' })]);
@@ -438,13 +439,10 @@ beforeEach(async () => {
   await server.app.ready();
 });
 
-afterEach(async () => {
-  await server.app.close();
-  await fx.cleanup();
-});
-
-afterAll(() => {
+afterAll(async () => {
   console.log(`bad-input catalogue cases: ${JSON.stringify(counts)}`);
+  await server?.app.close();
+  await fx?.cleanup();
 });
 
 describe('retrain ingest refuses each bad file with its path and reason, writing nothing', () => {
