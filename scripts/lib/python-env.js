@@ -61,7 +61,9 @@ function ensurePythonEnv(options = {}) {
     return python;
   }
   const started = Date.now();
-  log(`installing trainers/python into ${path.relative(root, venv)} (${interpreterVersion}; PyTorch brings CUDA libraries, minutes)`);
+  log(
+    `installing trainers/python into ${path.relative(root, venv)} (${interpreterVersion}; PyTorch brings CUDA libraries, minutes)`,
+  );
   fs.rmSync(stamp, { force: true });
   if (!fs.existsSync(python)) execFileSync(python3, ['-m', 'venv', venv], { stdio: ['ignore', 2, 2] });
   const pip = [python, '-m', 'pip', '--disable-pip-version-check', '--no-input', 'install'];

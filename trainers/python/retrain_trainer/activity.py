@@ -41,7 +41,12 @@ class TrainerActivities:
     def train_model(self, input: dict[str, Any]) -> dict[str, Any]:
         info = activity.info()
         kind = str((input.get("hyperparams") or {}).get("architecture", "?")) if isinstance(input, dict) else "?"
-        ids = {"workflowId": info.workflow_id, "activityId": info.activity_id, "attempt": info.attempt, "kind": kind}
+        ids = {
+            "workflowId": info.workflow_id,
+            "activityId": info.activity_id,
+            "attempt": info.attempt,
+            "kind": kind,
+        }
         last = info.heartbeat_details[0] if info.heartbeat_details else None
         log.info("training started", extra=ids)
         # Cancellation arrives through is_cancelled() at the next batch or round, not as an exception
@@ -51,7 +56,10 @@ class TrainerActivities:
                 result = run_training(input, self.store, ActivityControl(), last)
             except StopTraining as stop:
                 TRAININGS.labels(kind=kind, outcome=stop.reason).inc()
-                log.info("training stopped", extra={**ids, "reason": stop.reason, "checkpoint": stop.checkpoint_key})
+                log.info(
+                    "training stopped",
+                    extra={**ids, "reason": stop.reason, "checkpoint": stop.checkpoint_key},
+                )
                 if stop.reason == "shutdown":
                     raise training_interrupted(stop.checkpoint_key) from None
                 raise CancelledError("training cancelled") from None

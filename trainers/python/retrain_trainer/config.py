@@ -132,7 +132,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         metrics_host=env.get("METRICS_HOST", "").strip() or "127.0.0.1",
         metrics_port=_port(env, "RETRAIN_PY_METRICS_PORT", 9467),
         slots=_positive(env, "RETRAIN_PY_SLOTS", 1),
-        user_trainers=tuple(
-            part.strip() for part in env.get("RETRAIN_PY_TRAINERS", "").split(",") if part.strip()
-        ),
+        user_trainers=tuple(part.strip() for part in env.get("RETRAIN_PY_TRAINERS", "").split(",") if part.strip()),
     )

@@ -59,7 +59,9 @@ def load_frame(store: BlobStore, dataset_key: str) -> Frame:
     meta_key, data_key = f"{dataset_key}/frame/frame.json", f"{dataset_key}/frame/frame.parquet"
     meta_bytes, data_bytes = store.get(meta_key), store.get(data_key)
     if meta_bytes is None or data_bytes is None:
-        raise corrupt_artefact(f"feature frame {store.uri_for(meta_key if meta_bytes is None else data_key)} is missing")
+        raise corrupt_artefact(
+            f"feature frame {store.uri_for(meta_key if meta_bytes is None else data_key)} is missing"
+        )
     try:
         meta = json.loads(meta_bytes)
         task = meta["task"]

@@ -8,9 +8,7 @@ SAMPLES_PER_SECOND = Gauge(
     "retrain_training_samples_per_second", "Training throughput, samples per second.", ["model", "kind"]
 )
 EPOCH = Gauge("retrain_training_epoch", "The last epoch (or boosting round) training finished.", ["model", "kind"])
-TRAININGS = Counter(
-    "retrain_py_trainings_total", "Trainings the Python worker ended, by outcome.", ["kind", "outcome"]
-)
+TRAININGS = Counter("retrain_py_trainings_total", "Trainings the Python worker ended, by outcome.", ["kind", "outcome"])
 
 
 def serve_metrics(host: str, port: int) -> None:

@@ -40,3 +40,17 @@ def keep_output(model: onnx.ModelProto, source: str, task: str) -> onnx.ModelPro
 
 def output_of(model: onnx.ModelProto, index: int) -> str:
     return model.graph.output[index].name
+
+
+def name_input(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The graph with its one input named `features` (a user's graph may call it anything)."""
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise ValueError(f"the graph must take one input, [n, F] float32; it takes {[i.name for i in inputs]}")
+    source = inputs[0].name
+    if source != "features":
+        for node in model.graph.node:
+            node.input[:] = ["features" if name == source else name for name in node.input]
+        inputs[0].name = "features"
+    return model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ class Param:
     min: float | None = None
     max: float | None = None
     choices: tuple[Any, ...] | None = None
-    item: type | None = None
+    item: builtins.type | None = None
 
     def type_name(self) -> str:
         return f"list of {self.item.__name__}" if self.type is list and self.item else self.type.__name__
@@ -34,9 +35,7 @@ def _is(value: Any, kind: type) -> bool:
 
 
 def _check(kind: str, name: str, spec: Param, value: Any) -> Any:
-    wrong = invalid_input(
-        f"{kind} parameter {name} must be a {spec.type_name()}, got {value!r}", kind=kind, param=name
-    )
+    wrong = invalid_input(f"{kind} parameter {name} must be a {spec.type_name()}, got {value!r}", kind=kind, param=name)
     if not _is(value, spec.type):
         raise wrong
     if spec.type is list:
@@ -48,14 +47,16 @@ def _check(kind: str, name: str, spec: Param, value: Any) -> Any:
     for item in items:
         if spec.choices is not None and item not in spec.choices:
             choices = ", ".join(map(str, spec.choices))
-            raise invalid_input(f"{kind} parameter {name} must be one of {choices}, got {item!r}", kind=kind, param=name)
-        if isinstance(item, int | float) and not isinstance(item, bool):
-            if (spec.min is not None and item < spec.min) or (spec.max is not None and item > spec.max):
-                raise invalid_input(
-                    f"{kind} parameter {name} must be within [{spec.min}, {spec.max}], got {item!r}",
-                    kind=kind,
-                    param=name,
-                )
+            raise invalid_input(
+                f"{kind} parameter {name} must be one of {choices}, got {item!r}", kind=kind, param=name
+            )
+        numeric = isinstance(item, int | float) and not isinstance(item, bool)
+        if numeric and ((spec.min is not None and item < spec.min) or (spec.max is not None and item > spec.max)):
+            raise invalid_input(
+                f"{kind} parameter {name} must be within [{spec.min}, {spec.max}], got {item!r}",
+                kind=kind,
+                param=name,
+            )
     return float(value) if spec.type is float else value
 
 

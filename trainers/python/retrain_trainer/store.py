@@ -139,9 +139,7 @@ class S3BlobStore:
     def list(self, prefix: str) -> list[str]:
         base = f"{self.prefix}/" if self.prefix else ""
         keys: list[str] = []
-        for page in self._client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=base + prefix
-        ):
+        for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base + prefix):
             keys.extend(item["Key"][len(base) :] for item in page.get("Contents", []))
         return sorted(keys)
 

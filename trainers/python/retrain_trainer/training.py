@@ -45,12 +45,18 @@ def load_resume(store: BlobStore, last_heartbeat: Any, fingerprint: str, ids: di
     key = ref["key"]
     body = store.get(f"{key}/state.json")
     if body is None:
-        log.warning("checkpoint named by the last heartbeat is missing; training from the start", extra={**ids, "checkpoint": key})
+        log.warning(
+            "checkpoint named by the last heartbeat is missing; training from the start",
+            extra={**ids, "checkpoint": key},
+        )
         return None
     try:
         meta = json.loads(body)
         if meta.get("fingerprint") != fingerprint:
-            log.warning("checkpoint belongs to other inputs; training from the start", extra={**ids, "checkpoint": key})
+            log.warning(
+                "checkpoint belongs to other inputs; training from the start",
+                extra={**ids, "checkpoint": key},
+            )
             return None
         files = {}
         for name in meta["files"]:
@@ -116,8 +122,16 @@ def train_candidate(
     fingerprint = fingerprint_of(inp, params, frame)
     resume = load_resume(store, last_heartbeat, fingerprint, ids)
     session = Session(
-        inp, frame, params, store, control, fingerprint, resume,
-        kind.backend(device), device, kind.total_epochs(inp, params),
+        inp,
+        frame,
+        params,
+        store,
+        control,
+        fingerprint,
+        resume,
+        kind.backend(device),
+        device,
+        kind.total_epochs(inp, params),
     )
     if resume is not None:
         log.info("resuming from checkpoint", extra={**ids, "checkpoint": resume.key, "epoch": resume.epoch})

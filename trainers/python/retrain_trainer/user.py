@@ -31,7 +31,7 @@ from .errors import invalid_input
 from .frame import TASKS, Floats, Split
 from .kinds.base import Kind, Session, Trained, task_loss
 from .kinds.sklearn_kinds import sklearn_answers, sklearn_to_onnx
-from .onnx_tools import contract_output, keep_output
+from .onnx_tools import contract_output, keep_output, name_input
 from .params import Param
 
 
@@ -126,7 +126,7 @@ def _onnx_of(model: Any, task: str, width: int) -> tuple[onnx.ModelProto, bool]:
     if isinstance(model, onnx.ModelProto):
         names = [o.name for o in model.graph.output]
         source = contract_output(task) if contract_output(task) in names else names[0]
-        return keep_output(model, source, task), True
+        return keep_output(name_input(model), source, task), True
     module = type(model).__module__
     if module.startswith(("xgboost", "lightgbm")):
         from onnxmltools import convert_lightgbm, convert_xgboost
@@ -161,7 +161,11 @@ class UserKind(Kind):
 
         task, frame = session.input.task, session.frame
         if session.resume is not None:
-            proto, from_onnx, estimator = onnx.load_from_string(session.resume.files["model.onnx"]), True, None
+            proto, from_onnx, estimator = (
+                onnx.load_from_string(session.resume.files["model.onnx"]),
+                True,
+                None,
+            )
         else:
             started = time.monotonic()
             session.batch(0, 1)

@@ -29,7 +29,9 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "task", "params", "frame"), CASES, ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("kind", "task", "params", "frame"), CASES, ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(CASES)]
+)
 def test_kind_trains_and_its_onnx_graph_answers_like_the_native_model(store, kind, task, params, frame) -> None:
     key = write_frame(store, task, **frame)
     control = FakeControl()

@@ -227,7 +227,9 @@ class Kind(ABC):
     def check_task(self, task: str) -> None:
         if task not in self.tasks:
             raise invalid_input(
-                f"{self.name} cannot do task {task}; it does {', '.join(self.tasks)}", kind=self.name, task=task
+                f"{self.name} cannot do task {task}; it does {', '.join(self.tasks)}",
+                kind=self.name,
+                task=task,
             )
 
     @abstractmethod

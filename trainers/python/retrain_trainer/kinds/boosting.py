@@ -1,4 +1,4 @@
-"""XGBoost and LightGBM: rounds are epochs, a checkpoint every `checkpoint_every` rounds, resume continues the booster."""
+"""XGBoost and LightGBM: rounds are epochs, checkpointed every few rounds; a resume continues the saved booster."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from onnxmltools.convert.common.data_types import FloatTensorType
 
 from ..onnx_tools import keep_output, output_of
 from ..params import Param
-from .base import Kind, Session, Snapshot, Trained, check_classes, task_loss
+from .base import Kind, Session, Snapshot, Trained, check_classes
 from .devices import cuda_visible
 
 TARGET_OPSET = 15
@@ -83,8 +83,15 @@ class XGBoostKind(Kind):
         options: dict[str, Any] = {
             key: p[key]
             for key in (
-                "max_depth", "learning_rate", "subsample", "colsample_bytree",
-                "min_child_weight", "reg_lambda", "reg_alpha", "gamma", "tree_method",
+                "max_depth",
+                "learning_rate",
+                "subsample",
+                "colsample_bytree",
+                "min_child_weight",
+                "reg_lambda",
+                "reg_alpha",
+                "gamma",
+                "tree_method",
             )
         }
         options |= {"random_state": session.seed, "device": session.device, "n_jobs": 0}
@@ -118,6 +125,7 @@ class XGBoostKind(Kind):
         estimator.fit(frame.train.x, frame.train.y, eval_set=evals, xgb_model=previous, verbose=False)
         if remaining <= 0:
             # Resumed after the last round: the checkpoint is the model (the one-round fit only set shapes).
+            assert previous is not None
             estimator._Booster = previous
         booster = estimator.get_booster()
         config = json.loads(booster.save_config())

@@ -94,7 +94,9 @@ class LogisticKind(_SingleShot):
         "solver": Param(str, "lbfgs", "Optimiser.", choices=("lbfgs", "newton-cg", "saga")),
         "max_iter": Param(int, 500, "Most solver iterations.", min=1),
         "tol": Param(float, 1e-4, "Stopping tolerance.", min=0.0),
-        "class_weight": Param(str, "none", "`balanced` weighs classes by inverse frequency.", choices=("none", "balanced")),
+        "class_weight": Param(
+            str, "none", "`balanced` weighs classes by inverse frequency.", choices=("none", "balanced")
+        ),
     }
 
     def build(self, session: Session) -> Any:
@@ -131,7 +133,11 @@ class KMeansKind(_SingleShot):
 
             raise invalid_input(f"kmeans n_clusters {p['n_clusters']} exceeds the train rows", param="n_clusters")
         return KMeans(
-            n_clusters=p["n_clusters"], n_init=p["n_init"], max_iter=p["max_iter"], tol=p["tol"], random_state=session.seed
+            n_clusters=p["n_clusters"],
+            n_init=p["n_init"],
+            max_iter=p["max_iter"],
+            tol=p["tol"],
+            random_state=session.seed,
         )
 
     def losses(self, session: Session, estimator: Any) -> tuple[float, float | None]:
@@ -157,7 +163,7 @@ class RandomForestKind(Kind):
         return f"scikit-learn {_sklearn_version()} cpu"
 
     def total_epochs(self, inp: TrainInput, params: dict[str, Any]) -> int:
-        return math.ceil(params["n_estimators"] / params["trees_per_step"])
+        return math.ceil(int(params["n_estimators"]) / int(params["trees_per_step"]))
 
     def train(self, session: Session) -> Trained:
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor

@@ -106,7 +106,11 @@ class _TorchKind(Kind):
 
         def snapshot() -> tuple[dict[str, bytes], dict[str, Any]]:
             buffer = io.BytesIO()
-            state = {"model": body.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()}
+            state = {
+                "model": body.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": torch.get_rng_state(),
+            }
             torch.save(state, buffer)
             return {"model.pt": buffer.getvalue()}, {}
 
@@ -127,7 +131,9 @@ class _TorchKind(Kind):
             val = self._val_loss(session, body, loss_fn, classify, y_mean, y_std, device)
             session.epoch_end(epoch, total / n * scale, None if val is None else val * scale, rate, snapshot)
         net.eval()
-        return Trained(onnx=_export(net, frame.width, contract_output(task)), predict=lambda a: _predict(net, a, device))
+        return Trained(
+            onnx=_export(net, frame.width, contract_output(task)), predict=lambda a: _predict(net, a, device)
+        )
 
     @staticmethod
     def _val_loss(
@@ -223,7 +229,7 @@ def _answer_module() -> Any:
     return Answer
 
 
-def _Answer(body: Any, classify: bool, y_mean: float, y_std: float) -> Any:  # noqa: N802
+def _Answer(body: Any, classify: bool, y_mean: float, y_std: float) -> Any:
     return _answer_module()(body, classify, y_mean, y_std)
 
 
@@ -246,9 +252,9 @@ def _export(net: Any, width: int, output: str) -> onnx.ModelProto:
         # The legacy exporter's deprecation and the tracer's notes on LSTM shapes: the batch axis is dynamic.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-        cpu,
+            cpu,
             (torch.zeros(2, width),),
-            buffer,
+            buffer,  # type: ignore[arg-type]
             input_names=["features"],
             output_names=[output],
             dynamic_axes={"features": {0: "n"}, output: {0: "n"}},
