@@ -2,6 +2,7 @@ import type { ModelSpec } from '../common/model-spec';
 import type { ActivityDeps } from './deps';
 import { createDeliverEvent, createEventSinks } from './deliver-event';
 import { createExportDataset } from './export-dataset';
+import { withFeatureFrame } from './export-frame';
 import { loadSpecOrFail } from './load-spec';
 import { createMeasureTriggers, createRecordEvaluation } from './measure-triggers';
 import { createRegisterModel } from './register-model';
@@ -19,7 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     loadSpec: timed(async ({ model }: { model: string }): Promise<ModelSpec> =>
       loadSpecOrFail(deps.registry, model),
     ),
-    exportDataset: timed(createExportDataset(deps)),
+    exportDataset: timed(withFeatureFrame(deps, createExportDataset(deps))),
     trainModel: timed(createTrainModel(deps)),
     validateModel: timed(createValidateModel(deps)),
     registerModel: timed(createRegisterModel(deps)),

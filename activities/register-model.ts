@@ -24,6 +24,8 @@ export function createRegisterModel(deps: ActivityDeps) {
         runId: input.runId,
         parentVersion,
         backend: input.training.backend,
+        // Written for ONNX versions only: a tfjs version's metadata stays as it always was.
+        ...(input.training.format === 'onnx' ? { format: 'onnx' as const } : {}),
         hyperparams: input.hyperparams,
         epochs: input.training.epochs,
         training: {

@@ -1,11 +1,9 @@
-import * as tf from '@tensorflow/tfjs';
 import type { EntityFigures, Preprocessing } from '../common/artefacts';
 import { lowerIsBetter, resolveGateMetric, type Gate } from '../common/model-spec';
 import type { GateDecision, MetricSet, ValidateInput, ValidateResult } from '../common/stages';
 import { selectBackend } from '../ml/backend';
 import { classifyMetrics, forecastMetrics, perSeries } from '../ml/metrics';
-import { predictSplit } from '../ml/predict';
-import { storeLoadHandler } from '../ml/store-io';
+import { loadStoredModel, predictSplitWith, type ModelFormat } from '../ml/loaded-model';
 import { candidatePreprocessing, saveEntityFigures } from '../datasets/candidate-files';
 import { loadManifest, openDataset, type LoadedSplit, type OpenDataset } from '../datasets/dataset-io';
 import type { ActivityDeps } from './deps';
@@ -154,10 +152,16 @@ export function decide(
 }
 
 /** A stored model's predictions for `split` (built under that model's preprocessing). */
-async function predictWith(deps: ActivityDeps, prefix: string, split: LoadedSplit): Promise<Float64Array> {
-  const model = await tf.loadLayersModel(storeLoadHandler(deps.store, prefix));
+async function predictWith(
+  deps: ActivityDeps,
+  prefix: string,
+  split: LoadedSplit,
+  /** The model's format (absent: by the files under `prefix`). */
+  options: { format?: ModelFormat | undefined } = {},
+): Promise<Float64Array> {
+  const model = await loadStoredModel(deps.store, prefix, options);
   try {
-    return predictSplit(model, split);
+    return (await predictSplitWith(model, split)).values;
   } finally {
     model.dispose();
   }
@@ -224,6 +228,8 @@ async function scoreProduction(
       skipped: `production ${version} not compared: its inputs (${theirs}) differ from the candidate's (${ours})`,
     };
   const { holdout } = dataset.splits(meta.preprocessing);
-  const predictions = await predictWith(deps, deps.registry.versionPrefix(model, version), holdout);
+  const predictions = await predictWith(deps, deps.registry.versionPrefix(model, version), holdout, {
+    format: meta.format ?? 'tfjs',
+  });
   return { production: { version, metrics: scorer.score(predictions) } };
 }

@@ -122,6 +122,11 @@ export const ModelMetadataSchema = z.object({
   runId: z.string(),
   parentVersion: z.string().nullable(),
   backend: z.string(),
+  /**
+   * How the version is stored: `tfjs` (model.json, weights.bin) or `onnx` (model.onnx, from the
+   * python trainer). Absent: tfjs, as every version before formats.
+   */
+  format: z.enum(['tfjs', 'onnx']).optional(),
   hyperparams: HyperparamsSchema,
   epochs: z.number().int(),
   training: z.object({

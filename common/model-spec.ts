@@ -1,5 +1,15 @@
 import { z } from 'zod';
 import { durationMs, durationSchema } from './durations';
+import {
+  DeviceSchema,
+  PYTHON_KIND_NAMES,
+  pythonKindIssues,
+  tfjsChoiceIssues,
+  trainerOf,
+  TrainerSchema,
+  type KindIssue,
+  type Trainer,
+} from './trainer-kinds';
 import { TriggersSchema } from './triggers';
 
 /** Lowercase slug: safe as a store key segment, a workflow id part and a directory name. */
@@ -36,6 +46,23 @@ export function architectureIssue(task: Task, architecture: string): string | un
     : `architecture ${architecture} cannot train a ${task} model; use one of ${allowed.join(', ')}`;
 }
 
+/**
+ * Why the spec's trainer cannot train these hyperparameters, paths relative to `hyperparams`: for
+ * tfjs an architecture it has no trainer for (see {@link architectureIssue}) or python-only fields;
+ * for python an unknown kind, a task it cannot do, a parameter it does not take, a GPU it lacks.
+ */
+export function hyperparamsIssues(
+  spec: { task: Task; trainer?: Trainer | undefined },
+  hp: Pick<Hyperparams, 'architecture' | 'params' | 'device'>,
+): KindIssue[] {
+  if (trainerOf(spec) === 'python') return pythonKindIssues(spec.task, hp);
+  const issue = architectureIssue(spec.task, hp.architecture);
+  const hint = (PYTHON_KIND_NAMES as readonly string[]).includes(hp.architecture)
+    ? ` (${hp.architecture} is a python trainer kind: "trainer": "python")`
+    : '';
+  return [...(issue ? [{ path: ['architecture'], message: issue + hint }] : []), ...tfjsChoiceIssues(hp)];
+}
+
 /** Cyclic encodings (sine and cosine) of each input row's UTC time, added to every lag step. */
 export const CalendarFeatureSchema = z.enum(['hourOfDay', 'dayOfWeek', 'monthOfYear']);
 export type CalendarFeature = z.infer<typeof CalendarFeatureSchema>;
@@ -51,7 +78,21 @@ export const TargetTransformSchema = z.enum(['level', 'change']);
 
 export const HyperparamsSchema = z
   .object({
-    architecture: z.enum(['mlp', 'lstm', 'logistic', 'linear']).default('mlp'),
+    /**
+     * The kind of model: TensorFlow.js trains mlp, lstm, logistic and linear ({@link ARCHITECTURES});
+     * the python trainer its kinds (common/trainer-kinds.ts), mlp, lstm and logistic among them, and
+     * user trainers registered by name in Python.
+     */
+    architecture: z
+      .string()
+      .regex(/^[a-z][a-z0-9_-]{0,62}$/, {
+        message: 'architecture must be a kind name: lowercase letters, digits, - and _',
+      })
+      .default('mlp'),
+    /** Python trainer: the kind's own parameters, checked against its table in common/trainer-kinds.ts. */
+    params: z.record(z.string(), z.unknown()).optional(),
+    /** Python trainer: `gpu` trains on the `-py-gpu` queue (kinds with GPU support only). Absent: cpu. */
+    device: DeviceSchema.optional(),
     /** Absent: `entity` for forecasts, `global` for classifiers (see {@link inputOptions}). */
     normalisation: NormalisationSchema.optional(),
     /** Forecasts only. Absent: `change` when the target is a feature, else `level`. */
@@ -146,6 +187,8 @@ export const ModelSpecSchema = z
     name: ModelNameSchema,
     description: z.string().max(500).optional(),
     task: TaskSchema,
+    /** Who trains the model (common/trainer-kinds.ts). Absent: `tfjs`, as for every spec before trainers. */
+    trainer: TrainerSchema.optional(),
     timeColumn: ColumnNameSchema,
     entityColumn: ColumnNameSchema,
     features: z.array(ColumnNameSchema).min(1).max(256),
@@ -177,12 +220,12 @@ export const ModelSpecSchema = z
     if (spec.task === 'classify' && spec.threshold === undefined) {
       ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'classify models need a threshold' });
     }
-    const archIssue = architectureIssue(spec.task, spec.hyperparams.architecture);
-    if (archIssue)
-      ctx.addIssue({ code: 'custom', path: ['hyperparams', 'architecture'], message: archIssue });
+    for (const issue of hyperparamsIssues(spec, spec.hyperparams))
+      ctx.addIssue({ code: 'custom', path: ['hyperparams', ...issue.path], message: issue.message });
     for (const [i, architecture] of (spec.search?.architecture ?? []).entries()) {
-      const issue = architectureIssue(spec.task, architecture);
-      if (issue) ctx.addIssue({ code: 'custom', path: ['search', 'architecture', i], message: issue });
+      const issue = hyperparamsIssues(spec, { ...spec.hyperparams, architecture })[0];
+      if (issue)
+        ctx.addIssue({ code: 'custom', path: ['search', 'architecture', i], message: issue.message });
     }
     const columns = [spec.timeColumn, spec.entityColumn];
     for (const column of spec.features) {

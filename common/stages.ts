@@ -1,5 +1,6 @@
 import type { TrialRecord } from './artefacts';
-import type { Gate, GateMetric, Hyperparams } from './model-spec';
+import type { Gate, GateMetric, Hyperparams, Task } from './model-spec';
+import type { Device } from './trainer-kinds';
 
 // Payloads between stages: small JSON with store keys, never tensors or weights.
 
@@ -27,9 +28,34 @@ export interface TrainInput {
   trial?: number;
 }
 
+/** What the python trainer reads of the hyperparameters (docs/trainers.md "Input"). */
+export interface KindHyperparams {
+  architecture: string;
+  params: Record<string, unknown>;
+  seed: number;
+  device?: Device;
+}
+
+/**
+ * `trainModel` input of a trainer outside TypeScript (docs/trainers.md "Input"): the tfjs input
+ * with the task and checkpoint prefix spelt out, and only the hyperparameters its kinds read.
+ */
+export interface PythonTrainInput extends Omit<TrainInput, 'hyperparams'> {
+  task: Task;
+  hyperparams: KindHyperparams;
+  checkpointPrefix: string;
+}
+
 export interface TrainResult {
-  /** Store prefix holding the trained candidate's model.json and weights.bin. */
+  /**
+   * Store prefix holding the trained candidate: model.json and weights.bin (tfjs), or model.onnx,
+   * candidate.json and preprocessing.json (onnx).
+   */
   candidateKey: string;
+  /** Absent: tfjs (results of trainers before formats). */
+  format?: 'tfjs' | 'onnx';
+  /** Where it trained (python trainer): `cuda` only when the GPU really ran it. */
+  device?: 'cpu' | 'cuda';
   backend: string;
   epochs: number;
   loss: number;

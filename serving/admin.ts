@@ -85,6 +85,9 @@ export function describeSlot(slot: ModelSlot) {
     model: slot.model,
     version: slot.version,
     loadedAt: slot.loadedAt,
+    /** `tfjs` or `onnx`, and what runs it (`tensorflow.js cpu`, `onnxruntime-node 1.31.1 cpu`). */
+    format: slot.format,
+    runtime: slot.runtime,
     backend: slot.backend,
     trainedOn: slot.metadata.backend,
     createdAt: slot.metadata.createdAt,

@@ -4,6 +4,7 @@ import type { EntityStats, ModelMetadata, Preprocessing } from '../common/artefa
 import { inputWidth } from '../common/model-inputs';
 import type { ModelSpec } from '../common/model-spec';
 import { CorruptArtefactError } from '../common/errors';
+import { onnxModel, tfjsModel, ONNX_FILE, type LoadedModel, type ModelFormat } from '../ml/loaded-model';
 import { storeLoadHandler } from '../ml/store-io';
 import type { ModelRegistry } from '../storage/registry';
 
@@ -17,8 +18,8 @@ export class ModelLoadError extends Error {
 }
 
 /**
- * One loaded model version. Requests hold it with {@link ModelSlot.acquire}; once retired by a reload,
- * its tensors are freed when the last request that still uses it is done.
+ * One loaded model version, TensorFlow.js or ONNX. Requests hold it with {@link ModelSlot.acquire};
+ * once retired by a reload, its tensors or session are freed when the last request using it is done.
  */
 export class ModelSlot {
   readonly loadedAt = new Date().toISOString();
@@ -29,17 +30,30 @@ export class ModelSlot {
   constructor(
     readonly model: string,
     readonly version: string,
-    readonly net: tf.LayersModel,
+    readonly runner: LoadedModel,
     readonly metadata: ModelMetadata,
   ) {}
+
+  /** How the version is stored and run: `tfjs` or `onnx`. */
+  get format(): ModelFormat {
+    return this.runner.format;
+  }
+
+  /** What runs it: `tensorflow.js <backend>` or `onnxruntime-node <version> cpu`. */
+  get runtime(): string {
+    return this.runner.runtime;
+  }
 
   get preprocessing(): Preprocessing {
     return this.metadata.preprocessing;
   }
 
-  /** The TensorFlow.js backend this version runs on (one per process), for `GET /admin/model-info`. */
+  /**
+   * The TensorFlow.js backend this version runs on (one per process), or `cpu` for ONNX (onnxruntime's
+   * CPU provider), for `GET /admin/model-info`.
+   */
   get backend(): string {
-    return tf.getBackend();
+    return this.runner.format === 'tfjs' ? tf.getBackend() : 'cpu';
   }
 
   /** Requests currently using this version. */
@@ -60,17 +74,15 @@ export class ModelSlot {
     };
   }
 
-  /** Runs the model on `x` (row-major, `width` columns) and returns its raw outputs, one per row. */
+  /**
+   * Runs the model on `x` (row-major, `width` columns) and returns its raw outputs: one per row, or
+   * k class probabilities per row (multi-class).
+   */
   async predict(x: Float32Array, width: number): Promise<Float32Array> {
     // acquire() runs before the first await, so a reload cannot dispose the model under this call.
     const release = this.acquire();
     try {
-      const out = tf.tidy(() => this.net.predict(tf.tensor2d(x, [x.length / width, width])) as tf.Tensor);
-      try {
-        return Float32Array.from(await out.data());
-      } finally {
-        out.dispose();
-      }
+      return (await this.runner.predict(x, x.length / width, width)).values;
     } finally {
       release();
     }
@@ -85,7 +97,7 @@ export class ModelSlot {
   private disposeWhenIdle(): void {
     if (this.retired && this.inFlight === 0 && !this.disposed) {
       this.disposed = true;
-      this.net.dispose();
+      this.runner.dispose();
     }
   }
 }
@@ -109,25 +121,71 @@ export async function loadVersion(
   if (!metadata) throw new ModelLoadError(`${what} does not exist or is incomplete (no metadata.json)`);
   checkMetadata(what, model, version, metadata);
   if (spec) checkAgainstSpec(what, metadata.preprocessing, spec);
-  const net = await tf
-    .loadLayersModel(storeLoadHandler(registry.store, registry.versionPrefix(model, version)))
-    .catch((err: unknown) => {
-      // Store-io errors name the key already; tfjs's own (a topology it cannot build) do not.
-      const from =
-        err instanceof CorruptArtefactError
-          ? ''
-          : ` from ${registry.store.uriFor(registry.versionPrefix(model, version))}`;
-      throw new ModelLoadError(`${what} cannot be loaded${from}: ${messageOf(err)}`);
-    });
+  const runner =
+    metadata.format === 'onnx'
+      ? await loadOnnxVersion(registry, what, registry.versionPrefix(model, version), metadata.preprocessing)
+      : await loadTfjsVersion(registry, what, registry.versionPrefix(model, version), metadata.preprocessing);
+  return new ModelSlot(model, version, runner, metadata);
+}
+
+/** A TensorFlow.js version's layers, checked by {@link checkModel}. */
+async function loadTfjsVersion(
+  registry: ModelRegistry,
+  what: string,
+  prefix: string,
+  pre: Preprocessing,
+): Promise<LoadedModel> {
+  const net = await tf.loadLayersModel(storeLoadHandler(registry.store, prefix)).catch((err: unknown) => {
+    // Store-io errors name the key already; tfjs's own (a topology it cannot build) do not.
+    const from = err instanceof CorruptArtefactError ? '' : ` from ${registry.store.uriFor(prefix)}`;
+    throw new ModelLoadError(`${what} cannot be loaded${from}: ${messageOf(err)}`);
+  });
   try {
-    checkModel(what, net, metadata.preprocessing);
+    checkModel(what, net, pre);
   } catch (err) {
     net.dispose();
     throw err instanceof ModelLoadError
       ? err
       : new ModelLoadError(`${what} failed its checks: ${messageOf(err)}`);
   }
-  return new ModelSlot(model, version, net, metadata);
+  return tfjsModel(net);
+}
+
+/**
+ * An ONNX version's graph in an onnxruntime session, checked as a TensorFlow.js version is: the
+ * input width the preprocessing makes, finite outputs on a probe batch; then warmed up.
+ */
+async function loadOnnxVersion(
+  registry: ModelRegistry,
+  what: string,
+  prefix: string,
+  pre: Preprocessing,
+): Promise<LoadedModel> {
+  const uri = registry.store.uriFor(`${prefix}/${ONNX_FILE}`);
+  const blob = await registry.store.get(`${prefix}/${ONNX_FILE}`).catch((err: unknown) => {
+    throw new ModelLoadError(`${what} cannot be loaded from ${uri}: ${messageOf(err)}`);
+  });
+  if (!blob) throw new ModelLoadError(`${what} cannot be loaded: ${uri} is missing`);
+  const runner = await onnxModel(blob.body, pre.classes !== undefined).catch((err: unknown) => {
+    throw new ModelLoadError(`${what} cannot be loaded from ${uri}: ${messageOf(err)}`);
+  });
+  try {
+    const width = inputWidth(pre);
+    if (runner.inputWidth !== undefined && runner.inputWidth !== width)
+      throw new ModelLoadError(`${what} takes ${runner.inputWidth} input columns, expected ${width}`);
+    const probe = await runner.predict(new Float32Array(PROBE_ROWS * width), PROBE_ROWS, width);
+    if (probe.values.length !== PROBE_ROWS * probe.width || !probe.values.every(Number.isFinite))
+      throw new ModelLoadError(
+        `${what} gives non-finite outputs on a probe batch: ${Array.from(probe.values).join(', ')}`,
+      );
+    for (const rows of WARM_UP_ROWS) await runner.predict(new Float32Array(rows * width), rows, width);
+    return runner;
+  } catch (err) {
+    runner.dispose();
+    throw err instanceof ModelLoadError
+      ? err
+      : new ModelLoadError(`${what} failed its checks: ${messageOf(err)}`);
+  }
 }
 
 function checkMetadata(what: string, model: string, version: string, metadata: ModelMetadata): void {

@@ -11,7 +11,13 @@ import { PreconditionFailedError } from './errors';
 import { getJson, putJson } from './open-store';
 
 export const PRODUCTION_ALIAS = 'production';
-const MODEL_FILES = ['model.json', 'weights.bin'] as const;
+/** The files of a version by its metadata's `format` (absent: tfjs). */
+const MODEL_FILES = { tfjs: ['model.json', 'weights.bin'], onnx: ['model.onnx'] } as const;
+
+/** The files a version of `metadata`'s format holds beside metadata.json. */
+export function versionFiles(metadata: Pick<ModelMetadata, 'format'>): readonly string[] {
+  return MODEL_FILES[metadata.format ?? 'tfjs'];
+}
 
 /** Thrown when a model has no spec in the store. */
 export class ModelNotFoundError extends Error {
@@ -109,7 +115,8 @@ export class ModelRegistry {
 
   /**
    * Says why `version` cannot be served, or `undefined` when it is complete: metadata.json valid and
-   * describing it, model.json and weights.bin present. Rollback targets must pass this.
+   * describing it, and its format's files present (model.json and weights.bin, or model.onnx).
+   * Rollback targets must pass this.
    */
   async versionProblem(model: string, version: string): Promise<string | undefined> {
     const prefix = this.versionPrefix(model, version);
@@ -124,7 +131,7 @@ export class ModelRegistry {
       return `${this.store.uriFor(`${prefix}/metadata.json`)} describes ${metadata.model} ${metadata.version}`;
     // A listing, not a download: weights can be large and live on S3.
     const keys = new Set(await this.store.list(`${prefix}/`));
-    for (const file of MODEL_FILES) {
+    for (const file of versionFiles(metadata)) {
       if (!keys.has(`${prefix}/${file}`)) return `${model} ${version} lacks ${file}`;
     }
     return undefined;
@@ -142,12 +149,13 @@ export class ModelRegistry {
   ): Promise<string> {
     const version = await this.claimVersion(model, workflowId);
     const prefix = this.versionPrefix(model, version);
-    for (const file of MODEL_FILES) {
+    const described = ModelMetadataSchema.parse(metadata(version));
+    for (const file of versionFiles(described)) {
       const blob = await this.store.get(`${candidatePrefix}/${file}`);
       if (!blob) throw new Error(`Candidate ${this.store.uriFor(candidatePrefix)} lacks ${file}`);
       await this.createOrConfirm(`${prefix}/${file}`, blob.body);
     }
-    const meta = Buffer.from(JSON.stringify(ModelMetadataSchema.parse(metadata(version)), null, 2));
+    const meta = Buffer.from(JSON.stringify(described, null, 2));
     // A retry finds the first attempt's metadata (other timestamps) and keeps it.
     await this.createOrConfirm(`${prefix}/metadata.json`, meta, true);
     return version;

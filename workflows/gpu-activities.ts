@@ -1,25 +1,50 @@
-import { ActivityCancellationType, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import { gpuTaskQueueFor } from '../common/task-queues';
+import {
+  ActivityCancellationType,
+  proxyActivities,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { PythonTrainInput, TrainResult } from '../common/stages';
+import { gpuTaskQueueFor, pythonTaskQueueFor } from '../common/task-queues';
+import type { Device } from '../common/trainer-kinds';
 import { nonRetryableErrorTypes, type Activities } from './cpu-activities';
+
+/** How every trainer's `trainModel` is called, whichever queue serves it (docs/trainers.md). */
+const TRAINING: ActivityOptions = {
+  startToCloseTimeout: '4 hours',
+  // A dead training worker is noticed within this, and the retry resumes from its last checkpoint.
+  // Training heartbeats every second between batches; 30 s also covers a slow checkpoint write.
+  heartbeatTimeout: '30s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes,
+  },
+};
 
 /**
  * `trainModel` on the gpu queue of this run's task queue; call from workflow code. A cancel waits
  * for the training to stop, so its last checkpoint is saved before the run ends.
  */
 export function gpuActivities() {
-  return proxyActivities<Activities>({
-    taskQueue: gpuTaskQueueFor(workflowInfo().taskQueue),
-    startToCloseTimeout: '4 hours',
-    // A dead gpu worker is noticed within this, and the retry resumes from its last checkpoint.
-    // Training heartbeats every second between batches; 30 s also covers a slow checkpoint write.
-    heartbeatTimeout: '30s',
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: {
-      initialInterval: '2s',
-      backoffCoefficient: 2,
-      maximumInterval: '1 minute',
-      maximumAttempts: 5,
-      nonRetryableErrorTypes,
-    },
+  return proxyActivities<Activities>({ ...TRAINING, taskQueue: gpuTaskQueueFor(workflowInfo().taskQueue) });
+}
+
+/** The python trainer's activities: served by its Temporal Python worker, not by this codebase. */
+export interface PythonActivities {
+  trainModel(input: PythonTrainInput): Promise<TrainResult>;
+}
+
+/**
+ * `trainModel` on the python trainer's queue of this run's task queue (`-py`, or `-py-gpu` for a
+ * GPU), with the same timeouts, retries and cancellation as TensorFlow.js training.
+ */
+export function pythonActivities(device: Device | undefined) {
+  return proxyActivities<PythonActivities>({
+    ...TRAINING,
+    taskQueue: pythonTaskQueueFor(workflowInfo().taskQueue, device),
   });
 }

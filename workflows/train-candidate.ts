@@ -1,16 +1,18 @@
 import { workflowInfo } from '@temporalio/workflow';
+import { checkpointPrefix } from '../common/artefacts';
 import {
-  architectureIssue,
   HyperparamsSchema,
+  hyperparamsIssues,
   inputOptionsIssue,
   type Hyperparams,
   type ModelSpec,
 } from '../common/model-spec';
 import type { RetrainRequest, TrialProgress } from '../common/retrain';
-import type { TrainResult } from '../common/stages';
+import type { KindHyperparams, TrainInput, TrainResult } from '../common/stages';
+import { trainerOf } from '../common/trainer-kinds';
 import { planTrials } from '../common/trials';
 import { invalidInput } from './failures';
-import { gpuActivities } from './gpu-activities';
+import { gpuActivities, pythonActivities } from './gpu-activities';
 import type { RunRecorder, Timer } from './run-recorder';
 import { runTrials, trialBoard } from './trials';
 
@@ -30,7 +32,7 @@ export interface TrainingPlan {
 
 /**
  * The training stage: the spec's hyperparameters with the input's over them, planned into trials
- * (one without a search) and trained on the gpu queue, the best completed trial winning. A merge that
+ * (one without a search) and trained on the trainer's queue (tfjs: gpu; python: `-py`, `-py-gpu`), the best completed trial winning. A merge that
  * is not valid hyperparameters fails the run non-retryably with InvalidInput naming the field (see
  * {@link mergeHyperparams}).
  */
@@ -45,24 +47,44 @@ export async function trainCandidate(
   run.training(board, epochs);
   const gpu = gpuActivities();
   const { workflowId } = workflowInfo();
+  const python = trainerOf(spec) === 'python';
   const { best, result } = await runTrials(
     board,
-    (entry) =>
-      timed(
-        gpu.trainModel({
-          model: input.model,
-          workflowId,
-          datasetKey,
-          epochs,
-          hyperparams: entry.hyperparams,
-          incremental: input.incremental,
-          gateMetric: spec.gate.metric,
-          ...(searching ? { trial: entry.trial } : {}),
-        }),
-      ),
+    (entry) => {
+      const trainInput: TrainInput = {
+        model: input.model,
+        workflowId,
+        datasetKey,
+        epochs,
+        hyperparams: entry.hyperparams,
+        incremental: input.incremental,
+        gateMetric: spec.gate.metric,
+        ...(searching ? { trial: entry.trial } : {}),
+      };
+      return timed(
+        python
+          ? pythonActivities(entry.hyperparams.device).trainModel({
+              ...trainInput,
+              task: spec.task,
+              hyperparams: kindHyperparams(entry.hyperparams),
+              checkpointPrefix: checkpointPrefix(input.model, workflowId, trainInput.trial),
+            })
+          : gpu.trainModel(trainInput),
+      );
+    },
     () => run.trialsChanged(),
   );
   return { best, result, board };
+}
+
+/** The hyperparameters a python kind reads: the kind, its parameters, the seed and the device. */
+function kindHyperparams(hp: Hyperparams): KindHyperparams {
+  return {
+    architecture: hp.architecture,
+    params: hp.params ?? {},
+    seed: hp.seed,
+    ...(hp.device === undefined ? {} : { device: hp.device }),
+  };
 }
 
 /**
@@ -71,8 +93,8 @@ export async function trainCandidate(
  */
 export function mergeHyperparams(spec: ModelSpec, overrides: Partial<Hyperparams> | undefined): Hyperparams {
   const merged = HyperparamsSchema.superRefine((hp, ctx) => {
-    const architecture = architectureIssue(spec.task, hp.architecture);
-    if (architecture) ctx.addIssue({ code: 'custom', path: ['architecture'], message: architecture });
+    for (const issue of hyperparamsIssues(spec, hp))
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     const options = inputOptionsIssue(spec, hp);
     if (options) ctx.addIssue({ code: 'custom', path: [options.field], message: options.message });
   }).safeParse({ ...spec.hyperparams, ...overrides });
