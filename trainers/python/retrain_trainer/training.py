@@ -15,6 +15,7 @@ from .errors import corrupt_artefact, invalid_input
 from .frame import Frame, load_frame
 from .kinds import find_kind
 from .kinds.base import Checkpoint, Control, Kind, Session, Trained
+from .onnx_tools import contract_output
 from .params import validate_params
 from .store import BlobStore
 from .user import UserKind
@@ -103,6 +104,13 @@ def _onnx_check(trained: Trained, frame: Frame) -> dict[str, Any]:
     return {"rows": len(rows), "maxAbsDiff": diff}
 
 
+def _holdout_predictions(trained: Trained, frame: Frame, task: str) -> dict[str, Any]:
+    """The native model's own outputs for every holdout row, in frame order (docs/trainers.md "Result")."""
+    rows = len(frame.holdout.x)
+    out = np.asarray(trained.predict(frame.holdout.x), dtype=np.float64).reshape(rows, -1) if rows else np.zeros((0, 1))
+    return {"output": contract_output(task), "width": int(out.shape[1]), "values": out.ravel().tolist()}
+
+
 def run_training(raw: Any, store: BlobStore, control: Control, last_heartbeat: Any = None) -> dict[str, Any]:
     """Trains to the end (or raises StopTraining, an ApplicationError, or a retryable error) and returns the result."""
     return train_candidate(raw, store, control, last_heartbeat)[0]
@@ -146,6 +154,8 @@ def train_candidate(
     for name, body in trained.native.items():
         store.put(f"{candidate_key}/native/{name}", body)
     store.put(f"{candidate_key}/preprocessing.json", json.dumps(frame.preprocessing).encode())
+    predictions = _holdout_predictions(trained, frame, inp.task)
+    store.put(f"{candidate_key}/holdout-predictions.json", json.dumps(predictions).encode())
     candidate = {
         "format": "onnx",
         "kind": kind.name,
