@@ -151,12 +151,13 @@ describe('record workflow histories for the replay test', () => {
             deps: pipeline.deps,
             gpuSlots: 1,
           };
+          // runUntil shuts the first worker down once training is under way (or the wait failed).
           const first = await createGpuWorker(options);
-          const firstRunning = first.run();
-          const handle = await start('worker-shutdown', { model, incremental: false });
-          await training(handle, 2);
-          first.shutdown();
-          await firstRunning;
+          const handle = await first.runUntil(async () => {
+            const started = await start('worker-shutdown', { model, incremental: false });
+            await training(started, 2);
+            return started;
+          });
           const second = await createGpuWorker(options);
           return { handle, result: await second.runUntil(handle.result()) };
         } finally {

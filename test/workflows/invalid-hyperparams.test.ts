@@ -20,15 +20,21 @@ describe("retrainWorkflow with the spec's hyperparameters and the input's merged
       field: 'architecture',
       why: 'the input asks for a classifier architecture on a forecast spec',
       input: { hyperparams: { architecture: 'logistic' } } satisfies Partial<RetrainInput>,
-      message:
-        'architecture: architecture logistic cannot train a forecast model; use one of mlp, lstm, linear',
+      issue: 'architecture: architecture logistic cannot train a forecast model',
       spec: stubSpec,
     },
     {
+      field: 'targetTransform',
+      why: 'the input asks for a change target of a spec whose target is no feature',
+      input: { hyperparams: { targetTransform: 'change' } } satisfies Partial<RetrainInput>,
+      issue: 'targetTransform: a change target needs the target flights among the features',
+      spec: (name: string) => ({ ...stubSpec(name), features: ['delay'] }),
+    },
+    {
       field: 'learningRate',
-      why: 'the spec as stored carries a learning rate above the limit',
+      why: "loadSpec (a worker of another build) hands over a learning rate above this build's limit",
       input: {},
-      message: 'learningRate: Too big: expected number to be <=1',
+      issue: 'learningRate: Too big: expected number to be <=1',
       spec: (name: string) => ({
         ...stubSpec(name),
         hyperparams: { ...stubSpec(name).hyperparams, learningRate: 2 },
@@ -36,7 +42,7 @@ describe("retrainWorkflow with the spec's hyperparameters and the input's merged
     },
   ])(
     'fails non-retryably in trainModel with InvalidInput naming $field when $why, training nothing',
-    async ({ input, message, spec }) => {
+    async ({ input, issue, spec }) => {
       const trainModel = vi.fn<Activities['trainModel']>();
       const model = env.model({ loadSpec: async ({ model: name }) => spec(name), trainModel });
       const handle = await env.client.workflow.start(retrainWorkflow, {
@@ -54,14 +60,16 @@ describe("retrainWorkflow with the spec's hyperparameters and the input's merged
       expect(err).toBeInstanceOf(WorkflowFailedError);
       const cause = (err as WorkflowFailedError).cause;
       expect(cause).toBeInstanceOf(ApplicationFailure);
-      const reason = `trainModel failed: Invalid hyperparams (the spec's with the input's over them): ${message}`;
-      expect(cause).toMatchObject({ message: reason, type: ErrorType.InvalidInput, nonRetryable: true });
+      // The run's failure names the stage, then the field and zod's or the spec check's own words.
+      const reason = `trainModel failed: Invalid hyperparams (the spec's with the input's over them): ${issue}`;
+      expect(cause).toMatchObject({ type: ErrorType.InvalidInput, nonRetryable: true });
+      expect(cause?.message.startsWith(reason), cause?.message).toBe(true);
       expect(description.status.name).toBe('FAILED');
       expect(trainModel).not.toHaveBeenCalled();
       const outcome = description.memo?.[OUTCOME_MEMO] as RunOutcome;
       expect(outcome).toMatchObject({
         status: 'failed',
-        reason,
+        reason: cause?.message,
         failure: { stage: 'trainModel', type: ErrorType.InvalidInput },
       });
       expect(outcome.stages.map((s) => [s.name, s.status])).toEqual([
