@@ -3,10 +3,10 @@
 // `npm run demo` runs (npm packages, the Temporal CLI, the native TensorFlow backend, the command
 // line bundle). `--tests`: also what the tests start (MinIO, Versity's S3 gateway, Docker Compose,
 // chromium, redis-server, curl, jq). Part names (`node scripts/setup.js redis-server`): those parts,
-// for the commands that need them. Ends with one line of time per part. Plain Node (no dependencies)
-// because it runs before `npm install`.
+// for the commands that need them. The Go builds (CPU) run beside the rest (mostly network); one
+// line at the end gives each part's time. Plain Node (no dependencies): it runs before `npm install`.
 'use strict';
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -58,6 +58,19 @@ function log(message) {
 
 const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
+/** Runs a command to its end, its output on stderr, without blocking the other parts' installs. */
+function run(command, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 2, 2], ...options });
+    child.on('error', reject);
+    child.on('exit', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit code ${code}`})`)),
+    );
+  });
+}
+
 function fingerprint(files, extra) {
   const hash = createHash('sha256');
   for (const file of files) hash.update(fs.readFileSync(file));
@@ -65,7 +78,7 @@ function fingerprint(files, extra) {
   return hash.digest('hex');
 }
 
-function ensureNodeModules() {
+async function ensureNodeModules() {
   const lock = path.join(root, 'package-lock.json');
   const stamp = path.join(root, 'node_modules', '.retrain-lock-hash');
   const want = fingerprint([lock], process.version);
@@ -75,16 +88,15 @@ function ensureNodeModules() {
   log('installing npm packages (npm install from package-lock.json)');
   // onnxruntime-node's CPU runtime ships in its package; its postinstall would fetch CUDA providers
   // from NuGet (unreachable here, unused by serving) and fail the install.
-  execFileSync('npm', ['install', '--no-audit', '--no-fund'], {
+  await run('npm', ['install', '--no-audit', '--no-fund'], {
     cwd: root,
-    stdio: ['ignore', 2, 2],
     env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
   });
   fs.writeFileSync(stamp, want);
   return undefined;
 }
 
-function ensureGoTool(name) {
+async function ensureGoTool(name) {
   const { dir: toolDir = name, pkg, ldflags } = goTools[name];
   const dir = path.join(root, 'tools', toolDir);
   const bin = path.join(binDir, name);
@@ -94,9 +106,8 @@ function ensureGoTool(name) {
     return 'cached';
   fs.mkdirSync(binDir, { recursive: true });
   log(`building ${name} from ${pkg} (pinned in tools/${toolDir}/go.mod); the first build takes minutes`);
-  execFileSync('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', bin, pkg], {
+  await run('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', bin, pkg], {
     cwd: dir,
-    stdio: ['ignore', 2, 2],
     env: { ...process.env, GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' },
   });
   fs.writeFileSync(pinFile, want);
@@ -113,15 +124,14 @@ function onPath(command) {
 }
 
 /** Installs the Debian packages of the commands not on PATH, in one apt-get run. */
-function ensureDebianPackages(commands) {
+async function ensureDebianPackages(commands) {
   const missing = commands.filter((command) => !onPath(command)).map((command) => debianPackages[command]);
   if (missing.length === 0) return 'present';
   if (process.getuid?.() !== 0 || !onPath('apt-get'))
     throw new Error(`missing ${missing.join(', ')}: install them (apt-get install ${missing.join(' ')})`);
   log(`installing ${missing.join(', ')} from Debian's packages`);
-  execFileSync('apt-get', ['update', '-q'], { stdio: ['ignore', 2, 2] });
-  execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], {
-    stdio: ['ignore', 2, 2],
+  await run('apt-get', ['update', '-q']);
+  await run('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...missing], {
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
   return undefined;
@@ -132,7 +142,7 @@ function ensureDebianPackages(commands) {
  * install script downloads libtensorflow, which is not reachable here, so npm drops the optional
  * package; scripts/install-tfjs-node.sh builds it from the PyPI tensorflow-cpu wheel instead.
  */
-function ensureNativeBackend() {
+async function ensureNativeBackend() {
   if (process.platform !== 'linux' || process.arch !== 'x64')
     return `none for ${process.platform}-${process.arch}: wasm`;
   const tfn = path.join(root, 'node_modules', '@tensorflow', 'tfjs-node');
@@ -140,16 +150,13 @@ function ensureNativeBackend() {
     fs.existsSync(path.join(tfn, f)),
   );
   if (built) return 'cached';
-  ensureDebianPackages(['patchelf']);
+  await ensureDebianPackages(['patchelf']);
   log('building the native TensorFlow backend (@tensorflow/tfjs-node) from the tensorflow-cpu 2.9.1 wheel');
-  execFileSync('bash', [path.join(root, 'scripts', 'install-tfjs-node.sh')], {
-    cwd: root,
-    stdio: ['ignore', 2, 2],
-  });
+  await run('bash', [path.join(root, 'scripts', 'install-tfjs-node.sh')], { cwd: root });
   return undefined;
 }
 
-function ensureCliBundle() {
+async function ensureCliBundle() {
   return require('./lib/cli-bundle.js').buildBundle() ? undefined : 'cached';
 }
 
@@ -175,25 +182,33 @@ function selectParts(args) {
   return INSTALL_ORDER.filter((part) => wanted.has(part));
 }
 
-/** Installs the parts, the Debian ones in one apt-get run, and logs one line: the time of each. */
-function main(args) {
+/**
+ * Installs the parts in two chains side by side, the Go builds and the rest (the Debian packages in
+ * one apt-get run), and logs one line: the whole time, then each part's in install order.
+ */
+async function main(args) {
   const parts = selectParts(args);
   const debian = parts.filter((part) => part in debianPackages);
+  const labels = [...new Set(parts.map((part) => (part in debianPackages ? 'debian' : part)))];
   const started = Date.now();
-  const times = [];
-  for (const part of parts) {
-    if (part in debianPackages && part !== debian[0]) continue;
-    const partStarted = Date.now();
-    const note = part in debianPackages ? ensureDebianPackages(debian) : installers[part]();
-    const label = part in debianPackages ? 'debian' : part;
-    times.push(`${label} ${seconds(Date.now() - partStarted)}${note ? ` (${note})` : ''}`);
-  }
-  log(`${seconds(Date.now() - started)}: ${times.join(', ')}`);
+  const times = new Map();
+  const chain = async (chainLabels) => {
+    for (const label of chainLabels) {
+      const partStarted = Date.now();
+      const note = await (label === 'debian' ? ensureDebianPackages(debian) : installers[label]());
+      times.set(label, `${label} ${seconds(Date.now() - partStarted)}${note ? ` (${note})` : ''}`);
+    }
+  };
+  const results = await Promise.allSettled([
+    chain(labels.filter((label) => label in goTools)),
+    chain(labels.filter((label) => !(label in goTools))),
+  ]);
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+  log(`${seconds(Date.now() - started)}: ${labels.map((label) => times.get(label)).join(', ')}`);
 }
 
-try {
-  main(process.argv.slice(2));
-} catch (err) {
+main(process.argv.slice(2)).catch((err) => {
   log(`failed: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
-}
+});
