@@ -5,13 +5,19 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { DatasetManifestSchema, preprocessingOf, type DatasetManifest } from '../common/artefacts';
 import { ErrorType } from '../common/errors';
-import type { ModelSpec } from '../common/model-spec';
+import { isMultiClass, type ModelSpec } from '../common/model-spec';
 import type { ExportInput, ExportResult } from '../common/stages';
 import { sqlIdent, sqlString, withDuckDb, type DuckDBConnection } from '../storage/duckdb';
 import { getJson, putJson } from '../storage/open-store';
 import { checkReadiness } from '../storage/readiness';
 import { fitStatistics, indexSamples } from '../ml/windows';
-import { datasetColumns, manifestKey, readWindowRows, sampleRule, valueColumns } from '../datasets/dataset-io';
+import {
+  datasetColumns,
+  manifestKey,
+  readWindowRows,
+  sampleRule,
+  valueColumns,
+} from '../datasets/dataset-io';
 import type { ActivityDeps } from './deps';
 import { loadSpecOrFail } from './load-spec';
 
@@ -76,17 +82,26 @@ async function writeDataset(
   // `to` has whole seconds: the newest record may lie up to a second after it.
   const until = `TIMESTAMP ${sqlString(window.to)} + INTERVAL 1 SECOND`;
   const t = sqlIdent(spec.timeColumn);
-  const e = sqlIdent(spec.entityColumn);
-  const values = valueColumns(spec).map((c) => `${sqlIdent(c)}::DOUBLE AS ${sqlIdent(c)}`);
+  const e = spec.entityColumn === undefined ? undefined : sqlIdent(spec.entityColumn);
+  const multiClass = isMultiClass(spec);
+  const values = valueColumns(spec).map(
+    (c) => `${sqlIdent(c)}::${multiClass && c === spec.target ? 'VARCHAR' : 'DOUBLE'} AS ${sqlIdent(c)}`,
+  );
   const file = path.join(tmp, 'rows.parquet');
+  // Tabular rows without an entity: every column orders them, so the file is the same on every export.
+  const order = e === undefined ? 'ALL' : `${t}, ${e}`;
   await conn.run(
     `COPY (
-       SELECT ${e}::VARCHAR AS ${e}, ${t}::TIMESTAMP AS ${t}, ${values.join(', ')}
+       SELECT ${e === undefined ? '' : `${e}::VARCHAR AS ${e}, `}${t}::TIMESTAMP AS ${t}, ${values.join(', ')}
        FROM ${source}
        WHERE ${t}::TIMESTAMP >= ${from} - INTERVAL 24 HOUR AND ${t}::TIMESTAMP < ${until}
-       ORDER BY ${t}, ${e}
+       ORDER BY ${order}
      ) TO ${sqlString(file)} (FORMAT parquet)`,
   );
+  const classes = multiClass
+    ? await classesOf(conn, `read_parquet(${sqlString(file)})`, spec.target as string, t, from)
+    : undefined;
+  const shape = { ...spec, ...(classes ? { classes } : {}) };
   const key = `${datasetKey(input.model, input.workflowId)}/rows.parquet`;
   const upload = async () => {
     const body = await fs.readFile(file);
@@ -94,8 +109,8 @@ async function writeDataset(
     return { key, sha256: createHash('sha256').update(body).digest('hex'), bytes: body.byteLength };
   };
   const count = async () => {
-    const rows = await readWindowRows(conn, `read_parquet(${sqlString(file)})`, spec);
-    const rule = sampleRule(spec, window.from);
+    const rows = await readWindowRows(conn, `read_parquet(${sqlString(file)})`, shape);
+    const rule = sampleRule(shape, window.from);
     const index = indexSamples(rows, rule);
     const level = { normalisation: 'global', targetTransform: 'level' } as const;
     return { index, stats: index.train.length > 0 ? fitStatistics(rows, index, rule, level) : undefined };
@@ -127,12 +142,32 @@ async function writeDataset(
     rows: { train: index.train.length, holdout: index.holdout.length },
     columns: datasetColumns(spec),
     timeRange: { trainFrom: train.from, trainTo: train.to, holdoutFrom: holdout.from, holdoutTo: holdout.to },
-    preprocessing: preprocessingOf(spec, stats),
+    preprocessing: preprocessingOf(spec, stats, classes),
     files: { rows: uploaded.value },
   };
   // The manifest goes last: its presence means the dataset is complete.
   await putJson(deps.store, manifestKey(datasetKey(input.model, input.workflowId)), manifest);
   return manifest;
+}
+
+/**
+ * A multi-class target's classes: its distinct values inside the window, as text, sorted (as numbers
+ * when every one is a number, so 2 comes before 10).
+ */
+async function classesOf(
+  conn: DuckDBConnection,
+  relation: string,
+  target: string,
+  t: string,
+  from: string,
+): Promise<string[]> {
+  const found = await conn.runAndReadAll(
+    `SELECT DISTINCT ${sqlIdent(target)}::VARCHAR AS c FROM ${relation}
+     WHERE ${t} >= ${from} AND ${sqlIdent(target)} IS NOT NULL`,
+  );
+  const classes = found.getRowObjectsJson().map((r) => String(r.c));
+  const numeric = classes.every((c) => c.trim() !== '' && Number.isFinite(Number(c)));
+  return numeric ? classes.sort((a, b) => Number(a) - Number(b)) : classes.sort();
 }
 
 /** Epoch microseconds as the manifest writes times: whole seconds (floored), UTC. */

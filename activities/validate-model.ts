@@ -2,7 +2,8 @@ import type { EntityFigures, Preprocessing } from '../common/artefacts';
 import { lowerIsBetter, resolveGateMetric, type Gate } from '../common/model-spec';
 import type { GateDecision, MetricSet, ValidateInput, ValidateResult } from '../common/stages';
 import { selectBackend } from '../ml/backend';
-import { classifyMetrics, forecastMetrics, perSeries } from '../ml/metrics';
+import { forecastMetrics, perSeries } from '../ml/metrics';
+import { tabularBaselines, tabularMetrics, type SplitPredictions } from '../ml/tabular';
 import { loadStoredModel, predictSplitWith, type ModelFormat } from '../ml/loaded-model';
 import { candidatePreprocessing, saveEntityFigures } from '../datasets/candidate-files';
 import { loadManifest, openDataset, type LoadedSplit, type OpenDataset } from '../datasets/dataset-io';
@@ -21,22 +22,27 @@ export function createValidateModel(deps: ActivityDeps) {
     const manifest = await loadManifest(deps.store, input.datasetKey);
     const dataset = await openDataset(deps.store, manifest);
     const candidatePre = await candidatePreprocessing(deps.store, input.candidateKey, manifest);
-    const { holdout } = dataset.splits(candidatePre);
+    const { train, holdout } = dataset.splits(candidatePre);
     const scorer = holdoutScorer(holdout, candidatePre.task);
     const metric = resolveGateMetric(gate.metric, candidatePre.task, scorer.entities);
 
-    const candidatePredicted = await predictWith(deps, input.candidateKey, holdout);
-    const candidate = scorer.score(candidatePredicted);
-    const naive = naiveBaselines(holdout, manifest.preprocessing);
+    const candidatePredicted = await predictWith(deps, input.candidateKey, holdout, {
+      multiClass: candidatePre.classes !== undefined,
+    });
+    const candidate = scorer.score(candidatePredicted.values, candidatePredicted.width);
+    const naive =
+      manifest.preprocessing.horizon === 0
+        ? tabularNaive(train, holdout, manifest.preprocessing)
+        : naiveBaselines(holdout, manifest.preprocessing);
     const baselines = Object.fromEntries(
-      Object.entries(naive).map(([name, { predicted, coverage }]) => [
+      Object.entries(naive).map(([name, { predicted, width, coverage }]) => [
         name,
-        { ...scorer.score(predicted), ...(coverage === undefined ? {} : { coverage }) },
+        { ...scorer.score(predicted, width), ...(coverage === undefined ? {} : { coverage }) },
       ]),
     );
     const { production, skipped } = await scoreProduction(deps, input.model, dataset, candidatePre, scorer);
     if (candidatePre.task === 'forecast') {
-      const figures = scorer.perEntity(candidatePredicted, naive);
+      const figures = scorer.perEntity(candidatePredicted.values, naive);
       await saveEntityFigures(deps.store, input.candidateKey, figures);
     }
     return {
@@ -49,17 +55,20 @@ export function createValidateModel(deps: ActivityDeps) {
   };
 }
 
-/** How predictions on one holdout are scored: overall, and (forecasts) per entity. */
+/**
+ * How predictions on one holdout are scored: overall, and (forecasts) per entity. `width` is the
+ * values per sample: k class probabilities of a multi-class classifier, else 1.
+ */
 export function holdoutScorer(holdout: LoadedSplit, task: Preprocessing['task']) {
   const present = new Set(holdout.entity);
   const series = { entity: holdout.entity, naiveScale: holdout.naiveScale };
   return {
     /** Distinct entities in the holdout. */
     entities: present.size,
-    score: (predicted: ArrayLike<number>): MetricSet =>
+    score: (predicted: ArrayLike<number>, width = 1): MetricSet =>
       task === 'forecast'
         ? forecastMetrics(holdout.yRaw, predicted, series)
-        : classifyMetrics(holdout.yRaw, predicted),
+        : tabularMetrics(holdout, task, { values: predicted, width }),
     perEntity: (
       candidate: ArrayLike<number>,
       naive: Record<string, Baseline>,
@@ -151,26 +160,47 @@ export function decide(
   return result(true, `candidate ${name} ${fmt(value)} passes; ${noProduction}`, beaten);
 }
 
-/** A stored model's predictions for `split` (built under that model's preprocessing). */
+/**
+ * A stored model's predictions for `split` (built under that model's preprocessing): one value per
+ * sample (`width` 1), or k class probabilities per sample for a multi-class classifier.
+ */
 async function predictWith(
   deps: ActivityDeps,
   prefix: string,
   split: LoadedSplit,
-  /** The model's format (absent: by the files under `prefix`). */
-  options: { format?: ModelFormat | undefined } = {},
-): Promise<Float64Array> {
+  /** The model's format (absent: by the files under `prefix`) and whether it answers every class. */
+  options: { format?: ModelFormat | undefined; multiClass?: boolean } = {},
+): Promise<SplitPredictions> {
   const model = await loadStoredModel(deps.store, prefix, options);
   try {
-    return (await predictSplitWith(model, split)).values;
+    return await predictSplitWith(model, split);
   } finally {
     model.dispose();
   }
 }
 
-/** A naive baseline's predictions; `coverage` is the share of rows it could predict without its fallback. */
+/**
+ * A naive baseline's predictions (`width` values per sample, 1 unless class probabilities);
+ * `coverage` is the share of rows it could predict without its fallback.
+ */
 export interface Baseline {
   predicted: ArrayLike<number>;
+  width?: number;
   coverage?: number;
+}
+
+/** The baselines of a tabular model (see {@link tabularBaselines}) as the gate takes them. */
+function tabularNaive(
+  train: LoadedSplit,
+  holdout: LoadedSplit,
+  pre: Preprocessing,
+): Record<string, Baseline> {
+  return Object.fromEntries(
+    Object.entries(tabularBaselines(train, holdout, pre)).map(([name, b]) => [
+      name,
+      { predicted: b.values, width: b.width },
+    ]),
+  );
 }
 
 /**
@@ -186,7 +216,7 @@ export function naiveBaselines(holdout: LoadedSplit, pre: Preprocessing): Record
   const constant = pre.task === 'forecast' ? pre.targetMean : 0;
   const asTask = (v: number) => (pre.task === 'forecast' ? v : v > (pre.threshold ?? 0) ? 1 : 0);
   const baselines: Record<string, Baseline> = {};
-  const targetIndex = pre.features.indexOf(pre.target);
+  const targetIndex = pre.target === undefined ? -1 : pre.features.indexOf(pre.target);
   const last = targetIndex >= 0 ? (holdout.lastValues[targetIndex] as Float64Array) : undefined;
   if (last) baselines.lastValue = { predicted: Float64Array.from(last, asTask) };
   const dayBefore = new Float64Array(rows);
@@ -220,7 +250,7 @@ async function scoreProduction(
   const meta = await deps.registry.getMetadata(model, version);
   if (!meta) return { skipped: `production ${version} not compared: it has no metadata` };
   const shapeOf = (p: Preprocessing) =>
-    `${p.features.join(',')} x ${p.lookback}, horizon ${p.horizon}${p.frequency ? ` of ${p.frequency}` : ''}`;
+    `${p.features.join(',')} x ${p.lookback}, horizon ${p.horizon}${p.frequency ? ` of ${p.frequency}` : ''}${p.classes ? `, classes ${p.classes.join('|')}` : ''}`;
   const theirs = shapeOf(meta.preprocessing);
   const ours = shapeOf(pre);
   if (theirs !== ours)
@@ -230,6 +260,7 @@ async function scoreProduction(
   const { holdout } = dataset.splits(meta.preprocessing);
   const predictions = await predictWith(deps, deps.registry.versionPrefix(model, version), holdout, {
     format: meta.format ?? 'tfjs',
+    multiClass: meta.preprocessing.classes !== undefined,
   });
-  return { production: { version, metrics: scorer.score(predictions) } };
+  return { production: { version, metrics: scorer.score(predictions.values, predictions.width) } };
 }

@@ -124,13 +124,14 @@ export async function exportBench(options: { repeat?: number } = {}): Promise<Ex
 async function copyYardstick(
   source: string,
   window: string,
-  spec: { timeColumn: string; entityColumn: string },
+  spec: { timeColumn: string; entityColumn?: string | undefined },
   file: string,
 ): Promise<number> {
+  const order = [spec.timeColumn, ...(spec.entityColumn === undefined ? [] : [spec.entityColumn])];
   return withDuckDb(async (conn) => {
     const reader = await conn.runAndReadAll(
       `COPY (SELECT * FROM ${source} WHERE ${window}
-             ORDER BY ${sqlIdent(spec.timeColumn)}, ${sqlIdent(spec.entityColumn)})
+             ORDER BY ${order.map(sqlIdent).join(', ')})
        TO ${sqlString(file)} (FORMAT parquet)`,
     );
     return Number(reader.getRowsJson()[0]?.[0] ?? 0);

@@ -4,6 +4,7 @@ import {
   HyperparamsSchema,
   NormalisationSchema,
   TargetTransformSchema,
+  TaskSchema,
   type ModelSpec,
 } from './model-spec';
 
@@ -18,12 +19,19 @@ export type EntityStats = z.infer<typeof EntityStatsSchema>;
 
 /** How raw rows become a model input; travels with the dataset and with every model version. */
 export const PreprocessingSchema = z.object({
-  task: z.enum(['forecast', 'classify']),
+  task: TaskSchema,
   timeColumn: z.string(),
-  entityColumn: z.string(),
+  /** Absent (tabular specs without one): every row is of one entity. */
+  entityColumn: z.string().optional(),
   features: z.array(z.string()),
-  target: z.string(),
+  /** Absent for clusterers. */
+  target: z.string().optional(),
   threshold: z.number().optional(),
+  /**
+   * Multi-class classifiers: the target's values in the window, sorted (numerically when every one
+   * is a number), as text; the model is trained on and outputs class indices into this list.
+   */
+  classes: z.array(z.string()).optional(),
   lookback: z.number().int(),
   horizon: z.number().int(),
   /** The spec's frequency (`5m`): lags and horizon count steps of it. Absent: records. */
@@ -50,10 +58,15 @@ export type Preprocessing = z.infer<typeof PreprocessingSchema>;
 export type Normalisation = Pick<Preprocessing, 'mean' | 'std' | 'targetMean' | 'targetStd'>;
 
 /** The spec's data shape with a dataset's statistics: what a model needs to read its inputs. */
-export function preprocessingOf(spec: ModelSpec, stats: Normalisation): Preprocessing {
+export function preprocessingOf(spec: ModelSpec, stats: Normalisation, classes?: string[]): Preprocessing {
   const { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon, frequency } = spec;
   const shape = { task, timeColumn, entityColumn, features, target, threshold, lookback, horizon };
-  return { ...shape, ...(frequency === undefined ? {} : { frequency }), ...stats };
+  return {
+    ...shape,
+    ...(frequency === undefined ? {} : { frequency }),
+    ...(classes === undefined ? {} : { classes }),
+    ...stats,
+  };
 }
 
 const FileEntrySchema = z.object({ key: z.string(), sha256: z.string(), bytes: z.number().int() });

@@ -5,6 +5,9 @@ import { frequencyUs, type CalendarFeature } from './model-spec';
 // arithmetic for training (ml/windows.ts) and /predict (serving/features.ts).
 
 const DAY_MS = 86_400_000;
+
+/** The entity of every row of a model without an entity column (tabular specs): one series. */
+export const SINGLE_ENTITY = 'all';
 const TWO_PI = 2 * Math.PI;
 
 /** Values per lag step: the features, then a sine and a cosine per calendar feature. */

@@ -29,21 +29,59 @@ export function frequencyUs(frequency: string): number {
   return durationMs(frequency) * 1000;
 }
 
-export const TaskSchema = z.enum(['forecast', 'classify']);
+/**
+ * `forecast`: the target `horizon` steps ahead from `lookback` steps of an entity's series.
+ * `classify`: binary (`target > threshold`) at any horizon, or multi-class (no threshold, tabular
+ * only: the target's values are the classes). `regress`: a number on the same row. `cluster`: a
+ * segment per row, no target. regress and cluster are tabular (`horizon: 0`).
+ */
+export const TaskSchema = z.enum(['forecast', 'classify', 'regress', 'cluster']);
 export type Task = z.infer<typeof TaskSchema>;
 
-/** Which architectures each task can train (ml/trainers.ts implements exactly these). */
+/** Which architectures each task can train with TensorFlow.js (ml/trainers.ts implements exactly these). */
 export const ARCHITECTURES = {
   forecast: ['mlp', 'lstm', 'linear'],
   classify: ['logistic', 'mlp'],
+  regress: ['mlp', 'linear'],
+  cluster: [],
 } as const;
 
 /** Why `architecture` cannot train `task`, or undefined when it can; shared by spec and input checks. */
 export function architectureIssue(task: Task, architecture: string): string | undefined {
   const allowed: readonly string[] = ARCHITECTURES[task];
+  if (allowed.length === 0) return `${task} models need the python trainer ("trainer": "python")`;
   return allowed.includes(architecture)
     ? undefined
     : `architecture ${architecture} cannot train a ${task} model; use one of ${allowed.join(', ')}`;
+}
+
+/** The target is on the row itself (`horizon: 0`): no lag windows, the time column says when the row was observed. */
+export function isTabular(shape: { horizon: number }): boolean {
+  return shape.horizon === 0;
+}
+
+/** A classifier without a threshold: its target's values are the classes. */
+export function isMultiClass(shape: { task: Task; threshold?: number | undefined }): boolean {
+  return shape.task === 'classify' && shape.threshold === undefined;
+}
+
+/**
+ * Why TensorFlow.js cannot train this spec (multi-class classifiers and clusterers), or undefined;
+ * a spec with `trainer: "python"` skips this check.
+ */
+export function tfjsTaskIssue(shape: {
+  task: Task;
+  threshold?: number | undefined;
+}): { field: string; message: string } | undefined {
+  if (shape.task === 'cluster')
+    return { field: 'task', message: 'cluster models need the python trainer ("trainer": "python")' };
+  if (isMultiClass(shape))
+    return {
+      field: 'threshold',
+      message:
+        'a classifier without a threshold is multi-class, which needs the python trainer ("trainer": "python")',
+    };
+  return undefined;
 }
 
 /**
@@ -167,9 +205,31 @@ export type Search = z.infer<typeof SearchSchema>;
  * last-value MAE at the horizon, averaged over entities, so a series counts alike whatever its scale.
  * `auto`: `mase` for forecasts of several entities, `mae` for one, `f1` for classifiers.
  */
-export const GateMetricSchema = z.enum(['auto', 'mae', 'rmse', 'mase', 'f1', 'auc', 'accuracy']);
+export const GateMetricSchema = z.enum([
+  'auto',
+  'mae',
+  'rmse',
+  'mase',
+  'r2',
+  'spearman',
+  'f1',
+  'auc',
+  'accuracy',
+  'precision',
+  'recall',
+  'logLoss',
+  'silhouette',
+]);
 export type GateMetric = z.infer<typeof GateMetricSchema>;
 export const FORECAST_METRICS: readonly GateMetric[] = ['mae', 'rmse', 'mase'];
+
+/** The gate metrics that can score each task (`auto` scores every task). */
+export const TASK_METRICS: Record<Task, readonly GateMetric[]> = {
+  forecast: FORECAST_METRICS,
+  regress: ['mae', 'rmse', 'r2', 'spearman'],
+  classify: ['f1', 'auc', 'accuracy', 'precision', 'recall', 'logLoss'],
+  cluster: ['silhouette'],
+};
 
 export const GateSchema = z
   .object({
@@ -189,13 +249,17 @@ export const ModelSpecSchema = z
     task: TaskSchema,
     /** Who trains the model (common/trainer-kinds.ts). Absent: `tfjs`, as for every spec before trainers. */
     trainer: TrainerSchema.optional(),
+    /** When the row was observed: windows and retention count by it. */
     timeColumn: ColumnNameSchema,
-    entityColumn: ColumnNameSchema,
+    /** The series a row belongs to; optional for tabular specs (absent: all rows are one entity). */
+    entityColumn: ColumnNameSchema.optional(),
     features: z.array(ColumnNameSchema).min(1).max(256),
-    target: ColumnNameSchema,
-    /** Classifiers predict `target > threshold` at the horizon. */
+    /** What the model predicts; clusterers have none. */
+    target: ColumnNameSchema.optional(),
+    /** Binary classifiers predict `target > threshold`; without one a (tabular) classifier is multi-class. */
     threshold: z.number().optional(),
-    horizon: z.number().int().min(1).max(1000).default(1),
+    /** Steps ahead the target lies; 0: tabular, the target is on the row itself (with `lookback: 1`). */
+    horizon: z.number().int().min(0).max(1000).default(1),
     /**
      * The series' step, e.g. `5m`, `1h`, `1d` (s, m, h, d, w): lag k is then exactly k steps back and
      * the target `horizon` steps ahead; windows across a gap are left out. Absent: lags are the
@@ -217,12 +281,14 @@ export const ModelSpecSchema = z
   })
   .strict()
   .superRefine((spec, ctx) => {
-    if (spec.task === 'classify' && spec.threshold === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['threshold'], message: 'classify models need a threshold' });
-    }
-    for (const issue of hyperparamsIssues(spec, spec.hyperparams))
+    for (const issue of shapeIssues(spec))
+      ctx.addIssue({ code: 'custom', path: [issue.field], message: issue.message });
+    const taskIssue = trainerOf(spec) === 'python' ? undefined : tfjsTaskIssue(spec);
+    if (taskIssue && !shapeIssues(spec).some((i) => i.field === taskIssue.field))
+      ctx.addIssue({ code: 'custom', path: [taskIssue.field], message: taskIssue.message });
+    for (const issue of taskIssue ? [] : hyperparamsIssues(spec, spec.hyperparams))
       ctx.addIssue({ code: 'custom', path: ['hyperparams', ...issue.path], message: issue.message });
-    for (const [i, architecture] of (spec.search?.architecture ?? []).entries()) {
+    for (const [i, architecture] of (taskIssue ? [] : (spec.search?.architecture ?? [])).entries()) {
       const issue = hyperparamsIssues(spec, { ...spec.hyperparams, architecture })[0];
       if (issue)
         ctx.addIssue({ code: 'custom', path: ['search', 'architecture', i], message: issue.message });
@@ -251,7 +317,7 @@ export const ModelSpecSchema = z
         path: ['hyperparams', optionsIssue.field],
         message: optionsIssue.message,
       });
-    if (spec.task === 'classify' && spec.search?.targetTransform) {
+    if (spec.task !== 'forecast' && spec.search?.targetTransform) {
       ctx.addIssue({
         code: 'custom',
         path: ['search', 'targetTransform'],
@@ -263,16 +329,16 @@ export const ModelSpecSchema = z
       const issue = (spec.search?.[field] ?? [])
         .map((choice) => inputOptionsIssue(spec, { [field]: choice }))
         .find((found) => found !== undefined);
-      if (issue && !(field === 'targetTransform' && spec.task === 'classify'))
+      if (issue && !(field === 'targetTransform' && spec.task !== 'forecast'))
         ctx.addIssue({ code: 'custom', path: ['search', field], message: issue.message });
     }
     const metric = spec.gate.metric;
-    const forecastMetric = FORECAST_METRICS.includes(metric);
-    if (metric !== 'auto' && forecastMetric !== (spec.task === 'forecast')) {
+    const scoring = TASK_METRICS[spec.task];
+    if (metric !== 'auto' && !scoring.includes(metric)) {
       ctx.addIssue({
         code: 'custom',
         path: ['gate', 'metric'],
-        message: `gate metric ${metric} cannot score a ${spec.task} model; use ${spec.task === 'forecast' ? FORECAST_METRICS.join(', ') : 'f1, auc, accuracy'} or auto`,
+        message: `gate metric ${metric} cannot score a ${spec.task} model; use ${scoring.join(', ')} or auto`,
       });
     }
     if (new Set(spec.features).size !== spec.features.length) {
@@ -281,6 +347,48 @@ export const ModelSpecSchema = z
   });
 export type ModelSpec = z.infer<typeof ModelSpecSchema>;
 export type ModelSpecInput = z.input<typeof ModelSpecSchema>;
+
+type SpecShape = Pick<
+  ModelSpec,
+  'task' | 'horizon' | 'lookback' | 'entityColumn' | 'target' | 'threshold' | 'features' | 'frequency'
+>;
+
+/**
+ * What the task and horizon ask of the other fields: the entity column, a target, a threshold,
+ * tabular (`horizon: 0`) rules. Specs written before tabular tasks keep their meaning and errors.
+ */
+export function shapeIssues(spec: SpecShape): { field: string; message: string }[] {
+  const issues: { field: string; message: string }[] = [];
+  const add = (field: string, message: string) => issues.push({ field, message });
+  const tabular = isTabular(spec);
+  if (spec.task === 'cluster') {
+    if (spec.target !== undefined) add('target', 'cluster models have no target');
+  } else if (spec.target === undefined) add('target', `${spec.task} models need a target`);
+  if (spec.task === 'classify' && spec.threshold === undefined && !tabular)
+    add('threshold', 'classify models need a threshold (multi-class classifiers are tabular: horizon 0)');
+  if (spec.task !== 'classify' && spec.threshold !== undefined)
+    add('threshold', `threshold is for classify models, not ${spec.task}`);
+  if ((spec.task === 'regress' || spec.task === 'cluster') && !tabular)
+    add('horizon', `${spec.task} models are tabular: horizon must be 0`);
+  if (spec.task === 'forecast' && tabular)
+    add(
+      'horizon',
+      'forecasts predict ahead: horizon must be at least 1 (use task regress for a label on the row)',
+    );
+  if (!tabular && spec.entityColumn === undefined)
+    add('entityColumn', 'an entity column is needed unless the spec is tabular (horizon 0)');
+  if (!tabular) return issues;
+  if (spec.lookback !== 1)
+    add('lookback', 'a tabular spec (horizon 0) reads the row itself: lookback must be 1');
+  if (spec.target !== undefined && spec.features.includes(spec.target))
+    add(
+      'features',
+      `the target ${spec.target} cannot be a feature of a tabular spec: it is the label on the row`,
+    );
+  if (spec.frequency !== undefined)
+    add('frequency', 'frequency is for series; a tabular spec (horizon 0) has no steps');
+  return issues;
+}
 
 /** The input options a training runs with, defaults resolved for its task and target. */
 export interface InputOptions {
@@ -302,7 +410,8 @@ export function inputOptions(
   return {
     normalisation: hp.normalisation ?? (forecast ? 'entity' : 'global'),
     targetTransform:
-      hp.targetTransform ?? (forecast && shape.features.includes(shape.target) ? 'change' : 'level'),
+      hp.targetTransform ??
+      (forecast && shape.target !== undefined && shape.features.includes(shape.target) ? 'change' : 'level'),
     calendar: hp.calendar ?? (forecast ? calendarFor(shape.frequency) : []),
   };
 }
@@ -323,10 +432,13 @@ export function inputOptionsIssue(
 ): { field: keyof InputOptions; message: string } | undefined {
   if (hp.targetTransform === 'change' && shape.task !== 'forecast')
     return { field: 'targetTransform', message: 'targetTransform change is for forecasts' };
-  if (hp.targetTransform === 'change' && !shape.features.includes(shape.target))
+  if (
+    hp.targetTransform === 'change' &&
+    (shape.target === undefined || !shape.features.includes(shape.target))
+  )
     return {
       field: 'targetTransform',
-      message: `a change target needs the target ${shape.target} among the features`,
+      message: `a change target needs the target ${shape.target ?? '(none)'} among the features`,
     };
   if (hp.calendar && new Set(hp.calendar).size !== hp.calendar.length)
     return { field: 'calendar', message: 'calendar features must be unique' };
@@ -341,10 +453,15 @@ export function resolveGateMetric(
 ): Exclude<GateMetric, 'auto'> {
   if (metric !== undefined && metric !== 'auto') return metric;
   if (task === 'classify') return 'f1';
+  if (task === 'regress') return 'mae';
+  if (task === 'cluster') return 'silhouette';
   return entities > 1 ? 'mase' : 'mae';
 }
 
-/** Whether a lower figure of a gate metric is the better one (errors), or a higher (scores). */
+/** Metrics where a higher figure is the better one; every other metric is an error (lower is better). */
+const HIGHER_IS_BETTER = ['f1', 'auc', 'accuracy', 'precision', 'recall', 'r2', 'spearman', 'silhouette'];
+
+/** Whether a lower figure of a gate metric is the better one (errors, log loss), or a higher (scores). */
 export function lowerIsBetter(metric: string): boolean {
-  return !['f1', 'auc', 'accuracy'].includes(metric);
+  return !HIGHER_IS_BETTER.includes(metric);
 }

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { DatasetManifestSchema, type DatasetManifest, type Preprocessing } from '../common/artefacts';
 import { ErrorType } from '../common/errors';
+import { SINGLE_ENTITY } from '../common/model-inputs';
 import { frequencyUs } from '../common/model-spec';
 import {
   buildSplits,
@@ -30,21 +31,48 @@ type Shape = Pick<
   | 'entityColumn'
   | 'features'
   | 'target'
+  | 'classes'
   | 'lookback'
   | 'horizon'
   | 'frequency'
 >;
 
-/** The stored value columns: every feature (in model order), then the target when it is not a feature. */
+/**
+ * The stored value columns: every feature (in model order), then the target when it is not a
+ * feature (a clusterer has none).
+ */
 export function valueColumns(shape: Pick<Shape, 'features' | 'target'>): string[] {
-  return shape.features.includes(shape.target) ? [...shape.features] : [...shape.features, shape.target];
+  const { target } = shape;
+  return target === undefined || shape.features.includes(target)
+    ? [...shape.features]
+    : [...shape.features, target];
 }
 
-/** Columns of a dataset's `rows.parquet`, in order (the manifest's `columns`): the buffer's own names. */
+/**
+ * Columns of a dataset's `rows.parquet`, in order (the manifest's `columns`): the buffer's own
+ * names, the entity column only when the spec has one.
+ */
 export function datasetColumns(
   shape: Pick<Shape, 'entityColumn' | 'timeColumn' | 'features' | 'target'>,
 ): string[] {
-  return [shape.entityColumn, shape.timeColumn, ...valueColumns(shape)];
+  const entity = shape.entityColumn === undefined ? [] : [shape.entityColumn];
+  return [...entity, shape.timeColumn, ...valueColumns(shape)];
+}
+
+/** SQL of a row's entity: its column, or {@link SINGLE_ENTITY} for a spec without one. */
+export function entitySql(shape: Pick<Shape, 'entityColumn'>): string {
+  return shape.entityColumn === undefined ? sqlString(SINGLE_ENTITY) : sqlIdent(shape.entityColumn);
+}
+
+/**
+ * SQL of a value column as a number: a multi-class target as its index in `classes` (NaN for a
+ * value outside them), anything else as a DOUBLE; NaN where missing.
+ */
+function valueSql(column: string, shape: Pick<Shape, 'target' | 'classes'>): string {
+  const c = sqlIdent(column);
+  if (column !== shape.target || shape.classes === undefined) return `coalesce(${c}::DOUBLE, 'NaN'::DOUBLE)`;
+  const list = `[${shape.classes.map(sqlString).join(', ')}]::VARCHAR[]`;
+  return `coalesce((nullif(list_position(${list}, ${c}::VARCHAR), 0) - 1)::DOUBLE, 'NaN'::DOUBLE)`;
 }
 
 /** Which rows become samples: the shape's lookback and horizon, inside the window from `windowFrom`. */
@@ -56,7 +84,7 @@ export function sampleRule(shape: Shape, windowFrom: string): SampleRule {
     lookback: shape.lookback,
     horizon: shape.horizon,
     features: shape.features.length,
-    target: values.indexOf(shape.target),
+    target: shape.target === undefined ? -1 : values.indexOf(shape.target),
     windowFrom: Date.parse(windowFrom) * 1000,
     frequencyUs: shape.frequency === undefined ? undefined : frequencyUs(shape.frequency),
   };
@@ -96,10 +124,10 @@ export async function loadManifest(store: BlobStore, datasetKey: string): Promis
 export async function readWindowRows(
   conn: DuckDBConnection,
   relation: string,
-  shape: Pick<Shape, 'entityColumn' | 'timeColumn' | 'features' | 'target'>,
+  shape: Pick<Shape, 'entityColumn' | 'timeColumn' | 'features' | 'target' | 'classes'>,
   options: { byName?: boolean } = {},
 ): Promise<WindowRows> {
-  const e = sqlIdent(shape.entityColumn);
+  const e = entitySql(shape);
   const key = `(hash(${e}) >> 11)::DOUBLE`;
   const checked = await conn.runAndReadAll(
     `SELECT count(*)::BIGINT AS n, count(DISTINCT ${e}) = count(DISTINCT ${key}) AS distinct FROM ${relation}`,
@@ -118,7 +146,7 @@ export async function readWindowRows(
   const select = [
     byName ? `${e}::VARCHAR` : key,
     `epoch_us(${sqlIdent(shape.timeColumn)})::DOUBLE`,
-    ...values.map((c) => `coalesce(${sqlIdent(c)}::DOUBLE, 'NaN'::DOUBLE)`),
+    ...values.map((c) => valueSql(c, shape)),
   ];
   const ids = new Map<string | number | null, number>();
   const idOf = (name: string | number | null) => {

@@ -12,12 +12,12 @@ export interface ModelShape {
 const glorot = (hp: Hyperparams, offset: number) => tf.initializers.glorotUniform({ seed: hp.seed + offset });
 
 /**
- * One output unit: a probability for classifiers, the normalised target for forecasts. A forecast's
- * starts at zero, so an untrained model predicts the entity's mean (change targets: the last value
- * plus its mean change), a naive forecast, and training moves it from there.
+ * One output unit: a probability for classifiers, the normalised target for forecasts and
+ * regressions. Theirs starts at zero, so an untrained model predicts the mean (change targets: the
+ * last value plus its mean change), a naive prediction, and training moves it from there.
  */
 function outputLayer(shape: ModelShape, hp: Hyperparams, first: boolean): tf.layers.Layer {
-  const forecast = shape.task === 'forecast';
+  const forecast = shape.task !== 'classify';
   return tf.layers.dense({
     units: 1,
     activation: forecast ? 'linear' : 'sigmoid',

@@ -1,3 +1,5 @@
+import { seededRandom } from '../common/seeded-random';
+
 /** Which series each sample belongs to, and each series' MASE scale (NaN or 0: not scaled). */
 export interface SeriesOf {
   entity: ArrayLike<number>;
@@ -64,11 +66,21 @@ function errors(actual: ArrayLike<number>, predicted: ArrayLike<number>): Record
   return { mae: abs / n, rmse: Math.sqrt(sq / n), mape: pctCount ? (100 * pct) / pctCount : 0 };
 }
 
-/** Classification quality of probabilities against 0/1 labels, cut at 0.5. */
+/** Probabilities are clipped to [ε, 1 - ε] in the log loss, so one confident mistake stays finite. */
+const LOG_LOSS_EPSILON = 1e-15;
+
+/**
+ * Classification quality of probabilities against 0/1 labels, cut at 0.5: accuracy, precision,
+ * recall and F1 of the positive class, ROC AUC and the log loss.
+ */
 export function classifyMetrics(
   labels: ArrayLike<number>,
   probabilities: ArrayLike<number>,
 ): Record<string, number> {
+  return { ...binaryCounts(labels, probabilities), logLoss: binaryLogLoss(labels, probabilities) };
+}
+
+function binaryCounts(labels: ArrayLike<number>, probabilities: ArrayLike<number>): Record<string, number> {
   let tp = 0;
   let fp = 0;
   let tn = 0;
@@ -135,4 +147,224 @@ export function populationStability(reference: ArrayLike<number>, recent: ArrayL
     psi += (pr - pe) * Math.log(pr / pe);
   }
   return psi;
+}
+
+/** Mean negative log-likelihood of 0/1 labels under probabilities of the positive class. */
+export function binaryLogLoss(labels: ArrayLike<number>, probabilities: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const p = clip(probabilities[i] as number);
+    sum -= labels[i] === 1 ? Math.log(p) : Math.log(1 - p);
+  }
+  return sum / Math.max(1, labels.length);
+}
+
+function clip(p: number): number {
+  return Math.min(1 - LOG_LOSS_EPSILON, Math.max(LOG_LOSS_EPSILON, p));
+}
+
+/**
+ * Multi-class quality of class probabilities (row-major `[n, k]`) against class indices 0..k-1: the
+ * predicted class is the most probable (the first on a tie). Precision, recall and F1 are macro
+ * averages over the classes (a class never predicted has precision 0, one never present recall 0,
+ * and a class neither present nor predicted is left out); ROC AUC the macro average of one class
+ * against the rest over the classes present; log loss the mean of -ln p(true class).
+ */
+export function multiClassMetrics(
+  labels: ArrayLike<number>,
+  probabilities: ArrayLike<number>,
+  k: number,
+): Record<string, number> {
+  const n = labels.length;
+  const tp = new Float64Array(k);
+  const predictedCount = new Float64Array(k);
+  const actualCount = new Float64Array(k);
+  let correct = 0;
+  let logLoss = 0;
+  for (let i = 0; i < n; i++) {
+    const y = labels[i] as number;
+    const top = argmax(probabilities, i * k, k);
+    predictedCount[top] = (predictedCount[top] as number) + 1;
+    actualCount[y] = (actualCount[y] as number) + 1;
+    if (top === y) {
+      correct++;
+      tp[y] = (tp[y] as number) + 1;
+    }
+    logLoss -= Math.log(clip(probabilities[i * k + y] as number));
+  }
+  let precision = 0;
+  let recall = 0;
+  let f1 = 0;
+  let counted = 0;
+  let auc = 0;
+  let aucCounted = 0;
+  for (let c = 0; c < k; c++) {
+    if (!actualCount[c] && !predictedCount[c]) continue;
+    counted++;
+    const p = predictedCount[c] ? (tp[c] as number) / (predictedCount[c] as number) : 0;
+    const r = actualCount[c] ? (tp[c] as number) / (actualCount[c] as number) : 0;
+    precision += p;
+    recall += r;
+    f1 += p + r ? (2 * p * r) / (p + r) : 0;
+    if (actualCount[c] && actualCount[c] !== n) {
+      const isC = Float64Array.from({ length: n }, (_, i) => (labels[i] === c ? 1 : 0));
+      const score = Float64Array.from({ length: n }, (_, i) => probabilities[i * k + c] as number);
+      auc += rocAuc(isC, score);
+      aucCounted++;
+    }
+  }
+  const per = Math.max(1, counted);
+  return {
+    accuracy: correct / Math.max(1, n),
+    precision: precision / per,
+    recall: recall / per,
+    f1: f1 / per,
+    auc: aucCounted ? auc / aucCounted : 0.5,
+    logLoss: logLoss / Math.max(1, n),
+  };
+}
+
+/** Index of the largest of `values[from .. from + k)`; the first on a tie. */
+export function argmax(values: ArrayLike<number>, from: number, k: number): number {
+  let best = 0;
+  for (let c = 1; c < k; c++) if ((values[from + c] as number) > (values[from + best] as number)) best = c;
+  return best;
+}
+
+/**
+ * Regression quality in the target's units: MAE, RMSE, R² (1 - SSE/SST around the actuals' mean; 0
+ * when the actuals are constant) and Spearman's rank correlation of predictions with actuals.
+ */
+export function regressMetrics(
+  actual: ArrayLike<number>,
+  predicted: ArrayLike<number>,
+): Record<string, number> {
+  const n = actual.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += actual[i] as number;
+  mean /= Math.max(1, n);
+  let abs = 0;
+  let sse = 0;
+  let sst = 0;
+  for (let i = 0; i < n; i++) {
+    const err = (predicted[i] as number) - (actual[i] as number);
+    abs += Math.abs(err);
+    sse += err * err;
+    sst += ((actual[i] as number) - mean) ** 2;
+  }
+  const m = Math.max(1, n);
+  return {
+    mae: abs / m,
+    rmse: Math.sqrt(sse / m),
+    r2: sst > 0 ? 1 - sse / sst : 0,
+    spearman: spearman(actual, predicted),
+  };
+}
+
+/** Ranks 1..n of `values`, ties given the average of the ranks they span. */
+export function averageRanks(values: ArrayLike<number>): Float64Array {
+  const n = values.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort(
+    (a, b) => (values[a] as number) - (values[b] as number),
+  );
+  const ranks = new Float64Array(n);
+  for (let i = 0; i < n;) {
+    let j = i;
+    while (j + 1 < n && values[order[j + 1] as number] === values[order[i] as number]) j++;
+    const rank = (i + j + 2) / 2;
+    for (let k = i; k <= j; k++) ranks[order[k] as number] = rank;
+    i = j + 1;
+  }
+  return ranks;
+}
+
+/**
+ * Spearman's rank correlation: Pearson's correlation of the average ranks (so ties are handled
+ * exactly); 0 when either side is constant.
+ */
+export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  return pearson(averageRanks(a), averageRanks(b));
+}
+
+function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const n = a.length;
+  let ma = 0;
+  let mb = 0;
+  for (let i = 0; i < n; i++) {
+    ma += a[i] as number;
+    mb += b[i] as number;
+  }
+  ma /= Math.max(1, n);
+  mb /= Math.max(1, n);
+  let cov = 0;
+  let va = 0;
+  let vb = 0;
+  for (let i = 0; i < n; i++) {
+    const da = (a[i] as number) - ma;
+    const db = (b[i] as number) - mb;
+    cov += da * db;
+    va += da * da;
+    vb += db * db;
+  }
+  return va > 0 && vb > 0 ? cov / Math.sqrt(va * vb) : 0;
+}
+
+/** Rows the silhouette looks at, at most: its cost grows with the square of the rows. */
+export const SILHOUETTE_SAMPLE = 2000;
+
+/**
+ * The mean silhouette of a clustering of points (row-major `[n, d]`, e.g. the scaled features),
+ * Euclidean: per point (b - a) / max(a, b), `a` its mean distance to the rest of its cluster, `b`
+ * the least mean distance to another cluster; 0 for a point alone in its cluster. Over more than
+ * `sample` points, a seeded sample of that many is scored (same points, same figure). 0 when there
+ * are fewer than two clusters.
+ */
+export function silhouette(
+  points: ArrayLike<number>,
+  d: number,
+  clusters: ArrayLike<number>,
+  { sample = SILHOUETTE_SAMPLE, seed = 42 }: { sample?: number; seed?: number } = {},
+): number {
+  const rows = sampleRows(clusters.length, sample, seed);
+  const ids = [...new Set(rows.map((r) => clusters[r] as number))];
+  if (ids.length < 2) return 0;
+  const slot = new Map(ids.map((id, i) => [id, i]));
+  const size = new Float64Array(ids.length);
+  for (const r of rows) {
+    const c = slot.get(clusters[r] as number) as number;
+    size[c] = (size[c] as number) + 1;
+  }
+  const sum = new Float64Array(ids.length);
+  let total = 0;
+  for (const i of rows) {
+    sum.fill(0);
+    for (const j of rows) {
+      if (i === j) continue;
+      let sq = 0;
+      for (let f = 0; f < d; f++) sq += ((points[i * d + f] as number) - (points[j * d + f] as number)) ** 2;
+      const c = slot.get(clusters[j] as number) as number;
+      sum[c] = (sum[c] as number) + Math.sqrt(sq);
+    }
+    const own = slot.get(clusters[i] as number) as number;
+    if ((size[own] as number) <= 1) continue;
+    const a = (sum[own] as number) / ((size[own] as number) - 1);
+    let b = Infinity;
+    for (let c = 0; c < ids.length; c++)
+      if (c !== own && size[c]) b = Math.min(b, (sum[c] as number) / (size[c] as number));
+    const m = Math.max(a, b);
+    total += m > 0 ? (b - a) / m : 0;
+  }
+  return total / rows.length;
+}
+
+/** All row indices under `limit`, else a seeded sample of `limit` of them (partial Fisher-Yates), sorted. */
+function sampleRows(n: number, limit: number, seed: number): number[] {
+  const all = Array.from({ length: n }, (_, i) => i);
+  if (n <= limit) return all;
+  const random = seededRandom(seed);
+  for (let i = 0; i < limit; i++) {
+    const j = i + Math.floor(random() * (n - i));
+    [all[i], all[j]] = [all[j] as number, all[i] as number];
+  }
+  return all.slice(0, limit).sort((a, b) => a - b);
 }

@@ -8,7 +8,13 @@ export type { Task } from '../common/model-spec';
 export type { ModelShape } from './architectures';
 
 /** Loss of a task, as tfjs names it in `compile` and in saved training configs. */
-export const LOSS_NAME = { forecast: 'meanSquaredError', classify: 'binaryCrossentropy' } as const;
+export const LOSS_NAME = {
+  forecast: 'meanSquaredError',
+  regress: 'meanSquaredError',
+  classify: 'binaryCrossentropy',
+  // Clusterers are trained by the python trainer only; the name is never compiled.
+  cluster: 'meanSquaredError',
+} as const;
 
 /** Huber's quadratic-to-linear switch, in target standard deviations (targets are standardised). */
 const HUBER_DELTA = 0.5;

@@ -25,6 +25,14 @@ export const TRAINERS: TrainerRegistry = {
     logistic: { summary: 'Dense(1, sigmoid) on the flattened window', build: buildLinear },
     mlp: { summary: '2 x Dense(hiddenUnits, relu) [+ dropout] -> Dense(1, sigmoid)', build: buildMlp },
   },
+  regress: {
+    mlp: {
+      summary: "2 x Dense(hiddenUnits, relu) [+ dropout] -> Dense(1) on the row's features",
+      build: buildMlp,
+    },
+    linear: { summary: "Dense(1) on the row's features: a linear regression", build: buildLinear },
+  },
+  cluster: {},
 };
 
 /** Thrown when hyperparameters name an architecture the task has no trainer for. */

@@ -32,7 +32,7 @@ export interface SampleRule {
   lookback: number;
   horizon: number;
   features: number;
-  /** Index of the target in `WindowRows.values`. */
+  /** Index of the target in `WindowRows.values`; -1 for a clusterer, which has none. */
   target: number;
   /** Rows before this (epoch µs) are only looked up as the day before; no window starts or reaches there. */
   windowFrom: number;
@@ -68,14 +68,10 @@ export interface SampleIndex {
 export function indexSamples(rows: WindowRows, rule: SampleRule): SampleIndex {
   const { count, entity, time } = rows;
   const { lookback, horizon } = rule;
+  const complete = completeRows(rows, rule);
+  const target = targetColumn(rows, rule);
+  if (horizon === 0) return tabularSamples(complete, target, time);
   const entities = entityCount(rows);
-  const complete = new Uint8Array(count);
-  for (let i = 0; i < count; i++) complete[i] = (time[i] as number) >= rule.windowFrom ? 1 : 0;
-  for (let f = 0; f < rule.features; f++) {
-    const column = rows.values[f] as Float64Array;
-    for (let i = 0; i < count; i++) if (Number.isNaN(column[i])) complete[i] = 0;
-  }
-  const target = rows.values[rule.target] as Float64Array;
   const step = rule.frequencyUs;
   // Per entity: the run of complete (and, with a frequency, consecutive) rows so far, and a ring of
   // its last `horizon` rows; `windowEnds[i]` says a complete window ends at row i.
@@ -117,6 +113,32 @@ export function indexSamples(rows: WindowRows, rule: SampleRule): SampleIndex {
     ring[e * horizon + (had % horizon)] = j;
     seen[e] = had + 1;
   }
+  return splitSamples(targetOf, time);
+}
+
+/** Rows inside the window with every feature present. */
+function completeRows(rows: WindowRows, rule: SampleRule): Uint8Array {
+  const complete = new Uint8Array(rows.count);
+  for (let i = 0; i < rows.count; i++) complete[i] = (rows.time[i] as number) >= rule.windowFrom ? 1 : 0;
+  for (let f = 0; f < rule.features; f++) {
+    const column = rows.values[f] as Float64Array;
+    for (let i = 0; i < rows.count; i++) if (Number.isNaN(column[i])) complete[i] = 0;
+  }
+  return complete;
+}
+
+/** The target column; for a clusterer (no target) a column of zeros, so every row has one. */
+function targetColumn(rows: WindowRows, rule: Pick<SampleRule, 'target'>): Float64Array {
+  return rule.target >= 0 ? (rows.values[rule.target] as Float64Array) : new Float64Array(rows.count);
+}
+
+/**
+ * Tabular samples (`horizon` 0): each complete row with a target is one, its own input and target;
+ * split by time as windows are.
+ */
+function tabularSamples(complete: Uint8Array, target: Float64Array, time: Float64Array): SampleIndex {
+  const targetOf = new Int32Array(complete.length).fill(-1);
+  for (let i = 0; i < complete.length; i++) if (complete[i] && !Number.isNaN(target[i])) targetOf[i] = i;
   return splitSamples(targetOf, time);
 }
 
@@ -192,9 +214,18 @@ function entityMajor(rows: WindowRows): { pos: Uint32Array; rowAt: Uint32Array; 
   return { pos, rowAt, start };
 }
 
-/** The sample's target in its own units: the raw value for forecasts, `value > threshold` as 0/1 for classifiers. */
+/**
+ * The sample's target in its own units: `value > threshold` as 0/1 for binary classifiers, else the
+ * value itself (a forecast's or regression's number, a multi-class classifier's class index).
+ */
 function label(rule: Pick<SampleRule, 'task' | 'threshold'>, value: number): number {
-  return rule.task === 'classify' ? (value > (rule.threshold ?? 0) ? 1 : 0) : value;
+  if (rule.task === 'classify' && rule.threshold !== undefined) return value > rule.threshold ? 1 : 0;
+  return value;
+}
+
+/** Whether the task's target is a number scaled like the features (forecasts and regressions). */
+function scaledTarget(task: SampleRule['task']): boolean {
+  return task === 'forecast' || task === 'regress';
 }
 
 /**
@@ -235,8 +266,8 @@ export function fitStatistics(
   const width = nf + 1;
   const count = new Float64Array(groups + 1);
   const sum = new Float64Array((groups + 1) * width);
-  const target = rows.values[rule.target] as Float64Array;
-  const forecast = rule.task === 'forecast';
+  const target = targetColumn(rows, rule);
+  const forecast = scaledTarget(rule.task);
   const valueOf = (s: number, c: number) => {
     const i = index.inputs[s] as number;
     if (c < nf) return (rows.values[c] as Float64Array)[i] as number;
@@ -377,8 +408,11 @@ export function buildSplits(
     writeCalendar(pre.calendar, (rows.time[i] as number) / 1000, step, nf);
     cells.set(step, (major.pos[i] as number) * columns);
   }
-  const target = rows.values[rule.target] as Float64Array;
-  const naiveScale = naiveScales(rows, index, target);
+  const target = targetColumn(rows, rule);
+  const tabular = rule.horizon === 0;
+  const naiveScale = tabular
+    ? new Float64Array(entityCount(rows)).fill(NaN)
+    : naiveScales(rows, index, target);
   const split = (ids: Uint32Array): LoadedSplit => {
     const n = ids.length;
     const newest = new Uint32Array(n);
@@ -404,11 +438,11 @@ export function buildSplits(
       y[k] = (trained - own.targetMean) / own.targetStd;
       for (let f = 0; f < nf; f++)
         (lastValues[f] as Float64Array)[k] = (rows.values[f] as Float64Array)[i] as number;
-      dayBefore[k] = dayBeforeValue(rows, major, target, t);
+      dayBefore[k] = tabular ? NaN : dayBeforeValue(rows, major, target, t);
     }
     const values = (outputs: ArrayLike<number>) =>
       Float64Array.from({ length: n }, (_, k) =>
-        rule.task === 'forecast'
+        scaledTarget(rule.task)
           ? outputValue(
               pre,
               stats[entity[k] as number] as EntityStats,

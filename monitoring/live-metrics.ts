@@ -141,9 +141,12 @@ function scoreRows(spec: ModelSpec, rows: Joined[]): LiveFigures {
 }
 
 async function joinActuals(spec: ModelSpec, predictions: string, actuals: string): Promise<Joined[]> {
-  const e = sqlIdent(spec.entityColumn);
+  const { entityColumn, target } = spec;
+  // Tabular models are not followed live yet: their actual is the label of a later row of the same key.
+  if (entityColumn === undefined || target === undefined || spec.horizon === 0) return [];
+  const e = sqlIdent(entityColumn);
   const t = sqlIdent(spec.timeColumn);
-  const y = sqlIdent(spec.target);
+  const y = sqlIdent(target);
   const sql = `
     WITH p AS (
       SELECT version, entity, time, "for", value, predicted_at FROM ${predictions}

@@ -3,6 +3,7 @@ import { ModelNameSchema } from '../common/model-spec';
 
 import type { Preprocessing } from '../common/artefacts';
 import {
+  SINGLE_ENTITY,
   frequencyMs,
   inputWidth,
   outputValue,
@@ -24,10 +25,11 @@ export interface FeatureBatch {
    * Per input row: the entity as sent, the time of its latest row (ISO 8601, UTC), with a frequency
    * the time the forecast is for, and what turns the model's output into a value (`value`).
    */
-  keys: { entity: string | number; time: string; for?: string; value: (output: number) => number }[];
+  keys: { entity?: string | number; time: string; for?: string; value: (output: number) => number }[];
 }
 
-type Row = { time: number; entity: string | number; values: number[] };
+/** A request row; `entity` is absent for a tabular model without an entity column. */
+type Row = { time: number; entity?: string | number; values: number[] };
 
 const MAX_LISTED_ISSUES = 5;
 const ISO_DATE_START = /^\d{4}-\d{2}-\d{2}/;
@@ -47,7 +49,8 @@ export function buildFeatures(rows: unknown[], pre: Preprocessing): FeatureBatch
   let schema = schemas.get(pre);
   if (!schema) schemas.set(pre, (schema = rowsSchema(pre)));
   const parsed = schema.safeParse(rows);
-  if (!parsed.success) throw new FeatureError(describeIssues(parsed.error, pre.features));
+  if (!parsed.success) throw new FeatureError(describeIssues(parsed.error, pre));
+  if (pre.horizon === 0) return tabularFeatures(parsed.data, pre);
   const groups = new Map<string, Row[]>();
   for (const row of parsed.data) {
     const key = String(row.entity);
@@ -59,7 +62,7 @@ export function buildFeatures(rows: unknown[], pre: Preprocessing): FeatureBatch
   const columns = stepWidth(pre);
   const width = inputWidth(pre);
   const stepMs = frequencyMs(pre);
-  const targetAt = pre.features.indexOf(pre.target);
+  const targetAt = pre.target === undefined ? -1 : pre.features.indexOf(pre.target);
   const x = new Float32Array(groups.size * width);
   const keys: FeatureBatch['keys'] = [];
   const short: string[] = [];
@@ -116,6 +119,29 @@ export function buildFeatures(rows: unknown[], pre: Preprocessing): FeatureBatch
   return { x, width, keys };
 }
 
+/**
+ * Tabular models (`horizon` 0): each row is its own input, scaled by its entity's statistics (the
+ * fleet's without an entity column), one prediction per row in request order.
+ */
+function tabularFeatures(rows: Row[], pre: Preprocessing): FeatureBatch {
+  const nf = pre.features.length;
+  const width = inputWidth(pre);
+  const x = new Float32Array(rows.length * width);
+  const keys: FeatureBatch['keys'] = rows.map((row, i) => {
+    const stats = statsOf(pre, row.entity === undefined ? SINGLE_ENTITY : String(row.entity));
+    row.values.forEach((value, f) => {
+      x[i * width + f] = (value - (stats.mean[f] as number)) / (stats.std[f] as number);
+    });
+    writeCalendar(pre.calendar, row.time, x, i * width + nf);
+    return {
+      ...(row.entity === undefined ? {} : { entity: row.entity }),
+      time: isoOf(row.time),
+      value: (output) => (pre.task === 'regress' ? outputValue(pre, stats, Number.NaN, output) : output),
+    };
+  });
+  return { x, width, keys };
+}
+
 /** One row schema per loaded version: zod compiles a schema on first use, so reuse saves that per request. */
 const schemas = new WeakMap<Preprocessing, ReturnType<typeof rowsSchema>>();
 
@@ -133,11 +159,13 @@ function rowsSchema(pre: Preprocessing) {
     }
     return ms;
   });
-  const shape: Record<string, z.ZodType> = { [pre.timeColumn]: time, [pre.entityColumn]: entity };
+  const { entityColumn } = pre;
+  const shape: Record<string, z.ZodType> = { [pre.timeColumn]: time };
+  if (entityColumn !== undefined) shape[entityColumn] = entity;
   for (const name of pre.features) shape[name] = feature;
   const row = z.object(shape, { error: 'must be an object' }).transform((r): Row => ({
     time: r[pre.timeColumn] as number,
-    entity: r[pre.entityColumn] as string | number,
+    ...(entityColumn === undefined ? {} : { entity: r[entityColumn] as string | number }),
     values: pre.features.map((name) => r[name] as number),
   }));
   return z.array(row, { error: 'rows must be an array of objects' });
@@ -154,7 +182,7 @@ function isoOf(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-function describeIssues(error: z.ZodError, features: string[]): string {
+function describeIssues(error: z.ZodError, pre: Preprocessing): string {
   const lines = error.issues.slice(0, MAX_LISTED_ISSUES).map((issue) => {
     const [index, field] = issue.path;
     const where =
@@ -163,6 +191,7 @@ function describeIssues(error: z.ZodError, features: string[]): string {
     return `${where}: ${missing ? 'is required' : issue.message}`;
   });
   const more = error.issues.length - lines.length;
-  const hint = `each row needs the time, entity and features (${features.join(', ')})`;
+  const needs = pre.entityColumn === undefined ? 'the time' : 'the time, entity';
+  const hint = `each row needs ${needs} and features (${pre.features.join(', ')})`;
   return `invalid rows: ${lines.join('; ')}${more > 0 ? `; and ${more} more` : ''} (${hint})`;
 }

@@ -1,6 +1,9 @@
 import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 
+import type { Preprocessing } from '../common/artefacts';
+import { SINGLE_ENTITY } from '../common/model-inputs';
+import { argmax } from '../ml/metrics';
 import type { PredictionLog } from '../storage/prediction-log';
 import { buildFeatures, ModelRowsBodySchema, type FeatureBatch } from './features';
 import { NO_VERSION_LABEL, type ServingMetrics } from './metrics';
@@ -26,7 +29,16 @@ export interface PredictOptions {
   predictionLog?: PredictionLog;
 }
 
-type Prediction = Omit<FeatureBatch['keys'][number], 'value'> & { value: number; label?: number };
+/**
+ * One answer: `value` in the target's units (a binary classifier's probability, a multi-class
+ * classifier's probability of its `label`, a clusterer's cluster id); classifiers add the `label`
+ * (0/1, or the class name with every class's `probabilities`).
+ */
+type Prediction = Omit<FeatureBatch['keys'][number], 'value'> & {
+  value: number;
+  label?: number | string;
+  probabilities?: Record<string, number>;
+};
 
 /**
  * `POST /predict` `{ model, rows }`: one prediction per entity from the version serving the model now;
@@ -60,15 +72,40 @@ export const predictRoutes: FastifyPluginAsync<PredictOptions> = async (
       const outputs = await slot.predict(features.x, features.width).catch((err: unknown) => {
         throw new PredictionFailedError(err);
       });
-      const predictions = features.keys.map(({ value, ...key }, i): Prediction => {
-        const raw = outputs[i] ?? Number.NaN;
-        if (slot.preprocessing.task === 'classify') return { ...key, value: raw, label: raw >= 0.5 ? 1 : 0 };
-        return { ...key, value: value(raw) };
-      });
+      const predictions = answers(slot.preprocessing, features, outputs);
       if (predictionLog) logPredictions(predictionLog, slot, predictions, metrics, request.log);
       return { model: slot.model, version: slot.version, predictions };
     });
 };
+
+/**
+ * The answers for a batch from the model's outputs: one value per input row, or k class
+ * probabilities per row (a multi-class classifier, whatever its format).
+ */
+export function answers(
+  pre: Preprocessing,
+  features: FeatureBatch,
+  outputs: ArrayLike<number>,
+): Prediction[] {
+  const n = features.keys.length;
+  const k = n > 0 ? Math.max(1, Math.round(outputs.length / n)) : 1;
+  return features.keys.map(({ value, ...key }, i): Prediction => {
+    if (pre.task === 'classify' && k > 1) {
+      const probabilities = Array.from({ length: k }, (_, c) => outputs[i * k + c] ?? Number.NaN);
+      const top = argmax(probabilities, 0, k);
+      const names = pre.classes ?? probabilities.map((_, c) => String(c));
+      return {
+        ...key,
+        value: probabilities[top] as number,
+        label: names[top] ?? String(top),
+        probabilities: Object.fromEntries(names.map((name, c) => [name, probabilities[c] as number])),
+      };
+    }
+    const raw = outputs[i] ?? Number.NaN;
+    if (pre.task === 'classify') return { ...key, value: raw, label: raw >= 0.5 ? 1 : 0 };
+    return { ...key, value: value(raw) };
+  });
+}
 
 /**
  * Hands the answer to the prediction log without waiting: waiting for the journal write cost 10 % of
@@ -86,11 +123,15 @@ function logPredictions(
   const records = predictions.map((p) => ({
     model: slot.model,
     version: slot.version,
-    entity: String(p.entity),
+    entity: p.entity === undefined ? SINGLE_ENTITY : String(p.entity),
     time: Date.parse(p.time),
     for: p.for === undefined ? null : Date.parse(p.for),
     value: p.value,
-    label: p.label ?? null,
+    // The log keeps a class as its index.
+    label:
+      typeof p.label === 'string'
+        ? (slot.preprocessing.classes?.indexOf(p.label) ?? null)
+        : (p.label ?? null),
     predictedAt,
   }));
   void log.record(records).catch((err: unknown) => {

@@ -176,7 +176,7 @@ export class BufferWriter {
   private async flush(model: string, batch: Pending[]): Promise<void> {
     const byKey = new Map<string, Pending[]>();
     for (const p of batch) {
-      const id = `${p.key.timeColumn}\n${p.key.entityColumn}`;
+      const id = JSON.stringify(p.key);
       byKey.set(id, [...(byKey.get(id) ?? []), p]);
     }
     for (const group of byKey.values()) await this.write(model, group);

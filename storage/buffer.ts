@@ -23,10 +23,21 @@ const COMMIT_SUFFIX = '.json';
 const DAY_DIR = /^day=(\d{4}-\d{2}-\d{2})$/;
 const STAGED_DAY_DIR = new RegExp(`^${INTERNAL_PREFIX}day=(\\d{4}-\\d{2}-\\d{2})$`);
 
-/** The columns that identify a record: a row whose (time, entity) the buffer holds already is skipped. */
+/**
+ * The columns that identify a record: a row whose (time, entity) the buffer holds already is
+ * skipped. Without an entity column (tabular specs) a row is identified by its time and every value
+ * (`rowColumns`): only a row equal to a stored one is skipped, so rows sharing a time are all kept.
+ */
 export interface BufferKey {
   timeColumn: string;
-  entityColumn: string;
+  entityColumn?: string | undefined;
+  /** Without an entity column: the value columns that, with the time, identify a row. */
+  rowColumns?: readonly string[] | undefined;
+}
+
+/** The identifying columns of {@link BufferKey} other than the time, as SQL identifiers. */
+export function keyColumns(key: BufferKey): string[] {
+  return (key.entityColumn === undefined ? (key.rowColumns ?? []) : [key.entityColumn]).map(sqlIdent);
 }
 
 /** What one append did: rows written and rows skipped because their key was taken. */
@@ -145,7 +156,8 @@ export class DataBuffer {
   ): Promise<AppendResult> {
     const dir = this.modelDir(model);
     const t = sqlIdent(key.timeColumn);
-    const e = sqlIdent(key.entityColumn);
+    const others = keyColumns(key);
+    const keyOf = (alias: string) => [t, ...others].map((c) => `${alias}.${c}`).join(', ');
     const marks = options.marks ?? `${INTERNAL_PREFIX}marks_${randomUUID().replaceAll('-', '')}`;
     await conn.run(`SET TimeZone = 'UTC'`);
     try {
@@ -158,12 +170,12 @@ export class DataBuffer {
         const existing = await this.partFiles(model, days);
         const unseen = existing.length
           ? `NOT EXISTS (SELECT 1 FROM read_parquet(${fileList(existing)}, hive_partitioning = false) k
-                         WHERE k.${t} = x.${t} AND k.${e} = x.${e})`
+                         WHERE k.${t} = x.${t}${others.map((c) => ` AND k.${c} IS NOT DISTINCT FROM x.${c}`).join('')})`
           : 'TRUE';
         await conn.run(
           `CREATE OR REPLACE TEMP TABLE ${marks} AS
            SELECT x.*, strftime(x.${t}, '%Y-%m-%d') AS ${INTERNAL_PREFIX}day,
-                  (row_number() OVER (PARTITION BY x.${t}, x.${e} ORDER BY ${options.orderBy ?? `x.${t}, x.${e}`}) = 1
+                  (row_number() OVER (PARTITION BY ${keyOf('x')} ORDER BY ${options.orderBy ?? keyOf('x')}) = 1
                    AND ${unseen}) AS ${INTERNAL_PREFIX}inserted
            FROM (${query}) x`,
         );

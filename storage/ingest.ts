@@ -1,7 +1,7 @@
 import type { BatchSource } from './batch-source';
 import type { BufferWriter } from './buffer-writer';
 import type { ModelRegistry } from './registry';
-import { loadCheckedBatch, type ConflictPolicy, type ExtraColumnsPolicy } from './row-check';
+import { bufferKey, loadCheckedBatch, type ConflictPolicy, type ExtraColumnsPolicy } from './row-check';
 
 export { RowCheckError } from './batch-source';
 export {
@@ -65,7 +65,7 @@ export class Ingestor {
 
   private async ingest(model: string, sources: BatchSource[], options: IngestOptions): Promise<IngestResult> {
     const spec = await this.registry.loadSpec(model);
-    const key = { timeColumn: spec.timeColumn, entityColumn: spec.entityColumn };
+    const key = bufferKey(spec);
     let conflictsResolved = 0;
     const outcome = await this.writer.submit(model, key, (conn, table) =>
       loadCheckedBatch(conn, spec, sources, table, {

@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { z } from 'zod';
-import type { ModelSpec } from '../common/model-spec';
+import { isMultiClass, type ModelSpec } from '../common/model-spec';
 import {
   loadRaw,
   OBJ,
@@ -11,7 +11,7 @@ import {
   type BatchSource,
   type RawTable,
 } from './batch-source';
-import { INTERNAL_PREFIX } from './buffer';
+import { INTERNAL_PREFIX, type BufferKey } from './buffer';
 import { sqlIdent, sqlString } from './duckdb';
 
 /** Column of a checked batch: which input (index into the sources) a row came from. */
@@ -23,7 +23,8 @@ const NUMERIC =
 const INTEGER = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT)$/;
 const TEMPORAL = /^(TIMESTAMP.*|DATE)$/;
 
-type Role = 'time' | 'entity' | 'number';
+/** `label`: a multi-class classifier's target, a class as text (strings or integers). */
+type Role = 'time' | 'entity' | 'number' | 'label';
 
 /**
  * What to do with rows of one batch that share a (time, entity) but differ in value: `reject` the
@@ -51,14 +52,30 @@ export interface CheckOptions {
   onResolved?: (rows: number) => void;
 }
 
-/** The columns a spec stores, in buffer order: time, entity, features, then the target unless it is a feature. */
+/**
+ * The columns a spec stores, in buffer order: time, entity (when the spec has one), features, then
+ * the target unless it is a feature (a number; a class, as text, for multi-class classifiers).
+ */
 export function bufferColumns(spec: ModelSpec): { name: string; role: Role }[] {
-  const numbers = [...new Set([...spec.features, spec.target])];
+  const numbers = [...new Set(spec.features)];
+  const target = spec.target;
+  const targetRole: Role = isMultiClass(spec) ? 'label' : 'number';
   return [
     { name: spec.timeColumn, role: 'time' },
-    { name: spec.entityColumn, role: 'entity' },
+    ...(spec.entityColumn === undefined ? [] : [{ name: spec.entityColumn, role: 'entity' as const }]),
     ...numbers.map((name) => ({ name, role: 'number' as const })),
+    ...(target === undefined || numbers.includes(target) ? [] : [{ name: target, role: targetRole }]),
   ];
+}
+
+/** What identifies a stored row of the spec (see {@link BufferKey}). */
+export function bufferKey(spec: ModelSpec): BufferKey {
+  if (spec.entityColumn !== undefined)
+    return { timeColumn: spec.timeColumn, entityColumn: spec.entityColumn };
+  const rowColumns = bufferColumns(spec)
+    .filter((c) => c.role !== 'time')
+    .map((c) => c.name);
+  return { timeColumn: spec.timeColumn, rowColumns };
 }
 
 /**
@@ -82,7 +99,7 @@ export async function loadCheckedBatch(
     `CREATE TABLE ${table} (${SRC} INTEGER, ${ROW} BIGINT, ${columns
       .map(
         (c) =>
-          `${sqlIdent(c.name)} ${c.role === 'time' ? 'TIMESTAMP' : c.role === 'entity' ? 'VARCHAR' : 'DOUBLE'}`,
+          `${sqlIdent(c.name)} ${c.role === 'time' ? 'TIMESTAMP' : c.role === 'number' ? 'DOUBLE' : 'VARCHAR'}`,
       )
       .join(', ')})`,
   );
@@ -230,7 +247,7 @@ function converted(raw: RawTable, column: string, role: Role): string {
 
 function okCondition(role: Role, c: string, latest: string): string {
   if (role === 'number') return `${c} IS NOT NULL AND isfinite(${c})`;
-  if (role === 'entity') return `${c} IS NOT NULL AND trim(${c}) <> ''`;
+  if (role === 'entity' || role === 'label') return `${c} IS NOT NULL AND trim(${c}) <> ''`;
   return `${c} IS NOT NULL AND isfinite(${c}) AND ${c} <= TIMESTAMP ${sqlString(latest)}`;
 }
 
@@ -239,6 +256,7 @@ function reason(role: Role, display: string | null, unconverted: boolean): strin
   const shown = `is ${clip(display)}`;
   if (role === 'number') return `${shown}, expected ${unconverted ? 'a number' : 'a finite number'}`;
   if (role === 'entity') return `${shown}, expected a non-empty string`;
+  if (role === 'label') return `${shown}, expected a class: a non-empty string or an integer`;
   if (unconverted) return `${shown}, expected a timestamp such as 2001-01-31T14:00:00Z`;
   return `${shown}, expected a timestamp no more than a day in the future`;
 }
@@ -246,7 +264,7 @@ function reason(role: Role, display: string | null, unconverted: boolean): strin
 /** The SQL list of a row's stored numbers, which two rows of one key must agree on. */
 function valuesOf(spec: ModelSpec): string {
   return `list_value(${bufferColumns(spec)
-    .filter((c) => c.role === 'number')
+    .filter((c) => c.role === 'number' || c.role === 'label')
     .map((c) => sqlIdent(c.name))
     .join(', ')})`;
 }
@@ -258,6 +276,8 @@ async function rejectConflicts(
   spec: ModelSpec,
   sources: readonly BatchSource[],
 ): Promise<void> {
+  // Without an entity a row's key is all of it: rows of one key cannot disagree.
+  if (spec.entityColumn === undefined) return;
   const t = sqlIdent(spec.timeColumn);
   const e = sqlIdent(spec.entityColumn);
   const values = valuesOf(spec);
@@ -292,6 +312,7 @@ async function resolveConflicts(
   spec: ModelSpec,
   keep: 'first' | 'last',
 ): Promise<number> {
+  if (spec.entityColumn === undefined) return 0;
   const t = sqlIdent(spec.timeColumn);
   const e = sqlIdent(spec.entityColumn);
   const order = keep === 'first' ? `${SRC}, ${ROW}` : `${SRC} DESC, ${ROW} DESC`;

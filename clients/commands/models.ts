@@ -193,7 +193,9 @@ function renderDetails({ spec, versions, aliases }: ModelDetails): string {
   const hp = spec.hyperparams;
   const lines = [
     `${spec.name} (${spec.task})${spec.description ? `: ${spec.description}` : ''}`,
-    `  ${spec.target}${spec.task === 'classify' ? ` > ${spec.threshold}` : ''} in ${spec.horizon} step(s) per ${spec.entityColumn}, from ${spec.lookback} step(s) of ${spec.features.join(', ')} (time ${spec.timeColumn})`,
+    spec.horizon === 0
+      ? `  ${spec.target ?? 'clusters'}${spec.threshold === undefined ? '' : ` > ${spec.threshold}`} on each row${spec.entityColumn ? ` per ${spec.entityColumn}` : ''}, from ${spec.features.join(', ')} (time ${spec.timeColumn})`
+      : `  ${spec.target}${spec.task === 'classify' ? ` > ${spec.threshold}` : ''} in ${spec.horizon} step(s) per ${spec.entityColumn}, from ${spec.lookback} step(s) of ${spec.features.join(', ')} (time ${spec.timeColumn})`,
     `  window ${spec.windowDays} days, at least ${spec.minRecords} records, ${spec.epochs} epochs, ${hp.architecture} (${hp.hiddenUnits} units, ${hp.optimizer} lr ${hp.learningRate}, batch ${hp.batchSize})`,
     `  gate: ${spec.gate.mustBeatBaseline ? 'must beat the naive baselines, ' : ''}tolerance ${spec.gate.tolerance * 100}% against production`,
     '',

@@ -110,7 +110,7 @@ export function recentRows(
     Array.from({ length: count }, (_, i) => {
       const row: Record<string, unknown> = {
         [spec.timeColumn]: new Date(Date.UTC(2024, 0, 1, 0, i)).toISOString(),
-        [spec.entityColumn]: entity,
+        ...(spec.entityColumn === undefined ? {} : { [spec.entityColumn]: entity }),
       };
       spec.features.forEach((f, k) => (row[f] = 40 + e + i + k));
       return row;

@@ -200,7 +200,14 @@ describe('validateModel on a constructed holdout', () => {
 
   it('classifiers: the day-before baseline predicts dayBefore > threshold; a never-positive candidate is rejected', async () => {
     const result = await validate(classify, 'never', -1000);
-    expect(Object.keys(result.candidate).sort()).toEqual(['accuracy', 'auc', 'f1', 'precision', 'recall']);
+    expect(Object.keys(result.candidate).sort()).toEqual([
+      'accuracy',
+      'auc',
+      'f1',
+      'logLoss',
+      'precision',
+      'recall',
+    ]);
     expect(result.candidate.f1).toBe(0);
     // The sine crosses the threshold twice a day; a day earlier it is on the same side except near a crossing.
     expect(result.baselines.sameHourDayBefore!.f1).toBeGreaterThan(0.85);
