@@ -16,6 +16,7 @@ import { TEMPORAL_BIN, temporalArgs } from './lib/temporal-server';
 import { DefaultLogger } from '@temporalio/worker';
 import { DEFAULT_WORKFLOW_BUNDLE } from '../config/config';
 import { writeWorkflowBundle } from '../workers/workflow-bundle';
+import { defaultBuildId } from '../workers/build-id';
 
 const DATA = path.join(ROOT, '.data');
 const PIDS = path.join(DATA, 'pids');
@@ -109,7 +110,7 @@ const redisParts = (port: number): Part[] => [
 const PARTS: Part[] = [
   {
     name: 'temporal',
-    url: 'temporal 127.0.0.1:7233, Web UI http://localhost:8233',
+    url: 'temporal 127.0.0.1:7233, Web UI http://127.0.0.1:8233',
     ready: async () => (await portOpen(7233)) && (await httpOk('http://127.0.0.1:8233/')),
     command: () => [
       TEMPORAL_BIN,
@@ -205,6 +206,9 @@ export async function up(): Promise<void> {
     RETRAIN_DEFAULT_MODEL: process.env.RETRAIN_DEFAULT_MODEL ?? 'flight-delay',
     // The workers' build (the checkout's commit) becomes current, so new runs start on the code just started.
     RETRAIN_SET_CURRENT_VERSION: process.env.RETRAIN_SET_CURRENT_VERSION ?? 'true',
+    // One build for every worker started now: a commit landing between two workers' starts must not
+    // split them into two versions (a Pinned run needs its own version's workers on every queue).
+    RETRAIN_BUILD_ID: process.env.RETRAIN_BUILD_ID ?? defaultBuildId(),
   };
   fs.mkdirSync(PIDS, { recursive: true });
   fs.mkdirSync(path.join(DATA, 'redis'), { recursive: true });

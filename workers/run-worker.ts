@@ -57,7 +57,11 @@ export async function runWorker(kind: 'cpu' | 'gpu'): Promise<void> {
         ...deployment,
         ...(metricsAddress ? { metrics: `http://${metricsAddress}/metrics` } : {}),
       },
-      config.deployment.setCurrent ? () => setCurrentVersion(client, deployment) : undefined,
+      // Only the worker that polls workflow tasks may make its build current: a version without a
+      // workflow poller would take every new run and start none of them.
+      kind === 'cpu' && config.deployment.setCurrent
+        ? () => setCurrentVersion(client, deployment)
+        : undefined,
     );
   } finally {
     await connection.close();
