@@ -2,8 +2,9 @@
 // Installs what a fresh clone lacks, and only what is asked for. `node scripts/setup.js`: what
 // `npm run demo` runs (npm packages, the Temporal CLI, the native TensorFlow backend, the command
 // line bundle). `--tests`: also what the tests start (MinIO, Versity's S3 gateway, Docker Compose,
-// chromium, redis-server, curl, jq). Part names (`node scripts/setup.js redis-server`): those parts,
-// for the commands that need them. The Go builds (CPU) run beside the rest (mostly network); one
+// chromium, redis-server, curl, jq, the Python trainer's virtual environment). Part names
+// (`node scripts/setup.js redis-server`, `node scripts/setup.js python`): those parts, for the
+// commands that need them. The Go builds (CPU) run beside the rest (mostly network); one
 // line at the end gives each part's time. Plain Node (no dependencies): it runs before `npm install`.
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
@@ -50,7 +51,16 @@ const debianPackages = {
 /** What `npm run demo` runs, in install order (the npm packages first: the rest build on them). */
 const DEMO_PARTS = ['npm', 'temporal', 'tfjs-node', 'cli'];
 /** What the tests start besides the demo's parts. */
-const TEST_PARTS = ['minio', 'versitygw', 'docker-compose', 'curl', 'jq', 'chromium', 'redis-server'];
+const TEST_PARTS = [
+  'minio',
+  'versitygw',
+  'docker-compose',
+  'curl',
+  'jq',
+  'chromium',
+  'redis-server',
+  'python',
+];
 
 function log(message) {
   process.stderr.write(`[setup] ${message}\n`);
@@ -156,6 +166,30 @@ async function ensureNativeBackend() {
   return undefined;
 }
 
+/**
+ * The Python trainer's virtual environment (.tools/py, scripts/lib/python-env.js): pip from PyPI,
+ * minutes and ~6.7 GB cold (PyTorch brings CUDA libraries), instant when its stamp matches. Run as a
+ * child process: ensurePythonEnv is synchronous and would stall the other chain's builds meanwhile.
+ */
+async function ensurePython() {
+  const { pythonEnvPaths, requirementsHash } = require('./lib/python-env.js');
+  const { python, stamp, project } = pythonEnvPaths(root);
+  try {
+    const interpreter = execFileSync(process.env.PYTHON3 || 'python3', ['--version'], {
+      encoding: 'utf8',
+    }).trim();
+    if (fs.existsSync(python) && fs.readFileSync(stamp, 'utf8') === requirementsHash(project, interpreter))
+      return 'cached';
+  } catch {
+    // No stamp yet, or no python3: the install below says what is missing.
+  }
+  await run(process.execPath, [path.join(__dirname, 'lib', 'python-env.js')], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 2],
+  });
+  return undefined;
+}
+
 async function ensureCliBundle() {
   return require('./lib/cli-bundle.js').buildBundle() ? undefined : 'cached';
 }
@@ -165,11 +199,19 @@ const installers = {
   npm: ensureNodeModules,
   ...Object.fromEntries(Object.keys(goTools).map((name) => [name, () => ensureGoTool(name)])),
   'tfjs-node': ensureNativeBackend,
+  python: ensurePython,
   cli: ensureCliBundle,
 };
 
 /** Every part, in install order: npm packages first (the rest build on them), the bundle last. */
-const INSTALL_ORDER = ['npm', ...Object.keys(goTools), ...Object.keys(debianPackages), 'tfjs-node', 'cli'];
+const INSTALL_ORDER = [
+  'npm',
+  ...Object.keys(goTools),
+  ...Object.keys(debianPackages),
+  'tfjs-node',
+  'python',
+  'cli',
+];
 const USAGE = `usage: node scripts/setup.js [--tests] [part ...]; parts: ${INSTALL_ORDER.join(', ')}`;
 
 /** The parts the arguments ask for, in install order: the demo's by default. */
@@ -183,8 +225,9 @@ function selectParts(args) {
 }
 
 /**
- * Installs the parts in two chains side by side, the Go builds and the rest (the Debian packages in
- * one apt-get run), and logs one line: the whole time, then each part's in install order.
+ * Installs the parts in three chains side by side, the Go builds, the Python environment (pip, needs
+ * nothing else here) and the rest (the Debian packages in one apt-get run), and logs one line: the
+ * whole time, then each part's in install order.
  */
 async function main(args) {
   const parts = selectParts(args);
@@ -201,7 +244,8 @@ async function main(args) {
   };
   const results = await Promise.allSettled([
     chain(labels.filter((label) => label in goTools)),
-    chain(labels.filter((label) => !(label in goTools))),
+    chain(labels.filter((label) => label === 'python')),
+    chain(labels.filter((label) => !(label in goTools) && label !== 'python')),
   ]);
   const failed = results.find((result) => result.status === 'rejected');
   if (failed) throw failed.reason;
