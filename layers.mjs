@@ -14,6 +14,11 @@ export const guardedPackages = {
     group: ['@duckdb/*', '@aws-sdk/*'],
     message: 'DuckDB and S3 are reached through storage/ only',
   },
+  onnxRuntime: {
+    group: ['onnxruntime-*'],
+    message:
+      'onnxruntime belongs in ml/ (ml/onnx-model.ts); others run ONNX versions through ml/loaded-model.ts',
+  },
 };
 
 /** Folders everything below may use freely: the drivers, which act as a user or an operator does. */
@@ -43,7 +48,11 @@ export const layers = {
     imports: ['common'],
     packages: ['storageClients'],
   },
-  ml: { about: 'pure TensorFlow.js', imports: ['common', 'storage'], packages: ['tensorflow'] },
+  ml: {
+    about: 'the models: TensorFlow.js, and ONNX versions through onnxruntime',
+    imports: ['common', 'storage'],
+    packages: ['tensorflow', 'onnxRuntime'],
+  },
   datasets: { about: 'dataset and candidate files in the store', imports: ['common', 'ml', 'storage'] },
   monitoring: { about: 'live metrics from the prediction log', imports: ['common', 'ml', 'storage'] },
   events: { about: 'run-event sinks (webhook, Redis streams)', imports: ['common'] },
@@ -87,17 +96,30 @@ export const layers = {
   scripts: {
     about: 'setup, the local stack and the demos',
     imports: [],
-    packages: ['tensorflow', 'storageClients'],
+    packages: ['tensorflow', 'storageClients', 'onnxRuntime'],
   },
-  bench: { about: 'benchmarks that print figures', imports: [], packages: ['tensorflow', 'storageClients'] },
-  test: { about: 'the tests', imports: [], packages: ['tensorflow', 'storageClients'] },
+  bench: {
+    about: 'benchmarks that print figures',
+    imports: [],
+    packages: ['tensorflow', 'storageClients', 'onnxRuntime'],
+  },
+  test: { about: 'the tests', imports: [], packages: ['tensorflow', 'storageClients', 'onnxRuntime'] },
 };
 
 // The drivers may import every code folder; nothing but a driver (and bin/, which runs scripts/lib) imports them.
 for (const name of DRIVERS) layers[name].imports = Object.keys(layers).filter((f) => f !== name);
 
 /** Top-level folders that hold no TypeScript or JavaScript of the project. */
-export const nonCodeFolders = ['deploy', 'docs', 'examples', 'tools', 'trainers', 'node_modules', 'dist', 'coverage'];
+export const nonCodeFolders = [
+  'deploy',
+  'docs',
+  'examples',
+  'tools',
+  'trainers',
+  'node_modules',
+  'dist',
+  'coverage',
+];
 
 /** Folders a folder may not import at all (neither values nor types). */
 export function forbiddenFor(name) {

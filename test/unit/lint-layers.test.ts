@@ -142,6 +142,15 @@ describe('the layer rules, generated from layers.mjs', () => {
     expect((await layerRulesByLine('storage', [line])).size).toBe(0);
   });
 
+  it('keeps onnxruntime to ml/', async () => {
+    const line = "import * as ort from 'onnxruntime-node';";
+    for (const folder of ['serving', 'activities', 'storage', 'datasets'])
+      expect((await layerRulesByLine(folder, [line])).get(1), folder).toEqual([
+        '@typescript-eslint/no-restricted-imports',
+      ]);
+    expect((await layerRulesByLine('ml', [line])).size).toBe(0);
+  });
+
   it('keeps runs/ to zod and @temporalio/client among packages', async () => {
     const fired = await layerRulesByLine('runs', [
       "import { Client } from '@temporalio/client';",
