@@ -12,7 +12,14 @@ import { createServer, type InferenceServer } from '../../serving/server';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
 import { getJson } from '../../storage/open-store';
 import { retrainWorkflow } from '../../workflows';
-import { createPipeline, PERMISSIVE_GATE, type Pipeline } from '../helpers/pipeline';
+import { loadFlightsIntoBuffer } from '../../storage/demo-data';
+import {
+  createPipeline,
+  flightSpec,
+  PERMISSIVE_GATE,
+  TEST_FLIGHTS,
+  type Pipeline,
+} from '../helpers/pipeline';
 import { pythonForTests, startPythonWorker, type PythonWorker } from '../helpers/python-worker';
 import { z } from 'zod';
 
@@ -154,6 +161,59 @@ describe('the python trainer end to end', { timeout: 600_000 }, () => {
       expect(Math.abs((body.predictions[0]?.value as number) - trainer)).toBeLessThan(
         1e-3 * Math.max(1, Math.abs(trainer)),
       );
+    }
+  });
+
+  it("serves a binary classifier's ONNX probabilities as the trainer's own, label included", async () => {
+    const { client, deps, taskQueue } = pipeline;
+    const spec = flightSpec({
+      task: 'classify',
+      threshold: 15,
+      trainer: 'python',
+      hyperparams: { architecture: 'logistic', params: { C: 0.5, class_weight: 'balanced' } },
+      gate: PERMISSIVE_GATE,
+    });
+    await deps.registry.saveSpec(spec);
+    await loadFlightsIntoBuffer(deps.buffer, [spec.name], TEST_FLIGHTS);
+    const workflowId = `retrain-${spec.name}-python-${Date.now()}`;
+    const result = await pipeline.withWorkers(
+      async () =>
+        (
+          await client.workflow.start(retrainWorkflow, {
+            taskQueue,
+            workflowId,
+            args: [{ model: spec.name, reloadTargets: [serverUrl] }],
+          })
+        ).result(),
+      { gpu: false },
+    );
+    expect(result.status, result.reason).toBe('completed');
+    expect(result.metrics).toHaveProperty('f1');
+    const datasetKey = `datasets/${spec.name}/${workflowId}`;
+    const frame = await readFrameInfo(deps.store, datasetKey);
+    if (!frame) throw new Error('no feature frame');
+    expect(frame.classes).toEqual(['0', '1']);
+    const candidate = `checkpoints/${spec.name}/${workflowId}/final`;
+    const own = (await getJson(deps.store, `${candidate}/holdout-predictions.json`, PredictionsSchema))
+      ?.value;
+    expect(own).toMatchObject({ output: 'probabilities', width: 2 });
+    const samples = await holdoutSamples({ ...pipeline, spec }, datasetKey, frame.rows.train, [
+      0,
+      50,
+      frame.rows.holdout - 1,
+    ]);
+    for (const sample of samples) {
+      const res = await fetch(`${serverUrl}/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: spec.name, rows: sample.rows }),
+      });
+      expect(res.status).toBe(200);
+      const [answer] = ((await res.json()) as { predictions: { value: number; label: number }[] })
+        .predictions;
+      const positive = own?.values[sample.k * 2 + 1] as number;
+      expect(Math.abs((answer?.value as number) - positive)).toBeLessThan(1e-4);
+      expect(answer?.label).toBe(positive >= 0.5 ? 1 : 0);
     }
   });
 });
