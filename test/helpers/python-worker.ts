@@ -35,6 +35,8 @@ export async function startPythonWorker(opts: {
   taskQueue: string;
   temporalAddress: string;
   python?: string;
+  /** More environment for the worker, e.g. `RETRAIN_PY_TRAINERS`. */
+  env?: Record<string, string>;
 }): Promise<PythonWorker> {
   const python = opts.python ?? pythonForTests();
   const child = spawn(python, ['-m', 'retrain_trainer'], {
@@ -46,6 +48,7 @@ export async function startPythonWorker(opts: {
       RETRAIN_PY_TASK_QUEUE: opts.taskQueue,
       RETRAIN_PY_METRICS_PORT: '0',
       PYTHONUNBUFFERED: '1',
+      ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
