@@ -3,8 +3,8 @@
 # nvidia-*-cu11 wheels, into .tools/cuda11 (pip --target: no venv, nothing else sees them). CUDA 11.8
 # is the newest CUDA 11 on PyPI; a binary built for 11.2 runs on it by CUDA's minor-version
 # compatibility, and cuDNN 8.6 satisfies TensorFlow's "same major, equal or higher minor than 8.1"
-# check (the pins are the ones TensorFlow 2.12's install guide used for CUDA 11.8). About 1.6 GB to
-# download, 2.9 GB installed. Prints the LD_LIBRARY_PATH entries (one line, ':'-joined) on stdout.
+# check (the pins are the ones TensorFlow 2.12's install guide used for CUDA 11.8). 1.69 GB to
+# download, 2.8 GB installed (about 4 minutes here). Prints the LD_LIBRARY_PATH entries (one line, ':'-joined) on stdout.
 # Idempotent: the pins are stamped, a second run only prints the path.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
