@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import {
   httpOk,
@@ -31,6 +32,8 @@ interface Part {
   setup?: string;
   /** Work done just before it starts. */
   prepare?: () => Promise<void>;
+  /** How long `down` waits after SIGTERM before SIGKILL (stopProcess's default when absent). */
+  stopGraceMs?: number;
 }
 
 /** Local credentials and admin key, generated once and kept under .data/ (mode 0600). */
@@ -157,6 +160,41 @@ const PARTS: Part[] = [
   },
 ];
 
+/** The Python trainer's virtual environment (scripts/lib/python-env.js, `node scripts/setup.js python`). */
+const PYTHON = (
+  createRequire(__filename)('./lib/python-env.js') as { pythonEnvPaths(root: string): { python: string } }
+).pythonEnvPaths(ROOT).python;
+
+/**
+ * The Python trainer worker (trainers/python) on `<queue>-py`: the workflows' trainModel for specs with
+ * `"trainer": "python"`. Unversioned on purpose (docs/upgrades.md#the-python-trainer-worker); its
+ * store, Temporal address, log level and build id come from the same environment as the other workers.
+ */
+const PY_WORKER: Part = {
+  name: 'py-worker',
+  url: 'queue retrain-py, metrics http://127.0.0.1:9467/metrics',
+  ready: () => httpOk('http://127.0.0.1:9467/metrics'),
+  // Its environment is set up in up(), before any part starts: a cold install takes minutes, and
+  // setUp blocks, which would run out the other parts' start-up clocks.
+  command: () => [PYTHON, ['-m', 'retrain_trainer']],
+  // SIGTERM gives a running training 30 s to checkpoint and end as TrainingInterrupted.
+  stopGraceMs: 35_000,
+};
+
+/**
+ * Whether the stack runs the Python trainer: RETRAIN_PYTHON_TRAINER=true (which installs its
+ * environment, minutes the first time), `false` (never), or unset: when `.tools/py` exists.
+ */
+function pythonTrainer(): boolean {
+  const wanted = process.env.RETRAIN_PYTHON_TRAINER;
+  if (wanted !== undefined && wanted !== '') {
+    if (!['true', 'false'].includes(wanted))
+      throw new Error(`RETRAIN_PYTHON_TRAINER: expected true or false, got ${JSON.stringify(wanted)}`);
+    return wanted === 'true';
+  }
+  return fs.existsSync(PYTHON);
+}
+
 /** Whether S3_ENDPOINT names the stack's MinIO (port 9000 on this machine). */
 function localS3(): boolean {
   if (!process.env.S3_ENDPOINT) return false;
@@ -166,12 +204,17 @@ function localS3(): boolean {
 
 /**
  * Every part of this stack: MinIO only where S3_ENDPOINT names it, Redis and the bridge only where
- * a local Redis is configured; the default file store needs neither.
+ * a local Redis is configured (the default file store needs neither), the Python trainer worker
+ * where {@link pythonTrainer} says so.
  */
 function stackParts(): Part[] {
   const redisPort = localRedisPort();
   const parts = localS3() ? PARTS : PARTS.filter((part) => part.name !== 'minio');
-  return [...parts, ...(redisPort === undefined ? [] : redisParts(redisPort))];
+  return [
+    ...parts,
+    ...(pythonTrainer() ? [PY_WORKER] : []),
+    ...(redisPort === undefined ? [] : redisParts(redisPort)),
+  ];
 }
 
 /** Installs a part's program when it is missing (scripts/setup.js <part>; instant when it is there). */
@@ -209,10 +252,14 @@ export async function up(): Promise<void> {
     // One build for every worker started now: a commit landing between two workers' starts must not
     // split them into two versions (a Pinned run needs its own version's workers on every queue).
     RETRAIN_BUILD_ID: process.env.RETRAIN_BUILD_ID ?? defaultBuildId(),
+    // The Python trainer's queue follows the workers' (retrain -> retrain-py), as the workflow derives it.
+    RETRAIN_PY_TASK_QUEUE:
+      process.env.RETRAIN_PY_TASK_QUEUE ?? `${process.env.RETRAIN_TASK_QUEUE || 'retrain'}-py`,
   };
   fs.mkdirSync(PIDS, { recursive: true });
   fs.mkdirSync(path.join(DATA, 'redis'), { recursive: true });
   const parts = stackParts();
+  if (parts.includes(PY_WORKER)) setUp('python');
   await Promise.all(parts.filter((part) => SERVERS.has(part.name)).map((part) => startPart(part, env)));
   await Promise.all(parts.filter((part) => !SERVERS.has(part.name)).map((part) => startPart(part, env)));
 }
@@ -244,10 +291,13 @@ async function startPart(part: Part, env: NodeJS.ProcessEnv): Promise<void> {
 }
 
 export async function down(): Promise<void> {
-  for (const part of stackParts().reverse()) {
+  // The Python worker stops even when the stack would no longer start it (its environment removed).
+  const parts = stackParts();
+  if (!parts.includes(PY_WORKER)) parts.push(PY_WORKER);
+  for (const part of parts.reverse()) {
     const pid = readPid(part.name);
     if (pid === undefined) continue;
-    await stopProcess(pid);
+    await stopProcess(pid, part.stopGraceMs);
     fs.rmSync(path.join(PIDS, `${part.name}.pid`), { force: true });
     console.error(`[stack] ${part.name} stopped`);
   }
@@ -255,7 +305,10 @@ export async function down(): Promise<void> {
 
 export async function status(): Promise<boolean> {
   let all = true;
-  for (const part of stackParts()) {
+  const parts = stackParts();
+  // A Python worker still running from an earlier `up` is listed (and counted) too.
+  if (!parts.includes(PY_WORKER) && readPid(PY_WORKER.name) !== undefined) parts.push(PY_WORKER);
+  for (const part of parts) {
     const ok = await part.ready();
     all &&= ok;
     const pid = readPid(part.name);
