@@ -50,6 +50,9 @@ class Config:
     """Trainings this worker runs at once."""
     user_trainers: tuple[str, ...]
     """Module names or file paths whose @trainer functions register at start-up."""
+    build_id: str | None = None
+    """RETRAIN_BUILD_ID, the build the TypeScript workers of this stack run: logged, never a versioning
+    option. The worker is unversioned, so Pinned runs of every build reach it (docs/upgrades.md)."""
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:
@@ -133,4 +136,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         metrics_port=_port(env, "RETRAIN_PY_METRICS_PORT", 9467),
         slots=_positive(env, "RETRAIN_PY_SLOTS", 1),
         user_trainers=tuple(part.strip() for part in env.get("RETRAIN_PY_TRAINERS", "").split(",") if part.strip()),
+        build_id=env.get("RETRAIN_BUILD_ID", "").strip() or None,
     )

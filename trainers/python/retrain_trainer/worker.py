@@ -59,6 +59,7 @@ async def run_worker(config: Config) -> None:
             "store": store.uri,
             "metricsPort": config.metrics_port,
             "userTrainers": trainers,
+            "buildId": config.build_id,
         },
     )
     running = asyncio.create_task(worker.run())
