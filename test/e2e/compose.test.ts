@@ -9,6 +9,9 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const COMPOSE_BIN = path.join(ROOT, '.tools', 'bin', 'docker-compose');
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
 const DOCKERFILE = path.join(ROOT, 'Dockerfile');
+/** The Python trainer's image (build context trainers/python). */
+const PY_CONTEXT = path.join(ROOT, 'trainers', 'python');
+const PY_SERVICES = { 'py-worker': 'retrain-py', 'py-gpu-worker': 'retrain-py-gpu' } as const;
 const BUFFER_DIR = '/data/buffer';
 
 /** The variables docker-compose.yml requires (`${VAR:?message}`), set to dummies. */
@@ -29,6 +32,7 @@ interface ComposeService {
   healthcheck?: { test?: string[]; disable?: boolean };
   depends_on?: Record<string, { condition: string }>;
   restart?: string;
+  profiles?: string[];
   volumes?: { type: string; source?: string; target: string }[];
   deploy?: {
     resources?: {
@@ -54,6 +58,7 @@ let home: string;
 let emptyEnvFile: string;
 let project: ComposeProject;
 let stages: Stage[];
+let pyStages: Stage[];
 
 /** Runs the Go-built docker-compose on docker-compose.yml, hermetically: no .env, no ~/.docker. */
 function compose(args: string[], env: Record<string, string>) {
@@ -165,6 +170,7 @@ beforeAll(() => {
   if (rendered.status !== 0) throw new Error(`docker-compose config failed: ${rendered.stderr}`);
   project = JSON.parse(rendered.stdout) as ComposeProject;
   stages = parseDockerfile(fs.readFileSync(DOCKERFILE, 'utf8'));
+  pyStages = parseDockerfile(fs.readFileSync(path.join(PY_CONTEXT, 'Dockerfile'), 'utf8'));
 });
 
 afterAll(() => {
@@ -231,6 +237,7 @@ describe('docker-compose.yml', () => {
     const images = Object.entries(project.services).map(([name, s]) => [name, s.image ?? ''] as const);
     const stageNames = new Set(stages.map((s) => s.name));
     for (const s of stages) if (!stageNames.has(s.from)) images.push([`Dockerfile stage ${s.name}`, s.from]);
+    for (const s of pyStages) images.push([`trainers/python/Dockerfile stage ${s.name}`, s.from]);
     for (const [where, image] of images) {
       const tag = imageTag(image);
       expect(tag, `${where}: ${image || '(no image)'}`).toBeTruthy();
@@ -316,7 +323,7 @@ describe('docker-compose.yml', () => {
   });
 
   it("lets Prometheus reach the workers' metrics and mounts the monitoring configuration from deploy/", () => {
-    for (const worker of ['cpu-worker', 'gpu-worker']) {
+    for (const worker of ['cpu-worker', 'gpu-worker', ...Object.keys(PY_SERVICES)]) {
       expect(project.services[worker]?.environment?.METRICS_HOST, worker).toBe('0.0.0.0');
     }
     const mounts = (name: string) => (project.services[name]?.volumes ?? []).map((v) => [v.source, v.target]);
@@ -325,5 +332,72 @@ describe('docker-compose.yml', () => {
       '/etc/prometheus/prometheus.yml',
     ]);
     expect(mounts('grafana').map(([source]) => source)).toContain(path.join(ROOT, 'deploy', 'grafana'));
+  });
+
+  it("runs the Python trainer from its own image on retrain-py and retrain-py-gpu, with the workers' settings", () => {
+    const cpu = project.services['cpu-worker']!;
+    const gpu = project.services['gpu-worker']!;
+    const scraped = fs.readFileSync(path.join(ROOT, 'deploy', 'prometheus.yml'), 'utf8');
+    for (const [name, queue] of Object.entries(PY_SERVICES)) {
+      const service = project.services[name];
+      expect(service, name).toBeDefined();
+      const env = service!.environment ?? {};
+      expect(service!.build?.context, name).toBe(PY_CONTEXT);
+      expect(service!.image, name).toMatch(/^retrain-py:/);
+      expect(service!.restart, name).toBe('unless-stopped');
+      expect(env.RETRAIN_PY_TASK_QUEUE, name).toBe(queue);
+      expect(env.RETRAIN_PY_SLOTS, name).toMatch(/^\d+$/);
+      // The same Temporal, store and credentials as the TypeScript workers; the build id is the image tag.
+      for (const variable of [
+        'TEMPORAL_ADDRESS',
+        'TEMPORAL_NAMESPACE',
+        'RETRAIN_STORE',
+        'S3_ENDPOINT',
+        'AWS_REGION',
+        'AWS_ACCESS_KEY_ID',
+        'AWS_SECRET_ACCESS_KEY',
+        'RETRAIN_BUILD_ID',
+      ]) {
+        expect(env[variable], `${name} ${variable}`).toBe(cpu.environment?.[variable]);
+      }
+      // Not a member of the Worker Deployment (docs/upgrades.md), and no secret it does not use.
+      for (const variable of ['RETRAIN_DEPLOYMENT_NAME', 'RETRAIN_SET_CURRENT_VERSION', 'RETRAIN_API_KEY']) {
+        expect(env[variable], `${name} ${variable}`).toBeUndefined();
+      }
+      // Healthy when its Prometheus endpoint answers; Prometheus scrapes it there.
+      expect(env.RETRAIN_PY_METRICS_PORT ?? '9467', name).toBe('9467');
+      expect((service!.healthcheck?.test ?? []).join(' '), name).toContain('http://127.0.0.1:9467/metrics');
+      expect(scraped, name).toMatch(new RegExp(`targets: \\['${name}:9467'\\]`));
+      expect(service!.depends_on?.temporal?.condition, name).toBe('service_healthy');
+      expect(service!.depends_on?.['minio-bucket']?.condition, name).toBe('service_completed_successfully');
+    }
+    const pyGpu = project.services['py-gpu-worker']!;
+    const devices = pyGpu.deploy?.resources?.reservations?.devices ?? [];
+    expect(
+      devices.some((d) => d.driver === 'nvidia' && d.capabilities?.includes('gpu') && d.device_ids?.length),
+    ).toBe(true);
+    expect(project.services['py-worker']?.deploy?.resources?.reservations?.devices ?? []).toEqual([]);
+    expect(pyGpu.profiles ?? [], "py-gpu-worker in the gpu worker's profiles").toEqual(gpu.profiles ?? []);
+  });
+
+  it('builds the Python image from python:3.11-slim and the pinned pyproject, as a user other than root', () => {
+    expect(pyStages.length).toBeGreaterThan(0);
+    const last = pyStages.at(-1)!;
+    expect(last.from).toMatch(/^python:3\.11(\.\d+)?-slim(-\w+)?$/);
+    const user = last.instructions.filter((i) => /^USER\s/i.test(i)).at(-1);
+    expect(user, 'USER').toBeDefined();
+    expect(user).not.toMatch(/^USER\s+(root|0)(:|$)/i);
+    const copies = last.instructions.filter((i) => /^(COPY|ADD)\s/i.test(i)).join('\n');
+    expect(copies).toMatch(/COPY\s+pyproject\.toml\b/);
+    expect(copies).not.toMatch(/\btests\b|\.env\b|COPY\s+\.\s/);
+    expect(last.instructions.join('\n')).not.toMatch(/^(ENV|ARG)\s+\S*(SECRET|PASSWORD|KEY)\S*/im);
+    expect(last.instructions.find((i) => /^CMD\s/i.test(i))).toContain('retrain_trainer');
+    // Only what the image needs reaches the build: pyproject.toml and the package, no tests or caches.
+    const ignore = fs
+      .readFileSync(path.join(PY_CONTEXT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim());
+    expect(ignore).toContain('*');
+    expect(ignore.filter((l) => l.startsWith('!')).sort()).toEqual(['!pyproject.toml', '!retrain_trainer/']);
   });
 });
