@@ -55,7 +55,9 @@ export async function holdoutCases(opts: {
   const own = (await getJson(store, `${candidate}/holdout-predictions.json`, OwnPredictionsSchema))?.value;
   if (!own) throw new Error(`no holdout-predictions.json under ${candidate}`);
   if (own.values.length !== frame.rows.holdout * own.width)
-    throw new Error(`${own.values.length} holdout answers for ${frame.rows.holdout} rows of width ${own.width}`);
+    throw new Error(
+      `${own.values.length} holdout answers for ${frame.rows.holdout} rows of width ${own.width}`,
+    );
   const meta = await registry.getMetadata(spec.name, opts.version);
   const pre = PreprocessingSchema.parse(meta?.preprocessing);
 
