@@ -10,6 +10,7 @@ import {
   type KindIssue,
   type Trainer,
 } from './trainer-kinds';
+import { searchParamsIssues, SearchParamsSchema, SearchStrategySchema } from './search-params';
 import { TriggersSchema } from './triggers';
 
 /** Lowercase slug: safe as a store key segment, a workflow id part and a directory name. */
@@ -179,9 +180,9 @@ const choices = <T extends z.ZodType>(item: T) => z.array(item).min(1).max(64);
  * spec's own. Fields left out keep the spec's value. Each bound obeys the hyperparameter's own limits.
  */
 /**
- * Ranges for random search. Not the loss: classifier trials are ranked by validation loss, which is
- * only comparable between trials that minimise the same loss (forecast trials by the holdout's gate
- * metric in the target's units, so trials of other normalisations and targets compare).
+ * Ranges for random search and TPE. Not the loss: classifier trials are ranked by validation loss,
+ * which is only comparable between trials that minimise the same loss (forecast trials by the
+ * holdout's gate metric in the target's units, so trials of other normalisations and targets compare).
  */
 export const SearchSchema = z
   .object({
@@ -196,6 +197,15 @@ export const SearchSchema = z
     normalisation: choices(NormalisationSchema).optional(),
     targetTransform: choices(TargetTransformSchema).optional(),
     calendar: choices(z.array(CalendarFeatureSchema).max(3)).optional(),
+    /**
+     * `random` (absent: random) draws trials 2..n up front; `tpe` asks Optuna's TPE on the python
+     * worker for each next trial from the trial log, the trials running one after another.
+     */
+    strategy: SearchStrategySchema.optional(),
+    /** Python trainer: ranges or choice lists of the kind's own parameters (`hyperparams.params`). */
+    params: SearchParamsSchema.optional(),
+    /** tpe: trials drawn at random before TPE models the log (Optuna's `n_startup_trials`). @default 10 */
+    startupTrials: z.number().int().min(1).max(64).optional(),
   })
   .strict();
 export type Search = z.infer<typeof SearchSchema>;
@@ -273,7 +283,7 @@ export const ModelSpecSchema = z
     minDays: z.number().int().min(1).max(3650).default(1),
     epochs: z.number().int().min(1).max(10000).default(10),
     hyperparams: HyperparamsSchema.default(HyperparamsSchema.parse({})),
-    /** Random-search ranges for multi-trial runs. */
+    /** Search ranges and strategy (random or tpe) for multi-trial runs. */
     search: SearchSchema.optional(),
     gate: GateSchema.default(GateSchema.parse({})),
     /** When to retrain besides calendar schedules: new data, live error decay, input drift. Absent: never by itself. */
@@ -293,6 +303,8 @@ export const ModelSpecSchema = z
       if (issue)
         ctx.addIssue({ code: 'custom', path: ['search', 'architecture', i], message: issue.message });
     }
+    for (const issue of searchParamsIssues(spec))
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     const columns = [spec.timeColumn, spec.entityColumn];
     for (const column of spec.features) {
       if (columns.includes(column)) {

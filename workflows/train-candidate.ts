@@ -14,7 +14,8 @@ import { planTrials } from '../common/trials';
 import { invalidInput } from './failures';
 import { gpuActivities, pythonActivities } from './gpu-activities';
 import type { RunRecorder, Timer } from './run-recorder';
-import { runTrials, trialBoard } from './trials';
+import { suggestingTrials } from './suggest-trials';
+import { runTrials, runTrialsInTurn, trialBoard } from './trials';
 
 /** What the training stage produced: the best trial and its result, beside every trial's entry. */
 export interface Training {
@@ -32,7 +33,9 @@ export interface TrainingPlan {
 
 /**
  * The training stage: the spec's hyperparameters with the input's over them, planned into trials
- * (one without a search) and trained on the trainer's queue (tfjs: gpu; python: `-py`, `-py-gpu`), the best completed trial winning. A merge that
+ * (one without a search) and trained on the trainer's queue (tfjs: gpu; python: `-py`, `-py-gpu`), the best completed trial winning.
+ * Random search trains every trial at once; `search.strategy: "tpe"` one after another, each later
+ * trial's hyperparameters suggested from the trials before it (./suggest-trials). A merge that
  * is not valid hyperparameters fails the run non-retryably with InvalidInput naming the field (see
  * {@link mergeHyperparams}).
  */
@@ -42,38 +45,46 @@ export async function trainCandidate(
   { input, spec, datasetKey }: TrainingPlan,
 ): Promise<Training> {
   const epochs = input.epochs ?? spec.epochs;
-  const board = trialBoard(planTrials(mergeHyperparams(spec, input.hyperparams), spec.search, input.trials));
+  const base = mergeHyperparams(spec, input.hyperparams);
+  const tpe = spec.search?.strategy === 'tpe' && input.trials > 1;
+  // tpe: trials 2..n start as random restarts of the base until their suggestion arrives.
+  const board = trialBoard(planTrials(base, tpe ? undefined : spec.search, input.trials));
   const searching = board.length > 1;
   run.training(board, epochs);
   const gpu = gpuActivities();
   const { workflowId } = workflowInfo();
   const python = trainerOf(spec) === 'python';
-  const { best, result } = await runTrials(
-    board,
-    (entry) => {
-      const trainInput: TrainInput = {
-        model: input.model,
-        workflowId,
-        datasetKey,
-        epochs,
-        hyperparams: entry.hyperparams,
-        incremental: input.incremental,
-        gateMetric: spec.gate.metric,
-        ...(searching ? { trial: entry.trial } : {}),
-      };
-      return timed(
-        python
-          ? pythonActivities(entry.hyperparams.device).trainModel({
-              ...trainInput,
-              task: spec.task,
-              hyperparams: kindHyperparams(entry.hyperparams),
-              checkpointPrefix: checkpointPrefix(input.model, workflowId, trainInput.trial),
-            })
-          : gpu.trainModel(trainInput),
-      );
-    },
-    () => run.trialsChanged(),
-  );
+  const train = (entry: TrialProgress) => {
+    const trainInput: TrainInput = {
+      model: input.model,
+      workflowId,
+      datasetKey,
+      epochs,
+      hyperparams: entry.hyperparams,
+      incremental: input.incremental,
+      gateMetric: spec.gate.metric,
+      ...(searching ? { trial: entry.trial } : {}),
+    };
+    return timed(
+      python
+        ? pythonActivities(entry.hyperparams.device).trainModel({
+            ...trainInput,
+            task: spec.task,
+            hyperparams: kindHyperparams(entry.hyperparams),
+            checkpointPrefix: checkpointPrefix(input.model, workflowId, trainInput.trial),
+          })
+        : gpu.trainModel(trainInput),
+    );
+  };
+  const onChange = () => run.trialsChanged();
+  const { best, result } = tpe
+    ? await runTrialsInTurn(
+        board,
+        suggestingTrials(spec, base, board, (raw, what) => checkedHyperparams(spec, raw, what)),
+        train,
+        onChange,
+      )
+    : await runTrials(board, train, onChange);
   return { best, result, board };
 }
 
@@ -92,15 +103,23 @@ function kindHyperparams(hp: Hyperparams): KindHyperparams {
  * range, and an architecture and input options that can train the spec's task and columns.
  */
 export function mergeHyperparams(spec: ModelSpec, overrides: Partial<Hyperparams> | undefined): Hyperparams {
-  const merged = HyperparamsSchema.superRefine((hp, ctx) => {
+  return checkedHyperparams(
+    spec,
+    { ...spec.hyperparams, ...overrides },
+    "hyperparams (the spec's with the input's over them)",
+  );
+}
+
+/** `raw` as hyperparameters the spec's trainer can train, or InvalidInput for `what` naming each field. */
+export function checkedHyperparams(spec: ModelSpec, raw: unknown, what: string): Hyperparams {
+  const checked = HyperparamsSchema.superRefine((hp, ctx) => {
     for (const issue of hyperparamsIssues(spec, hp))
       ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     const options = inputOptionsIssue(spec, hp);
     if (options) ctx.addIssue({ code: 'custom', path: [options.field], message: options.message });
-  }).safeParse({ ...spec.hyperparams, ...overrides });
-  if (!merged.success)
-    throw invalidInput("hyperparams (the spec's with the input's over them)", merged.error);
-  return merged.data;
+  }).safeParse(raw);
+  if (!checked.success) throw invalidInput(what, checked.error);
+  return checked.data;
 }
 
 /** The training stage's line: epochs, backend, loss, and with trials which won and how many failed. */

@@ -70,6 +70,13 @@ export function trialLog(board: TrialProgress[]): TrialRecord[] {
   }));
 }
 
+/** How one trial ended: its result, or the failure or cancellation it ended with. */
+interface TrialOutcome {
+  entry: TrialProgress;
+  result?: TrainResult;
+  err?: unknown;
+}
+
 /**
  * Trains every trial at once (the gpu workers' slots bound how many run at a time) and returns the
  * best completed one. A failed trial is logged and the others go on; a cancellation of the run
@@ -81,28 +88,68 @@ export async function runTrials(
   train: (entry: TrialProgress) => Promise<TrainResult>,
   onChange: () => void,
 ): Promise<{ best: TrialProgress; result: TrainResult }> {
-  const outcomes = await Promise.all(
-    board.map(async (entry) => {
-      try {
-        const result = await train(entry);
-        Object.assign(entry, {
-          status: 'completed',
-          epoch: result.epochs,
-          loss: result.loss,
-          valLoss: result.valLoss,
-          ...(result.holdoutScore ? { score: result.holdoutScore.value } : {}),
-        });
-        return { entry, result };
-      } catch (err) {
-        rethrowUnlessFailure(err);
-        entry.status = isCancellation(err) ? 'cancelled' : 'failed';
-        entry.error = rootFailure(err).message;
-        return { entry, err };
-      } finally {
+  return bestOutcome(board, await Promise.all(board.map((entry) => settle(entry, train, onChange))));
+}
+
+/**
+ * Trains the trials one after another, each once `prepare` has set its hyperparameters (from the
+ * trials before it: search strategy tpe), and returns the best completed one. Failures and bugs as in
+ * {@link runTrials}; a cancellation stops at the trial it reached, the later ones never starting.
+ */
+export async function runTrialsInTurn(
+  board: TrialProgress[],
+  prepare: (entry: TrialProgress) => Promise<void>,
+  train: (entry: TrialProgress) => Promise<TrainResult>,
+  onChange: () => void,
+): Promise<{ best: TrialProgress; result: TrainResult }> {
+  const outcomes: TrialOutcome[] = [];
+  for (const entry of board) {
+    const outcome = await settle(
+      entry,
+      async (prepared) => {
+        await prepare(prepared);
         onChange();
-      }
-    }),
-  );
+        return train(prepared);
+      },
+      onChange,
+    );
+    outcomes.push(outcome);
+    if (outcome.err !== undefined && isCancellation(outcome.err)) break;
+  }
+  return bestOutcome(board, outcomes);
+}
+
+/** Trains one trial and records how it ended on its entry; only a bug is thrown. */
+async function settle(
+  entry: TrialProgress,
+  train: (entry: TrialProgress) => Promise<TrainResult>,
+  onChange: () => void,
+): Promise<TrialOutcome> {
+  try {
+    const result = await train(entry);
+    Object.assign(entry, {
+      status: 'completed',
+      epoch: result.epochs,
+      loss: result.loss,
+      valLoss: result.valLoss,
+      ...(result.holdoutScore ? { score: result.holdoutScore.value } : {}),
+    });
+    return { entry, result };
+  } catch (err) {
+    rethrowUnlessFailure(err);
+    entry.status = isCancellation(err) ? 'cancelled' : 'failed';
+    entry.error = rootFailure(err).message;
+    return { entry, err };
+  } finally {
+    onChange();
+  }
+}
+
+/** The best completed trial of `outcomes`, or the cancellation or failure the trials ended with. */
+function bestOutcome(
+  board: TrialProgress[],
+  outcomes: TrialOutcome[],
+): { best: TrialProgress; result: TrainResult } {
   const cancelled = outcomes.find((o) => o.err !== undefined && isCancellation(o.err));
   if (cancelled) throw cancelled.err;
   const best = bestSoFar(board);

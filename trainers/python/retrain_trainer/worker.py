@@ -16,6 +16,7 @@ from .config import Config
 from .logs import setup_logging
 from .metrics import serve_metrics
 from .store import BlobStore, open_store
+from .suggest import suggest_trial
 from .user import load_user_trainers
 
 log = logging.getLogger("retrain_trainer.worker")
@@ -25,11 +26,12 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 
 
 def build_worker(client: Client, task_queue: str, store: BlobStore, slots: int = 1) -> Worker:
-    """A worker serving trainModel in a pool of `slots` threads, sending heartbeats at least every second."""
+    """A worker serving trainModel (and suggestTrial, a few milliseconds of Optuna) in a pool of `slots` threads,
+    sending heartbeats at least every second."""
     return Worker(
         client,
         task_queue=task_queue,
-        activities=[TrainerActivities(store).train_model],
+        activities=[TrainerActivities(store).train_model, suggest_trial],
         activity_executor=ThreadPoolExecutor(max_workers=slots, thread_name_prefix="train"),
         max_concurrent_activities=slots,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
