@@ -11,7 +11,7 @@ export function gpuTaskQueueFor(cpuTaskQueue: string): string {
   return `${cpuTaskQueue}-gpu`;
 }
 
-/** Task queues of the python trainer's workers (`trainModel` only): cpu and gpu. */
+/** Task queues of the python trainer's workers: `trainModel` on both, and `suggestTrial` (TPE search) on the cpu one. */
 export const PY_TASK_QUEUE = pythonTaskQueueFor(CPU_TASK_QUEUE, 'cpu');
 export const PY_GPU_TASK_QUEUE = pythonTaskQueueFor(CPU_TASK_QUEUE, 'gpu');
 

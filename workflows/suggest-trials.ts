@@ -26,6 +26,9 @@ export function searchActivities() {
   return proxyActivities<SearchActivities>({
     taskQueue: pythonTaskQueueFor(workflowInfo().taskQueue, 'cpu'),
     startToCloseTimeout: '1 minute',
+    // No Python worker polling the queue would leave the search waiting forever: after this the
+    // run fails saying which queue nobody served (a scheduleToStart timeout is not retried).
+    scheduleToStartTimeout: '10 minutes',
     retry: {
       initialInterval: '1s',
       backoffCoefficient: 2,
