@@ -30,7 +30,7 @@ const API_KEY = 'python-kinds-key-0123456789';
  */
 interface KindCase {
   kind: string;
-  /** `rounds`: checkpoints mid-training (boosting rounds, forest steps, epochs); `single`: one fit. */
+  /** Checkpoints during training (boosting rounds, forest steps, epochs), or once after a single fit. */
   checkpoints: 'mid-training' | 'single-shot';
   spec: Partial<ModelSpecInput>;
 }
