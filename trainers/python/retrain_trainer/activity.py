@@ -7,6 +7,7 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, CancelledError
+from threadpoolctl import threadpool_limits
 
 from .errors import training_interrupted
 from .kinds.base import StopTraining
@@ -32,10 +33,15 @@ class ActivityControl:
 
 
 class TrainerActivities:
-    """Activities over one blob store (the process's RETRAIN_STORE)."""
+    """Activities over one blob store (the process's RETRAIN_STORE).
 
-    def __init__(self, store: BlobStore) -> None:
+    `threads` caps the native thread pools (OpenMP, BLAS) of one training: with several slots on a
+    small machine, uncapped pools oversubscribe the cores and a k-means fit ran 200 times slower.
+    """
+
+    def __init__(self, store: BlobStore, threads: int | None = None) -> None:
         self.store = store
+        self.threads = threads
 
     @activity.defn(name="trainModel")
     def train_model(self, input: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +57,7 @@ class TrainerActivities:
         log.info("training started", extra=ids)
         # Cancellation arrives through is_cancelled() at the next batch or round, not as an exception
         # thrown into native code mid-step, so a stop can checkpoint first.
-        with activity.shield_thread_cancel_exception():
+        with activity.shield_thread_cancel_exception(), threadpool_limits(limits=self.threads):
             try:
                 result = run_training(input, self.store, ActivityControl(), last)
             except StopTraining as stop:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -25,13 +26,18 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=30)
 """How long running trainings get, once shutdown starts, to checkpoint and end with TrainingInterrupted."""
 
 
+def _threads_per_slot(slots: int) -> int:
+    """Native threads one training may use: the cores shared among the slots."""
+    return max(1, (os.cpu_count() or 1) // slots)
+
+
 def build_worker(client: Client, task_queue: str, store: BlobStore, slots: int = 1) -> Worker:
     """A worker serving trainModel (and suggestTrial, a few milliseconds of Optuna) in a pool of `slots` threads,
     sending heartbeats at least every second."""
     return Worker(
         client,
         task_queue=task_queue,
-        activities=[TrainerActivities(store).train_model, suggest_trial],
+        activities=[TrainerActivities(store, threads=_threads_per_slot(slots)).train_model, suggest_trial],
         activity_executor=ThreadPoolExecutor(max_workers=slots, thread_name_prefix="train"),
         max_concurrent_activities=slots,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
