@@ -4,7 +4,8 @@ import { cliBench } from './cli';
 import { exportBench } from './export';
 import { memoryBench } from './memory';
 import { pipelineBench } from './pipeline';
-import { qualityBench } from './quality';
+import { failurePredictorBench, failurePredictorRows } from './failure-predictor';
+import { choiceRows, chooseBench, qualityBench, SERIES } from './quality';
 import {
   cliRows,
   exportRows,
@@ -18,7 +19,7 @@ import {
 } from './rows';
 import { serveBench } from './serve';
 import type { BenchRow } from './table';
-import { trainBench } from './train';
+import { sideBySideRows, trainBench, trainSideBySide } from './train';
 import { triggersBench } from './triggers';
 
 /** Marks the line of stdout that carries a child's rows, whatever else the bench printed. */
@@ -27,8 +28,11 @@ export const ROWS_MARK = '@@bench-rows ';
 /** Every bench by name, with options from run-all's command line; `quick` shrinks each to seconds. */
 export const BENCHES: Record<string, (backend: BackendChoice, quick: boolean) => Promise<BenchRow[]>> = {
   export: async (_backend, quick) => exportRows(await exportBench({ repeat: quick ? 1 : 5 })),
+  // `all`: every trainer and backend side by side against the PyTorch yardstick (one process each).
   train: async (backend, quick) =>
-    trainRows(await trainBench({ backend, ...(quick ? { rows: 5000, epochs: 1, repeats: 1 } : {}) })),
+    (backend as string) === 'all'
+      ? sideBySideRows(await trainSideBySide(quick ? { rows: 5000, epochs: 1, repeats: 1, rounds: 5 } : {}))
+      : trainRows(await trainBench({ backend, ...(quick ? { rows: 5000, epochs: 1, repeats: 1 } : {}) })),
   serve: async (backend, quick) => serveRows(await serveBench({ backend, seconds: quick ? 2 : 10 })),
   pipeline: async (_backend, quick) =>
     pipelineRows(await pipelineBench(quick ? { idleRuns: 2, loadRuns: 6 } : {})),
@@ -40,6 +44,18 @@ export const BENCHES: Record<string, (backend: BackendChoice, quick: boolean) =>
     });
     return qualityRows(used, results);
   },
+  // Every candidate kind per dataset (the seven series, breast_cancer, diabetes) and the chosen default.
+  'quality-kinds': async (backend, quick) =>
+    choiceRows(
+      await chooseBench({
+        backend,
+        datasets: quick
+          ? ['breast_cancer', 'diabetes']
+          : [...SERIES.map((s) => s.name), 'breast_cancer', 'diabetes'],
+      }),
+    ),
+  'failure-predictor': async (_backend, quick) =>
+    failurePredictorRows(await failurePredictorBench(quick ? { trainDays: 7, liveDays: 1 } : {})),
   triggers: async (_backend, quick) =>
     triggersRows(await triggersBench(quick ? { repeat: 1, airports: 10 } : {})),
   memory: async (_backend, quick) =>
@@ -59,7 +75,7 @@ async function main(): Promise<void> {
   const bench = BENCHES[name];
   if (!bench) throw new Error(`unknown bench "${name}"; known: ${Object.keys(BENCHES).join(', ')}`);
   const rows = await bench(values.backend as BackendChoice, values.quick);
-  if (REPORTS_PEAK_RSS.has(name))
+  if (REPORTS_PEAK_RSS.has(name) && values.backend !== 'all')
     rows.push(peakRssRow(name, rows[0]?.backend ?? '-', process.resourceUsage().maxRSS));
   console.log(`${ROWS_MARK}${JSON.stringify(rows)}`);
 }

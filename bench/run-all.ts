@@ -17,17 +17,18 @@ interface Job {
   backend: string;
 }
 
-/** Every bench in its own fresh process; training once per backend. */
+/** Every bench in its own fresh process. */
 const JOBS: Job[] = [
   { bench: 'export', backend: 'auto' },
-  { bench: 'train', backend: 'wasm' },
-  { bench: 'train', backend: 'cpu' },
-  { bench: 'train', backend: 'tensorflow' },
+  // Every TensorFlow.js backend (each in its own process) and the python kinds beside the PyTorch yardstick.
+  { bench: 'train', backend: 'all' },
   { bench: 'memory', backend: 'auto' },
   { bench: 'serve', backend: 'auto' },
   { bench: 'pipeline', backend: 'cpu' },
   { bench: 'cli', backend: 'auto' },
   { bench: 'quality', backend: 'auto' },
+  { bench: 'quality-kinds', backend: 'auto' },
+  { bench: 'failure-predictor', backend: 'auto' },
   { bench: 'triggers', backend: 'auto' },
 ];
 
