@@ -34,8 +34,8 @@ export interface WorkerProcessOptions {
 /**
  * Starts `node --import tsx workers/<kind>.ts` polling the pipeline's queue (its `-gpu` pair for
  * `gpu`) as the pipeline's deployment version, with its store and buffer, on the test run's
- * workflow bundle and the pure-JS backend, metrics off; resolves once it polls and has made its
- * version current.
+ * workflow bundle and the pure-JS backend, metrics off; resolves once it polls (a cpu worker: and has
+ * made its version current).
  */
 export async function startWorkerProcess(
   pipeline: Pipeline,
@@ -83,9 +83,10 @@ export async function startWorkerProcess(
   const polling = (line: string) =>
     line.includes('"msg":"polling"') && line.includes(`"taskQueue":"${queue}"`);
   const current = (line: string) => line.includes('"msg":"current version"');
+  // Only the cpu worker (the workflow poller) makes its version current; a gpu worker joins it.
   const ready = () => {
     const lines = text.split('\n');
-    return lines.some(polling) && lines.some(current);
+    return lines.some(polling) && (kind === 'gpu' || lines.some(current));
   };
   while (!ready()) {
     if (child.exitCode !== null || child.signalCode !== null)
@@ -93,7 +94,7 @@ export async function startWorkerProcess(
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(
-        `${kind} worker did not poll as the current version within ${READY_TIMEOUT_MS / 1000} s:\n${text}`,
+        `${kind} worker did not poll (as the current version, for cpu) within ${READY_TIMEOUT_MS / 1000} s:\n${text}`,
       );
     }
     await new Promise((r) => setTimeout(r, 100));
