@@ -85,7 +85,7 @@ describe('retrain models create', () => {
   it('reports every invalid field by its path and writes nothing', async () => {
     const file = await specFile({
       ...(await example('flight-delay')),
-      task: 'regress',
+      task: 'predict',
       features: [],
       hyperparams: { learningRate: 2 },
     });
