@@ -1,22 +1,10 @@
-import { spawn } from 'node:child_process';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import readline from 'node:readline';
-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ModelSpecSchema } from '../../common/model-spec';
-import { selectBackend } from '../../ml/backend';
-import { createServer, type InferenceServer } from '../../serving/server';
-import { FileBlobStore } from '../../storage/file-store';
-import { ModelRegistry } from '../../storage/registry';
-import { eventually } from '../helpers/eventually';
-import { scrape, samplesOf } from '../helpers/prometheus';
-import { corruptWeights, publishVersion, recentRows } from '../helpers/models';
+import { corruptWeights, publishVersion } from '../helpers/models';
+import { reloadUnderLoad, startReloadServer, type ReloadServer } from '../helpers/reload-under-load';
 
 const API_KEY = 'hot-reload-key-0123456789';
-const REPO = path.resolve(__dirname, '../..');
 const SPEC = ModelSpecSchema.parse({
   name: 'load-under-reload',
   task: 'forecast',
@@ -28,107 +16,55 @@ const SPEC = ModelSpecSchema.parse({
 });
 
 describe('hot reload under load from a second process', () => {
-  let dir: string;
-  let server: InferenceServer;
-  let url: string;
+  let served: ReloadServer;
 
   beforeAll(async () => {
-    await selectBackend('cpu');
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-hot-reload-'));
-    const registry = new ModelRegistry(new FileBlobStore(path.join(dir, 'store')));
-    await registry.saveSpec(SPEC);
-    await publishVersion(registry, SPEC, 'v1', { seed: 1 });
-    await publishVersion(registry, SPEC, 'v2', { seed: 2 });
-    await publishVersion(registry, SPEC, 'v3', { seed: 3 });
-    await corruptWeights(registry, SPEC.name, 'v3');
-    await registry.setAlias(SPEC.name, 'v1', null);
-    server = createServer({ registry, apiKey: API_KEY });
-    await server.loadProductionModels();
-    url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+    served = await startReloadServer({
+      prefix: 'retrain-hot-reload-',
+      apiKey: API_KEY,
+      spec: SPEC,
+      production: 'v1',
+      publish: async (registry) => {
+        await publishVersion(registry, SPEC, 'v1', { seed: 1 });
+        await publishVersion(registry, SPEC, 'v2', { seed: 2 });
+        await publishVersion(registry, SPEC, 'v3', { seed: 3 });
+        await corruptWeights(registry, SPEC.name, 'v3');
+      },
+    });
   });
 
   afterAll(async () => {
-    await server?.app.close();
-    await fs.rm(dir, { recursive: true, force: true });
+    await served?.close();
   });
 
   it('answers every request of a separate client process during repeated reloads, with both versions, and refuses a corrupt one', async () => {
-    const bodyFile = path.join(dir, 'body.json');
-    await fs.writeFile(
-      bodyFile,
-      JSON.stringify({ model: SPEC.name, rows: recentRows(SPEC, ['a', 'b', 'c']) }),
-    );
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'test/helpers/load-client.ts', url, bodyFile, '8'],
-      {
-        cwd: REPO,
-        stdio: ['pipe', 'pipe', 'inherit'],
-      },
-    );
-    const lines = readline.createInterface({ input: child.stdout });
-    const next = () =>
-      new Promise<string>((resolve, reject) => {
-        lines.once('line', resolve);
-        child.once('exit', (code) => reject(new Error(`load client exited with ${code}`)));
-      });
-    try {
-      expect(await next()).toBe('ready');
-      const reload = async (version: string) => {
-        const res = await fetch(`${url}/admin/reload`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
-          body: JSON.stringify({ model: SPEC.name, version }),
-        });
-        return { status: res.status, body: (await res.json()) as { version?: string; error?: string } };
-      };
-      const answeredBy = async (version: string) =>
-        samplesOf(await scrape(`${url}/metrics`), 'retrain_predict_duration_seconds_count', {
-          model: SPEC.name,
-          version,
-        })[0]?.value ?? 0;
-      const answers = [];
-      let serving = 'v1';
-      for (const version of ['v2', 'v1', 'v3', 'v2', 'v1', 'v2']) {
-        const answer = { version, ...(await reload(version)) };
-        answers.push(answer);
-        if (answer.status === 200) serving = version;
-        // Each version answers the client a while before the next swap.
-        const from = await answeredBy(serving);
-        await eventually(
-          `10 answers from ${serving} after reloading ${version}`,
-          async () => (await answeredBy(serving)) >= from + 10,
-        );
-      }
-      const finished = next();
-      child.stdin.end();
-      const summary = JSON.parse(await finished) as {
-        ok: number;
-        failed: number;
-        versions: Record<string, number>;
-        errors: string[];
-      };
+    const { url } = served;
+    const { answers, summary } = await reloadUnderLoad({
+      url,
+      apiKey: API_KEY,
+      spec: SPEC,
+      dir: served.dir,
+      production: 'v1',
+      versions: ['v2', 'v1', 'v3', 'v2', 'v1', 'v2'],
+    });
 
-      expect(answers.map((a) => [a.version, a.status])).toEqual([
-        ['v2', 200],
-        ['v1', 200],
-        ['v3', 422],
-        ['v2', 200],
-        ['v1', 200],
-        ['v2', 200],
-      ]);
-      expect(answers[2]?.body.error).toMatch(/Corrupt weights/);
-      expect(summary.errors).toEqual([]);
-      expect(summary.failed).toBe(0);
-      expect(summary.ok).toBeGreaterThanOrEqual(50);
-      expect(Object.keys(summary.versions).sort()).toEqual(['v1', 'v2']);
-      expect(summary.versions.v1).toBeGreaterThan(0);
-      expect(summary.versions.v2).toBeGreaterThan(0);
-      const metrics = await (await fetch(`${url}/metrics`)).text();
-      expect(metrics).toContain(`retrain_model_version_info{model="${SPEC.name}",version="v2"} 1`);
-      expect(metrics).toContain(`retrain_reloads_total{model="${SPEC.name}",result="failure"} 1`);
-    } finally {
-      if (child.exitCode === null) child.kill('SIGTERM');
-    }
+    expect(answers.map((a) => [a.version, a.status])).toEqual([
+      ['v2', 200],
+      ['v1', 200],
+      ['v3', 422],
+      ['v2', 200],
+      ['v1', 200],
+      ['v2', 200],
+    ]);
+    expect(answers[2]?.body.error).toMatch(/Corrupt weights/);
+    expect(summary.errors).toEqual([]);
+    expect(summary.failed).toBe(0);
+    expect(summary.ok).toBeGreaterThanOrEqual(50);
+    expect(Object.keys(summary.versions).sort()).toEqual(['v1', 'v2']);
+    expect(summary.versions.v1).toBeGreaterThan(0);
+    expect(summary.versions.v2).toBeGreaterThan(0);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toContain(`retrain_model_version_info{model="${SPEC.name}",version="v2"} 1`);
+    expect(metrics).toContain(`retrain_reloads_total{model="${SPEC.name}",result="failure"} 1`);
   });
 });
