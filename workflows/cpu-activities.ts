@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, type RetryPolicy } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { ErrorType } from '../common/errors';
 
@@ -6,6 +6,18 @@ export type Activities = ReturnType<typeof createActivities>;
 
 /** Failures no retry can mend: bad input, missing specs, refused versions (common/errors). */
 export const nonRetryableErrorTypes = Object.values(ErrorType);
+
+/**
+ * The retries of the cpu activities (and of the python worker's search activity): 1, 2, 4, 8 s
+ * apart, then every 10 s, ten attempts, none for the failures of `nonRetryableErrorTypes`.
+ */
+export const cpuRetryPolicy: RetryPolicy = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '10s',
+  maximumAttempts: 10,
+  nonRetryableErrorTypes,
+};
 
 /**
  * The activities on the cpu worker's queue, as runs and trigger checks call them. Retries 1, 2, 4,
@@ -19,12 +31,6 @@ export function cpuActivities() {
     // whose worker died, or whose completion was lost while the server was down, is retried after
     // this instead of after the start-to-close timeout.
     heartbeatTimeout: '20s',
-    retry: {
-      initialInterval: '1s',
-      backoffCoefficient: 2,
-      maximumInterval: '10s',
-      maximumAttempts: 10,
-      nonRetryableErrorTypes,
-    },
+    retry: cpuRetryPolicy,
   });
 }

@@ -11,7 +11,7 @@ import {
   type SuggestTrialInput,
   type SuggestTrialResult,
 } from '../common/trials';
-import { nonRetryableErrorTypes } from './cpu-activities';
+import { cpuRetryPolicy } from './cpu-activities';
 
 /** The search activities of the python trainer's worker (trainers/python/retrain_trainer/suggest.py). */
 export interface SearchActivities {
@@ -29,13 +29,7 @@ export function searchActivities() {
     // No Python worker polling the queue would leave the search waiting forever: after this the
     // run fails saying which queue nobody served (a scheduleToStart timeout is not retried).
     scheduleToStartTimeout: '10 minutes',
-    retry: {
-      initialInterval: '1s',
-      backoffCoefficient: 2,
-      maximumInterval: '10s',
-      maximumAttempts: 10,
-      nonRetryableErrorTypes,
-    },
+    retry: cpuRetryPolicy,
   });
 }
 
