@@ -1,17 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PreprocessingSchema, type Preprocessing } from '../../common/artefacts';
 import { outputValue, statsOf } from '../../common/model-inputs';
-import { CPU_TASK_QUEUE, pythonTaskQueueFor } from '../../common/task-queues';
+import { CPU_TASK_QUEUE } from '../../common/task-queues';
 import { PYTHON_KINDS, type PythonKind } from '../../common/trainer-kinds';
 import { readFrameInfo } from '../../datasets/feature-frame';
 import { ONNX_RUNTIME } from '../../ml/onnx-model';
-import { createServer, type InferenceServer } from '../../serving/server';
+import type { InferenceServer } from '../../serving/server';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
 import { getJson } from '../../storage/open-store';
-import { retrainWorkflow } from '../../workflows';
 import { loadFlightsIntoBuffer } from '../../storage/demo-data';
 import {
   createPipeline,
@@ -20,7 +19,8 @@ import {
   TEST_FLIGHTS,
   type Pipeline,
 } from '../helpers/pipeline';
-import { pythonForTests, startPythonWorker, type PythonWorker } from '../helpers/python-worker';
+import { predict, retrainOnCpu, servePipeline, startPipelinePythonWorker } from '../helpers/python-pipeline';
+import { pythonForTests, type PythonWorker } from '../helpers/python-worker';
 import { z } from 'zod';
 
 const API_KEY = 'python-trainer-key-0123456789';
@@ -51,16 +51,8 @@ describe('the python trainer end to end', { timeout: 600_000 }, () => {
       epochs: 40,
       gate: PERMISSIVE_GATE,
     });
-    pipeline.deps.apiKey = API_KEY;
-    worker = await startPythonWorker({
-      python,
-      storeUri: `file://${path.join(pipeline.dir, 'store')}`,
-      taskQueue: pythonTaskQueueFor(pipeline.taskQueue, 'cpu'),
-      temporalAddress: inject('temporalAddress'),
-    });
-    server = createServer({ registry: pipeline.deps.registry, apiKey: API_KEY });
-    await server.loadProductionModels();
-    serverUrl = await server.app.listen({ host: '127.0.0.1', port: 0 });
+    ({ server, url: serverUrl } = await servePipeline(pipeline, API_KEY));
+    worker = await startPipelinePythonWorker(pipeline, { python });
   });
 
   afterAll(async () => {
@@ -91,17 +83,7 @@ describe('the python trainer end to end', { timeout: 600_000 }, () => {
   it('trains on retrain-py, registers an ONNX version and serves the trainer’s own answers', async () => {
     const { client, spec, deps, taskQueue } = pipeline;
     const workflowId = `retrain-${spec.name}-python-${Date.now()}`;
-    const result = await pipeline.withWorkers(
-      async () =>
-        (
-          await client.workflow.start(retrainWorkflow, {
-            taskQueue,
-            workflowId,
-            args: [{ model: spec.name, reloadTargets: [serverUrl] }],
-          })
-        ).result(),
-      { gpu: false },
-    );
+    const result = await retrainOnCpu(pipeline, spec.name, workflowId, serverUrl);
     expect(result.status, result.reason).toBe('completed');
     expect(result.version).toBe('v1');
     expect(result.backend).toMatch(/^xgboost \S+ cpu$/);
@@ -144,16 +126,11 @@ describe('the python trainer end to end', { timeout: 600_000 }, () => {
       frame.rows.holdout - 1,
     ]);
     for (const sample of samples) {
-      const res = await fetch(`${serverUrl}/predict`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: spec.name, rows: sample.rows }),
-      });
-      expect(res.status).toBe(200);
-      const body = (await res.json()) as {
+      const { status, body } = await predict<{
         version: string;
         predictions: { entity: string; value: number }[];
-      };
+      }>(serverUrl, spec.name, sample.rows);
+      expect(status).toBe(200);
       const trainer = ownValue(pre, sample, own?.values[sample.k] as number);
       expect(body.version).toBe('v1');
       expect(body.predictions).toHaveLength(1);
@@ -165,7 +142,7 @@ describe('the python trainer end to end', { timeout: 600_000 }, () => {
   });
 
   it("serves a binary classifier's ONNX probabilities as the trainer's own, label included", async () => {
-    const { client, deps, taskQueue } = pipeline;
+    const { deps } = pipeline;
     const spec = flightSpec({
       task: 'classify',
       threshold: 15,
@@ -176,17 +153,7 @@ describe('the python trainer end to end', { timeout: 600_000 }, () => {
     await deps.registry.saveSpec(spec);
     await loadFlightsIntoBuffer(deps.buffer, [spec.name], TEST_FLIGHTS);
     const workflowId = `retrain-${spec.name}-python-${Date.now()}`;
-    const result = await pipeline.withWorkers(
-      async () =>
-        (
-          await client.workflow.start(retrainWorkflow, {
-            taskQueue,
-            workflowId,
-            args: [{ model: spec.name, reloadTargets: [serverUrl] }],
-          })
-        ).result(),
-      { gpu: false },
-    );
+    const result = await retrainOnCpu(pipeline, spec.name, workflowId, serverUrl);
     expect(result.status, result.reason).toBe('completed');
     expect(result.metrics).toHaveProperty('f1');
     const datasetKey = `datasets/${spec.name}/${workflowId}`;
@@ -203,14 +170,13 @@ describe('the python trainer end to end', { timeout: 600_000 }, () => {
       frame.rows.holdout - 1,
     ]);
     for (const sample of samples) {
-      const res = await fetch(`${serverUrl}/predict`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: spec.name, rows: sample.rows }),
-      });
-      expect(res.status).toBe(200);
-      const [answer] = ((await res.json()) as { predictions: { value: number; label: number }[] })
-        .predictions;
+      const { status, body } = await predict<{ predictions: { value: number; label: number }[] }>(
+        serverUrl,
+        spec.name,
+        sample.rows,
+      );
+      expect(status).toBe(200);
+      const [answer] = body.predictions;
       const positive = own?.values[sample.k * 2 + 1] as number;
       expect(Math.abs((answer?.value as number) - positive)).toBeLessThan(1e-4);
       expect(answer?.label).toBe(positive >= 0.5 ? 1 : 0);

@@ -1,13 +1,12 @@
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelSpecSchema } from '../../common/model-spec';
-import { pythonTaskQueueFor } from '../../common/task-queues';
-import { createServer, type InferenceServer } from '../../serving/server';
+import type { InferenceServer } from '../../serving/server';
 import { ROOT } from '../../scripts/lib/processes';
-import { retrainWorkflow } from '../../workflows';
 import { createPipeline, PERMISSIVE_GATE, type Pipeline } from '../helpers/pipeline';
 import { holdoutCases, sameAnswer } from '../helpers/python-holdout';
-import { startPythonWorker, type PythonWorker } from '../helpers/python-worker';
+import { predict, retrainOnCpu, servePipeline, startPipelinePythonWorker } from '../helpers/python-pipeline';
+import type { PythonWorker } from '../helpers/python-worker';
 
 const API_KEY = 'python-user-trainer-key-0123456789';
 /** The worked example of trainers/python/README.md: registers the kind `ridge`. */
@@ -31,16 +30,10 @@ describe('a user-defined python trainer end to end', { timeout: 600_000 }, () =>
       hyperparams: { architecture: 'ridge', params: { alpha: 0.5 }, seed: 2 },
       gate: PERMISSIVE_GATE,
     });
-    pipeline.deps.apiKey = API_KEY;
-    worker = await startPythonWorker({
-      storeUri: `file://${path.join(pipeline.dir, 'store')}`,
-      taskQueue: pythonTaskQueueFor(pipeline.taskQueue, 'cpu'),
-      temporalAddress: inject('temporalAddress'),
+    ({ server, url: serverUrl } = await servePipeline(pipeline, API_KEY));
+    worker = await startPipelinePythonWorker(pipeline, {
       env: { RETRAIN_PY_TRAINERS: EXAMPLE, OMP_NUM_THREADS: '1' },
     });
-    server = createServer({ registry: pipeline.deps.registry, apiKey: API_KEY });
-    await server.loadProductionModels();
-    serverUrl = await server.app.listen({ host: '127.0.0.1', port: 0 });
   });
 
   afterAll(async () => {
@@ -64,17 +57,9 @@ describe('a user-defined python trainer end to end', { timeout: 600_000 }, () =>
   });
 
   it('trains through retrainWorkflow, registers an ONNX version and /predict answers as the trainer', async () => {
-    const { client, spec, deps, taskQueue } = pipeline;
+    const { spec, deps } = pipeline;
     const workflowId = `retrain-${spec.name}-ridge`;
-    const result = await pipeline.withWorkers(
-      () =>
-        client.workflow.execute(retrainWorkflow, {
-          taskQueue,
-          workflowId,
-          args: [{ model: spec.name, reloadTargets: [serverUrl] }],
-        }),
-      { gpu: false },
-    );
+    const result = await retrainOnCpu(pipeline, spec.name, workflowId, serverUrl);
     expect(result.status, result.reason).toBe('completed');
     expect(result.version).toBe('v1');
     expect(result.backend).toBe('user:ridge cpu');
@@ -101,16 +86,11 @@ describe('a user-defined python trainer end to end', { timeout: 600_000 }, () =>
       ks: [0, 3, 50, -1],
     });
     for (const sample of cases) {
-      const res = await fetch(`${serverUrl}/predict`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: spec.name, rows: sample.rows }),
-      });
-      expect(res.status).toBe(200);
-      const body = (await res.json()) as {
+      const { status, body } = await predict<{
         version: string;
         predictions: { entity: string; value: number }[];
-      };
+      }>(serverUrl, spec.name, sample.rows);
+      expect(status).toBe(200);
       expect(body.version).toBe('v1');
       expect(body.predictions[0]?.entity).toBe(sample.entity);
       const served = body.predictions[0]?.value as number;
