@@ -1,6 +1,4 @@
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { progressQuery } from '../../common/messages';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HyperparamsSchema, type Search } from '../../common/model-spec';
 import type { TrainInput } from '../../common/stages';
 import { gpuTaskQueueFor, pythonTaskQueueFor } from '../../common/task-queues';
@@ -10,10 +8,11 @@ import {
   type SuggestTrialInput,
   type SuggestTrialResult,
 } from '../../common/trials';
-import { retrainWorkflow } from '../../workflows';
 import { historyEvents, outcomes, scheduled } from '../helpers/history';
 import { createPipeline, PERMISSIVE_GATE, type Pipeline } from '../helpers/pipeline';
-import { startPythonWorker, type PythonWorker } from '../helpers/python-worker';
+import { startPipelinePythonWorker } from '../helpers/python-pipeline';
+import type { PythonWorker } from '../helpers/python-worker';
+import { runTrials } from '../helpers/trial-runs';
 
 const TRIALS = 4;
 const BASE = { hiddenUnits: 16, batchSize: 128, learningRate: 0.003, seed: 5 } as const;
@@ -41,11 +40,7 @@ describe('hyperparameter search with strategy tpe end to end', { timeout: 600_00
       // Two epochs rarely beat the naive baselines; this test is about the search, not the gate.
       gate: PERMISSIVE_GATE,
     });
-    worker = await startPythonWorker({
-      storeUri: `file://${path.join(pipeline.dir, 'store')}`,
-      taskQueue: pythonTaskQueueFor(pipeline.taskQueue, 'cpu'),
-      temporalAddress: inject('temporalAddress'),
-    });
+    worker = await startPipelinePythonWorker(pipeline);
   });
   afterAll(async () => {
     await worker?.stop();
@@ -55,15 +50,7 @@ describe('hyperparameter search with strategy tpe end to end', { timeout: 600_00
   it('trains trial 1 as the spec says and trials 2-4 with suggested values, logging each and the best', async () => {
     const { client, spec, taskQueue } = pipeline;
     const workflowId = `retrain-${spec.name}-tpe-${Date.now()}`;
-    const { result, progress } = await pipeline.withWorkers(async () => {
-      const handle = await client.workflow.start(retrainWorkflow, {
-        taskQueue,
-        workflowId,
-        args: [{ model: spec.name, trials: TRIALS, incremental: false }],
-      });
-      const result = await handle.result();
-      return { result, progress: await handle.query(progressQuery) };
-    });
+    const { result, progress } = await runTrials(pipeline, workflowId, TRIALS);
     expect(result.status, result.reason).toBe('completed');
 
     const events = await historyEvents(client.workflow.getHandle(workflowId));

@@ -16,6 +16,7 @@ import { retrainWorkflow } from '../../workflows';
 import { historyEvents, outcomes, scheduled, signals } from '../helpers/history';
 import { eventually } from '../helpers/eventually';
 import { createPipeline, type Pipeline } from '../helpers/pipeline';
+import { runTrials } from '../helpers/trial-runs';
 
 const EPOCHS = 3;
 const TRIALS = 3;
@@ -60,18 +61,7 @@ describe('retrainWorkflow with hyperparameter trials', () => {
   it('trains every planned trial on the gpu queue; a diverging trial is logged and the best of the rest is registered', async () => {
     const { client, spec, taskQueue } = pipeline;
     const workflowId = `retrain-${spec.name}-trials-${Date.now()}`;
-    const { result, progress } = await pipeline.withWorkers(
-      async () => {
-        const handle = await client.workflow.start(retrainWorkflow, {
-          taskQueue,
-          workflowId,
-          args: [{ model: spec.name, trials: TRIALS, incremental: false }],
-        });
-        const result = await handle.result();
-        return { result, progress: await handle.query(progressQuery) };
-      },
-      { gpuSlots: 2 },
-    );
+    const { result, progress } = await runTrials(pipeline, workflowId, TRIALS, { gpuSlots: 2 });
 
     expect(result.status, result.reason).toBe('completed');
     expect(result.version).toBe('v1');
