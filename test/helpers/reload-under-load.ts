@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 
+import { expect } from 'vitest';
+
 import type { ModelSpec } from '../../common/model-spec';
 import { selectBackend } from '../../ml/backend';
 import { createServer, type InferenceServer } from '../../serving/server';
@@ -24,6 +26,10 @@ export interface ReloadServer {
   dir: string;
   server: InferenceServer;
   url: string;
+  apiKey: string;
+  spec: ModelSpec;
+  /** The version it served first. */
+  production: string;
   close(): Promise<void>;
 }
 
@@ -51,6 +57,9 @@ export async function startReloadServer(options: {
     dir,
     server,
     url,
+    apiKey: options.apiKey,
+    spec: options.spec,
+    production: options.production,
     close: async () => {
       await server.app.close();
       await fs.rm(dir, { recursive: true, force: true });
@@ -72,20 +81,16 @@ export interface LoadSummary {
 }
 
 /**
- * Starts the load client against `url`, reloads each of `versions` in turn (waiting for 10
+ * Starts the load client against the server, reloads each of `versions` in turn (waiting for 10
  * answers from the version then serving before the next), stops the client and returns each
  * reload's answer and the client's summary.
  */
-export async function reloadUnderLoad(options: {
-  url: string;
-  apiKey: string;
-  spec: ModelSpec;
-  dir: string;
-  production: string;
-  versions: string[];
-}): Promise<{ answers: ReloadAnswer[]; summary: LoadSummary }> {
-  const { url, apiKey, spec } = options;
-  const bodyFile = path.join(options.dir, 'body.json');
+export async function reloadUnderLoad(
+  served: ReloadServer,
+  versions: string[],
+): Promise<{ answers: ReloadAnswer[]; summary: LoadSummary }> {
+  const { url, apiKey, spec } = served;
+  const bodyFile = path.join(served.dir, 'body.json');
   await fs.writeFile(bodyFile, JSON.stringify({ model: spec.name, rows: recentRows(spec, ['a', 'b', 'c']) }));
   const child = spawn(
     process.execPath,
@@ -118,8 +123,8 @@ export async function reloadUnderLoad(options: {
         version,
       })[0]?.value ?? 0;
     const answers: ReloadAnswer[] = [];
-    let serving = options.production;
-    for (const version of options.versions) {
+    let serving = served.production;
+    for (const version of versions) {
       const answer = { version, ...(await reload(version)) };
       answers.push(answer);
       if (answer.status === 200) serving = version;
@@ -137,4 +142,13 @@ export async function reloadUnderLoad(options: {
   } finally {
     if (child.exitCode === null) child.kill('SIGTERM');
   }
+}
+
+/** The load client's every request answered (at least 50), each of `versions` answering some. */
+export function expectAllAnswered(summary: LoadSummary, versions: string[]): void {
+  expect(summary.errors).toEqual([]);
+  expect(summary.failed).toBe(0);
+  expect(summary.ok).toBeGreaterThanOrEqual(50);
+  expect(Object.keys(summary.versions).sort()).toEqual([...versions].sort());
+  for (const version of versions) expect(summary.versions[version], version).toBeGreaterThan(0);
 }
