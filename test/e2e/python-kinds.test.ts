@@ -1,11 +1,10 @@
-import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrainHeartbeatSchema, type TrainHeartbeat } from '../../common/heartbeat';
 import type { ModelSpec, ModelSpecInput } from '../../common/model-spec';
 import type { TrainResult } from '../../common/stages';
 import { pythonTaskQueueFor } from '../../common/task-queues';
-import { createServer, type InferenceServer } from '../../serving/server';
+import type { InferenceServer } from '../../serving/server';
 import { loadFlightsIntoBuffer } from '../../storage/demo-data';
 import { retrainWorkflow } from '../../workflows';
 import { eventually } from '../helpers/eventually';
@@ -19,7 +18,8 @@ import {
   type Pipeline,
 } from '../helpers/pipeline';
 import { holdoutCases, sameAnswer } from '../helpers/python-holdout';
-import { pythonForTests, startPythonWorker, type PythonWorker } from '../helpers/python-worker';
+import { predict, servePipeline, startPipelinePythonWorker } from '../helpers/python-pipeline';
+import { pythonForTests, type PythonWorker } from '../helpers/python-worker';
 
 const API_KEY = 'python-kinds-key-0123456789';
 
@@ -117,7 +117,6 @@ describe(
     beforeAll(async () => {
       python = pythonForTests();
       pipeline = await createPipeline({ gate: PERMISSIVE_GATE });
-      pipeline.deps.apiKey = API_KEY;
       for (const c of CASES) {
         const spec = flightSpec({ ...c.spec, trainer: 'python', gate: PERMISSIVE_GATE });
         await pipeline.deps.registry.saveSpec(spec);
@@ -128,9 +127,7 @@ describe(
         [...specs.values()].map((s) => s.name),
         TEST_FLIGHTS,
       );
-      server = createServer({ registry: pipeline.deps.registry, apiKey: API_KEY });
-      await server.loadProductionModels();
-      serverUrl = await server.app.listen({ host: '127.0.0.1', port: 0 });
+      ({ server, url: serverUrl } = await servePipeline(pipeline, API_KEY));
     });
 
     afterAll(async () => {
@@ -140,11 +137,8 @@ describe(
     });
 
     const startWorker = async () => {
-      const worker = await startPythonWorker({
+      const worker = await startPipelinePythonWorker(pipeline, {
         python,
-        storeUri: `file://${path.join(pipeline.dir, 'store')}`,
-        taskQueue: pythonTaskQueueFor(pipeline.taskQueue, 'cpu'),
-        temporalAddress: inject('temporalAddress'),
         // Two shared cores: OpenMP's threads per library only fight each other here.
         env: { OMP_NUM_THREADS: '1' },
       });
@@ -252,13 +246,11 @@ describe(
         });
         const worst = { diff: 0 };
         for (const sample of cases) {
-          const res = await fetch(`${serverUrl}/predict`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ model: spec.name, rows: sample.rows }),
-          });
-          expect(res.status, await res.clone().text()).toBe(200);
-          const body = (await res.json()) as { version: string; predictions: Record<string, unknown>[] };
+          const { status, text, body } = await predict<{
+            version: string;
+            predictions: Record<string, unknown>[];
+          }>(serverUrl, spec.name, sample.rows);
+          expect(status, text).toBe(200);
           expect(body.version).toBe('v1');
           const answer = body.predictions.at(-1) as { value: number; entity?: string; label?: unknown };
           expect(answer.entity).toBe(sample.entity);
