@@ -12,8 +12,8 @@ TARGET=${CUDA11_DIR:-$ROOT/.tools/cuda11}
 PINS=(
   nvidia-cuda-runtime-cu11==11.8.89 # libcudart.so.11.0
   nvidia-cublas-cu11==11.11.3.6     # libcublas.so.11, libcublasLt.so.11
-  nvidia-cufft-cu11==10.9.0.58      # libcufft.so.10
-  nvidia-curand-cu11==10.3.0.86     # libcurand.so.10
+  'nvidia-cufft-cu11==10.9.0.*'     # libcufft.so.10 (10.9.0 series)
+  'nvidia-curand-cu11==10.3.0.*'    # libcurand.so.10 (10.3.0 series)
   nvidia-cusolver-cu11==11.4.1.48   # libcusolver.so.11
   nvidia-cusparse-cu11==11.7.5.86   # libcusparse.so.11
   nvidia-cudnn-cu11==8.6.0.163      # libcudnn.so.8 (+ its ops/cnn/adv sub-libraries)
