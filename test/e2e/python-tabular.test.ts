@@ -6,13 +6,11 @@ import { ModelSpecSchema, type ModelSpec, type ModelSpecInput } from '../../comm
 import type { RetrainInput, RetrainResult } from '../../common/retrain';
 import { seededRandom } from '../../common/seeded-random';
 import { pythonTaskQueueFor } from '../../common/task-queues';
-import { createServer, type InferenceServer } from '../../serving/server';
-import { BufferWriter } from '../../storage/buffer-writer';
-import { Ingestor } from '../../storage/ingest';
 import { retrainWorkflow } from '../../workflows';
 import { createPipeline, type Pipeline } from '../helpers/pipeline';
 import { holdoutCases, sameAnswer } from '../helpers/python-holdout';
 import { startPythonWorker, type PythonWorker } from '../helpers/python-worker';
+import { servePipeline, type ServedPipeline } from '../helpers/serve-pipeline';
 
 const API_KEY = 'python-tabular-key-0123456789';
 const MEASURES = ['beak_length', 'beak_depth', 'flipper_length', 'body_mass'] as const;
@@ -76,22 +74,14 @@ describe(
   () => {
     let pipeline: Pipeline;
     let worker: PythonWorker;
-    let server: InferenceServer;
+    let served: ServedPipeline;
     let serverUrl: string;
-    let writer: BufferWriter;
     let rows: Record<string, unknown>[];
 
     beforeAll(async () => {
       pipeline = await createPipeline();
-      pipeline.deps.apiKey = API_KEY;
-      writer = await BufferWriter.open(pipeline.deps.buffer, { retentionDays: 60 });
-      server = createServer({
-        registry: pipeline.deps.registry,
-        apiKey: API_KEY,
-        ingestor: new Ingestor(pipeline.deps.registry, writer),
-      });
-      await server.loadProductionModels();
-      serverUrl = await server.app.listen({ host: '127.0.0.1', port: 0 });
+      served = await servePipeline(pipeline, API_KEY, { ingest: true });
+      serverUrl = served.url;
       worker = await startPythonWorker({
         storeUri: `file://${path.join(pipeline.dir, 'store')}`,
         taskQueue: pythonTaskQueueFor(pipeline.taskQueue, 'cpu'),
@@ -102,9 +92,8 @@ describe(
     });
 
     afterAll(async () => {
-      await server?.app.close();
+      await served?.close();
       await worker?.stop();
-      await writer?.close();
       await pipeline?.cleanup();
     });
 

@@ -5,11 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelNameAttribute } from '../../common/messages';
 import { ModelSpecSchema, type ModelSpecInput } from '../../common/model-spec';
 import { seededRandom } from '../../common/seeded-random';
-import { createServer, type InferenceServer } from '../../serving/server';
-import { BufferWriter } from '../../storage/buffer-writer';
-import { Ingestor } from '../../storage/ingest';
 import { retrainWorkflow } from '../../workflows';
 import { createPipeline, type Pipeline } from '../helpers/pipeline';
+import { servePipeline, type ServedPipeline } from '../helpers/serve-pipeline';
 
 const API_KEY = 'e2e-tabular-key-0123456789';
 const FEATURES = ['Horsepower', 'Weight_in_lbs', 'Displacement', 'Cylinders', 'Acceleration'];
@@ -65,28 +63,19 @@ function tabularSpec(overrides: Partial<ModelSpecInput>) {
 
 describe('tabular models end to end: rows in, a regression and a classifier trained, gated and served', () => {
   let pipeline: Pipeline;
-  let server: InferenceServer;
+  let served: ServedPipeline;
   let serverUrl: string;
-  let writer: BufferWriter;
   let rows: Record<string, unknown>[];
 
   beforeAll(async () => {
     pipeline = await createPipeline();
-    pipeline.deps.apiKey = API_KEY;
-    writer = await BufferWriter.open(pipeline.deps.buffer, { retentionDays: 60 });
-    server = createServer({
-      registry: pipeline.deps.registry,
-      apiKey: API_KEY,
-      ingestor: new Ingestor(pipeline.deps.registry, writer),
-    });
-    await server.loadProductionModels();
-    serverUrl = await server.app.listen({ host: '127.0.0.1', port: 0 });
+    served = await servePipeline(pipeline, API_KEY, { ingest: true });
+    serverUrl = served.url;
     rows = await carRows();
   });
 
   afterAll(async () => {
-    await server?.app.close();
-    await writer?.close();
+    await served?.close();
     await pipeline?.cleanup();
   });
 

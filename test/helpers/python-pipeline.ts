@@ -6,10 +6,11 @@
 import path from 'node:path';
 import { inject } from 'vitest';
 import { pythonTaskQueueFor } from '../../common/task-queues';
-import { createServer, type InferenceServer } from '../../serving/server';
 import { retrainWorkflow } from '../../workflows';
 import type { Pipeline } from './pipeline';
 import { startPythonWorker, type PythonWorker } from './python-worker';
+
+export { servePipeline } from './serve-pipeline';
 
 /** `python -m retrain_trainer` polling the pipeline's python cpu queue, on the pipeline's store. */
 export function startPipelinePythonWorker(
@@ -22,21 +23,6 @@ export function startPipelinePythonWorker(
     taskQueue: pythonTaskQueueFor(pipeline.taskQueue, 'cpu'),
     temporalAddress: inject('temporalAddress'),
   });
-}
-
-/**
- * An inference server on the pipeline's registry with its production models loaded, listening on
- * a free port; the pipeline's runs reload it with `apiKey`.
- */
-export async function servePipeline(
-  pipeline: Pipeline,
-  apiKey: string,
-): Promise<{ server: InferenceServer; url: string }> {
-  pipeline.deps.apiKey = apiKey;
-  const server = createServer({ registry: pipeline.deps.registry, apiKey });
-  await server.loadProductionModels();
-  const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
-  return { server, url };
 }
 
 /** retrainWorkflow for `model` on the pipeline's workers without the gpu one, reloading `serverUrl`. */
