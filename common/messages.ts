@@ -12,6 +12,12 @@ export interface CancelRetrainArgs {
  */
 export const cancelRetrainSignal = defineSignal<[CancelRetrainArgs]>('cancelRetrain');
 
+/**
+ * Cancel at the next trial boundary (a job table's "cancelled" row): the trial in flight finishes,
+ * no further trial starts, and the run then ends Canceled with nothing registered.
+ */
+export const cancelAfterTrialSignal = defineSignal<[CancelRetrainArgs]>('cancelAfterTrial');
+
 /** Training progress, sent by `trainModel` at most once per epoch so history stays small. */
 export interface EpochProgress {
   epoch: number;

@@ -12,6 +12,7 @@ import {
 } from './trainer-kinds';
 import { searchParamsIssues, SearchParamsSchema, SearchStrategySchema } from './search-params';
 import { TriggersSchema } from './triggers';
+import { AdmissionModeSchema, RunPrioritySchema, TrainShareSchema } from './admission';
 
 /** Lowercase slug: safe as a store key segment, a workflow id part and a directory name. */
 export const ModelNameSchema = z.string().regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, {
@@ -288,6 +289,16 @@ export const ModelSpecSchema = z
     gate: GateSchema.default(GateSchema.parse({})),
     /** When to retrain besides calendar schedules: new data, live error decay, input drift. Absent: never by itself. */
     triggers: TriggersSchema.optional(),
+    /** Other names jobs and routes may use for this model (a Redis job's `"model": "xgboost"`, FinCoach's `model_type`). */
+    aliases: z.array(ModelNameSchema).max(20).optional(),
+    /** What a start does while another run of the model holds it (common/admission.ts). Absent: `refuse`. */
+    admission: AdmissionModeSchema.optional(),
+    /** Priority of this model's runs, 1 (highest) to 5, in its queue and on the task queues. Absent: 3. */
+    priority: RunPrioritySchema.optional(),
+    /** Share of the window's time steps trained on, the newest rest being the holdout. Absent: 0.8. */
+    trainShare: TrainShareSchema.optional(),
+    /** /predict also appends the rows it is sent to the buffer (deduplicated like ingest). Absent: false. */
+    predictFeedsBuffer: z.boolean().optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

@@ -3,6 +3,7 @@ import type { TrialRecord } from './artefacts';
 import { HyperparamsSchema, ModelNameSchema } from './model-spec';
 import type { ValidateResult } from './stages';
 import { TriggerCauseSchema } from './triggers';
+import { AdmissionModeSchema, RunPrioritySchema, TrainShareSchema, type QueuePlace } from './admission';
 
 /**
  * A run's own hyperparameters: each field optional and without its default, as they override the
@@ -33,6 +34,14 @@ export const RetrainInputSchema = z
     reloadTargets: z.array(z.url({ protocol: /^https?$/ })).optional(),
     /** Set by a trigger check (workflows/trigger-check-workflow): which triggers fired, and why. */
     trigger: TriggerCauseSchema.optional(),
+    /** While another run holds the model: refuse or queue. Absent: the spec's `admission`, else refuse. */
+    admission: AdmissionModeSchema.optional(),
+    /** 1 (highest) to 5. Absent: the spec's `priority`, else 3. */
+    priority: RunPrioritySchema.optional(),
+    /** Share of the window trained on (a job table's `train_ratio`). Absent: the spec's `trainShare`. */
+    trainShare: TrainShareSchema.optional(),
+    /** The starter's own fields (a Redis job's `job_id`, `source`, ...), echoed in the run's events. */
+    labels: z.record(z.string().min(1).max(100), z.string().max(1000)).optional(),
   })
   .strict();
 export type RetrainInput = z.input<typeof RetrainInputSchema>;
@@ -169,7 +178,9 @@ export interface RetrainProgress {
    */
   best?: { trial: number; score: number };
   version?: string;
-  status: 'running' | RunOutcome['status'];
+  status: 'queued' | 'running' | RunOutcome['status'];
+  /** While `queued`: where the run stands in its model's queue. */
+  queue?: QueuePlace;
   /** Set once the run ended: why it was rejected or cancelled, or what failed. */
   reason?: string;
   failure?: RunFailure;
