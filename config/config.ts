@@ -84,6 +84,8 @@ const EnvSchema = z.object({
   CPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   GPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
   RETRAIN_DEFAULT_MODEL: ModelNameSchema.optional(),
+  /** `true`: the FinCoach routes (/coaching/continuous-learning/...) answer without X-API-Key; logged as a warning. */
+  RETRAIN_COACHING_ROUTES_OPEN: z.enum(['true', 'false']).default('false'),
   RETRAIN_LOG_FORMAT: z.enum(LOG_FORMATS).optional(),
   RETRAIN_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   /** Run events are POSTed here, signed with the secret (HMAC-SHA256). */
@@ -154,6 +156,8 @@ export interface Config {
   logLevel: LogLevel;
   /** The model the daemon-style admin routes mean when a request names none. */
   defaultModel?: string;
+  /** `RETRAIN_COACHING_ROUTES_OPEN`: the FinCoach routes take requests without the API key (an explicit opt-in). */
+  coachingRoutesOpen: boolean;
   /** The Temporal Web UI, for the dashboard's links. */
   temporalUiUrl: string;
   /** `retrain bridge redis`: its Redis (else the events'), the stream prefix, its metrics port (0: off). */
@@ -221,6 +225,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logFormat: e.RETRAIN_LOG_FORMAT,
     logLevel: e.RETRAIN_LOG_LEVEL,
     defaultModel: e.RETRAIN_DEFAULT_MODEL,
+    coachingRoutesOpen: e.RETRAIN_COACHING_ROUTES_OPEN === 'true',
     temporalUiUrl: e.RETRAIN_TEMPORAL_UI_URL.replace(/\/$/, ''),
     bridge: {
       redisUrl: e.RETRAIN_BRIDGE_REDIS_URL ?? e.RETRAIN_EVENTS_REDIS_URL,
