@@ -1,6 +1,8 @@
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 
+import { QueryBooleanSchema } from '../common/query-boolean';
+
 import type { DataBuffer } from '../storage/buffer';
 import type { ModelRegistry } from '../storage/registry';
 
@@ -12,11 +14,8 @@ export interface TrainingBackend {
   buffer: DataBuffer;
 }
 
-/** `true`/`false` as a query string says it (`?incremental=false` must not become true), or a JSON boolean. */
-const Flag = z.union([
-  z.boolean(),
-  z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1'),
-]);
+/** `true`/`false` as the daemon's clients send them (`?incremental=True` from Python's requests), or a JSON boolean. */
+const Flag = QueryBooleanSchema;
 const Count = z.coerce.number().int();
 const JobId = z.string().min(1).max(1000);
 
