@@ -30,6 +30,22 @@ export class ModelNotFoundError extends Error {
   }
 }
 
+/** Thrown by {@link ModelRegistry.saveSpec} when the spec lists an alias another model's name or aliases claim. */
+export class ModelAliasTakenError extends Error {
+  override readonly name = 'ModelAliasTakenError';
+  constructor(
+    readonly model: string,
+    readonly alias: string,
+    readonly owner: string,
+  ) {
+    super(
+      owner === alias
+        ? `model ${model}: alias ${alias} is the name of model ${alias}`
+        : `model ${model}: alias ${alias} is already an alias of model ${owner}`,
+    );
+  }
+}
+
 /** Thrown by {@link ModelRegistry.moveAlias} when the alias is not where the caller expected: another writer moved it. */
 export class AliasConflictError extends Error {
   override readonly name = 'AliasConflictError';
@@ -70,7 +86,23 @@ export class ModelRegistry {
    * PreconditionFailedError.
    */
   async saveSpec(spec: ModelSpec, condition: { ifNoneMatch?: '*'; ifMatch?: string } = {}): Promise<void> {
+    if (spec.aliases?.length) await this.checkAliases(spec.name, spec.aliases);
     await putJson(this.store, this.specKey(spec.name), ModelSpecSchema.parse(spec), condition);
+  }
+
+  /**
+   * Throws {@link ModelAliasTakenError} when one of `aliases` is another model's name or alias: an
+   * old client's model name must lead to one model.
+   */
+  private async checkAliases(model: string, aliases: readonly string[]): Promise<void> {
+    const others = (await this.listModels()).filter((name) => name !== model);
+    for (const alias of aliases)
+      if (others.includes(alias)) throw new ModelAliasTakenError(model, alias, alias);
+    for (const other of others) {
+      const claimed = (await this.getSpec(other))?.value.aliases ?? [];
+      const taken = aliases.find((alias) => claimed.includes(alias));
+      if (taken) throw new ModelAliasTakenError(model, taken, other);
+    }
   }
 
   /** The stored spec with its etag, for a later conditional `saveSpec`; undefined when none. */
