@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { formatIssues } from '../common/format-issues';
+import { QueryBooleanSchema } from '../common/query-boolean';
 import { ModelNameSchema } from '../common/model-spec';
 import { CPU_TASK_QUEUE } from '../common/task-queues';
 
@@ -80,6 +81,8 @@ const EnvSchema = z.object({
     .min(1024)
     .max(1024 ** 3)
     .default(16 * 1024 * 1024),
+  /** `true`: /predict also appends its rows to the buffer for models whose spec does not say (`predictFeedsBuffer`). */
+  RETRAIN_PREDICT_FEEDS_BUFFER: QueryBooleanSchema.default(false),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   CPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   GPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
@@ -143,8 +146,17 @@ export interface Config {
    */
   workflowBundle: { path: string; required: boolean };
   bufferRetentionDays: number;
-  /** Where the inference server listens, and its request body limits (bytes). */
-  serving: { host: string; port: number; bodyLimitBytes: number; ingestBodyLimitBytes: number };
+  /**
+   * Where the inference server listens, its request body limits (bytes), and whether /predict feeds
+   * the buffer for models whose spec does not say.
+   */
+  serving: {
+    host: string;
+    port: number;
+    bodyLimitBytes: number;
+    ingestBodyLimitBytes: number;
+    predictFeedsBuffer: boolean;
+  };
   /** Where the workers' Prometheus endpoints bind (`METRICS_HOST`); port 0 turns one off. */
   metricsHost: string;
   metricsPorts: { cpu: number; gpu: number };
@@ -219,6 +231,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       port: e.SERVING_PORT,
       bodyLimitBytes: e.SERVING_MAX_BODY_BYTES,
       ingestBodyLimitBytes: e.SERVING_MAX_INGEST_BODY_BYTES,
+      predictFeedsBuffer: e.RETRAIN_PREDICT_FEEDS_BUFFER,
     },
     metricsHost: e.METRICS_HOST,
     metricsPorts: { cpu: e.CPU_METRICS_PORT, gpu: e.GPU_METRICS_PORT },

@@ -26,6 +26,8 @@ export interface DataPlaneOptions {
   ingestBodyLimitBytes?: number;
   /** Records every /predict answer; the caller closes it. */
   predictionLog?: PredictionLog;
+  /** With `ingestor`: /predict feeds the buffer for models whose spec does not say (`RETRAIN_PREDICT_FEEDS_BUFFER`). */
+  predictFeedsBuffer?: boolean;
 }
 
 /**
@@ -50,7 +52,10 @@ export const dataPlane: FastifyPluginAsync<DataPlaneOptions> = async (app, opts)
     reply.type(metrics.contentType).send(await metrics.render()),
   );
 
-  await app.register(predictRoutes, { pool, metrics, predictionLog: opts.predictionLog });
+  await app.register(predictRoutes, {
+    ...{ pool, metrics, predictionLog: opts.predictionLog },
+    ...(ingestor ? { feed: { ingestor, registry, serverDefault: opts.predictFeedsBuffer } } : {}),
+  });
   await app.register(adminRoutes, { prefix: '/admin', pool, registry, apiKey, defaultModel });
   if (ingestor)
     await app.register(ingestRoutes, {

@@ -41,9 +41,10 @@ async function main(): Promise<void> {
     },
     bodyLimitBytes: config.serving.bodyLimitBytes,
     ingestBodyLimitBytes: config.serving.ingestBodyLimitBytes,
+    predictFeedsBuffer: config.serving.predictFeedsBuffer,
     ...(predictionLog ? { predictionLog, buffer } : {}),
   });
-  // After in-flight requests: rows still waiting for their flush are written before exit.
+  // After in-flight requests and /predict's feed (registered later, closed first): waiting rows are written before exit.
   app.addHook('onClose', () => writer.close());
   // After in-flight requests too: the last answers are turned into Parquet before exit.
   if (predictionLog) app.addHook('onClose', () => predictionLog.close());

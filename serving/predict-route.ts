@@ -7,6 +7,7 @@ import { argmax } from '../ml/metrics';
 import type { PredictionLog } from '../storage/prediction-log';
 import { buildFeatures, ModelRowsBodySchema, type FeatureBatch } from './features';
 import { NO_VERSION_LABEL, type ServingMetrics } from './metrics';
+import { PredictFeed, type PredictFeedOptions } from './predict-feed';
 import type { ModelPool } from './model-pool';
 import type { ModelSlot } from './model-slot';
 
@@ -27,6 +28,11 @@ export interface PredictOptions {
   metrics: ServingMetrics;
   /** Records every answer (sampled; see storage/prediction-log.ts); the caller closes it. */
   predictionLog?: PredictionLog;
+  /**
+   * Appends the rows of answered requests to the data buffer, off the request path, for models whose
+   * spec sets `predictFeedsBuffer` (or, when it says nothing, with `serverDefault`); closed with the server.
+   */
+  feed?: Pick<PredictFeedOptions, 'ingestor' | 'registry' | 'serverDefault'>;
 }
 
 /**
@@ -47,8 +53,10 @@ type Prediction = Omit<FeatureBatch['keys'][number], 'value'> & {
  */
 export const predictRoutes: FastifyPluginAsync<PredictOptions> = async (
   app,
-  { pool, metrics, predictionLog },
+  { pool, metrics, predictionLog, feed: feedOptions },
 ) => {
+  const feed = feedOptions && new PredictFeed({ ...feedOptions, metrics: metrics.registry, log: app.log });
+  if (feed) app.addHook('onClose', () => feed.close());
   // The version that took the request, once its slot is taken; before, the one serving at the answer.
   const answeredBy = new WeakMap<object, string>();
   app.addHook('onResponse', async (request, reply) => {
@@ -74,6 +82,7 @@ export const predictRoutes: FastifyPluginAsync<PredictOptions> = async (
       });
       const predictions = answers(slot.preprocessing, features, outputs);
       if (predictionLog) logPredictions(predictionLog, slot, predictions, metrics, request.log);
+      feed?.offer(model, rows);
       return { model: slot.model, version: slot.version, predictions };
     });
 };

@@ -40,6 +40,11 @@ export interface ServerOptions {
   /** Records every /predict answer (sampled; see storage/prediction-log.ts); the caller closes it. */
   predictionLog?: PredictionLog;
   /**
+   * With `ingestor`: /predict appends its rows to the buffer for models whose spec does not say
+   * (`predictFeedsBuffer`). `RETRAIN_PREDICT_FEEDS_BUFFER`. @default false
+   */
+  predictFeedsBuffer?: boolean;
+  /**
    * With `predictionLog`: the data buffer the actuals arrive in, for `GET /admin/monitor` and the
    * `retrain_live_error` gauges (refreshed every `liveEveryMs` for the loaded models).
    */
@@ -73,6 +78,7 @@ export function createServer(opts: ServerOptions): InferenceServer {
     startup: () => startup,
     ingestor: opts.ingestor,
     ingestBodyLimitBytes: opts.ingestBodyLimitBytes,
+    predictFeedsBuffer: opts.predictFeedsBuffer,
   });
   void app.register(controlPlane, {
     ...{ registry, apiKey, defaultModel, temporal: opts.temporal },

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 
+import os from 'node:os';
+
+import { loadConfig } from '../../config/config';
 import { formatIssues } from '../../common/format-issues';
 import { parseBoolean, QueryBooleanSchema } from '../../common/query-boolean';
 import { TriggerSchema } from '../../control/training-params';
@@ -57,6 +60,18 @@ describe('booleans as clients send them', () => {
     expect(bad.success).toBe(false);
     expect(bad.error && formatIssues(bad.error)).toBe(
       'incremental: must be true or false (also True, False, 1 or 0, in any case), not "maybe"',
+    );
+  });
+
+  it('RETRAIN_PREDICT_FEEDS_BUFFER takes the same words, and a bad one stops start-up naming it', () => {
+    const feeds = (value?: string) =>
+      loadConfig(value === undefined ? {} : { RETRAIN_PREDICT_FEEDS_BUFFER: value }, os.tmpdir()).serving
+        .predictFeedsBuffer;
+    expect(feeds()).toBe(false);
+    expect(feeds('True')).toBe(true);
+    expect(feeds('0')).toBe(false);
+    expect(() => feeds('on')).toThrow(
+      'Invalid environment: RETRAIN_PREDICT_FEEDS_BUFFER: must be true or false (also True, False, 1 or 0, in any case), not "on"',
     );
   });
 });
