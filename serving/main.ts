@@ -34,6 +34,7 @@ async function main(): Promise<void> {
         ? undefined
         : { client: temporal.client, taskQueue: config.taskQueue, buffer },
     defaultModel: config.defaultModel,
+    coachingRoutesOpen: config.coachingRoutesOpen,
     dashboard: {
       temporalUiUrl: config.temporalUiUrl,
       namespace: config.temporal.namespace,

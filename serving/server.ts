@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import { validatorCompiler } from 'fastify-type-provider-zod';
 
 import { createLogger, redactSecrets, type LoggerSettings } from '../config/logger';
+import { coachingRoutes } from '../control/coaching/coaching-routes';
 import { controlPlane, type TrainingBackend } from '../control/control-plane';
 import type { LiveReport } from '../monitoring/live-metrics';
 import type { DataBuffer } from '../storage/buffer';
@@ -33,6 +34,8 @@ export interface ServerOptions {
   temporal?: TrainingBackend;
   /** The model the daemon-style admin routes mean when a request names none (`RETRAIN_DEFAULT_MODEL`). */
   defaultModel?: string;
+  /** `RETRAIN_COACHING_ROUTES_OPEN`: FinCoach's routes answer without the API key (logged as a warning). @default false */
+  coachingRoutesOpen?: boolean;
   /** Bodies of `POST /predict` and the admin routes above this are answered 413 naming the limit. @default 8 MiB */
   bodyLimitBytes?: number;
   /** The same for `POST /ingest`. @default 16 MiB */
@@ -97,6 +100,10 @@ export function createServer(opts: ServerOptions): InferenceServer {
           },
         }
       : {}),
+  });
+  void app.register(coachingRoutes, {
+    prefix: '/coaching/continuous-learning',
+    ...{ registry, apiKey, temporal: opts.temporal, open: opts.coachingRoutesOpen },
   });
 
   return {

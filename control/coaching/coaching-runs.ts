@@ -1,0 +1,60 @@
+import type { Client } from '@temporalio/client';
+
+import { readRun, runsQuery, summarize, type RunSummary } from '../../runs';
+import { coachingStatus, type CoachingRun } from './coaching-job';
+
+/** Runs turned away at once because another run held the model: never a FinCoach job. */
+const NOT_REFUSED = `(RetrainStage IS NULL OR RetrainStage != 'refused')`;
+
+/** A run with its progress when it is running (whether it is queued, and where); ended runs need none. */
+export async function withProgress(client: Client, run: RunSummary): Promise<CoachingRun> {
+  if (run.status !== 'running') return { ...run, progress: null };
+  const read = await readRun(client, run.workflowId, run.runId);
+  return { ...read, progress: read.progress };
+}
+
+/** One run by its workflow id, as the coaching routes read it. */
+export async function coachingRun(client: Client, workflowId: string): Promise<CoachingRun> {
+  const run = await readRun(client, workflowId);
+  return { ...run, progress: run.progress };
+}
+
+/**
+ * The runs (of `model` when given, matching `clause`) that `keep` accepts, at most `limit`, newest
+ * start first; refused runs are left out. Pages through visibility only as far as it needs.
+ */
+export async function coachingRuns(
+  client: Client,
+  {
+    model,
+    clause,
+    limit,
+    keep = () => true,
+  }: { model?: string; clause?: string; limit: number; keep?: (run: CoachingRun) => boolean },
+): Promise<CoachingRun[]> {
+  const query = runsQuery(model, clause ? `${NOT_REFUSED} AND ${clause}` : NOT_REFUSED);
+  const runs: CoachingRun[] = [];
+  if (limit <= 0) return runs;
+  for await (const info of client.workflow.list({ query, pageSize: Math.min(limit, 100) })) {
+    const run = await withProgress(client, summarize(info));
+    if (!keep(run)) continue;
+    runs.push(run);
+    if (runs.length >= limit) break;
+  }
+  return runs.sort((a, b) => b.startTime.localeCompare(a.startTime));
+}
+
+/** The running runs of every model (of `model` when given), each with its progress. */
+export const runningRuns = (client: Client, model?: string) =>
+  coachingRuns(client, { model, clause: `ExecutionStatus = 'Running'`, limit: 1000 });
+
+/** A run of `model` already waiting in its queue, which a second trigger answers with (as FinCoach did). */
+export async function queuedRunOf(client: Client, model: string): Promise<CoachingRun | undefined> {
+  const queued = await coachingRuns(client, {
+    model,
+    clause: `ExecutionStatus = 'Running'`,
+    limit: 1,
+    keep: (run) => coachingStatus(run) === 'queued',
+  });
+  return queued[0];
+}
