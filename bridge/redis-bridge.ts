@@ -3,9 +3,10 @@ import type { Redis } from 'ioredis';
 import { Counter, Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { ModelBusyError, startRun } from '../runs';
+import { resolveModelName } from '../storage/model-aliases';
 import { ModelNotFoundError, type ModelRegistry } from '../storage/registry';
 import { redisJobWorkflowId } from '../common/workflow-ids';
-import { fieldsOf, jobToInput } from './redis-job';
+import { fieldsOf, jobLabels, jobToInput } from './redis-job';
 
 /** How a job ended: a run started; its run existed already (redelivered); its model was busy; not a job; not handled yet. */
 export type JobOutcome = 'started' | 'duplicate' | 'refused' | 'invalid' | 'error';
@@ -14,6 +15,11 @@ export interface BridgeOptions {
   /** Where jobs come in. @default quantum:stream:model.retrain */
   stream: string;
   group: string;
+  /**
+   * Where a group this bridge creates starts reading: `$` (new jobs only) or `0` (the stream's
+   * backlog too). A group that exists keeps its place. @default $
+   */
+  groupStart?: string;
   /** This process's name in the group. */
   consumer: string;
   /** Where bad jobs go, with their reason. */
@@ -27,11 +33,12 @@ export interface BridgeOptions {
 
 /**
  * Retrain jobs from a Redis stream into Temporal, through a consumer group: each job is validated,
- * started as `retrainWorkflow` under an id derived from its message id (never reused, so a
- * redelivered message finds its run instead of starting another) and ACKed once Temporal accepted
- * the start. A bad job is ACKed and published to the failed stream with its reason. A job whose start
- * failed stays pending and is claimed again (XAUTOCLAIM) after `claimIdleMs`, as are the pending jobs
- * of a consumer that died.
+ * its model found by name or alias, and started as `retrainWorkflow` (queued behind a run that holds
+ * the model, the producer's fields as its labels) under an id derived from its message id (never
+ * reused, so a redelivered message finds its run instead of starting another) and ACKed once
+ * Temporal accepted the start. A bad job is ACKed and published to the failed stream with its
+ * reason. A job whose start failed stays pending and is claimed again (XAUTOCLAIM) after
+ * `claimIdleMs`, as are the pending jobs of a consumer that died.
  */
 export class RedisBridge {
   readonly metrics = new Registry();
@@ -56,12 +63,24 @@ export class RedisBridge {
     private readonly log: Logger,
   ) {}
 
-  /** Creates the consumer group (at the stream's end) unless it exists. */
-  async ensureGroup(): Promise<void> {
+  /**
+   * Creates the consumer group at {@link BridgeOptions.groupStart} unless it exists; says whether it
+   * created it (an existing group reads on from where it was).
+   */
+  async ensureGroup(): Promise<boolean> {
+    const { stream, group, groupStart = '$' } = this.options;
     try {
-      await this.redis.xgroup('CREATE', this.options.stream, this.options.group, '$', 'MKSTREAM');
+      await this.redis.xgroup('CREATE', stream, group, groupStart, 'MKSTREAM');
+      this.log.info({ stream, group, from: groupStart }, 'consumer group created');
+      return true;
     } catch (err) {
       if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err;
+      if (groupStart !== '$')
+        this.log.info(
+          { stream, group },
+          `consumer group exists; it reads on from its place, not from ${groupStart}`,
+        );
+      return false;
     }
   }
 
@@ -134,23 +153,20 @@ export class RedisBridge {
       );
       return outcome.kind;
     }
-    if (outcome.kind === 'invalid')
-      await this.redis.xadd(
-        this.options.failedStream,
-        '*',
-        'job_id',
-        id,
-        'model',
-        fields.model ?? '',
-        'status',
-        'invalid',
-        'reason',
-        outcome.reason ?? '',
-        'job',
-        JSON.stringify(fields),
-        'timestamp',
-        new Date().toISOString(),
-      );
+    if (outcome.kind === 'invalid') {
+      const entry = {
+        job_id: id,
+        message_id: id,
+        model: fields.model ?? '',
+        status: 'invalid',
+        reason: outcome.reason ?? '',
+        job: JSON.stringify(fields),
+        timestamp: new Date().toISOString(),
+        // The producer's own job_id and timestamp come back as it sent them, as in a run's events.
+        ...jobLabels(fields),
+      };
+      await this.redis.xadd(this.options.failedStream, '*', ...Object.entries(entry).flat());
+    }
     await this.redis.xack(this.options.stream, this.options.group, id);
     this.log.info({ ...fieldsLog, workflowId: outcome.workflowId, reason: outcome.reason }, 'job handled');
     return outcome.kind;
@@ -162,14 +178,26 @@ export class RedisBridge {
   ): Promise<{ kind: JobOutcome; workflowId?: string; reason?: string }> {
     const job = jobToInput(fields);
     if ('invalid' in job) return { kind: 'invalid', reason: job.invalid };
-    const { input } = job;
+    let model: string;
     try {
-      await this.registry.loadSpec(input.model);
+      model = (await resolveModelName(this.registry, job.input.model)).name;
     } catch (err) {
       if (err instanceof ModelNotFoundError)
-        return { kind: 'invalid', reason: `invalid job: unknown model ${input.model}` };
+        return {
+          kind: 'invalid',
+          reason: `invalid job: unknown model ${job.input.model} (no model has that name or alias)`,
+        };
       return { kind: 'error', reason: (err as Error).message };
     }
+    const input = {
+      ...job.input,
+      model,
+      labels: {
+        job_id: id,
+        ...job.input.labels,
+        ...(model !== job.input.model ? { requested_model: job.input.model } : {}),
+      },
+    };
     const workflowId = redisJobWorkflowId(input.model, id);
     try {
       await startRun(this.client, input, {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { formatIssues } from '../common/format-issues';
 import { ModelNameSchema } from '../common/model-spec';
+import { RunPrioritySchema } from '../common/admission';
 import { RetrainInputSchema, type RetrainRequest } from '../common/retrain';
 
 /** A number as a stream field carries it: a string. */
@@ -12,10 +13,13 @@ const numeric = (schema: z.ZodNumber) =>
     .transform(Number)
     .pipe(schema);
 
+/** The producer's own fields: not parameters of the run, echoed as its `labels` in every event. */
+export const JOB_LABEL_FIELDS = ['job_id', 'timestamp', 'source', 'requested_by'] as const;
+
 /**
  * A retrain job as the retraining worker receives it from `quantum:stream:model.retrain`: every
- * field a string. Fields beyond these (a typo, a parameter we do not have) make the job invalid;
- * `job_id`, `timestamp`, `source` and `requested_by` are carried along for the record.
+ * field a string. `model` is a model's name or one of its `aliases`. Fields beyond these (a typo, a
+ * parameter we do not have) make the job invalid; {@link JOB_LABEL_FIELDS} are carried along.
  */
 export const RedisJobSchema = z
   .object({
@@ -28,6 +32,8 @@ export const RedisJobSchema = z
     trials: numeric(z.number().int().min(1).max(64)).optional(),
     window_days: numeric(z.number().int().min(1).max(3650)).optional(),
     incremental: z.enum(['true', 'false']).optional(),
+    /** 1 (highest) to 5, its place in the model's queue while another run holds the model. */
+    priority: numeric(RunPrioritySchema).optional(),
     job_id: z.string().max(200).optional(),
     timestamp: z.string().max(100).optional(),
     source: z.string().max(200).optional(),
@@ -42,7 +48,18 @@ export function fieldsOf(flat: string[]): Record<string, string> {
   return out;
 }
 
-/** The job as a workflow input (hyperparameters as overrides), or the reason it is not one. */
+/** The producer's fields of a job (valid or not), as run labels. */
+export function jobLabels(fields: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    JOB_LABEL_FIELDS.flatMap((name) => (typeof fields[name] === 'string' ? [[name, fields[name]]] : [])),
+  );
+}
+
+/**
+ * The job as a workflow input (hyperparameters as overrides, the producer's fields as `labels`,
+ * queued behind a run that holds its model), or the reason it is not one. `model` is still the
+ * job's: the bridge resolves an alias.
+ */
 export function jobToInput(fields: Record<string, string>): { input: RetrainRequest } | { invalid: string } {
   const job = RedisJobSchema.safeParse(fields);
   if (!job.success) return { invalid: `invalid job: ${formatIssues(job.error)}` };
@@ -60,6 +77,9 @@ export function jobToInput(fields: Record<string, string>): { input: RetrainRequ
     ...(j.window_days !== undefined ? { windowDays: j.window_days } : {}),
     ...(j.incremental !== undefined ? { incremental: j.incremental === 'true' } : {}),
     ...(Object.keys(hyperparams).length ? { hyperparams } : {}),
+    admission: 'queue',
+    ...(j.priority !== undefined ? { priority: j.priority } : {}),
+    ...(Object.keys(jobLabels(fields)).length ? { labels: jobLabels(fields) } : {}),
   });
   if (!input.success) return { invalid: `invalid job: ${formatIssues(input.error)}` };
   return { input: input.data };

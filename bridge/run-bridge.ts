@@ -42,6 +42,7 @@ export async function runRedisBridge(
       redis: redactedRedisUrl(redisUrl),
       stream: options.stream,
       group: options.group,
+      from: options.groupStart ?? '$',
       consumer: options.consumer,
       failedStream: options.failedStream,
       taskQueue: options.taskQueue,

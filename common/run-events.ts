@@ -29,6 +29,8 @@ export const RunEventSchema = z.object({
   model: z.string(),
   workflowId: z.string(),
   runId: z.string(),
+  /** The starter's own fields (a Redis job's `job_id`, `source`, ...): the run input's `labels`, on every event of the run. */
+  labels: z.record(z.string(), z.string()).optional(),
   data: z.record(z.string(), z.unknown()),
 });
 export type RunEvent = z.infer<typeof RunEventSchema>;

@@ -16,6 +16,17 @@ export type LogFormat = (typeof LOG_FORMATS)[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** Python's level names, as a seed's clients set LOG_LEVEL (`WARNING`, `CRITICAL`). */
+const PYTHON_LOG_LEVELS: Record<string, LogLevel> = { warning: 'warn', critical: 'fatal' };
+
+/** A log level in any case (`INFO`, `debug`), Python's names too. */
+const LogLevelSchema = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .transform((level) => PYTHON_LOG_LEVELS[level] ?? level)
+  .pipe(z.enum(LOG_LEVELS));
+
 const urlList = z
   .string()
   .default('')
@@ -90,7 +101,9 @@ const EnvSchema = z.object({
   /** `true`: the FinCoach routes (/coaching/continuous-learning/...) answer without X-API-Key; logged as a warning. */
   RETRAIN_COACHING_ROUTES_OPEN: z.enum(['true', 'false']).default('false'),
   RETRAIN_LOG_FORMAT: z.enum(LOG_FORMATS).optional(),
-  RETRAIN_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  RETRAIN_LOG_LEVEL: LogLevelSchema.optional(),
+  /** The retraining worker's name for it; RETRAIN_LOG_LEVEL wins. */
+  LOG_LEVEL: LogLevelSchema.optional(),
   /** Run events are POSTed here, signed with the secret (HMAC-SHA256). */
   RETRAIN_EVENTS_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
   RETRAIN_EVENTS_WEBHOOK_SECRET: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
@@ -99,10 +112,15 @@ const EnvSchema = z.object({
   RETRAIN_TEMPORAL_UI_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8233'),
   /** Where `retrain bridge redis` reads jobs (default: RETRAIN_EVENTS_REDIS_URL). */
   RETRAIN_BRIDGE_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** The retraining worker's name for its Redis: the bridge's when the two above are unset. */
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   RETRAIN_BRIDGE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
   /** Run events are added to Redis streams here. */
   RETRAIN_EVENTS_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   RETRAIN_REDIS_STREAM_PREFIX: z.string().max(200).default('quantum:stream:'),
+  /** Keys INCRed when a run starts and when one completes (empty: none); unset, the retraining worker's. */
+  RETRAIN_REDIS_STARTED_COUNTER: z.string().max(200).optional(),
+  RETRAIN_REDIS_COMPLETED_COUNTER: z.string().max(200).optional(),
   /** JSON object: event type to stream name (after the prefix), over the defaults. */
   RETRAIN_REDIS_STREAMS: z
     .string()
@@ -177,7 +195,13 @@ export interface Config {
   /** Where run events go: none, one or both sinks. */
   events: {
     webhook?: { url: string; secret: string; timeoutMs: number };
-    redis?: { url: string; prefix: string; streams: Partial<Record<RunEventType, string>> };
+    redis?: {
+      url: string;
+      prefix: string;
+      streams: Partial<Record<RunEventType, string>>;
+      /** Keys INCRed on a run's start and completion, where set (the sink's defaults otherwise). */
+      counters?: { started?: string; completed?: string };
+    };
   };
 }
 
@@ -236,16 +260,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     metricsHost: e.METRICS_HOST,
     metricsPorts: { cpu: e.CPU_METRICS_PORT, gpu: e.GPU_METRICS_PORT },
     logFormat: e.RETRAIN_LOG_FORMAT,
-    logLevel: e.RETRAIN_LOG_LEVEL,
+    logLevel: e.RETRAIN_LOG_LEVEL ?? e.LOG_LEVEL ?? 'info',
     defaultModel: e.RETRAIN_DEFAULT_MODEL,
     coachingRoutesOpen: e.RETRAIN_COACHING_ROUTES_OPEN === 'true',
     temporalUiUrl: e.RETRAIN_TEMPORAL_UI_URL.replace(/\/$/, ''),
     bridge: {
-      redisUrl: e.RETRAIN_BRIDGE_REDIS_URL ?? e.RETRAIN_EVENTS_REDIS_URL,
+      redisUrl: e.RETRAIN_BRIDGE_REDIS_URL ?? e.RETRAIN_EVENTS_REDIS_URL ?? e.REDIS_URL,
       streamPrefix: e.RETRAIN_REDIS_STREAM_PREFIX,
       metricsPort: e.RETRAIN_BRIDGE_METRICS_PORT,
     },
     events: eventSinks(e),
+  };
+}
+
+/** The counter keys set (RETRAIN_REDIS_STARTED_COUNTER, RETRAIN_REDIS_COMPLETED_COUNTER), if any. */
+function counters(e: z.infer<typeof EnvSchema>): { counters?: { started?: string; completed?: string } } {
+  const { RETRAIN_REDIS_STARTED_COUNTER: started, RETRAIN_REDIS_COMPLETED_COUNTER: completed } = e;
+  if (started === undefined && completed === undefined) return {};
+  return {
+    counters: {
+      ...(started !== undefined ? { started } : {}),
+      ...(completed !== undefined ? { completed } : {}),
+    },
   };
 }
 
@@ -270,6 +306,7 @@ function eventSinks(e: z.infer<typeof EnvSchema>): Config['events'] {
             url: e.RETRAIN_EVENTS_REDIS_URL,
             prefix: e.RETRAIN_REDIS_STREAM_PREFIX,
             streams: e.RETRAIN_REDIS_STREAMS,
+            ...counters(e),
           },
         }
       : {}),

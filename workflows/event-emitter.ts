@@ -20,9 +20,9 @@ export interface EventEmitter {
 /**
  * The events of this workflow, handed in order to its relay child `retrain-events-<id>-<runId>`
  * (started with the first event, abandoned so it outlives the run) which delivers them. Ids are
- * `<workflowId>/<runId>/<n>`: a replay makes the same ones.
+ * `<workflowId>/<runId>/<n>`: a replay makes the same ones. `labels` (the run input's) go on every event.
  */
-export function eventEmitter(model: string): EventEmitter {
+export function eventEmitter(model: string, labels?: Record<string, string>): EventEmitter {
   const { workflowId, runId, taskQueue } = workflowInfo();
   let relay: ChildWorkflowHandle<typeof runEventsWorkflow> | undefined;
   let stopped = false;
@@ -56,6 +56,7 @@ export function eventEmitter(model: string): EventEmitter {
         model,
         workflowId,
         runId,
+        ...(labels && Object.keys(labels).length > 0 ? { labels } : {}),
         data,
       };
       chain = chain.then(() => CancellationScope.nonCancellable(() => send(event)));

@@ -12,7 +12,12 @@ export interface BridgeRedisOptions {
   failedStream?: string;
   claimIdle: string;
   metricsPort?: string;
+  from?: string;
+  fromStart?: boolean;
 }
+
+/** Where a new consumer group may start: the stream's end, its start, or an entry id. */
+const GROUP_START = /^(\$|0|\d+(-\d+)?)$/;
 
 /**
  * `retrain bridge redis`: retrain jobs from a Redis stream (the retraining worker's
@@ -25,7 +30,16 @@ export async function bridgeRedisCommand(
 ): Promise<number> {
   const redisUrl = values.redis ?? config.bridge.redisUrl;
   if (!redisUrl)
-    throw new UsageError('no Redis to read jobs from: pass --redis <url> or set RETRAIN_BRIDGE_REDIS_URL');
+    throw new UsageError(
+      'no Redis to read jobs from: pass --redis <url> or set RETRAIN_BRIDGE_REDIS_URL (or REDIS_URL)',
+    );
+  if (values.fromStart && values.from !== undefined && values.from !== '0')
+    throw new UsageError(`--from-start reads from 0; it cannot go with --from ${values.from}`);
+  const groupStart = values.fromStart ? '0' : (values.from ?? '$');
+  if (!GROUP_START.test(groupStart))
+    throw new UsageError(
+      `--from must be $ (new jobs), 0 (the backlog) or a stream entry id, not ${groupStart}`,
+    );
   const claimIdleMs = Number(values.claimIdle);
   const metricsPort = Number(values.metricsPort ?? config.bridge.metricsPort);
   if (!Number.isInteger(claimIdleMs) || claimIdleMs < 100)
@@ -47,6 +61,7 @@ export async function bridgeRedisCommand(
       {
         stream: values.stream ?? `${config.bridge.streamPrefix}model.retrain`,
         group: values.group,
+        groupStart,
         consumer: values.consumer ?? `${os.hostname()}-${process.pid}`,
         failedStream: values.failedStream ?? `${config.bridge.streamPrefix}learning.retraining.failed`,
         claimIdleMs,
