@@ -1,4 +1,4 @@
-import { workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, workflowInfo } from '@temporalio/workflow';
 import { checkpointPrefix } from '../common/artefacts';
 import {
   HyperparamsSchema,
@@ -15,6 +15,7 @@ import { invalidInput } from './failures';
 import { gpuActivities, pythonActivities } from './gpu-activities';
 import type { RunRecorder, Timer } from './run-recorder';
 import { suggestingTrials } from './suggest-trials';
+import { TrialStop } from './trial-stop';
 import { runTrials, runTrialsInTurn, trialBoard } from './trials';
 
 /** What the training stage produced: the best trial and its result, beside every trial's entry. */
@@ -37,7 +38,8 @@ export interface TrainingPlan {
  * Random search trains every trial at once; `search.strategy: "tpe"` one after another, each later
  * trial's hyperparameters suggested from the trials before it (./suggest-trials). A merge that
  * is not valid hyperparameters fails the run non-retryably with InvalidInput naming the field (see
- * {@link mergeHyperparams}).
+ * {@link mergeHyperparams}). A `cancelAfterTrialSignal` lets the trials in flight finish, starts no
+ * other, and ends the run Canceled (./trial-stop).
  */
 export async function trainCandidate(
   run: RunRecorder,
@@ -77,15 +79,27 @@ export async function trainCandidate(
     );
   };
   const onChange = () => run.trialsChanged();
-  const { best, result } = tpe
-    ? await runTrialsInTurn(
-        board,
-        suggestingTrials(spec, base, board, (raw, what) => checkedHyperparams(spec, raw, what)),
-        train,
-        onChange,
-      )
-    : await runTrials(board, train, onChange);
-  return { best, result, board };
+  const stop = new TrialStop();
+  const start = <T>(entry: TrialProgress, trainIt: () => Promise<T>) => stop.start(entry, trainIt);
+  try {
+    const { best, result } = tpe
+      ? await runTrialsInTurn(
+          board,
+          suggestingTrials(spec, base, board, (raw, what) => checkedHyperparams(spec, raw, what)),
+          train,
+          onChange,
+          start,
+        )
+      : await runTrials(board, train, onChange, start);
+    if (!stop.requested) {
+      stop.ended();
+      return { best, result, board };
+    }
+  } catch (err) {
+    // Cancelled trials of a stop (not a cancel of the run itself) end the run as a cancel would.
+    if (!stop.requested || !isCancellation(err) || CancellationScope.current().consideredCancelled) throw err;
+  }
+  return stop.cancelRun();
 }
 
 /** The hyperparameters a python kind reads: the kind, its parameters, the seed and the device. */

@@ -1,10 +1,21 @@
 import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
 import type { TrialRecord } from '../common/artefacts';
 import type { EpochProgress } from '../common/messages';
-import type { Hyperparams } from '../common/model-spec';
+import { lowerIsBetter, type Hyperparams } from '../common/model-spec';
 import type { TrialProgress } from '../common/retrain';
 import type { TrainResult } from '../common/stages';
 import { failureType, rethrowUnlessFailure, rootFailure } from './failures';
+
+/**
+ * Entries whose holdout score is one where higher is better (spearman, r2, f1, ...), as their
+ * trainer named its metric: {@link bestSoFar} ranks those by the highest.
+ */
+const higherScores = new WeakSet<TrialProgress>();
+
+/** Starts one trial's training, or refuses to (a stop after the current trial: see ./trial-stop). */
+export type TrialStarter = <T>(entry: TrialProgress, train: () => Promise<T>) => Promise<T>;
+
+const startAtOnce: TrialStarter = (_entry, train) => train();
 
 /** One entry per planned hyperparameter set, updated in place as the trials run. */
 export function trialBoard(plan: Hyperparams[]): TrialProgress[] {
@@ -31,21 +42,23 @@ export function applyEpoch(board: TrialProgress[], update: EpochProgress): void 
 }
 
 /**
- * The lowest score among trials that have not failed; ties go to the lower trial number. Once a
- * trial has a holdout score (finished forecasts), only those compete: validation losses of other
- * normalisations or targets are on other scales. Else validation loss, or training loss when the
- * dataset has no holdout.
+ * The best score among trials that have not failed; ties go to the lower trial number. Once a
+ * trial has a holdout score (finished forecasts; a trainer that scores its metric), only those
+ * compete: validation losses of other normalisations or targets are on other scales. The lowest
+ * wins, or the highest for a metric where higher is better (spearman). Else validation loss, or
+ * training loss when the dataset has no holdout.
  */
 export function bestSoFar(board: TrialProgress[]): { trial: number; score: number } | undefined {
   const scored = board.some((e) => e.score !== undefined && e.status === 'completed');
-  let best: { trial: number; score: number } | undefined;
+  let best: { trial: number; score: number; rank: number } | undefined;
   for (const entry of board) {
     const score = scored ? (entry.score ?? null) : (entry.valLoss ?? entry.loss);
     if (entry.status === 'failed' || entry.status === 'cancelled') continue;
     if (score === null || !Number.isFinite(score)) continue;
-    if (!best || score < best.score) best = { trial: entry.trial, score };
+    const rank = scored && higherScores.has(entry) ? -score : score;
+    if (!best || rank < best.rank) best = { trial: entry.trial, score, rank };
   }
-  return best;
+  return best && { trial: best.trial, score: best.score };
 }
 
 /** Share of the training stage done: finished trials count whole. */
@@ -81,36 +94,46 @@ interface TrialOutcome {
  * Trains every trial at once (the gpu workers' slots bound how many run at a time) and returns the
  * best completed one. A failed trial is logged and the others go on; a cancellation of the run
  * cancels every trial and is rethrown; a bug is rethrown at once, failing the workflow task. A lone trial's failure is rethrown as it is; when all of
- * several trials fail, the run fails with a non-retryable error naming each one.
+ * several trials fail, the run fails with a non-retryable error naming each one. Each trial starts
+ * through `start` (./trial-stop: a stop cancels the trials still queued).
  */
 export async function runTrials(
   board: TrialProgress[],
   train: (entry: TrialProgress) => Promise<TrainResult>,
   onChange: () => void,
+  start: TrialStarter = startAtOnce,
 ): Promise<{ best: TrialProgress; result: TrainResult }> {
-  return bestOutcome(board, await Promise.all(board.map((entry) => settle(entry, train, onChange))));
+  return bestOutcome(
+    board,
+    await Promise.all(
+      board.map((entry) => settle(entry, (started) => start(started, () => train(started)), onChange)),
+    ),
+  );
 }
 
 /**
  * Trains the trials one after another, each once `prepare` has set its hyperparameters (from the
  * trials before it: search strategy tpe), and returns the best completed one. Failures and bugs as in
- * {@link runTrials}; a cancellation stops at the trial it reached, the later ones never starting.
+ * {@link runTrials}; a cancellation (or `start` refusing: a stop after the current trial) stops at
+ * the trial it reached, the later ones never starting.
  */
 export async function runTrialsInTurn(
   board: TrialProgress[],
   prepare: (entry: TrialProgress) => Promise<void>,
   train: (entry: TrialProgress) => Promise<TrainResult>,
   onChange: () => void,
+  start: TrialStarter = startAtOnce,
 ): Promise<{ best: TrialProgress; result: TrainResult }> {
   const outcomes: TrialOutcome[] = [];
   for (const entry of board) {
     const outcome = await settle(
       entry,
-      async (prepared) => {
-        await prepare(prepared);
-        onChange();
-        return train(prepared);
-      },
+      (prepared) =>
+        start(prepared, async () => {
+          await prepare(prepared);
+          onChange();
+          return train(prepared);
+        }),
       onChange,
     );
     outcomes.push(outcome);
@@ -127,6 +150,7 @@ async function settle(
 ): Promise<TrialOutcome> {
   try {
     const result = await train(entry);
+    if (result.holdoutScore && !lowerIsBetter(result.holdoutScore.metric)) higherScores.add(entry);
     Object.assign(entry, {
       status: 'completed',
       epoch: result.epochs,
