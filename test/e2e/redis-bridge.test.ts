@@ -2,9 +2,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisBridge } from '../../bridge/redis-bridge';
+import type { RedisBridge } from '../../bridge/redis-bridge';
 import { RetrainInputSchema } from '../../common/retrain';
 import { retrainStartOptions } from '../../runs';
 import { redisJobWorkflowId } from '../../common/workflow-ids';
@@ -12,6 +11,7 @@ import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { eventually } from '../helpers/eventually';
 import { startRedis, type RedisServer } from '../helpers/redis';
+import { RedisBridges } from '../helpers/redis-bridges';
 import { stubSpec, stubWorkers, type StubWorkers } from '../helpers/stub-workers';
 
 const STREAM = 'quantum:stream:model.retrain';
@@ -24,9 +24,7 @@ describe('retrain bridge redis', () => {
   let producer: Redis;
   let dir: string;
   let registry: ModelRegistry;
-  const bridges: RedisBridge[] = [];
-  const running: Promise<void>[] = [];
-  const connections: Redis[] = [];
+  let bridges: RedisBridges;
 
   beforeAll(async () => {
     env = await stubWorkers();
@@ -34,47 +32,26 @@ describe('retrain bridge redis', () => {
     producer = new Redis(redis.url);
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-bridge-'));
     registry = new ModelRegistry(new FileBlobStore(dir));
+    bridges = new RedisBridges(redis.url, env.client, registry, {
+      stream: STREAM,
+      group: GROUP,
+      failedStream: FAILED,
+      claimIdleMs: 500,
+      blockMs: 200,
+      taskQueue: env.taskQueue,
+    });
   });
   afterAll(async () => {
-    for (const b of bridges) b.stop();
-    await Promise.all(running);
+    await bridges?.close();
     producer?.disconnect();
-    for (const c of connections) c.disconnect();
     await redis?.stop();
     await env?.close();
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  /** A bridge on its own connection, as its own consumer; `start: false` leaves it to the test to drive. */
-  function bridge(consumer: string, start = true): RedisBridge {
-    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-    connection.on('error', () => undefined);
-    connections.push(connection);
-    const b = new RedisBridge(
-      connection,
-      env.client,
-      registry,
-      {
-        stream: STREAM,
-        group: GROUP,
-        consumer,
-        failedStream: FAILED,
-        claimIdleMs: 500,
-        blockMs: 200,
-        taskQueue: env.taskQueue,
-      },
-      pino({ level: 'silent' }),
-    );
-    bridges.push(b);
-    if (start) running.push(b.run().finally(() => connection.disconnect()));
-    return b;
-  }
-
-  /** Stops every bridge running, so the next test's messages are its own. */
-  async function stopAll(): Promise<void> {
-    for (const b of bridges) b.stop();
-    await Promise.all(running.splice(0));
-  }
+  /** A bridge as its own consumer; `start: false` leaves it to the test to drive. */
+  const bridge = (consumer: string, start = true): RedisBridge => bridges.add(consumer, {}, start);
+  const stopAll = () => bridges.stopAll();
 
   const listed = (name: string) =>
     eventually(`the runs of ${name} listed`, async () => {

@@ -1,34 +1,24 @@
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisBridge } from '../../bridge/redis-bridge';
+import type { RedisBridge } from '../../bridge/redis-bridge';
 import { redisJobWorkflowId } from '../../common/workflow-ids';
 import { DEFAULT_COUNTERS, redisSink } from '../../events/redis-sink';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { eventually } from '../helpers/eventually';
 import { startRedis, type RedisServer } from '../helpers/redis';
+import { seedBlock } from '../helpers/seed-blocks';
+import { RedisBridges } from '../helpers/redis-bridges';
 import { stubSpec, stubWorkers, type StubWorkers } from '../helpers/stub-workers';
 
 /** The Redis-stream retraining worker that `retrain bridge redis` replaces. */
 const SEED = path.resolve(__dirname, '../../../shared/seeds/000_4f8a73bc39d6aa4e.txt');
 const PREFIX = 'quantum:stream:';
 const FAILED = `${PREFIX}learning.retraining.failed`;
-
-/** The ```json block under the seed's `## heading`, parsed: its reader's job, not a retyped one. */
-function seedJson(heading: string): Record<string, string> {
-  const text = fs.readFileSync(SEED, 'utf8');
-  const start = text.indexOf(`\n## ${heading}\n`);
-  if (start === -1) throw new Error(`${SEED} has no "## ${heading}" section`);
-  const block = /```json\n([\s\S]*?)```/.exec(text.slice(start));
-  if (!block) throw new Error(`"## ${heading}" of ${SEED} has no json block`);
-  return JSON.parse(block[1] as string) as Record<string, string>;
-}
 
 /** A stream entry's flat fields as an object. */
 const asObject = (flat: string[]) =>
@@ -43,8 +33,7 @@ describe("the retraining worker's producers and consumers against retrain bridge
   let producer: Redis;
   let dir: string;
   let registry: ModelRegistry;
-  const bridges: RedisBridge[] = [];
-  const running: Promise<void>[] = [];
+  let bridges: RedisBridges;
 
   beforeAll(async () => {
     redis = await startRedis();
@@ -55,40 +44,26 @@ describe("the retraining worker's producers and consumers against retrain bridge
     producer = new Redis(redis.url, { maxRetriesPerRequest: null });
     dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'retrain-seed-jobs-'));
     registry = new ModelRegistry(new FileBlobStore(dir));
+    bridges = new RedisBridges(redis.url, env.client, registry, {
+      stream: `${PREFIX}model.retrain`,
+      group: 'retrain-bridge',
+      failedStream: FAILED,
+      claimIdleMs: 60_000,
+      blockMs: 200,
+      taskQueue: env.taskQueue,
+    });
   });
   afterAll(async () => {
-    for (const b of bridges) b.stop();
-    await Promise.all(running);
+    await bridges?.close();
     producer?.disconnect();
     await env?.close();
     await redis?.stop();
     await fsp.rm(dir, { recursive: true, force: true });
   });
 
-  /** A running bridge on its own connection, reading `stream` into a new group from `groupStart`. */
-  function bridge(stream: string, groupStart?: string): RedisBridge {
-    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-    connection.on('error', () => undefined);
-    const b = new RedisBridge(
-      connection,
-      env.client,
-      registry,
-      {
-        stream,
-        group: 'retrain-bridge',
-        consumer: `c-${randomUUID().slice(0, 8)}`,
-        ...(groupStart ? { groupStart } : {}),
-        failedStream: FAILED,
-        claimIdleMs: 60_000,
-        blockMs: 200,
-        taskQueue: env.taskQueue,
-      },
-      pino({ level: 'silent' }),
-    );
-    bridges.push(b);
-    running.push(b.run().finally(() => connection.disconnect()));
-    return b;
-  }
+  /** A running bridge reading `stream` into a new group from `groupStart` (default `$`). */
+  const bridge = (stream: string, groupStart?: string): RedisBridge =>
+    bridges.add(`c-${randomUUID().slice(0, 8)}`, { stream, ...(groupStart ? { groupStart } : {}) });
 
   /** The entries of `stream` (after the prefix) that belong to one run. */
   async function entriesOf(stream: string, workflowId: string): Promise<Record<string, string>[]> {
@@ -100,7 +75,8 @@ describe("the retraining worker's producers and consumers against retrain bridge
   const counter = async (key: string) => Number((await producer.get(key)) ?? 0);
 
   it("the seed's documented job trains the model that lists its name as an alias; events echo the producer's fields; counters count", async () => {
-    const job = seedJson('Job Format');
+    // The job as the worker's README documents it, cut from it verbatim.
+    const job = JSON.parse(seedBlock(SEED, 'Job Format', 'json')) as Record<string, string>;
     expect(job.model).toBe('xgboost');
     const model = env.model();
     await registry.saveSpec({ ...stubSpec(model), aliases: [job.model as string] });
