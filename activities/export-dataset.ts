@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
+import { DEFAULT_TRAIN_SHARE } from '../common/admission';
 import { DatasetManifestSchema, preprocessingOf, type DatasetManifest } from '../common/artefacts';
 import { ErrorType } from '../common/errors';
 import { isMultiClass, type ModelSpec } from '../common/model-spec';
@@ -27,7 +28,8 @@ export function datasetKey(model: string, workflowId: string): string {
 
 /**
  * Window rows -> one sorted Parquet file + manifest (sample counts, time cut, train statistics) in
- * the store; the loader builds lag windows and targets from the rows.
+ * the store; the loader builds lag windows and targets from the rows. The first `trainShare` of the
+ * samples (the input's, else the spec's, else 0.8) train, the rest is the holdout.
  * Idempotent per workflow: a retry returns the dataset the first attempt wrote.
  */
 export function createExportDataset(deps: ActivityDeps) {
@@ -88,6 +90,7 @@ async function writeDataset(
     (c) => `${sqlIdent(c)}::${multiClass && c === spec.target ? 'VARCHAR' : 'DOUBLE'} AS ${sqlIdent(c)}`,
   );
   const file = path.join(tmp, 'rows.parquet');
+  const trainShare = input.trainShare ?? spec.trainShare ?? DEFAULT_TRAIN_SHARE;
   // Tabular rows without an entity: every column orders them, so the file is the same on every export.
   const order = e === undefined ? 'ALL' : `${t}, ${e}`;
   await conn.run(
@@ -110,7 +113,7 @@ async function writeDataset(
   };
   const count = async () => {
     const rows = await readWindowRows(conn, `read_parquet(${sqlString(file)})`, shape);
-    const rule = sampleRule(shape, window.from);
+    const rule = sampleRule(shape, window.from, trainShare);
     const index = indexSamples(rows, rule);
     const level = { normalisation: 'global', targetTransform: 'level' } as const;
     return { index, stats: index.train.length > 0 ? fitStatistics(rows, index, rule, level) : undefined };
@@ -140,6 +143,7 @@ async function writeDataset(
     createdAt: new Date().toISOString(),
     window,
     rows: { train: index.train.length, holdout: index.holdout.length },
+    trainShare,
     columns: datasetColumns(spec),
     timeRange: { trainFrom: train.from, trainTo: train.to, holdoutFrom: holdout.from, holdoutTo: holdout.to },
     preprocessing: preprocessingOf(spec, stats, classes),

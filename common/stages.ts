@@ -9,6 +9,8 @@ export interface ExportInput {
   workflowId: string;
   windowDays?: number;
   minRecords?: number;
+  /** Share of the window trained on (the run's `trainShare`); absent: the spec's, else 0.8. */
+  trainShare?: number;
 }
 
 export type ExportResult =

@@ -75,8 +75,11 @@ function valueSql(column: string, shape: Pick<Shape, 'target' | 'classes'>): str
   return `coalesce((nullif(list_position(${list}, ${c}::VARCHAR), 0) - 1)::DOUBLE, 'NaN'::DOUBLE)`;
 }
 
-/** Which rows become samples: the shape's lookback and horizon, inside the window from `windowFrom`. */
-export function sampleRule(shape: Shape, windowFrom: string): SampleRule {
+/**
+ * Which rows become samples: the shape's lookback and horizon, inside the window from `windowFrom`,
+ * the first `trainShare` of them (by time) trained on.
+ */
+export function sampleRule(shape: Shape, windowFrom: string, trainShare?: number): SampleRule {
   const values = valueColumns(shape);
   return {
     task: shape.task,
@@ -87,6 +90,7 @@ export function sampleRule(shape: Shape, windowFrom: string): SampleRule {
     target: shape.target === undefined ? -1 : values.indexOf(shape.target),
     windowFrom: Date.parse(windowFrom) * 1000,
     frequencyUs: shape.frequency === undefined ? undefined : frequencyUs(shape.frequency),
+    trainShare,
   };
 }
 
@@ -209,7 +213,7 @@ export async function openDataset(store: BlobStore, manifest: DatasetManifest): 
     await fs.writeFile(file, blob.body);
     const pre = manifest.preprocessing;
     const rows = await withDuckDb((conn) => readWindowRows(conn, `read_parquet(${sqlString(file)})`, pre));
-    const rule = sampleRule(pre, manifest.window.from);
+    const rule = sampleRule(pre, manifest.window.from, manifest.trainShare);
     const index = indexSamples(rows, rule);
     if (index.train.length !== manifest.rows.train || index.holdout.length !== manifest.rows.holdout)
       throw corrupt(

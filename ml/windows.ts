@@ -38,6 +38,8 @@ export interface SampleRule {
   windowFrom: number;
   /** The series' step in µs: windows are `lookback` consecutive steps, the target `horizon` steps on. */
   frequencyUs?: number | undefined;
+  /** Share of the samples (by time) trained on; the rest is the holdout. @default TRAIN_SHARE */
+  trainShare?: number | undefined;
 }
 
 /**
@@ -60,8 +62,8 @@ export interface SampleIndex {
 /**
  * Builds the samples: a window of `lookback` consecutive rows of one entity inside the window, all
  * features present, and the row `horizon` records later with a target (with a frequency: rows one
- * step apart, and the row exactly `horizon` steps later, so a window never spans a gap). The cut is the 0.8 discrete
- * quantile of the sample times (DuckDB's `quantile_disc`), so every holdout sample is at or after
+ * step apart, and the row exactly `horizon` steps later, so a window never spans a gap). The cut is the train share's
+ * (`rule.trainShare`, else 0.8) discrete quantile of the sample times (DuckDB's `quantile_disc`), so every holdout sample is at or after
  * it and no train target reaches it. One pass in file order with a little state per entity (the
  * run of complete rows, the last `horizon` rows), so memory is read in order, not entity by entity.
  */
@@ -70,7 +72,8 @@ export function indexSamples(rows: WindowRows, rule: SampleRule): SampleIndex {
   const { lookback, horizon } = rule;
   const complete = completeRows(rows, rule);
   const target = targetColumn(rows, rule);
-  if (horizon === 0) return tabularSamples(complete, target, time);
+  const share = rule.trainShare ?? TRAIN_SHARE;
+  if (horizon === 0) return tabularSamples(complete, target, time, share);
   const entities = entityCount(rows);
   const step = rule.frequencyUs;
   // Per entity: the run of complete (and, with a frequency, consecutive) rows so far, and a ring of
@@ -113,7 +116,7 @@ export function indexSamples(rows: WindowRows, rule: SampleRule): SampleIndex {
     ring[e * horizon + (had % horizon)] = j;
     seen[e] = had + 1;
   }
-  return splitSamples(targetOf, time);
+  return splitSamples(targetOf, time, share);
 }
 
 /** Rows inside the window with every feature present. */
@@ -136,17 +139,22 @@ function targetColumn(rows: WindowRows, rule: Pick<SampleRule, 'target'>): Float
  * Tabular samples (`horizon` 0): each complete row with a target is one, its own input and target;
  * split by time as windows are.
  */
-function tabularSamples(complete: Uint8Array, target: Float64Array, time: Float64Array): SampleIndex {
+function tabularSamples(
+  complete: Uint8Array,
+  target: Float64Array,
+  time: Float64Array,
+  share: number,
+): SampleIndex {
   const targetOf = new Int32Array(complete.length).fill(-1);
   for (let i = 0; i < complete.length; i++) if (complete[i] && !Number.isNaN(target[i])) targetOf[i] = i;
-  return splitSamples(targetOf, time);
+  return splitSamples(targetOf, time, share);
 }
 
 /**
  * The samples of `targetOf` (the target row of each window's last row, -1 for none) in row order, and
- * their train/holdout split at the cut: the 0.8 discrete quantile of the sample times.
+ * their train/holdout split at the cut: the `share` discrete quantile of the sample times.
  */
-function splitSamples(targetOf: Int32Array, time: Float64Array): SampleIndex {
+function splitSamples(targetOf: Int32Array, time: Float64Array, share: number): SampleIndex {
   const count = targetOf.length;
   let n = 0;
   for (let i = 0; i < count; i++) if ((targetOf[i] as number) >= 0) n++;
@@ -163,7 +171,7 @@ function splitSamples(targetOf: Int32Array, time: Float64Array): SampleIndex {
     targetTime[s] = time[t] as number;
     s++;
   }
-  const cut = n > 0 ? (sampleTime[Math.max(0, Math.ceil(n * TRAIN_SHARE) - 1)] as number) : NaN;
+  const cut = n > 0 ? (sampleTime[Math.max(0, Math.ceil(n * share) - 1)] as number) : NaN;
   const train = new Uint32Array(n);
   const holdout = new Uint32Array(n);
   let nt = 0;
