@@ -7,6 +7,7 @@ import {
   TaskSchema,
   type ModelSpec,
 } from './model-spec';
+import { PredictorFieldsSchema } from './predictor-fields';
 
 /** One entity's scaling (normalisation `entity`): the same fields as the fleet-wide one. */
 export const EntityStatsSchema = z.object({
@@ -164,6 +165,8 @@ export const ModelMetadataSchema = z.object({
   entities: z.record(z.string(), EntityFiguresSchema).optional(),
   /** Every trial of the run that trained this version (multi-trial runs only). */
   trials: z.array(TrialRecordSchema).optional(),
+  /** The failure predictor's fields (./predictor-fields); absent in versions registered before them. */
+  ...PredictorFieldsSchema.partial().shape,
 });
 export type ModelMetadata = z.infer<typeof ModelMetadataSchema>;
 

@@ -1,6 +1,7 @@
-import { proxyActivities, type RetryPolicy } from '@temporalio/workflow';
+import { proxyActivities, type ActivityOptions, type RetryPolicy } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { ErrorType } from '../common/errors';
+import { taskPriority, type RunTasks } from '../common/task-priority';
 
 export type Activities = ReturnType<typeof createActivities>;
 
@@ -22,10 +23,13 @@ export const cpuRetryPolicy: RetryPolicy = {
 /**
  * The activities on the cpu worker's queue, as runs and trigger checks call them. Retries 1, 2, 4,
  * 8 s apart, then every 10 s: ten attempts ride out about a minute of the store (S3) or the network
- * being away, and a workflow notices within 10 s that it is back.
+ * being away, and a workflow notices within 10 s that it is back. With `run`, each is scheduled at
+ * the run's task priority with its model as fairness key (common/task-priority); without, it
+ * inherits the workflow's.
  */
-export function cpuActivities() {
+export function cpuActivities(run?: RunTasks) {
   return proxyActivities<Activities>({
+    ...priorityOf(run),
     startToCloseTimeout: '10 minutes',
     // The cpu worker heartbeats every running activity (workers/activity-heartbeat.ts): an attempt
     // whose worker died, or whose completion was lost while the server was down, is retried after
@@ -33,4 +37,9 @@ export function cpuActivities() {
     heartbeatTimeout: '20s',
     retry: cpuRetryPolicy,
   });
+}
+
+/** The `priority` option of a run's activities; none (the workflow's, inherited) without a run. */
+export function priorityOf(run: RunTasks | undefined): Pick<ActivityOptions, 'priority'> {
+  return run ? { priority: taskPriority(run) } : {};
 }

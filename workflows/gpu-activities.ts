@@ -6,8 +6,9 @@ import {
 } from '@temporalio/workflow';
 import type { PythonTrainInput, TrainResult } from '../common/stages';
 import { gpuTaskQueueFor, pythonTaskQueueFor } from '../common/task-queues';
+import type { RunTasks } from '../common/task-priority';
 import type { Device } from '../common/trainer-kinds';
-import { nonRetryableErrorTypes, type Activities } from './cpu-activities';
+import { nonRetryableErrorTypes, priorityOf, type Activities } from './cpu-activities';
 
 /** How every trainer's `trainModel` is called, whichever queue serves it (docs/trainers.md). */
 const TRAINING: ActivityOptions = {
@@ -27,10 +28,15 @@ const TRAINING: ActivityOptions = {
 
 /**
  * `trainModel` on the gpu queue of this run's task queue; call from workflow code. A cancel waits
- * for the training to stop, so its last checkpoint is saved before the run ends.
+ * for the training to stop, so its last checkpoint is saved before the run ends. With `run`, at the
+ * run's task priority and with its model as fairness key, as the cpu activities (./cpu-activities).
  */
-export function gpuActivities() {
-  return proxyActivities<Activities>({ ...TRAINING, taskQueue: gpuTaskQueueFor(workflowInfo().taskQueue) });
+export function gpuActivities(run?: RunTasks) {
+  return proxyActivities<Activities>({
+    ...TRAINING,
+    ...priorityOf(run),
+    taskQueue: gpuTaskQueueFor(workflowInfo().taskQueue),
+  });
 }
 
 /** The python trainer's activities: served by its Temporal Python worker, not by this codebase. */
@@ -40,11 +46,12 @@ export interface PythonActivities {
 
 /**
  * `trainModel` on the python trainer's queue of this run's task queue (`-py`, or `-py-gpu` for a
- * GPU), with the same timeouts, retries and cancellation as TensorFlow.js training.
+ * GPU), with the same timeouts, retries, cancellation and priority as TensorFlow.js training.
  */
-export function pythonActivities(device: Device | undefined) {
+export function pythonActivities(device: Device | undefined, run?: RunTasks) {
   return proxyActivities<PythonActivities>({
     ...TRAINING,
+    ...priorityOf(run),
     taskQueue: pythonTaskQueueFor(workflowInfo().taskQueue, device),
   });
 }

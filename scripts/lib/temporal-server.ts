@@ -12,6 +12,17 @@ import {
 
 export const TEMPORAL_BIN = path.join(TOOLS_BIN, 'temporal');
 export const SEARCH_ATTRIBUTES = ['ModelName=Keyword', 'RetrainStage=Keyword'];
+/**
+ * Dispatch by task priority and fairness key (common/task-priority.ts): off by default in server
+ * 1.29, where tasks keep their arrival order and the keys are only recorded. One partition per task
+ * queue (4 by default, each ordering only its own tasks): a single server's queues need no more, and
+ * the order then holds across the whole queue.
+ */
+export const DYNAMIC_CONFIG = [
+  'matching.enableFairness=true',
+  'matching.numTaskqueueReadPartitions=1',
+  'matching.numTaskqueueWritePartitions=1',
+];
 
 export interface TemporalServerOptions {
   port: number;
@@ -20,12 +31,13 @@ export interface TemporalServerOptions {
   dbFile?: string;
 }
 
-/** Arguments for `temporal server start-dev` with our search attributes registered. */
+/** Arguments for `temporal server start-dev` with our search attributes registered and fair dispatch on. */
 export function temporalArgs({ port, uiPort, dbFile }: TemporalServerOptions): string[] {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
   args.push(...(uiPort ? ['--ui-port', String(uiPort)] : ['--headless']));
   if (dbFile) args.push('--db-filename', dbFile);
   for (const attribute of SEARCH_ATTRIBUTES) args.push('--search-attribute', attribute);
+  for (const value of DYNAMIC_CONFIG) args.push('--dynamic-config-value', value);
   return args;
 }
 
