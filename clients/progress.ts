@@ -1,6 +1,7 @@
 import type { TrainHeartbeat } from '../common/heartbeat';
 import type { TrialProgress } from '../common/retrain';
 import type { RunStatus } from '../runs';
+import { queuePlaceText } from './run-report';
 
 /** What {@link renderLine} reads of a run. */
 export type LiveStatus = Pick<RunStatus, 'status' | 'progress' | 'training' | 'trainings'>;
@@ -11,6 +12,7 @@ export function renderLine(s: LiveStatus): string {
   const t = s.training;
   const pct = Math.round(p?.overallPct ?? 0);
   const bar = '#'.repeat(Math.round(pct / 5)).padEnd(20, '.');
+  if (s.status === 'queued' && p?.queue) return `queued  ${queuePlaceText(p.queue)}`;
   const parts = [`[${bar}] ${String(pct).padStart(3)}%`, p?.stage ?? s.status];
   if (p?.trials) {
     parts.push(renderTrials(p.trials, p.totalEpochs, s.trainings));

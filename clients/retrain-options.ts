@@ -13,6 +13,8 @@ export interface RetrainOptionValues {
   /** False with --no-incremental. */
   incremental: boolean;
   reloadTarget?: string[];
+  admission?: string;
+  priority?: string;
 }
 
 /** Adds the options shared by `start` and `schedule create` to `command`: they describe one retrain run. */
@@ -28,6 +30,11 @@ export function addRetrainOptions<
     .option('--window-days <n>', "days of buffered data to train on (default: the spec's windowDays)")
     .option('--min-records <n>', "fewest records a run trains on (default: the spec's minRecords)")
     .option('--no-incremental', 'train from scratch instead of warm-starting from production')
+    .option(
+      '--admission <mode>',
+      "while another run holds the model: refuse, or queue and start in turn (default: the spec's admission, else refuse)",
+    )
+    .option('--priority <n>', "1 (highest) to 5, the queue's order (default: the spec's priority, else 3)")
     .option(
       '--reload-target <url>',
       'an inference server to reload, repeatable (default: RETRAIN_SERVING_URLS)',
@@ -46,6 +53,8 @@ export function parseRetrainFlags(values: RetrainOptionValues): RetrainRequest {
     minRecords: num(values.minRecords),
     incremental: values.incremental,
     reloadTargets: values.reloadTarget,
+    admission: values.admission,
+    priority: num(values.priority),
   });
   if (!parsed.success) throw new UsageError(`invalid retrain options: ${formatIssues(parsed.error)}`);
   return parsed.data;

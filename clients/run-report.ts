@@ -1,8 +1,10 @@
+import type { QueuePlace } from '../common/admission';
 import type { RunStatus } from '../runs';
 
 /** Exit codes of a run's outcome: 0 completed (or still running), 1 failed, 3 rejected, 4 cancelled. */
 export function exitCodeFor(run: Pick<RunStatus, 'status'>): number {
   switch (run.status) {
+    case 'queued':
     case 'running':
     case 'completed':
       return 0;
@@ -54,6 +56,9 @@ export function runReport(run: RunStatus): string {
     case 'running':
       lines.push(`running: ${run.stage ?? 'starting'}`);
       break;
+    case 'queued':
+      lines.push(run.queue ? `queued: ${queuePlaceText(run.queue)}` : 'queued');
+      break;
     default: {
       const f = run.failure;
       lines.push(
@@ -81,4 +86,9 @@ function formatMetrics(metrics: Record<string, number>): string {
   return Object.entries(metrics)
     .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`)
     .join(' ');
+}
+
+/** A queued run's place: `2 of 5 (priority 1) behind retrain-m-20261207T101500Z`. */
+export function queuePlaceText(place: QueuePlace): string {
+  return `${place.position} of ${place.waiting} (priority ${place.priority}) behind ${place.holder}`;
 }

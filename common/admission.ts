@@ -22,9 +22,18 @@ export const DEFAULT_TRAIN_SHARE = 0.8;
 /** Where a queued run stands: 1 is next. */
 export interface QueuePlace {
   position: number;
+  /** Runs waiting in the model's queue, this one included. */
+  waiting: number;
   priority: number;
   /** When it joined the queue (ISO), the tie-break within a priority. */
   queuedAt: string;
   /** The run that holds the model now. */
   holder: string;
+}
+
+/** A run waiting in its model's queue, as the lease keeps it: the order is priority, then `queuedAt`, then id. */
+export interface QueueEntry {
+  workflowId: string;
+  priority: number;
+  queuedAt: string;
 }

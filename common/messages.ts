@@ -1,5 +1,6 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { QueueEntry, QueuePlace } from './admission';
 import type { Admission, RetrainProgress } from './retrain';
 
 export interface CancelRetrainArgs {
@@ -46,3 +47,15 @@ export const releaseLeaseSignal = defineSignal('releaseLease');
 /** Sent by a refused run to the lease: "who holds you?"; the lease answers with {@link leaseHolderSignal}. */
 export const leaseHolderRequestSignal = defineSignal<[{ workflowId: string }]>('leaseHolderRequest');
 export const leaseHolderSignal = defineSignal<[{ holder: string }]>('leaseHolder');
+
+/** Sent by a queued run to its model's lease: wait for me (again: an update of the same entry). */
+export const enqueueRunSignal = defineSignal<[QueueEntry]>('enqueueRun');
+/** Sent by a queued run that was cancelled to its model's lease: take me out. */
+export const dequeueRunSignal = defineSignal<[{ workflowId: string }]>('dequeueRun');
+/** Sent by the lease to each queued run whose place changed. */
+export const queuePlaceSignal = defineSignal<[QueuePlace]>('queuePlace');
+/**
+ * Sent by a released lease to the run first in its queue: take the lease, and with it the runs
+ * still waiting (and forget those `removed`, cancelled meanwhile).
+ */
+export const leaseOfferSignal = defineSignal<[{ waiting: QueueEntry[]; removed: string[] }]>('leaseOffer');

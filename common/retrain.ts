@@ -157,8 +157,15 @@ export interface RunOutcome {
 /** The memo key of {@link RunOutcome}. */
 export const OUTCOME_MEMO = 'outcome';
 
+/** The memo key of a queued run's {@link QueuePlace} (removed once it is admitted). */
+export const QUEUE_MEMO = 'queue';
+
 /** What `admissionUpdate` answers once the run took its model's lease, or found it held. */
-export type Admission = { admitted: true } | { admitted: false; runningWorkflowId: string };
+export type Admission =
+  | { admitted: true }
+  | { admitted: false; runningWorkflowId: string }
+  /** Queued (admission `queue`) behind the run holding the model: it starts when its turn comes. */
+  | { admitted: 'queued'; place: QueuePlace };
 
 /** What `progressQuery` returns; `stage` is `starting` before the first and `done` after the last. */
 export interface RetrainProgress {

@@ -5,6 +5,7 @@ import type { ModelRegistry } from '../storage/registry';
 import { dashboardRoutes } from './dashboard';
 import { LiveReports, type LiveSources } from './live-reports';
 import { monitorRoutes } from './monitor-route';
+import { queueRoutes } from './queue-route';
 import { trainingAdminRoutes } from './training-admin';
 import type { TrainingBackend } from './training-params';
 
@@ -34,13 +35,14 @@ export interface ControlPlaneOptions {
 }
 
 /**
- * The inference server's control plane: the NordIQ daemon's training API and `GET /admin/monitor`
+ * The inference server's control plane: the NordIQ daemon's training API, `GET /admin/queue` and `GET /admin/monitor`
  * under `/admin`, the dashboard under `/ui`. It acts on runs (Temporal), the registry and the fleet,
  * never on this server's loaded models (the data plane, serving/).
  */
 export const controlPlane: FastifyPluginAsync<ControlPlaneOptions> = async (app, opts) => {
   const { registry, apiKey, temporal, defaultModel, live } = opts;
   await app.register(trainingAdminRoutes, { prefix: '/admin', registry, apiKey, temporal, defaultModel });
+  await app.register(queueRoutes, { prefix: '/admin', apiKey, temporal });
   let reports: LiveReports | undefined;
   if (live) {
     reports = new LiveReports({ registry, ...live.sources }, live.everyMs, live.onReport);

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, onRequestHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
+import { AdmissionModeSchema, RunPrioritySchema } from '../common/admission';
 import { lossCurveQuery, progressQuery, type EpochProgress } from '../common/messages';
 import { ModelNameSchema } from '../common/model-spec';
 import { RetrainInputSchema, type RetrainProgress } from '../common/retrain';
@@ -35,6 +36,8 @@ const StartSchema = z
     model: ModelNameSchema,
     epochs: z.number().int().min(1).max(10000).optional(),
     trials: z.number().int().min(1).max(64).optional(),
+    admission: AdmissionModeSchema.optional(),
+    priority: RunPrioritySchema.optional(),
   })
   .strict();
 const RunParamsSchema = z.object({ workflowId: z.string().min(1) });

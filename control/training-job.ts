@@ -61,7 +61,9 @@ export function trainingJob(run: RunStatus, defaultEpochs: number | null, now = 
 function jobStatus(run: RunStatus): JobStatus {
   switch (run.status) {
     case 'running':
-      // Even before a worker takes it up: the documented pollers stop on anything but `running`.
+    case 'queued':
+      // Even before a worker takes it up, or while it waits its turn: the documented pollers stop
+      // on anything but `running`.
       return 'running';
     case 'completed':
       return 'completed';
@@ -74,7 +76,7 @@ function jobStatus(run: RunStatus): JobStatus {
 }
 
 function errorOf(run: RunStatus): string | null {
-  if (run.status === 'running' || run.status === 'completed') return null;
+  if (run.status === 'running' || run.status === 'queued' || run.status === 'completed') return null;
   if (run.failure) return run.failure.message;
   return run.outcome?.reason ?? run.result?.reason ?? run.status;
 }

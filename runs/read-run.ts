@@ -10,7 +10,7 @@ import { TrainHeartbeatSchema, type TrainHeartbeat } from '../common/heartbeat';
 import { progressQuery } from '../common/messages';
 import type { RetrainProgress, RetrainResult, RunFailure } from '../common/retrain';
 import { RunNotFoundError } from './errors';
-import { summarize, type RunSummary } from './run-state';
+import { isGoing, summarize, type RunSummary } from './run-state';
 
 /** Events in the history of a run no worker has taken up yet: WorkflowExecutionStarted, WorkflowTaskScheduled. */
 const UNSTARTED_HISTORY_LENGTH = 2;
@@ -48,7 +48,7 @@ export async function readRun(client: Client, workflowId: string, runId?: string
     ...summary,
     progress:
       // A run whose first workflow task no worker has taken (history: started, task scheduled) cannot answer.
-      summary.status === 'running' && description.historyLength > UNSTARTED_HISTORY_LENGTH
+      isGoing(summary.status) && description.historyLength > UNSTARTED_HISTORY_LENGTH
         ? await client
             // A run no worker has picked up cannot answer: say so quickly rather than wait for one.
             .withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery))

@@ -1,9 +1,11 @@
 import type { WorkflowExecutionInfo } from '@temporalio/client';
 import { ModelNameAttribute, RetrainStageAttribute } from '../common/messages';
-import { OUTCOME_MEMO, type RetrainRequest, type RunOutcome } from '../common/retrain';
+import type { QueuePlace } from '../common/admission';
+import { OUTCOME_MEMO, QUEUE_MEMO, type RetrainRequest, type RunOutcome } from '../common/retrain';
 
 /** How a run stands, in one word every surface uses: the workflow's own outcome, or Temporal's. */
 export type RunState =
+  | 'queued'
   | 'running'
   | 'completed'
   | 'rejected'
@@ -12,6 +14,11 @@ export type RunState =
   | 'terminated'
   | 'timedOut'
   | 'continuedAsNew';
+
+/** Whether a run has yet to end: running, or waiting in its model's queue. */
+export function isGoing(status: RunState): boolean {
+  return status === 'running' || status === 'queued';
+}
 
 /** One retrain run as visibility and `describe` know it, without replaying it. */
 export interface RunSummary {
@@ -29,6 +36,8 @@ export interface RunSummary {
   input: RetrainRequest | null;
   /** The run's final record (see RunOutcome); null while it runs. */
   outcome: RunOutcome | null;
+  /** While `queued`: its place in its model's queue. */
+  queue: QueuePlace | null;
 }
 
 const BY_TEMPORAL_STATUS: Record<string, RunState> = {
@@ -50,7 +59,9 @@ export function summarize(info: Omit<WorkflowExecutionInfo, 'raw'>): RunSummary 
       ? outcome?.status === 'rejected' || stage === 'rejected' || stage === 'refused'
         ? 'rejected'
         : 'completed'
-      : (BY_TEMPORAL_STATUS[temporalStatus] ?? 'failed');
+      : temporalStatus === 'RUNNING' && stage === 'queued'
+        ? 'queued'
+        : (BY_TEMPORAL_STATUS[temporalStatus] ?? 'failed');
   return {
     workflowId: info.workflowId,
     runId: info.runId,
@@ -61,6 +72,7 @@ export function summarize(info: Omit<WorkflowExecutionInfo, 'raw'>): RunSummary 
     startTime: info.startTime.toISOString(),
     closeTime: info.closeTime?.toISOString() ?? null,
     input: (info.memo?.input as RetrainRequest | undefined) ?? null,
-    outcome: status === 'running' ? null : outcome,
+    outcome: isGoing(status) ? null : outcome,
+    queue: status === 'queued' ? ((info.memo?.[QUEUE_MEMO] as QueuePlace | undefined) ?? null) : null,
   };
 }

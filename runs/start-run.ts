@@ -5,6 +5,7 @@ import {
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
+import type { QueuePlace } from '../common/admission';
 import { admissionUpdate } from '../common/messages';
 import type { Admission, RetrainRequest, RetrainResult } from '../common/retrain';
 import type { retrainWorkflow } from '../workflows';
@@ -28,11 +29,16 @@ export interface StartRunOptions {
   neverReuseId?: boolean;
 }
 
-/** A started run; `pending` when no worker took it up within the admission timeout (it runs once one does). */
+/**
+ * A started run: `admitted` (it holds its model), `queued` (admission `queue`: it waits behind the run
+ * holding the model, at `queue`), or `pending` when no worker took it up within the admission timeout
+ * (it runs once one does).
+ */
 export interface StartedRun {
   workflowId: string;
   runId: string;
-  admission: 'admitted' | 'pending';
+  admission: 'admitted' | 'queued' | 'pending';
+  queue?: QueuePlace;
 }
 
 /**
@@ -40,9 +46,33 @@ export interface StartedRun {
  * (Update-with-Start: the start and its `admissionUpdate` reach the run's first workflow task
  * together). Throws {@link ModelBusyError} naming the running run when another run of the model
  * holds it: whether the collision is on the workflow id (two starts in one second) or on the lease
- * (any other start).
+ * (any other start). With admission `queue` a busy model queues the run instead (see StartedRun).
  */
 export async function startRun(
+  client: Client,
+  input: RetrainRequest,
+  options: StartRunOptions,
+): Promise<StartedRun> {
+  // Queued starts of one model in one second each get a run: `<id>`, `<id>-2`, `<id>-3`, ...
+  const queueing = input.admission === 'queue' && options.workflowId === undefined;
+  const base = workflowIdFor(input.model);
+  for (let n = 1; ; n++) {
+    try {
+      const workflowId = options.workflowId ?? (n === 1 ? base : `${base}-${n}`);
+      return await startOnce(client, input, { ...options, workflowId }, queueing);
+    } catch (err) {
+      if (!(err instanceof IdTaken && n < MAX_SAME_SECOND)) throw err;
+    }
+  }
+}
+
+/** Queued starts of one model within one second, at most. */
+const MAX_SAME_SECOND = 100;
+
+/** The id was another start's, to a queued start: it takes the next one. */
+class IdTaken extends Error {}
+
+async function startOnce(
   client: Client,
   input: RetrainRequest,
   {
@@ -52,6 +82,7 @@ export async function startRun(
     admissionTimeoutMs = 15_000,
     neverReuseId = false,
   }: StartRunOptions,
+  queueing: boolean,
 ): Promise<StartedRun> {
   const deadline = Date.now() + admissionTimeoutMs;
   const startWorkflowOperation = new WithStartWorkflowOperation<typeof retrainWorkflow>('retrainWorkflow', {
@@ -68,6 +99,7 @@ export async function startRun(
     );
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      if (queueing) throw new IdTaken(workflowId);
       // A start in the same second as another: that run holds the model, or was itself refused by the one that does.
       const other = await admissionOf(client.workflow.getHandle(workflowId), client, deadline);
       throw new ModelBusyError(input.model, other?.admitted === false ? other.runningWorkflowId : workflowId);
@@ -78,6 +110,8 @@ export async function startRun(
   if (admission?.admitted === false)
     throw new ModelBusyError(input.model, admission.runningWorkflowId, workflowId);
   const runId = await runIdOf(client, startWorkflowOperation, workflowId);
+  if (admission?.admitted === 'queued')
+    return { workflowId, runId, admission: 'queued', queue: admission.place };
   return { workflowId, runId, admission: admission ? 'admitted' : 'pending' };
 }
 

@@ -8,6 +8,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { QueueEntry } from '../common/admission';
 import { leaseWorkflowId } from '../common/workflow-ids';
 import { leaseHolderRequestSignal, leaseHolderSignal, releaseLeaseSignal } from '../common/messages';
 import { rethrowUnlessFailure } from './failures';
@@ -21,16 +22,17 @@ const ATTEMPTS = 3;
 const HOLDER_WAIT = '20 seconds';
 
 /**
- * Takes `model`'s lease for this run (starts the lease child), or finds it held and learns by whom.
+ * Takes `model`'s lease for this run (starts the lease child, handing it `waiting`: the queue this
+ * run took over), or finds it held and learns by whom.
  * Runs outside cancellation, so a cancel during the hand-shake cannot leave a lease behind.
  */
-export async function acquireLease(model: string): Promise<LeaseOutcome> {
+export async function acquireLease(model: string, waiting: QueueEntry[] = []): Promise<LeaseOutcome> {
   return CancellationScope.nonCancellable(async () => {
     for (let attempt = 1; ; attempt++) {
       try {
         const lease = await startChild(modelLeaseWorkflow, {
           workflowId: leaseWorkflowId(model),
-          args: [{ model, holder: workflowInfo().workflowId }],
+          args: [{ model, holder: workflowInfo().workflowId, ...(waiting.length > 0 ? { waiting } : {}) }],
           parentClosePolicy: ParentClosePolicy.TERMINATE,
           staticSummary: `${model} is being retrained by ${workflowInfo().workflowId}`,
         });

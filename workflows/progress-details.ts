@@ -22,7 +22,10 @@ export function renderProgress(model: string, progress: RetrainProgress, stages:
         .join('\n'),
     );
   if (progress.version) blocks.push(`version **${progress.version}**`);
-  if (progress.status !== 'running') {
+  if (progress.status === 'queued' && progress.queue) {
+    const { position, waiting, priority, holder } = progress.queue;
+    blocks.push(`**queued**: ${position} of ${waiting} (priority ${priority}) behind \`${holder}\``);
+  } else if (progress.status !== 'running') {
     const cause = progress.failure ? `${progress.failure.type}: ${progress.reason}` : progress.reason;
     blocks.push(`**${progress.status}**${cause ? `: ${cause}` : ''}`);
   }

@@ -2,11 +2,14 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
   setHandler,
   TemporalFailure,
   workflowInfo,
 } from '@temporalio/workflow';
+import { DEFAULT_PRIORITY } from '../common/admission';
 import { checkpointPrefix } from '../common/artefacts';
+import type { ModelSpec } from '../common/model-spec';
 import {
   admissionUpdate,
   cancelRetrainSignal,
@@ -24,12 +27,16 @@ import {
 import type { RegisterResult, ValidateResult } from '../common/stages';
 import { cpuActivities } from './cpu-activities';
 import { invalidInput, rethrowUnlessFailure } from './failures';
-import { acquireLease } from './lease';
+import type { LeaseOutcome } from './lease';
+import { admitRun } from './run-admission';
 import { RunRecorder } from './run-recorder';
 import { trainCandidate, trainingSummary, type Training } from './train-candidate';
 import { trialLog } from './trials';
 
 const cpu = cpuActivities();
+
+/** Patch: the spec is read before admission (its `admission` and `priority` decide it). */
+const SPEC_BEFORE_ADMISSION = 'spec-before-admission';
 
 /** Default reason of a cancel that came through Temporal rather than {@link cancelRetrainSignal}. */
 const TEMPORAL_CANCEL_REASON = 'cancelled through Temporal';
@@ -59,18 +66,28 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
   });
   const cancelReason = handleCancelSignal();
 
-  const lease = await acquireLease(input.model);
-  if (!lease.held) {
-    admission = { admitted: false, runningWorkflowId: lease.holder };
-    const refused = run.refuse(lease.holder);
-    await run.flush();
-    return refused;
-  }
-  admission = { admitted: true };
-  run.admitted();
+  let lease: LeaseOutcome | undefined;
   let ending: RetrainResult | TemporalFailure;
   try {
-    ending = await fiveStages(input, run, cancelReason);
+    // Runs recorded before queued admission took the lease first and read the spec after the export.
+    const spec = patched(SPEC_BEFORE_ADMISSION) ? await loadSpec(input.model, run) : undefined;
+    lease = await admitRun(
+      input.model,
+      input.admission ?? spec?.admission ?? 'refuse',
+      input.priority ?? spec?.priority ?? DEFAULT_PRIORITY,
+      (place) => {
+        admission ??= { admitted: 'queued', place };
+        run.queued(place);
+      },
+    );
+    if (!lease.held) {
+      admission = { admitted: false, runningWorkflowId: lease.holder };
+      ending = run.refuse(lease.holder);
+    } else {
+      admission = { admitted: true };
+      run.admitted();
+      ending = await fiveStages(input, spec, run, cancelReason);
+    }
   } catch (err) {
     // Not in a `finally`: a bug must leave at once, before any command of an ending is issued.
     rethrowUnlessFailure(err);
@@ -79,7 +96,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
       ending = err;
     } else ending = run.failed(err);
   }
-  await lease.release();
+  if (lease?.held) await lease.release();
   await run.flush();
   if (ending instanceof TemporalFailure) throw ending;
   return ending;
@@ -91,6 +108,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
  */
 async function fiveStages(
   input: RetrainRequest,
+  specRead: ModelSpec | undefined,
   run: RunRecorder,
   cancelReason: () => string,
 ): Promise<RetrainResult> {
@@ -109,7 +127,7 @@ async function fiveStages(
   const { datasetKey } = exported;
   run.keep({ datasetKey });
 
-  const spec = await run.timed('loadSpec', cpu.loadSpec({ model }));
+  const spec = specRead ?? (await loadSpec(model, run));
   run.keep({ checkpointPrefix: `${checkpointPrefix(model, workflowId)}/` });
   const training = await run.stage(
     'trainModel',
@@ -197,6 +215,11 @@ async function promote(
     );
     return promoted;
   });
+}
+
+/** The run's spec, its read timed as the run's. */
+async function loadSpec(model: string, run: RunRecorder): Promise<ModelSpec> {
+  return run.timed('loadSpec', cpu.loadSpec({ model }));
 }
 
 /**

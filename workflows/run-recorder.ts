@@ -8,8 +8,10 @@ import {
   type TemporalFailure,
 } from '@temporalio/workflow';
 import { RetrainStageAttribute, type EpochProgress } from '../common/messages';
+import type { QueuePlace } from '../common/admission';
 import {
   OUTCOME_MEMO,
+  QUEUE_MEMO,
   type KeptArtefacts,
   type Rejection,
   type RetrainProgress,
@@ -39,6 +41,9 @@ const STAGE_WEIGHT: Record<StageName, number> = {
 
 /** Epoch reports a run keeps for its loss curves (64 trials of 150 epochs). */
 const MAX_CURVE_POINTS = 10_000;
+
+/** RetrainStage of a run waiting in its model's queue. */
+const QUEUED_STAGE = 'queued';
 
 /** RetrainStage of a run refused because another run holds the model. */
 const REFUSED_STAGE = 'refused';
@@ -75,7 +80,7 @@ export class RunRecorder {
   constructor(private readonly input: RetrainRequest) {
     this.model = input.model;
     this.series = runMetrics(input.model);
-    this.events = eventEmitter(input.model);
+    this.events = eventEmitter(input.model, input.labels);
     this.clock = runClock();
     this.progress = {
       stage: 'starting',
@@ -94,8 +99,25 @@ export class RunRecorder {
     upsertMemo({ input });
   }
 
+  /** The run waits in its model's queue at `place`: every reader sees it `queued` there. */
+  queued(place: QueuePlace): void {
+    if (this.progress.status !== 'queued')
+      upsertSearchAttributes([{ key: RetrainStageAttribute, value: QUEUED_STAGE }]);
+    this.progress.status = 'queued';
+    this.progress.queue = place;
+    upsertMemo({ [QUEUE_MEMO]: place });
+    this.publish();
+  }
+
   /** The run holds its model's lease: its stages begin. */
   admitted(): void {
+    if (this.progress.status === 'queued') {
+      this.progress.status = 'running';
+      delete this.progress.queue;
+      upsertMemo({ [QUEUE_MEMO]: null });
+      upsertSearchAttributes([{ key: RetrainStageAttribute, value: 'starting' }]);
+      this.publish();
+    }
     this.events.emit('retrain.run.started', { input: this.input });
   }
 

@@ -34,7 +34,7 @@ function runsTable(runs: RunSummary[]): string {
     ['WORKFLOW ID', 'STATUS', 'MODEL', 'STAGE', 'STARTED', 'CLOSED'],
     runs.map((r) => [
       r.workflowId,
-      r.status,
+      r.queue ? `queued ${r.queue.position}/${r.queue.waiting}` : r.status,
       r.model ?? '-',
       r.stage ?? '-',
       r.startTime,

@@ -3,7 +3,7 @@ import type { Config } from '../../config/config';
 import { connectClient } from '../../config/connect';
 import type { CommandOutput } from '../output';
 import { parseRetrainFlags, type RetrainOptionValues } from '../retrain-options';
-import { exitCodeFor, MODEL_BUSY_EXIT, runReport } from '../run-report';
+import { exitCodeFor, MODEL_BUSY_EXIT, queuePlaceText, runReport } from '../run-report';
 import { watchRun } from './watch';
 
 /** The options of `retrain start`, as commander parses them. */
@@ -14,7 +14,8 @@ export interface StartOptions extends RetrainOptionValues {
 
 /**
  * `retrain start`: starts a run and waits until it holds its model (exit 5, naming the running run,
- * when another run of the model is going); with --wait follows it to its end (exit code as its outcome).
+ * when another run of the model is going; with --admission queue it is queued instead, and its place
+ * said); with --wait follows it to its end (exit code as its outcome).
  */
 export async function startCommand(
   values: StartOptions,
@@ -48,12 +49,23 @@ export async function startCommand(
       `started ${workflowId} (run ${runId}); Web UI: ${config.temporalUiUrl}/namespaces/${config.temporal.namespace}/workflows/${workflowId}`,
       { workflowId, runId, model: input.model },
     );
+    if (started.admission === 'queued' && started.queue)
+      out.log(`queued: ${queuePlaceText(started.queue)}`, { workflowId, queue: started.queue });
     if (started.admission === 'pending')
       out.log(
         `no worker has taken ${workflowId} up yet (is a worker polling ${config.taskQueue}?); it runs once one does`,
       );
     if (!values.wait) {
-      out.result(values.json, { workflowId, runId }, workflowId);
+      out.result(
+        values.json,
+        {
+          workflowId,
+          runId,
+          admission: started.admission,
+          ...(started.queue ? { queue: started.queue } : {}),
+        },
+        workflowId,
+      );
       return 0;
     }
     const run = await watchRun(client, workflowId, out);

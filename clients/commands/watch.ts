@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { readRun, type RunStatus } from '../../runs';
+import { isGoing, readRun, type RunStatus } from '../../runs';
 import type { CommandOutput } from '../output';
 import { renderLine } from '../progress';
 
@@ -10,7 +10,7 @@ export async function watchRun(client: Client, workflowId: string, out: CommandO
   for (;;) {
     const status = await readRun(client, workflowId);
     out.progress(renderLine(status));
-    if (status.status !== 'running') {
+    if (!isGoing(status.status)) {
       out.endProgress();
       return status;
     }

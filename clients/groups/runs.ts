@@ -1,7 +1,7 @@
 import { JSON_HELP, type CommandContext, type Program } from '../program';
 import { addRetrainOptions } from '../retrain-options';
 
-/** `retrain start|status|cancel|list`: runs, started, followed, cancelled and listed. */
+/** `retrain start|status|cancel|list|queue`: runs, started, followed, cancelled, listed and queued. */
 export function registerRuns(program: Program, { out, run }: CommandContext): void {
   addRetrainOptions(program.command('start').description('start a retrain run of a model'))
     .option('--wait', 'follow the run to its end; exit 0 completed, 3 rejected, 4 cancelled')
@@ -39,5 +39,13 @@ export function registerRuns(program: Program, { out, run }: CommandContext): vo
     .option('--json', JSON_HELP)
     .action((opts, command) =>
       run(command, async (config) => (await import('../commands/list.js')).listCommand(opts, config, out)),
+    );
+  program
+    .command('queue')
+    .description("a model's queue: the run holding it and the runs waiting, next first")
+    .requiredOption('--model <m>', 'the model')
+    .option('--json', JSON_HELP)
+    .action((opts, command) =>
+      run(command, async (config) => (await import('../commands/queue.js')).queueCommand(opts, config, out)),
     );
 }
