@@ -79,9 +79,9 @@ export const DatasetManifestSchema = z.object({
   window: z.object({ from: z.string(), to: z.string(), days: z.number().int() }),
   /** Samples of each split; the loader counts them again from the file by the same rule. */
   rows: z.object({ train: z.number().int(), holdout: z.number().int() }),
-  /**
   /** Share of the samples (by time) in the train split. Absent (datasets before it): 0.8. */
   trainShare: z.number().optional(),
+  /**
    * Columns of `rows.parquet`, in order: the entity and time columns, every feature, then the target
    * when it is not a feature, under the buffer's own names. The file holds each row of the window
    * once, in (time, entity) order, plus the 24 hours before it (looked up only by the
