@@ -18,7 +18,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM deps AS deps-runtime
-RUN rm -rf node_modules/@tensorflow/tfjs-node node_modules/@tensorflow/tfjs-node-gpu
+# better-sqlite3 (retrain bridge sqlite): its prebuilt binding for this Node, skipped by --ignore-scripts.
+RUN rm -rf node_modules/@tensorflow/tfjs-node node_modules/@tensorflow/tfjs-node-gpu \
+ && npm rebuild better-sqlite3 && npm cache clean --force
 
 FROM deps AS deps-gpu
 # Downloads libtensorflow-gpu 2.9.1 and the prebuilt N-API binding into the package.
@@ -30,7 +32,7 @@ FROM node:24.21.0-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     TFJS_BACKEND=wasm \
     RETRAIN_BUFFER_DIR=/data/buffer
-RUN mkdir -p /data/buffer && chown node:node /data/buffer
+RUN mkdir -p /data/buffer /data/jobs && chown node:node /data/buffer /data/jobs
 WORKDIR /app
 COPY --from=deps-runtime /app/node_modules ./node_modules
 COPY . .

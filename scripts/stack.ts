@@ -110,6 +110,28 @@ const redisParts = (port: number): Part[] => [
   },
 ];
 
+/**
+ * `retrain bridge sqlite` over a Streamlit frontend's job table, where RETRAIN_SQLITE_BRIDGE_DB (the
+ * file) and RETRAIN_SQLITE_BRIDGE_TIMEFRAMES (`15m=long:short,1h=long:short`) name one.
+ */
+function sqliteBridgeParts(): Part[] {
+  const db = process.env.RETRAIN_SQLITE_BRIDGE_DB;
+  const timeframes = process.env.RETRAIN_SQLITE_BRIDGE_TIMEFRAMES;
+  if (!db || !timeframes) return [];
+  const file = path.resolve(db);
+  return [
+    {
+      name: 'sqlite-bridge',
+      url: `training_jobs in ${file} -> runs, metrics http://127.0.0.1:9468/metrics`,
+      ready: () => httpOk('http://127.0.0.1:9468/metrics'),
+      command: () => [
+        process.execPath,
+        [path.join(ROOT, 'bin', 'retrain.js'), 'bridge', 'sqlite', '--db', file, '--timeframe', timeframes],
+      ],
+    },
+  ];
+}
+
 const PARTS: Part[] = [
   {
     name: 'temporal',
@@ -205,7 +227,7 @@ function localS3(): boolean {
 /**
  * Every part of this stack: MinIO only where S3_ENDPOINT names it, Redis and the bridge only where
  * a local Redis is configured (the default file store needs neither), the Python trainer worker
- * where {@link pythonTrainer} says so.
+ * where {@link pythonTrainer} says so, the job table's bridge where {@link sqliteBridgeParts} does.
  */
 function stackParts(): Part[] {
   const redisPort = localRedisPort();
@@ -214,6 +236,7 @@ function stackParts(): Part[] {
     ...parts,
     ...(pythonTrainer() ? [PY_WORKER] : []),
     ...(redisPort === undefined ? [] : redisParts(redisPort)),
+    ...sqliteBridgeParts(),
   ];
 }
 
