@@ -42,19 +42,13 @@ export const runPriorityOf = (coaching: number): number => Math.min(5, Math.max(
 /** The FinCoach priority of a run of retrain priority `run` (the inverse of {@link runPriorityOf} within 1..5). */
 export const coachingPriorityOf = (run: number): number => 4 - run;
 
-/** FinCoach's status of a run: waiting for its model (or a worker) is `queued`. */
+/** FinCoach's status of a run: a run that has yet to end and has not started training is `queued`. */
 export function coachingStatus(run: CoachingRun): CoachingStatus {
-  switch (run.status) {
-    case 'running':
-      return isQueued(run) ? 'queued' : 'in_progress';
-    case 'completed':
-      return 'completed';
-    default:
-      return 'failed';
-  }
+  if (run.temporalStatus === 'RUNNING') return isQueued(run) ? 'queued' : 'in_progress';
+  return run.status === 'completed' ? 'completed' : 'failed';
 }
 
-/** A running run that has not started training: queued behind its model's holder, or no worker took it up yet. */
+/** Waiting behind its model's holder (its progress or stage says `queued`), or no worker took it up yet. */
 function isQueued(run: CoachingRun): boolean {
   if (run.progress) return run.progress.status === 'queued';
   return run.stage === null || run.stage === 'queued';

@@ -6,9 +6,9 @@ import { coachingStatus, type CoachingRun } from './coaching-job';
 /** Runs turned away at once because another run held the model: never a FinCoach job. */
 const NOT_REFUSED = `(RetrainStage IS NULL OR RetrainStage != 'refused')`;
 
-/** A run with its progress when it is running (whether it is queued, and where); ended runs need none. */
+/** A run with its progress while it has yet to end (whether it is queued, and where); ended runs need none. */
 export async function withProgress(client: Client, run: RunSummary): Promise<CoachingRun> {
-  if (run.status !== 'running') return { ...run, progress: null };
+  if (run.temporalStatus !== 'RUNNING') return { ...run, progress: null };
   const read = await readRun(client, run.workflowId, run.runId);
   return { ...read, progress: read.progress };
 }
