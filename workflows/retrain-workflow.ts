@@ -7,9 +7,9 @@ import {
   TemporalFailure,
   workflowInfo,
 } from '@temporalio/workflow';
-import { DEFAULT_PRIORITY } from '../common/admission';
 import { checkpointPrefix } from '../common/artefacts';
 import type { ModelSpec } from '../common/model-spec';
+import { runPriority } from '../common/task-priority';
 import {
   admissionUpdate,
   cancelRetrainSignal,
@@ -74,7 +74,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     lease = await admitRun(
       input.model,
       input.admission ?? spec?.admission ?? 'refuse',
-      input.priority ?? spec?.priority ?? DEFAULT_PRIORITY,
+      runPriority(input, spec),
       (place) => {
         admission ??= { admitted: 'queued', place };
         run.queued(place);
@@ -118,7 +118,13 @@ async function fiveStages(
     'exportDataset',
     (timed) =>
       timed(
-        cpu.exportDataset({ model, workflowId, windowDays: input.windowDays, minRecords: input.minRecords }),
+        (specRead ? stagesOf(input, specRead) : cpu).exportDataset({
+          model,
+          workflowId,
+          windowDays: input.windowDays,
+          minRecords: input.minRecords,
+          ...(input.trainShare === undefined ? {} : { trainShare: input.trainShare }),
+        }),
       ),
     (out) =>
       out.status === 'ready' ? `${out.trainRows} train / ${out.holdoutRows} holdout rows` : out.reason,
@@ -128,6 +134,7 @@ async function fiveStages(
   run.keep({ datasetKey });
 
   const spec = specRead ?? (await loadSpec(model, run));
+  const stages = stagesOf(input, spec);
   run.keep({ checkpointPrefix: `${checkpointPrefix(model, workflowId)}/` });
   const training = await run.stage(
     'trainModel',
@@ -138,7 +145,7 @@ async function fiveStages(
   const candidateKey = training.result.candidateKey;
   const validation = await run.stage(
     'validateModel',
-    (timed) => timed(cpu.validateModel({ model, datasetKey, candidateKey, gate: spec.gate })),
+    (timed) => timed(stages.validateModel({ model, datasetKey, candidateKey, gate: spec.gate })),
     (out) => out.reason,
   );
   run.gateDecided(validation.passed);
@@ -148,7 +155,7 @@ async function fiveStages(
     return run.reject(reason, { ...rejection, ...(production ? { production } : {}) }, candidate);
   }
 
-  const { version } = await promote(input, run, { datasetKey, training, validation });
+  const { version } = await promote(input, run, stages, { datasetKey, training, validation });
   const lateCancel = CancellationScope.current().consideredCancelled
     ? { reason: `${cancelReason()} after registration began: the run finished it` }
     : {};
@@ -168,6 +175,7 @@ async function fiveStages(
 async function promote(
   input: RetrainRequest,
   run: RunRecorder,
+  stages: ReturnType<typeof cpuActivities>,
   {
     datasetKey,
     training,
@@ -182,7 +190,7 @@ async function promote(
       'registerModel',
       (timed) =>
         timed(
-          cpu.registerModel({
+          stages.registerModel({
             model,
             workflowId,
             runId,
@@ -201,7 +209,7 @@ async function promote(
       'reloadServers',
       (timed) =>
         timed(
-          cpu.reloadServers({
+          stages.reloadServers({
             model,
             version: promoted.version,
             previous: promoted.previous,
@@ -215,6 +223,11 @@ async function promote(
     );
     return promoted;
   });
+}
+
+/** The cpu activities of a run's stages: at its task priority, its model their fairness key. */
+function stagesOf(input: RetrainRequest, spec: ModelSpec) {
+  return cpuActivities({ model: input.model, priority: runPriority(input, spec) });
 }
 
 /** The run's spec, its read timed as the run's. */
