@@ -1,5 +1,6 @@
 import type { Config } from '../../config/config';
 import { UsageError } from '../output';
+import { untilSignalled } from '../until-signalled';
 import type { CommandContext, Program } from '../program';
 
 /** The default port of the sqlite bridge's Prometheus endpoint. */
@@ -30,24 +31,17 @@ export async function bridgeSqliteCommand(values: BridgeSqliteOptions, config: C
     throw new UsageError(`--metrics-port must be a port (0 turns it off), not ${values.metricsPort}`);
   if (values.tag !== undefined && !/^[a-z0-9-]{1,40}$/.test(values.tag))
     throw new UsageError(`--tag must be 1 to 40 lowercase letters, digits or dashes, not ${values.tag}`);
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
   const { createLogger } = await import('../../config/logger.js');
   const log = createLogger({ name: 'bridge', format: config.logFormat ?? 'json', level: config.logLevel });
   const { runSqliteBridge } = await import('../../bridge/sqlite-run-bridge.js');
-  try {
-    await runSqliteBridge(
+  await untilSignalled((signal) =>
+    runSqliteBridge(
       config,
       { db: values.db, timeframes, pollMs, metricsPort, ...(values.tag ? { tag: values.tag } : {}) },
       log,
-      controller.signal,
-    );
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
+      signal,
+    ),
+  );
   return 0;
 }
 

@@ -1,21 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { CancelledFailure, Context } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelAfterTrialSignal, epochProgressSignal, progressQuery } from '../../common/messages';
 import type { TrainInput } from '../../common/stages';
 import { retrainWorkflow } from '../../workflows';
 import { eventually } from '../helpers/eventually';
+import { heartbeatUntil } from '../helpers/heartbeat-until';
 import { passingActivities, stubWorkers, type StubWorkers } from '../helpers/stub-workers';
-
-/** Heartbeats until `done` says so; a cancel of the activity throws out of it. */
-async function heartbeatUntil(done: () => boolean): Promise<void> {
-  const ctx = Context.current();
-  while (!done()) {
-    ctx.heartbeat({ alive: true });
-    await ctx.sleep(50);
-  }
-}
 
 describe('cancel after the current trial (a job table row set to cancelled)', () => {
   let env: StubWorkers;

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Context } from '@temporalio/activity';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +11,7 @@ import { epochProgressSignal } from '../../common/messages';
 import type { TrainInput } from '../../common/stages';
 import { readRun } from '../../runs';
 import { eventually } from '../helpers/eventually';
+import { heartbeatUntil } from '../helpers/heartbeat-until';
 import { passingActivities, stubWorkers, type Activities, type StubWorkers } from '../helpers/stub-workers';
 
 /** The job table's design document the Streamlit frontend and the ML-training daemon were built from. */
@@ -81,15 +81,6 @@ class Frontend {
       const row = this.poll(id);
       return done(row) && row;
     });
-  }
-}
-
-/** Heartbeats until `done` says so; a cancel of the activity throws out of it. */
-async function heartbeatUntil(done: () => boolean): Promise<void> {
-  const ctx = Context.current();
-  while (!done()) {
-    ctx.heartbeat({ alive: true });
-    await ctx.sleep(50);
   }
 }
 
