@@ -18,9 +18,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM deps AS deps-runtime
-# better-sqlite3 (retrain bridge sqlite): its prebuilt binding for this Node, skipped by --ignore-scripts.
-RUN rm -rf node_modules/@tensorflow/tfjs-node node_modules/@tensorflow/tfjs-node-gpu \
- && npm rebuild better-sqlite3 && npm cache clean --force
+# better-sqlite3 stays unbuilt: on this Node (24) `retrain bridge sqlite` uses node:sqlite (bridge/sqlite-open.ts).
+RUN rm -rf node_modules/@tensorflow/tfjs-node node_modules/@tensorflow/tfjs-node-gpu
 
 FROM deps AS deps-gpu
 # Downloads libtensorflow-gpu 2.9.1 and the prebuilt N-API binding into the package.

@@ -1,5 +1,5 @@
-import Database from 'better-sqlite3';
 import { JobRowSchema, type JobRow } from './sqlite-job';
+import { openSqlite, type SqliteDb } from './sqlite-open';
 
 /** The `training_jobs` table as the Streamlit frontend and the ML-training daemon share it. */
 const CREATE_TABLE = `CREATE TABLE IF NOT EXISTS training_jobs (
@@ -66,11 +66,11 @@ export type JobEnding =
  * row the frontend set to `cancelled` keeps that status.
  */
 export class JobTable {
-  private readonly db: Database.Database;
+  private readonly db: SqliteDb;
 
   constructor(file: string, busyTimeoutMs = 5000) {
-    this.db = new Database(file, { timeout: busyTimeoutMs });
-    this.db.pragma('journal_mode = WAL');
+    this.db = openSqlite(file, busyTimeoutMs);
+    this.db.exec('PRAGMA journal_mode = WAL');
     this.db.exec(CREATE_TABLE);
     const present = new Set(
       (this.db.prepare('PRAGMA table_info(training_jobs)').all() as { name: string }[]).map((c) => c.name),

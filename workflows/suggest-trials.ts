@@ -11,7 +11,9 @@ import {
   type SuggestTrialInput,
   type SuggestTrialResult,
 } from '../common/trials';
-import { cpuRetryPolicy } from './cpu-activities';
+import type { RunTasks } from '../common/task-priority';
+import { cpuRetryPolicy, priorityOf } from './cpu-activities';
+import { lossOf } from './trials';
 
 /** The search activities of the python trainer's worker (trainers/python/retrain_trainer/suggest.py). */
 export interface SearchActivities {
@@ -22,8 +24,9 @@ export interface SearchActivities {
  * `suggestTrial` on the python trainer's cpu queue of this run's task queue (`retrain-py`), whoever
  * trains: a suggestion is milliseconds of Optuna, retried as the cpu activities are.
  */
-export function searchActivities() {
+export function searchActivities(run?: RunTasks) {
   return proxyActivities<SearchActivities>({
+    ...priorityOf(run),
     taskQueue: pythonTaskQueueFor(workflowInfo().taskQueue, 'cpu'),
     startToCloseTimeout: '1 minute',
     // No Python worker polling the queue would leave the search waiting forever: after this the
@@ -45,10 +48,11 @@ export function suggestingTrials(
   base: Hyperparams,
   board: TrialProgress[],
   check: (raw: unknown, what: string) => Hyperparams,
+  tasks?: RunTasks,
 ): (entry: TrialProgress) => Promise<void> {
   const space = searchSpace(spec.search);
   const { workflowId } = workflowInfo();
-  const python = searchActivities();
+  const python = searchActivities(tasks);
   // Trials that trained what their entry says: a trial whose suggestion failed never trained its values.
   const trained = new Set<number>([1]);
   return async (entry) => {
@@ -61,7 +65,7 @@ export function suggestingTrials(
       workflowId,
       space,
       trials,
-      // Every trial score the board ranks by is an error or a loss (see bestSoFar): lower is better.
+      // Every logged score is a loss, lower better (a higher-is-better metric negated: see lossOf).
       direction: 'minimize',
       seed: base.seed,
       trial: entry.trial,
@@ -76,7 +80,7 @@ export function suggestingTrials(
 /** A finished trial as the suggestion reads it: its values, and the score the board ranks it by. */
 function logged(entry: TrialProgress, space: SearchSpace): SuggestLogEntry[] {
   if (entry.status !== 'completed' && entry.status !== 'failed') return [];
-  const score = entry.score ?? entry.valLoss ?? entry.loss;
+  const score = lossOf(entry);
   return [
     {
       trial: entry.trial,

@@ -17,6 +17,7 @@ import type { RunRecorder, Timer } from './run-recorder';
 import { suggestingTrials } from './suggest-trials';
 import { TrialStop } from './trial-stop';
 import { runTrials, runTrialsInTurn, trialBoard } from './trials';
+import { runPriority } from '../common/task-priority';
 
 /** What the training stage produced: the best trial and its result, beside every trial's entry. */
 export interface Training {
@@ -53,7 +54,8 @@ export async function trainCandidate(
   const board = trialBoard(planTrials(base, tpe ? undefined : spec.search, input.trials));
   const searching = board.length > 1;
   run.training(board, epochs);
-  const gpu = gpuActivities();
+  const tasks = { model: input.model, priority: runPriority(input, spec) };
+  const gpu = gpuActivities(tasks);
   const { workflowId } = workflowInfo();
   const python = trainerOf(spec) === 'python';
   const train = (entry: TrialProgress) => {
@@ -69,7 +71,7 @@ export async function trainCandidate(
     };
     return timed(
       python
-        ? pythonActivities(entry.hyperparams.device).trainModel({
+        ? pythonActivities(entry.hyperparams.device, tasks).trainModel({
             ...trainInput,
             task: spec.task,
             hyperparams: kindHyperparams(entry.hyperparams),
@@ -85,7 +87,7 @@ export async function trainCandidate(
     const { best, result } = tpe
       ? await runTrialsInTurn(
           board,
-          suggestingTrials(spec, base, board, (raw, what) => checkedHyperparams(spec, raw, what)),
+          suggestingTrials(spec, base, board, (raw, what) => checkedHyperparams(spec, raw, what), tasks),
           train,
           onChange,
           start,

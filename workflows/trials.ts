@@ -12,6 +12,15 @@ import { failureType, rethrowUnlessFailure, rootFailure } from './failures';
  */
 const higherScores = new WeakSet<TrialProgress>();
 
+/**
+ * A trial's score as a loss, lower better, for a search to minimise: its holdout score (negated
+ * where higher is better), else its validation or training loss; null when it has none.
+ */
+export function lossOf(entry: TrialProgress): number | null {
+  if (entry.score !== undefined) return higherScores.has(entry) ? -entry.score : entry.score;
+  return entry.valLoss ?? entry.loss;
+}
+
 /** Starts one trial's training, or refuses to (a stop after the current trial: see ./trial-stop). */
 export type TrialStarter = <T>(entry: TrialProgress, train: () => Promise<T>) => Promise<T>;
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { openSqlite, type SqliteDb } from '../../bridge/sqlite-open';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteBridge, sqliteJobWorkflowId } from '../../bridge/sqlite-bridge';
@@ -46,10 +46,10 @@ type Row = Record<string, unknown> & { status: string; trial_log: string | null 
 
 /** The frontend's side of the table: it inserts pending jobs, polls them and cancels them. */
 class Frontend {
-  readonly db: Database.Database;
+  readonly db: SqliteDb;
   constructor(file: string) {
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
+    this.db = openSqlite(file, 5000);
+    this.db.exec('PRAGMA journal_mode = WAL');
   }
 
   /** "Start Training": a row as the frontend inserts it, the seed's arguments with `overrides` over them. */
