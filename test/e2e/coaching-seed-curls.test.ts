@@ -1,13 +1,12 @@
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CoachingJob } from '../../control/coaching/coaching-job';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { eventually } from '../helpers/eventually';
 import { createPipeline, PERMISSIVE_GATE, type Pipeline } from '../helpers/pipeline';
-import { seedBlock, withEdits } from '../helpers/seed-blocks';
+import { seedBlock, seedFile, withEdits } from '../helpers/seed-blocks';
 import { runCurl, shellCommands, type CurlAnswer } from '../helpers/seed-curls';
 
-const SEED = path.join(__dirname, '..', '..', '..', 'shared', 'seeds', '002_acb5576138d37de1.txt');
+const SEED = seedFile('002_acb5576138d37de1.txt');
 const SEED_ADDRESS = 'http://localhost:8000';
 const API_KEY = 'coaching-seed-test-key-0123';
 const STATUSES = ['queued', 'in_progress', 'completed', 'failed'];

@@ -10,10 +10,10 @@ import { readRun } from '../../runs';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { createPipeline, PERMISSIVE_GATE, type Pipeline } from '../helpers/pipeline';
 import { pythonForTests } from '../helpers/python-worker';
-import { seedBlock, withEdits } from '../helpers/seed-blocks';
+import { seedBlock, seedFile, withEdits } from '../helpers/seed-blocks';
 
 const run = promisify(execFile);
-const SEED = path.join(__dirname, '..', '..', '..', 'shared', 'seeds', '001_53f8cf6659dae08f.txt');
+const SEED = seedFile('001_53f8cf6659dae08f.txt');
 /** Where the seed's clients look for the daemon; each test points them at retrain's server instead. */
 const SEED_ADDRESS = 'http://localhost:8000';
 const API_KEY = 'nordiq-seed-test-key-0123';

@@ -11,12 +11,12 @@ import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { eventually } from '../helpers/eventually';
 import { startRedis, type RedisServer } from '../helpers/redis';
-import { seedBlock } from '../helpers/seed-blocks';
+import { seedBlock, seedFile } from '../helpers/seed-blocks';
 import { RedisBridges } from '../helpers/redis-bridges';
 import { stubSpec, stubWorkers, type StubWorkers } from '../helpers/stub-workers';
 
 /** The Redis-stream retraining worker that `retrain bridge redis` replaces. */
-const SEED = path.resolve(__dirname, '../../../shared/seeds/000_4f8a73bc39d6aa4e.txt');
+const SEED = seedFile('000_4f8a73bc39d6aa4e.txt');
 const PREFIX = 'quantum:stream:';
 const FAILED = `${PREFIX}learning.retraining.failed`;
 

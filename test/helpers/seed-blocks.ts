@@ -1,4 +1,13 @@
 import fs from 'node:fs';
+import path from 'node:path';
+
+/**
+ * A seed document: the documentation of a system retrain replaces, as its users have it. test/seeds
+ * holds verbatim copies of ../shared/seeds (the project's brief), so a clone alone runs the tests.
+ */
+export function seedFile(name: string): string {
+  return path.join(__dirname, '..', 'seeds', name);
+}
 
 /**
  * The first fenced code block of `lang` (```bash, ```python) under the heading `heading` (any level) of a

@@ -16,9 +16,10 @@ import { FileBlobStore } from '../../storage/file-store';
 import { putJson } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import { cpuLoadSpec, preprocessingFor, saveModel, smallModel } from '../helpers/models';
+import { seedFile } from '../helpers/seed-blocks';
 
 /** The failure predictor retrain replaces (a copy of ../shared/seeds/004_4ad887f53e972edc.txt). */
-const SEED = path.join(__dirname, '..', 'seeds', '004_4ad887f53e972edc.txt');
+const SEED = seedFile('004_4ad887f53e972edc.txt');
 
 /** The seed's model metadata example: the JSON block under its `### Model Performance` heading, as written. */
 function seedMetadataExample(): Record<string, unknown> {

@@ -13,9 +13,10 @@ import { readRun } from '../../runs';
 import { eventually } from '../helpers/eventually';
 import { heartbeatUntil } from '../helpers/heartbeat-until';
 import { passingActivities, stubWorkers, type Activities, type StubWorkers } from '../helpers/stub-workers';
+import { seedFile } from '../helpers/seed-blocks';
 
 /** The job table's design document the Streamlit frontend and the ML-training daemon were built from. */
-const SEED = fs.readFileSync(path.join(__dirname, '..', 'seeds', '003_142cd93fa8a4a372.txt'), 'utf8');
+const SEED = fs.readFileSync(seedFile('003_142cd93fa8a4a372.txt'), 'utf8');
 
 /** The first fenced code block after `heading`, verbatim. */
 function codeBlockUnder(heading: string): string {
