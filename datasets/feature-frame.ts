@@ -44,7 +44,7 @@ export function featureNames(pre: Pick<Preprocessing, 'features' | 'calendar' | 
  * `frame.parquet` holds train rows, then holdout rows, each in sample order: `__entity`, `__time`
  * (the newest input row's, epoch µs), `__split`, `__target` (what the model learns: the scaled
  * target of forecasts and regressions, the class index of classifiers; no column for clusterers),
- * then `f0 … f<n-1>`, the model inputs exactly as `WindowedData.gatherX` builds them.
+ * the scoring columns (see `scoringColumns`), then `f0 … f<n-1>`, the model inputs exactly as `WindowedData.gatherX` builds them.
  */
 export async function writeFeatureFrame(
   store: BlobStore,
@@ -73,6 +73,7 @@ export async function writeFeatureFrame(
     ...(base.task === 'cluster'
       ? []
       : [{ name: '__target', type: 'DOUBLE', values: concat(parts.map((p) => p.data.data.y)) } as const]),
+    ...scoringColumns(base.task, parts),
     ...featureColumns.map((name, c) => ({
       name,
       type: 'FLOAT' as const,
@@ -98,6 +99,35 @@ export async function writeFeatureFrame(
 /** A dataset's frame.json, when it has a frame. */
 export async function readFrameInfo(store: BlobStore, datasetKey: string): Promise<FrameInfo | undefined> {
   return (await getJson(store, `${framePrefix(datasetKey)}/frame.json`, FrameInfoSchema))?.value;
+}
+
+/**
+ * What a trainer needs to score its holdout as validation does, in the target's units: `__actual`
+ * (the target, 0/1 or the class index for classifiers; none for clusterers), `__outScale` and
+ * `__outOffset` (a `value` output in the target's units is `value * __outScale + __outOffset`: the
+ * inverse of the target's scaling and change transform) and `__naiveScale` (the sample's entity's
+ * MASE scale; NaN for tabular tasks).
+ */
+function scoringColumns(task: Preprocessing['task'], parts: { data: LoadedSplit }[]): TableColumn[] {
+  const of = (f: (split: LoadedSplit) => Float64Array) => concat(parts.map((p) => f(p.data)));
+  const offset = (split: LoadedSplit) => split.values(new Float64Array(split.data.rows));
+  return [
+    ...(task === 'cluster' ? [] : [{ name: '__actual', type: 'DOUBLE', values: of((s) => s.yRaw) } as const]),
+    {
+      name: '__outScale',
+      type: 'DOUBLE',
+      values: of((s) => {
+        const zero = offset(s);
+        return s.values(new Float64Array(s.data.rows).fill(1)).map((v, k) => v - (zero[k] as number));
+      }),
+    },
+    { name: '__outOffset', type: 'DOUBLE', values: of(offset) },
+    {
+      name: '__naiveScale',
+      type: 'DOUBLE',
+      values: of((s) => Float64Array.from(s.entity, (e) => s.naiveScale[e] as number)),
+    },
+  ];
 }
 
 function inputsOf(split: LoadedSplit, width: number): Float32Array {

@@ -99,6 +99,10 @@ describe('the feature frame of a python-trainer spec', { timeout: 120_000 }, () 
       '__time',
       '__split',
       '__target',
+      '__actual',
+      '__outScale',
+      '__outOffset',
+      '__naiveScale',
       ...info.featureColumns,
     ]);
   });
@@ -114,6 +118,13 @@ describe('the feature frame of a python-trainer spec', { timeout: 120_000 }, () 
       expect(row.__split).toBe(name);
       expect(row.__entity).toBe(split.names[split.entity[k] as number]);
       expect(row.__target).toBe(split.data.y[k]);
+      // What validation scores against, and its output's map into the target's units.
+      expect(row.__actual).toBe(split.yRaw[k]);
+      const output = 0.25;
+      const value = Number(row.__outOffset) + output * Number(row.__outScale);
+      const expected = split.values(new Float64Array(split.data.rows).fill(output))[k] as number;
+      expect(value).toBeCloseTo(expected, 9);
+      expect(row.__naiveScale).toBe(split.naiveScale[split.entity[k] as number]);
       expect(info.featureColumns.map((c) => row[c])).toEqual(Array.from(x));
     };
     for (const k of [0, 1, train.data.rows - 1]) check(train, 'train', 0, k);

@@ -8,11 +8,13 @@ import logging
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import onnx
 
 from .contract import TrainInput, parse_input
 from .errors import corrupt_artefact, invalid_input
 from .frame import Frame, load_frame
+from .holdout_score import holdout_score
 from .kinds import find_kind
 from .kinds.base import Checkpoint, Control, Kind, Session, Trained
 from .onnx_tools import contract_output
@@ -104,10 +106,16 @@ def _onnx_check(trained: Trained, frame: Frame) -> dict[str, Any]:
     return {"rows": len(rows), "maxAbsDiff": diff}
 
 
-def _holdout_predictions(trained: Trained, frame: Frame, task: str) -> dict[str, Any]:
-    """The native model's own outputs for every holdout row, in frame order (docs/trainers.md "Result")."""
+def _holdout_outputs(trained: Trained, frame: Frame) -> npt.NDArray[np.float64]:
+    """The native model's own outputs for every holdout row, in frame order, `[m, w]`."""
     rows = len(frame.holdout.x)
-    out = np.asarray(trained.predict(frame.holdout.x), dtype=np.float64).reshape(rows, -1) if rows else np.zeros((0, 1))
+    return (
+        np.asarray(trained.predict(frame.holdout.x), dtype=np.float64).reshape(rows, -1) if rows else np.zeros((0, 1))
+    )
+
+
+def _holdout_predictions(out: npt.NDArray[np.float64], task: str) -> dict[str, Any]:
+    """holdout-predictions.json (docs/trainers.md "Result")."""
     return {"output": contract_output(task), "width": int(out.shape[1]), "values": out.ravel().tolist()}
 
 
@@ -154,7 +162,8 @@ def train_candidate(
     for name, body in trained.native.items():
         store.put(f"{candidate_key}/native/{name}", body)
     store.put(f"{candidate_key}/preprocessing.json", json.dumps(frame.preprocessing).encode())
-    predictions = _holdout_predictions(trained, frame, inp.task)
+    outputs = _holdout_outputs(trained, frame)
+    predictions = _holdout_predictions(outputs, inp.task)
     store.put(f"{candidate_key}/holdout-predictions.json", json.dumps(predictions).encode())
     candidate = {
         "format": "onnx",
@@ -184,6 +193,9 @@ def train_candidate(
         if not inp.incremental
         else {"skipped": f"{kind.name}: warm start from an ONNX production version is not supported"},
     }
+    score = holdout_score(frame, outputs, inp.task, inp.gate_metric)
+    if score is not None:
+        result["holdoutScore"] = score
     if resume is not None:
         result["resumedFrom"] = resume.key
     if session.user_metrics:

@@ -53,8 +53,14 @@ def write_frame(
     classes: int = 2,
     lagged: bool = False,
     seed: int = 7,
+    units: tuple[float, float] | None = (1.0, 0.0),
+    naive_scales: tuple[float, float, float] = (1.0, 2.0, float("nan")),
+    preprocessing: dict[str, Any] | None = None,
 ) -> str:
-    """Writes `datasets/<model>/<workflowId>/frame/` as the export stage does; returns the dataset key."""
+    """Writes `datasets/<model>/<workflowId>/frame/` as the export stage does; returns the dataset key.
+
+    `units` (scale, offset) maps a `value` output into the target's units (the scoring columns), None
+    writes a frame without the scoring columns; `naive_scales` are the MASE scales of entities e0..e2."""
     rng = np.random.default_rng(seed)
     n = rows + holdout
     if lagged:
@@ -77,6 +83,14 @@ def write_frame(
         class_names = [f"c{i}" for i in range(classes)]
     elif task != "cluster":
         columns["__target"] = pa.array((50.0 + 10.0 * signal + rng.normal(scale=0.5, size=n)).astype(np.float64))
+    if units is not None:
+        scale, offset = units
+        if "__target" in columns:
+            target = columns["__target"].to_numpy()
+            columns["__actual"] = pa.array(target if task == "classify" else target * scale + offset)
+        columns["__outScale"] = pa.array(np.full(n, scale if task != "classify" else 1.0))
+        columns["__outOffset"] = pa.array(np.full(n, offset if task != "classify" else 0.0))
+        columns["__naiveScale"] = pa.array([naive_scales[i % 3] for i in range(n)], type=pa.float64())
     for i in range(width):
         columns[f"f{i}"] = pa.array(x[:, i], type=pa.float32())
     buffer = io.BytesIO()
@@ -89,7 +103,7 @@ def write_frame(
         "featureNames": names,
         "classes": class_names,
         "rows": {"train": rows, "holdout": holdout},
-        "preprocessing": {"scaling": "per-entity", "note": "copied, never interpreted"},
+        "preprocessing": preprocessing or {"scaling": "per-entity", "note": "copied, never interpreted"},
     }
     store.put(f"{key}/frame/frame.json", json.dumps(meta).encode())
     return key

@@ -87,6 +87,7 @@ def test_train_model_runs_on_a_worker_heartbeating_and_returns_the_result(store)
             result = await handle.result()
         assert result["epochs"] == 4 and result["format"] == "onnx" and result["device"] == "cpu"
         assert "resumedFrom" not in result
+        assert result["holdoutScore"]["metric"] == "mae" and result["holdoutScore"]["value"] > 0
         assert store.get(f"{result['candidateKey']}/model.onnx") is not None
 
     asyncio.run(with_env(body))
