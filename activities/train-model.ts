@@ -19,7 +19,7 @@ import type { TrainInput, TrainResult } from '../common/stages';
 import { selectBackend } from '../ml/backend';
 import { checkpointKey, loadCheckpoint, saveCheckpoint, type CheckpointMeta } from '../ml/checkpoint';
 import { createModel, disposeModel, lossFunction, positiveWeight, type ModelShape } from '../ml/model';
-import { predictSplit } from '../ml/predict';
+import { predictSplitWith, tfjsModel } from '../ml/loaded-model';
 import { storeLoadHandler, storeSaveHandler } from '../ml/store-io';
 import { fitPreprocessing } from '../ml/windows';
 import {
@@ -188,7 +188,7 @@ async function train(
     await model.save(storeSaveHandler(deps.store, candidateKey));
     await saveCandidatePreprocessing(deps.store, candidateKey, modelPre);
     return {
-      ...holdoutScore(model, holdout, pre.task, input.gateMetric),
+      ...(await holdoutScore(model, holdout, pre.task, input.gateMetric)),
       ...trainedFigures(last, best),
       candidateKey,
       backend,
@@ -261,19 +261,22 @@ interface StartingPoint {
 }
 
 /**
- * The forecast's figure on the holdout under the gate's metric, in the target's units: trials of
+ * The model's figure on the holdout under the gate's metric, as validation figures it (forecasts and
+ * regressions in the target's units, a classifier's probabilities at their own width): trials of
  * other normalisations or targets have validation losses on other scales, so they are ranked by it.
  */
-function holdoutScore(
+async function holdoutScore(
   model: tf.LayersModel,
   holdout: LoadedSplit,
   task: Task,
   metric: GateMetric | undefined,
-): Pick<TrainResult, 'holdoutScore'> {
-  if (task !== 'forecast' || holdout.data.rows === 0) return {};
+): Promise<Pick<TrainResult, 'holdoutScore'>> {
+  if (holdout.data.rows === 0) return {};
   const scorer = holdoutScorer(holdout, task);
   const name = resolveGateMetric(metric, task, scorer.entities);
-  const value = scorer.score(predictSplit(model, holdout))[name];
+  // Not disposed here: the model is the caller's.
+  const predicted = await predictSplitWith(tfjsModel(model), holdout);
+  const value = scorer.score(predicted.values, predicted.width)[name];
   return value === undefined || !Number.isFinite(value) ? {} : { holdoutScore: { metric: name, value } };
 }
 

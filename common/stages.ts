@@ -67,7 +67,7 @@ export interface TrainResult {
   bestValLoss?: number | null;
   bestEpoch?: number | null;
   samplesPerSec: number;
-  /** Forecasts: the final weights' holdout figure under the gate's metric, in the target's units. */
+  /** The final weights' holdout figure under the gate's metric, as validateModel figures it (every task, both trainers). */
   holdoutScore?: { metric: string; value: number };
   warmStart: { from: string } | { skipped: string };
   /** Checkpoint key this attempt resumed from, when it did. */
