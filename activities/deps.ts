@@ -1,4 +1,5 @@
 import type { EpochProgress } from '../common/messages';
+import type { FleetCap } from './fleet-slots';
 import type { EventSink } from '../events/sink';
 import type { BackendChoice } from '../ml/backend';
 import type { BlobStore } from '../storage/blob-store';
@@ -17,6 +18,8 @@ export interface ActivityDeps {
   /** Where run events go (webhook, Redis streams); absent or empty: nowhere. */
   eventSinks?: EventSink[];
   servingUrls: string[];
+  /** The deployment's cap on concurrent runs (`RETRAIN_MAX_CONCURRENT_RUNS`); absent: no cap. */
+  fleetCap?: FleetCap;
   apiKey?: string;
   /** Sends per-epoch progress to the running workflow (a signal); optional in unit tests. */
   reportEpoch?: (workflowId: string, progress: EpochProgress) => Promise<void>;

@@ -2,6 +2,7 @@ import type { ModelSpec } from '../common/model-spec';
 import type { ActivityDeps } from './deps';
 import { createDeliverEvent, createEventSinks } from './deliver-event';
 import { createExportDataset } from './export-dataset';
+import { createRequestFleetSlot, runningRuns } from './fleet-slots';
 import { withFeatureFrame } from './export-frame';
 import { loadSpecOrFail } from './load-spec';
 import { createMeasureTriggers, createRecordEvaluation } from './measure-triggers';
@@ -33,5 +34,8 @@ export function createActivities(deps: ActivityDeps) {
     deliverEvent: createDeliverEvent(deps),
     // Only a cancel calls it, and it is no part of a run's work.
     requestCancellation,
+    // The deployment's cap on concurrent runs (workflows/fleet-slot, workflows/fleet-slots-workflow).
+    requestFleetSlot: createRequestFleetSlot(deps.fleetCap),
+    runningRuns,
   };
 }

@@ -1,6 +1,7 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { QueueEntry, QueuePlace } from './admission';
+import type { FleetSlots, SlotRequest } from './fleet-slots';
 import type { Admission, RetrainProgress } from './retrain';
 
 export interface CancelRetrainArgs {
@@ -59,3 +60,12 @@ export const queuePlaceSignal = defineSignal<[QueuePlace]>('queuePlace');
  * still waiting (and forget those `removed`, cancelled meanwhile).
  */
 export const leaseOfferSignal = defineSignal<[{ waiting: QueueEntry[]; removed: string[] }]>('leaseOffer');
+
+/** Sent to the fleet-slots coordinator for a run that holds its model: grant me a slot (again: the same place). */
+export const slotRequestSignal = defineSignal<[SlotRequest]>('slotRequest');
+/** Sent to the fleet-slots coordinator by a run that ends or stops waiting: free my slot, or my place. */
+export const slotReleaseSignal = defineSignal<[{ workflowId: string }]>('slotRelease');
+/** Sent by the fleet-slots coordinator to the run it grants a slot; its place while waiting comes as {@link queuePlaceSignal}. */
+export const slotGrantedSignal = defineSignal('slotGranted');
+/** The fleet-slots coordinator's state: the cap, the holders and the waiting runs, next first. */
+export const fleetSlotsQuery = defineQuery<FleetSlots>('fleetSlots');

@@ -1,3 +1,5 @@
+import { CPU_TASK_QUEUE } from './task-queues';
+
 // Every workflow and schedule id retrain makes, in one place: users' scripts, the Web UI's filters
 // and `temporal workflow describe` rely on these shapes (see docs/architecture.md).
 
@@ -40,4 +42,13 @@ export function weeklyScheduleId(model: string): string {
 /** `retrain-monitor-<model>`: the schedule that checks a model's triggers every `checkEvery`. */
 export function monitorScheduleId(model: string): string {
   return `retrain-monitor-${model}`;
+}
+
+/**
+ * `retrain-fleet-slots`: the coordinator of the deployment's cap on concurrent runs (see
+ * workflows/fleet-slots-workflow). Workers on another cpu task queue than the default are another
+ * deployment, with their own coordinator: `retrain-fleet-slots-<task queue>`.
+ */
+export function fleetSlotsWorkflowId(taskQueue: string): string {
+  return taskQueue === CPU_TASK_QUEUE ? 'retrain-fleet-slots' : `retrain-fleet-slots-${taskQueue}`;
 }

@@ -57,6 +57,8 @@ const EnvSchema = z.object({
   RETRAIN_SERVING_URLS: urlList,
   TFJS_BACKEND: z.enum(BACKEND_CHOICES).default('auto'),
   GPU_SLOTS: z.coerce.number().int().min(1).max(64).default(1),
+  /** Runs of the whole deployment that may run their stages at once (others wait, queued); unset: no cap. */
+  RETRAIN_MAX_CONCURRENT_RUNS: z.coerce.number().int().min(1).max(100_000).optional(),
   RETRAIN_TASK_QUEUE: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,200}$/, { message: 'must be 1 to 200 of A-Z a-z 0-9 . _ -' })
@@ -151,6 +153,8 @@ export interface Config {
   servingUrls: string[];
   backend: (typeof BACKEND_CHOICES)[number];
   gpuSlots: number;
+  /** `RETRAIN_MAX_CONCURRENT_RUNS`: the cpu worker's cap on the deployment's concurrent runs; absent, none. */
+  maxConcurrentRuns?: number;
   /** The cpu task queue the workers poll; the gpu worker polls its `-gpu` pair. */
   taskQueue: string;
   /**
@@ -239,6 +243,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     servingUrls: e.RETRAIN_SERVING_URLS,
     backend: e.TFJS_BACKEND,
     gpuSlots: e.GPU_SLOTS,
+    ...(e.RETRAIN_MAX_CONCURRENT_RUNS === undefined
+      ? {}
+      : { maxConcurrentRuns: e.RETRAIN_MAX_CONCURRENT_RUNS }),
     taskQueue: e.RETRAIN_TASK_QUEUE,
     deployment: {
       name: e.RETRAIN_DEPLOYMENT_NAME,

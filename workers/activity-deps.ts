@@ -21,6 +21,9 @@ export async function buildActivityDeps(config: Config, client: Client): Promise
     predictionLog: predictionLogReader(config.predictionLog.dir),
     eventSinks: eventSinksOf(config),
     servingUrls: config.servingUrls,
+    ...(config.maxConcurrentRuns === undefined
+      ? {}
+      : { fleetCap: { maxConcurrentRuns: config.maxConcurrentRuns } }),
     apiKey: config.apiKey,
     reportEpoch: (workflowId, progress) =>
       client.workflow.getHandle(workflowId).signal(epochProgressSignal, progress),

@@ -9,6 +9,7 @@ import {
 } from '@temporalio/workflow';
 import { checkpointPrefix } from '../common/artefacts';
 import type { ModelSpec } from '../common/model-spec';
+import type { QueuePlace } from '../common/admission';
 import { runPriority } from '../common/task-priority';
 import {
   admissionUpdate,
@@ -27,6 +28,7 @@ import {
 import type { RegisterResult, ValidateResult } from '../common/stages';
 import { cpuActivities } from './cpu-activities';
 import { invalidInput, rethrowUnlessFailure } from './failures';
+import { takeFleetSlot, type FleetSlot } from './fleet-slot';
 import type { LeaseOutcome } from './lease';
 import { admitRun } from './run-admission';
 import { RunRecorder } from './run-recorder';
@@ -37,6 +39,9 @@ const cpu = cpuActivities();
 
 /** Patch: the spec is read before admission (its `admission` and `priority` decide it). */
 const SPEC_BEFORE_ADMISSION = 'spec-before-admission';
+
+/** Patch: an admitted run takes one of the deployment's run slots (RETRAIN_MAX_CONCURRENT_RUNS) first. */
+const FLEET_SLOTS = 'fleet-slots';
 
 /** Default reason of a cancel that came through Temporal rather than {@link cancelRetrainSignal}. */
 const TEMPORAL_CANCEL_REASON = 'cancelled through Temporal';
@@ -67,23 +72,27 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
   const cancelReason = handleCancelSignal();
 
   let lease: LeaseOutcome | undefined;
+  let slot: FleetSlot | undefined;
   let ending: RetrainResult | TemporalFailure;
   try {
     // Runs recorded before queued admission took the lease first and read the spec after the export.
     const spec = patched(SPEC_BEFORE_ADMISSION) ? await loadSpec(input.model, run) : undefined;
+    const queued = (place: QueuePlace) => {
+      admission ??= { admitted: 'queued', place };
+      run.queued(place);
+    };
     lease = await admitRun(
       input.model,
       input.admission ?? spec?.admission ?? 'refuse',
       runPriority(input, spec),
-      (place) => {
-        admission ??= { admitted: 'queued', place };
-        run.queued(place);
-      },
+      queued,
     );
     if (!lease.held) {
       admission = { admitted: false, runningWorkflowId: lease.holder };
       ending = run.refuse(lease.holder);
     } else {
+      // Holding the model, so a run takes a slot only when it can train, and at most one.
+      if (patched(FLEET_SLOTS)) slot = await takeFleetSlot(runPriority(input, spec), queued);
       admission = { admitted: true };
       run.admitted();
       ending = await fiveStages(input, spec, run, cancelReason);
@@ -96,6 +105,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
       ending = err;
     } else ending = run.failed(err);
   }
+  await slot?.release();
   if (lease?.held) await lease.release();
   await run.flush();
   if (ending instanceof TemporalFailure) throw ending;

@@ -10,7 +10,7 @@ import {
 import type { AdmissionMode, QueueEntry, QueuePlace } from '../common/admission';
 import { dequeueRunSignal, enqueueRunSignal, leaseOfferSignal, queuePlaceSignal } from '../common/messages';
 import { leaseWorkflowId } from '../common/workflow-ids';
-import { rethrowUnlessFailure } from './failures';
+import { delivered } from './delivered';
 import { acquireLease, type LeaseOutcome } from './lease';
 import { RunQueue } from './run-queue';
 
@@ -22,17 +22,6 @@ import { RunQueue } from './run-queue';
 const REANNOUNCE_EVERY = '1 minute';
 /** Tries to take a lease that was offered while the previous one finishes ending, a second apart. */
 const HANDOVER_TRIES = 30;
-
-/** Whether a signal reached its workflow (false: it does not run). A bug is rethrown. */
-function delivered(sent: Promise<void>): Promise<boolean> {
-  return sent.then(
-    () => true,
-    (err: unknown) => {
-      rethrowUnlessFailure(err);
-      return false;
-    },
-  );
-}
 
 /**
  * Admits this run to its model: takes the model's lease, or, when another run holds it, refuses

@@ -1,4 +1,5 @@
 import type { createActivities } from '../../activities';
+import { createRequestFleetSlot, runningRuns } from '../../activities/fleet-slots';
 import { requestCancellation } from '../../activities/request-cancellation';
 import { ModelSpecSchema, type ModelSpec } from '../../common/model-spec';
 
@@ -57,5 +58,8 @@ export function passingActivities(): Activities {
     eventSinks: async () => [],
     deliverEvent: async () => undefined,
     requestCancellation,
+    // No cap: a run takes no slot (stubWorkers' `fleetCap` sets one).
+    requestFleetSlot: createRequestFleetSlot(undefined),
+    runningRuns,
   };
 }

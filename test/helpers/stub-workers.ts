@@ -4,6 +4,7 @@ import type { WorkerDeploymentVersion } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { inject } from 'vitest';
 import { createDeliverEvent, createEventSinks } from '../../activities/deliver-event';
+import { createRequestFleetSlot, runningRuns, type FleetCap } from '../../activities/fleet-slots';
 import { requestCancellation } from '../../activities/request-cancellation';
 import type { EventSink } from '../../events/sink';
 import { gpuTaskQueueFor } from '../../common/task-queues';
@@ -15,7 +16,7 @@ import { testWorkflowBundle } from './workflow-bundle';
 
 export { passingActivities, stubSpec, type Activities } from './stub-activities';
 
-type ModelActivity = Exclude<keyof Activities, 'requestCancellation'>;
+type ModelActivity = Exclude<keyof Activities, 'requestCancellation' | 'requestFleetSlot' | 'runningRuns'>;
 
 /**
  * The real workflows on stub activities: one cpu and one gpu worker for a whole test file (on the
@@ -40,6 +41,8 @@ export interface StubWorkersOptions {
   /** Another set's queue and deployment, with a new build id: an upgrade. Fresh ones when absent. */
   taskQueue?: string;
   deployment?: WorkerDeploymentVersion;
+  /** The deployment's cap on concurrent runs (RETRAIN_MAX_CONCURRENT_RUNS); no cap when absent. */
+  fleetCap?: FleetCap;
 }
 
 /** Stub workers on the suite's dev server, or on the one at `address`. */
@@ -76,6 +79,8 @@ export async function stubWorkers(
       eventSinks: createEventSinks(options),
       deliverEvent: createDeliverEvent(options),
       requestCancellation,
+      requestFleetSlot: createRequestFleetSlot(options.fleetCap),
+      runningRuns,
     },
     // As the real cpu worker: every activity heartbeats (the workflow's cpu heartbeat timeout).
     interceptors: { activity: [heartbeatWhileRunning] },
