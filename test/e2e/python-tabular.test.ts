@@ -4,15 +4,14 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ModelSpecSchema, type ModelSpec, type ModelSpecInput } from '../../common/model-spec';
 import type { RetrainInput, RetrainResult } from '../../common/retrain';
-import type { TrainInput, TrainResult } from '../../common/stages';
 import { seededRandom } from '../../common/seeded-random';
 import { pythonTaskQueueFor } from '../../common/task-queues';
 import { retrainWorkflow } from '../../workflows';
-import { historyEvents, outcomes, scheduled } from '../helpers/history';
 import { createPipeline, type Pipeline } from '../helpers/pipeline';
 import { holdoutCases, sameAnswer } from '../helpers/python-holdout';
 import { startPythonWorker, type PythonWorker } from '../helpers/python-worker';
 import { servePipeline, type ServedPipeline } from '../helpers/serve-pipeline';
+import { expectScoredAsValidated } from '../helpers/trainer-score';
 
 const API_KEY = 'python-tabular-key-0123456789';
 const MEASURES = ['beak_length', 'beak_depth', 'flipper_length', 'body_mass'] as const;
@@ -129,19 +128,6 @@ describe(
       return { result, workflowId };
     }
 
-    /**
-     * The trainer's holdoutScore is validation's figure of the same candidate (the native model's
-     * outputs against onnxruntime's: equal to float32 rounding).
-     */
-    async function expectScoredAsValidated(workflowId: string, metric: string, validated?: number) {
-      const events = await historyEvents(pipeline.client.workflow.getHandle(workflowId));
-      const [training] = scheduled<TrainInput>(events, 'trainModel');
-      const trained = outcomes<TrainResult>(events, training?.eventId ?? -1)[0]?.result;
-      expect(trained?.holdoutScore?.metric).toBe(metric);
-      const value = trained?.holdoutScore?.value ?? NaN;
-      expect(Math.abs(value - (validated ?? NaN))).toBeLessThanOrEqual(1e-5 * Math.abs(validated ?? 0));
-    }
-
     /** /predict on holdout rows of the run against the trainer's own answers for them. */
     async function expectServedAsTrainer(spec: ModelSpec, workflowId: string) {
       const cases = await holdoutCases({
@@ -195,7 +181,7 @@ describe(
       expect(meta?.preprocessing).toMatchObject({ classes: ['Adelie', 'Chinstrap', 'Gentoo'] });
       expect(Object.keys(meta?.baselines ?? {}).sort()).toEqual(['majority', 'prior']);
       expect(meta?.gate).toMatchObject({ passed: true, metric: 'f1' });
-      await expectScoredAsValidated(workflowId, 'f1', meta?.metrics.f1);
+      await expectScoredAsValidated(pipeline.client, workflowId, 'f1', meta?.metrics.f1);
       expect(meta?.metrics.f1).toBeGreaterThan(
         Math.max(meta?.baselines.majority?.f1 ?? 1, meta?.baselines.prior?.f1 ?? 1),
       );
@@ -230,7 +216,7 @@ describe(
       expect(good.result.status, good.result.reason).toBe('completed');
       const meta = await pipeline.deps.registry.getMetadata(spec.name, 'v1');
       expect(meta?.gate).toMatchObject({ passed: true, metric: 'mae' });
-      await expectScoredAsValidated(good.workflowId, 'mae', meta?.metrics.mae);
+      await expectScoredAsValidated(pipeline.client, good.workflowId, 'mae', meta?.metrics.mae);
       expect(meta?.metrics.mae).toBeLessThan(
         Math.min(meta?.baselines.mean?.mae ?? 0, meta?.baselines.median?.mae ?? 0),
       );
@@ -277,7 +263,12 @@ describe(
       expect(first.result.status, first.result.reason).toBe('completed');
       const meta = await pipeline.deps.registry.getMetadata(spec.name, 'v1');
       expect(meta?.gate).toMatchObject({ passed: true, metric: 'silhouette' });
-      await expectScoredAsValidated(first.workflowId, 'silhouette', meta?.metrics.silhouette);
+      await expectScoredAsValidated(
+        pipeline.client,
+        first.workflowId,
+        'silhouette',
+        meta?.metrics.silhouette,
+      );
       expect(meta?.metrics.silhouette).toBeGreaterThan(0.3);
       const answers = await expectServedAsTrainer(spec, first.workflowId);
       for (const p of answers) expect([0, 1]).toContain(p.value);

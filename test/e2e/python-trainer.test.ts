@@ -11,6 +11,7 @@ import { ONNX_RUNTIME } from '../../ml/onnx-model';
 import type { InferenceServer } from '../../serving/server';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
 import { getJson } from '../../storage/open-store';
+import { expectScoredAsValidated } from '../helpers/trainer-score';
 import { loadFlightsIntoBuffer } from '../../storage/demo-data';
 import {
   createPipeline,
@@ -97,6 +98,8 @@ describe('the python trainer end to end', { timeout: 600_000 }, () => {
 
     const meta = await deps.registry.getMetadata(spec.name, 'v1');
     expect(meta?.format).toBe('onnx');
+    // The trainer scored its holdout in the target's units, MASE over the airports, as validation.
+    await expectScoredAsValidated(client, workflowId, 'mase', meta?.metrics.mase);
     const files = await deps.store.list(`${deps.registry.versionPrefix(spec.name, 'v1')}/`);
     expect(files.map((f) => f.split('/').pop()).sort()).toEqual([
       'claim.json',
@@ -156,6 +159,7 @@ describe('the python trainer end to end', { timeout: 600_000 }, () => {
     const result = await retrainOnCpu(pipeline, spec.name, workflowId, serverUrl);
     expect(result.status, result.reason).toBe('completed');
     expect(result.metrics).toHaveProperty('f1');
+    await expectScoredAsValidated(pipeline.client, workflowId, 'f1', result.metrics?.f1);
     const datasetKey = `datasets/${spec.name}/${workflowId}`;
     const frame = await readFrameInfo(deps.store, datasetKey);
     if (!frame) throw new Error('no feature frame');
