@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import type { WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
 import type { QueuePlace } from '../../common/admission';
 import { admissionUpdate, fleetSlotsQuery, progressQuery } from '../../common/messages';
@@ -87,6 +88,11 @@ describe('the deployment-wide cap on concurrent runs (RETRAIN_MAX_CONCURRENT_RUN
         holders: [first.run.workflowId],
         waiting: [{ workflowId: high.run.workflowId }, { workflowId: low.run.workflowId }],
       });
+      // A long-running coordinator follows new builds rather than pinning a drained one.
+      const { raw } = await fleet.coordinator.describe();
+      expect(raw.workflowExecutionInfo?.versioningInfo?.behavior).toBe(
+        temporal.api.enums.v1.VersioningBehavior.VERSIONING_BEHAVIOR_AUTO_UPGRADE,
+      );
 
       fleet.open(first.model);
       expect(await first.run.result()).toMatchObject({ status: 'completed' });
