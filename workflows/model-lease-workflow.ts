@@ -9,7 +9,7 @@ import {
   queuePlaceSignal,
   releaseLeaseSignal,
 } from '../common/messages';
-import { rethrowUnlessFailure } from './failures';
+import { delivered } from './delivered';
 import { RunQueue } from './run-queue';
 
 /** Input of {@link modelLeaseWorkflow}. */
@@ -19,17 +19,6 @@ export interface ModelLeaseInput {
   holder: string;
   /** Runs queued behind the previous holder, handed over with the lease. */
   waiting?: QueueEntry[];
-}
-
-/** Whether a signal reached its run; a run that ended meanwhile has nobody left to tell. A bug is rethrown. */
-function delivered(sent: Promise<void>): Promise<boolean> {
-  return sent.then(
-    () => true,
-    (err: unknown) => {
-      rethrowUnlessFailure(err);
-      return false;
-    },
-  );
 }
 
 const run = (workflowId: string) => getExternalWorkflowHandle(workflowId);
