@@ -1,3 +1,4 @@
+import type { RunSettings } from '../common/fleet-slots';
 import type { ModelSpec } from '../common/model-spec';
 import type { ActivityDeps } from './deps';
 import { createDeliverEvent, createEventSinks } from './deliver-event';
@@ -21,6 +22,11 @@ export function createActivities(deps: ActivityDeps) {
     loadSpec: timed(async ({ model }: { model: string }): Promise<ModelSpec> =>
       loadSpecOrFail(deps.registry, model),
     ),
+    // A run's first read: its spec, and whether it must take a slot of the deployment's cap.
+    loadRunSettings: timed(async ({ model }: { model: string }): Promise<RunSettings> => ({
+      spec: await loadSpecOrFail(deps.registry, model),
+      fleetCapped: deps.fleetCap !== undefined,
+    })),
     exportDataset: timed(withFeatureFrame(deps, createExportDataset(deps))),
     trainModel: timed(createTrainModel(deps)),
     validateModel: timed(createValidateModel(deps)),

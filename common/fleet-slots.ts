@@ -1,3 +1,4 @@
+import type { ModelSpec } from './model-spec';
 import type { QueueEntry } from './admission';
 
 /** The coordinator's workflow type, as activities start it by name (they may not import workflows/). */
@@ -24,6 +25,13 @@ export interface SlotRequest extends QueueEntry {
 }
 
 /** What `requestFleetSlot` answers: no cap, or the cap it asked the coordinator for a slot under. */
+/** What a run reads before its admission (`loadRunSettings`): its spec, and whether the deployment caps runs. */
+export interface RunSettings {
+  spec: ModelSpec;
+  /** A cap (`RETRAIN_MAX_CONCURRENT_RUNS`) is configured: the run takes a slot once it holds its model. */
+  fleetCapped: boolean;
+}
+
 export type FleetSlotAnswer = { capped: false } | { capped: true; capacity: number };
 
 /** What `fleetSlotsQuery` answers: the cap, the runs holding a slot, and the runs waiting, next first. */

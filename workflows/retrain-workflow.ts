@@ -37,11 +37,8 @@ import { trialLog } from './trials';
 
 const cpu = cpuActivities();
 
-/** Patch: the spec is read before admission (its `admission` and `priority` decide it). */
+/** Patch: the spec (and whether runs are capped) is read before admission: its `admission` and `priority` decide it. */
 const SPEC_BEFORE_ADMISSION = 'spec-before-admission';
-
-/** Patch: an admitted run takes one of the deployment's run slots (RETRAIN_MAX_CONCURRENT_RUNS) first. */
-const FLEET_SLOTS = 'fleet-slots';
 
 /** Default reason of a cancel that came through Temporal rather than {@link cancelRetrainSignal}. */
 const TEMPORAL_CANCEL_REASON = 'cancelled through Temporal';
@@ -76,7 +73,10 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
   let ending: RetrainResult | TemporalFailure;
   try {
     // Runs recorded before queued admission took the lease first and read the spec after the export.
-    const spec = patched(SPEC_BEFORE_ADMISSION) ? await loadSpec(input.model, run) : undefined;
+    const settings = patched(SPEC_BEFORE_ADMISSION)
+      ? await run.timed('loadRunSettings', cpu.loadRunSettings({ model: input.model }))
+      : undefined;
+    const spec = settings?.spec;
     const queued = (place: QueuePlace) => {
       admission ??= { admitted: 'queued', place };
       run.queued(place);
@@ -92,7 +92,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
       ending = run.refuse(lease.holder);
     } else {
       // Holding the model, so a run takes a slot only when it can train, and at most one.
-      if (patched(FLEET_SLOTS)) slot = await takeFleetSlot(runPriority(input, spec), queued);
+      if (settings?.fleetCapped) slot = await takeFleetSlot(runPriority(input, spec), queued);
       admission = { admitted: true };
       run.admitted();
       ending = await fiveStages(input, spec, run, cancelReason);

@@ -89,7 +89,7 @@ describe('retrain cancel and retrain list', () => {
       // Nothing in its buffer: both rejected after export, one after the other.
       await (await start(firstId, listed)).result();
       await (await start(secondId, listed)).result();
-      // No spec for this model: the run fails.
+      // No spec for this model: the run fails reading it, before its admission and any stage.
       await (await start(failedId, other)).result().catch(() => undefined);
     });
 
@@ -121,7 +121,7 @@ describe('retrain cancel and retrain list', () => {
       status: 'failed',
       temporalStatus: 'FAILED',
       model: other,
-      stage: 'exportDataset',
+      stage: 'starting',
     });
 
     const text = await runCli('list', '--model', listed);

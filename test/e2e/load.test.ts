@@ -7,7 +7,7 @@ import { createPipeline, type Pipeline } from '../helpers/pipeline';
 const RUNS = 50;
 const ACTIVITIES = [
   'exportDataset',
-  'loadSpec',
+  'loadRunSettings',
   'trainModel',
   'validateModel',
   'registerModel',

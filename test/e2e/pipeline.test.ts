@@ -52,7 +52,7 @@ describe('retrainWorkflow end to end on the real dev server', () => {
       .map((e) => e.activityTaskScheduledEventAttributes)
       .filter((a) => a !== null && a !== undefined)
       .map((a) => ({ type: a.activityType?.name, queue: a.taskQueue?.name }))
-      .filter((a) => a.type !== 'loadSpec');
+      .filter((a) => a.type !== 'loadRunSettings');
     expect(scheduled).toEqual([
       { type: 'exportDataset', queue: CPU_TASK_QUEUE },
       { type: 'trainModel', queue: GPU_TASK_QUEUE },

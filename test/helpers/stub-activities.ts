@@ -23,6 +23,7 @@ export function stubSpec(name: string): ModelSpec {
 export function passingActivities(): Activities {
   return {
     loadSpec: async ({ model }) => stubSpec(model),
+    loadRunSettings: async ({ model }) => ({ spec: stubSpec(model), fleetCapped: false }),
     exportDataset: async ({ model, workflowId }) => ({
       status: 'ready',
       datasetKey: `datasets/${model}/${workflowId}`,

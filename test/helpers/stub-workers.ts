@@ -16,7 +16,10 @@ import { testWorkflowBundle } from './workflow-bundle';
 
 export { passingActivities, stubSpec, type Activities } from './stub-activities';
 
-type ModelActivity = Exclude<keyof Activities, 'requestCancellation' | 'requestFleetSlot' | 'runningRuns'>;
+type ModelActivity = Exclude<
+  keyof Activities,
+  'requestCancellation' | 'requestFleetSlot' | 'runningRuns' | 'loadRunSettings'
+>;
 
 /**
  * The real workflows on stub activities: one cpu and one gpu worker for a whole test file (on the
@@ -69,6 +72,11 @@ export async function stubWorkers(
     ...pinnedTo(deployment),
     activities: {
       loadSpec: dispatch('loadSpec'),
+      // The model's own loadSpec, and the cap these workers were given.
+      loadRunSettings: async (input: { model: string }) => ({
+        spec: await dispatch('loadSpec')(input),
+        fleetCapped: options.fleetCap !== undefined,
+      }),
       exportDataset: dispatch('exportDataset'),
       validateModel: dispatch('validateModel'),
       registerModel: dispatch('registerModel'),
