@@ -101,7 +101,7 @@ export async function retrainWorkflow(rawInput: RetrainInput): Promise<RetrainRe
     // Not in a `finally`: a bug must leave at once, before any command of an ending is issued.
     rethrowUnlessFailure(err);
     if (isCancellation(err)) {
-      run.cancelled(cancelReason());
+      run.cancelled(cancelReason(run.stopReason));
       ending = err;
     } else ending = run.failed(err);
   }
@@ -120,7 +120,7 @@ async function fiveStages(
   input: RetrainRequest,
   specRead: ModelSpec | undefined,
   run: RunRecorder,
-  cancelReason: () => string,
+  cancelReason: (fallback?: string) => string,
 ): Promise<RetrainResult> {
   const { model } = input;
   const { workflowId } = workflowInfo();
@@ -247,9 +247,10 @@ async function loadSpec(model: string, run: RunRecorder): Promise<ModelSpec> {
 
 /**
  * Handles {@link cancelRetrainSignal}: the run asks Temporal to cancel it, so it ends Canceled like
- * after Temporal's own cancel. Returns a reader of the reason to record for a cancel, either way.
+ * after Temporal's own cancel. Returns a reader of the reason to record for a cancel, either way:
+ * the signal's, else `fallback` (a stop after the current trial's), else Temporal's.
  */
-function handleCancelSignal(): () => string {
+function handleCancelSignal(): (fallback?: string) => string {
   const { workflowId, runId } = workflowInfo();
   let reason: string | undefined;
   setHandler(cancelRetrainSignal, async (args) => {
@@ -257,5 +258,5 @@ function handleCancelSignal(): () => string {
     reason = args.reason ?? 'cancelled by signal';
     await CancellationScope.nonCancellable(() => cpu.requestCancellation({ workflowId, runId }));
   });
-  return () => reason ?? TEMPORAL_CANCEL_REASON;
+  return (fallback) => reason ?? fallback ?? TEMPORAL_CANCEL_REASON;
 }

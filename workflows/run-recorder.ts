@@ -221,6 +221,14 @@ export class RunRecorder {
     );
   }
 
+  /** Why a stop after the current trial was asked for (cancelAfterTrialSignal), once it was. */
+  stopReason: string | undefined;
+
+  /** A stop after the current trial was asked for: a cancel that follows is recorded with `reason`. */
+  stopRequested(reason: string): void {
+    this.stopReason ??= reason;
+  }
+
   /** The run was cancelled, for `reason`: what it kept is recorded; the caller rethrows the cancel. */
   cancelled(reason: string): void {
     this.end({ status: 'cancelled', reason, kept: { ...this.kept, epochsDone: this.progress.epoch } });

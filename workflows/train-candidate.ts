@@ -81,7 +81,7 @@ export async function trainCandidate(
     );
   };
   const onChange = () => run.trialsChanged();
-  const stop = new TrialStop();
+  const stop = new TrialStop((reason) => run.stopRequested(reason));
   const start = <T>(entry: TrialProgress, trainIt: () => Promise<T>) => stop.start(entry, trainIt);
   try {
     const { best, result } = tpe

@@ -16,10 +16,12 @@ export class TrialStop {
   private trainingOver = false;
   private readonly waiting = new Map<TrialProgress, CancellationScope>();
 
-  constructor() {
+  /** `onStop` hears the stop's reason, for the run's outcome. */
+  constructor(onStop: (reason: string) => void = () => undefined) {
     setHandler(cancelAfterTrialSignal, async (args) => {
       if (this.reason !== undefined) return;
       this.reason = args.reason ?? 'cancelled after the current trial';
+      onStop(this.reason);
       for (const [entry, scope] of this.waiting) if (entry.status === 'queued') scope.cancel();
       if (this.trainingOver) await requestRunCancellation();
     });

@@ -8,6 +8,7 @@ import { retrainWorkflow } from '../../workflows';
 import { eventually } from '../helpers/eventually';
 import { heartbeatUntil } from '../helpers/heartbeat-until';
 import { passingActivities, stubWorkers, type StubWorkers } from '../helpers/stub-workers';
+import { OUTCOME_MEMO } from '../../common/retrain';
 
 describe('cancel after the current trial (a job table row set to cancelled)', () => {
   let env: StubWorkers;
@@ -73,7 +74,12 @@ describe('cancel after the current trial (a job table row set to cancelled)', ()
     );
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     expect((failure as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
-    expect((await handle.describe()).status.name).toBe('CANCELLED');
+    const description = await handle.describe();
+    expect(description.status.name).toBe('CANCELLED');
+    expect(description.memo?.[OUTCOME_MEMO]).toMatchObject({
+      status: 'cancelled',
+      reason: 'training_jobs row set to cancelled',
+    });
     expect(finished).toEqual([1]);
     expect(cancelled.sort()).toEqual([2, 3]);
     expect(registered).toBe(false);
