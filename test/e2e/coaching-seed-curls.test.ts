@@ -167,7 +167,18 @@ describe("FinCoach's documented curls, verbatim, against retrain's /coaching/con
         version: expect.any(String),
       });
       const version = done.version!;
-      expectHistory(await curl(history!), jobId, version);
+      // The history reads Temporal visibility, which lists an ended run a moment later, and the suite's
+      // other files end runs in the same namespace: ask again (the same curl) until ours is listed.
+      const listed = await eventually(
+        'the run in the training history',
+        async () => {
+          const answer = await curl(history!);
+          const events = (answer.body as { training_history?: { id: unknown }[] }).training_history ?? [];
+          return events.some((event) => event.id === jobId) && answer;
+        },
+        60_000,
+      );
+      expectHistory(listed, jobId, version);
       await expectVersions(await curl(versions!), version);
 
       // The documentation's placeholder, as curl sends it ({event_id} is a one-word glob): no such event.
@@ -210,7 +221,18 @@ describe("FinCoach's documented curls, verbatim, against retrain's /coaching/con
       const jobId = expectTrigger(await curl(trigger!));
       const done = await ended(jobId);
       expect(done).toMatchObject({ status: 'completed', error_message: null, training_event_id: jobId });
-      expectHistory(await curl(history!), jobId, done.version!);
+      // The history reads Temporal visibility, which lists an ended run a moment later, and the suite's
+      // other files end runs in the same namespace: ask again (the same curl) until ours is listed.
+      const listed = await eventually(
+        'the run in the training history',
+        async () => {
+          const answer = await curl(history!);
+          const events = (answer.body as { training_history?: { id: unknown }[] }).training_history ?? [];
+          return events.some((event) => event.id === jobId) && answer;
+        },
+        60_000,
+      );
+      expectHistory(listed, jobId, done.version!);
       await expectVersions(await curl(versions!), done.version!);
     });
   });
