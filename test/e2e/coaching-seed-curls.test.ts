@@ -113,6 +113,20 @@ describe("FinCoach's documented curls, verbatim, against retrain's /coaching/con
       performance_metrics: { mae: expect.any(Number) },
     });
   };
+  /**
+   * The history curl's answer once it lists `jobId`: the history reads Temporal visibility, which
+   * lists an ended run a moment later, and the suite's other files end runs in the same namespace.
+   */
+  const historyListing = (command: string, jobId: string) =>
+    eventually(
+      'the run in the training history',
+      async () => {
+        const answer = await curl(command);
+        const events = (answer.body as { training_history?: { id: unknown }[] }).training_history ?? [];
+        return events.some((event) => event.id === jobId) && answer;
+      },
+      60_000,
+    );
   /** The model's versions are listed, `version` among them, and the one `production` names is the one active. */
   const expectVersions = async (answer: CurlAnswer, version: string) => {
     expect(answer.status).toBe(200);
@@ -167,18 +181,7 @@ describe("FinCoach's documented curls, verbatim, against retrain's /coaching/con
         version: expect.any(String),
       });
       const version = done.version!;
-      // The history reads Temporal visibility, which lists an ended run a moment later, and the suite's
-      // other files end runs in the same namespace: ask again (the same curl) until ours is listed.
-      const listed = await eventually(
-        'the run in the training history',
-        async () => {
-          const answer = await curl(history!);
-          const events = (answer.body as { training_history?: { id: unknown }[] }).training_history ?? [];
-          return events.some((event) => event.id === jobId) && answer;
-        },
-        60_000,
-      );
-      expectHistory(listed, jobId, version);
+      expectHistory(await historyListing(history!, jobId), jobId, version);
       await expectVersions(await curl(versions!), version);
 
       // The documentation's placeholder, as curl sends it ({event_id} is a one-word glob): no such event.
@@ -221,18 +224,7 @@ describe("FinCoach's documented curls, verbatim, against retrain's /coaching/con
       const jobId = expectTrigger(await curl(trigger!));
       const done = await ended(jobId);
       expect(done).toMatchObject({ status: 'completed', error_message: null, training_event_id: jobId });
-      // The history reads Temporal visibility, which lists an ended run a moment later, and the suite's
-      // other files end runs in the same namespace: ask again (the same curl) until ours is listed.
-      const listed = await eventually(
-        'the run in the training history',
-        async () => {
-          const answer = await curl(history!);
-          const events = (answer.body as { training_history?: { id: unknown }[] }).training_history ?? [];
-          return events.some((event) => event.id === jobId) && answer;
-        },
-        60_000,
-      );
-      expectHistory(listed, jobId, done.version!);
+      expectHistory(await historyListing(history!, jobId), jobId, done.version!);
       await expectVersions(await curl(versions!), done.version!);
     });
   });
