@@ -65,7 +65,8 @@ interface Joined {
  * The live error of each version of `spec`'s model: its logged predictions joined with the actuals
  * the buffer received since. A prediction's target is the row at its `for` time (models with a
  * frequency) or the entity's record `horizon` records after its newest input row. Of several
- * answers for one (version, entity, target) the latest counts. Rows count when the actual and the
+ * answers for one (version, entity, target) the first counts: a later /predict with past timestamps
+ * (anyone's, once the actual is known) cannot rewrite the live figures or the triggers read from them. Rows count when the actual and the
  * last value (the target at the newest input row) are both in the buffer, so model and baselines
  * are scored on the same rows; `sameHourDayBefore` falls back to the last value as in validation.
  */
@@ -150,7 +151,7 @@ async function joinActuals(spec: ModelSpec, predictions: string, actuals: string
   const sql = `
     WITH p AS (
       SELECT version, entity, time, "for", value, predicted_at FROM ${predictions}
-      QUALIFY row_number() OVER (PARTITION BY version, entity, coalesce("for", time) ORDER BY predicted_at DESC) = 1
+      QUALIFY row_number() OVER (PARTITION BY version, entity, coalesce("for", time) ORDER BY predicted_at, value) = 1
     ),
     b AS (
       SELECT ${e}::VARCHAR AS entity, ${t}::TIMESTAMP AS ts, ${y}::DOUBLE AS y,

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LiveReport } from '../monitoring/live-metrics';
+import { PREDICTION_LOG_FAULT_KINDS, type PredictionLogFaults } from '../storage/prediction-log-faults';
 
 /** Predict latency bounds, seconds: a millisecond to a slow five-second batch. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -51,6 +52,14 @@ export class ServingMetrics {
     labelNames: ['model'] as const,
     registers: [this.registry],
   });
+  private readonly predictionLogFaultSource: { faults?: PredictionLogFaults } = {};
+  private readonly predictionLogFaults = new Counter({
+    name: 'retrain_prediction_log_faults_total',
+    help: 'Faults the prediction log met and contained: journal writes that failed (a full disk), journals that failed to turn into Parquet, torn journal lines cut.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+    collect: collectFaults(this.predictionLogFaultSource),
+  });
   private readonly liveError = new Gauge({
     name: 'retrain_live_error',
     help: 'Live figures of each version over the monitor window: logged predictions against the actuals ingested since.',
@@ -88,6 +97,11 @@ export class ServingMetrics {
           this.liveError.set({ model: report.model, version: v.version, metric }, value);
   }
 
+  /** Serves the faults of the prediction log this server records to. */
+  watchPredictionLog(faults: PredictionLogFaults): void {
+    this.predictionLogFaultSource.faults = faults;
+  }
+
   predictionLogFailed(model: string): void {
     this.predictionLogFailures.inc({ model });
   }
@@ -103,4 +117,13 @@ export class ServingMetrics {
   render(): Promise<string> {
     return this.registry.metrics();
   }
+}
+
+/** Reads the prediction log's fault counts at each scrape (the log lives in storage/, which has no registry). */
+function collectFaults(source: { faults?: PredictionLogFaults }): (this: Counter<'kind'>) => void {
+  return function (this: Counter<'kind'>) {
+    if (!source.faults) return;
+    this.reset();
+    for (const kind of PREDICTION_LOG_FAULT_KINDS) this.inc({ kind }, source.faults.count(kind));
+  };
 }

@@ -5,6 +5,7 @@ import type { Preprocessing } from '../common/artefacts';
 import { SINGLE_ENTITY } from '../common/model-inputs';
 import { argmax } from '../ml/metrics';
 import type { PredictionLog } from '../storage/prediction-log';
+import { PredictionLogWriteError } from '../storage/prediction-log-faults';
 import { buildFeatures, ModelRowsBodySchema, type FeatureBatch } from './features';
 import { NO_VERSION_LABEL, type ServingMetrics } from './metrics';
 import { PredictFeed, type PredictFeedOptions } from './predict-feed';
@@ -145,6 +146,7 @@ function logPredictions(
   }));
   void log.record(records).catch((err: unknown) => {
     metrics.predictionLogFailed(slot.model);
-    logger.error({ err }, 'prediction log write failed');
+    // A journal write that failed is logged by the log itself, once per burst.
+    if (!(err instanceof PredictionLogWriteError)) logger.error({ err }, 'prediction log write failed');
   });
 }

@@ -71,6 +71,7 @@ export function createServer(opts: ServerOptions): InferenceServer {
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler(ERROR_TABLE, bodyLimit));
   const metrics = new ServingMetrics();
+  if (opts.predictionLog) metrics.watchPredictionLog(opts.predictionLog.faults);
   const pool = new ModelPool(opts.registry, metrics);
   let startup: StartupReport | undefined;
   app.addHook('onClose', async () => pool.close());

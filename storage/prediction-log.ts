@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import pino from 'pino';
 import { sqlString, withDuckDb } from './duckdb';
+import { type FaultLogger, PredictionLogFaults, PredictionLogWriteError } from './prediction-log-faults';
+import { trimTornTail } from './prediction-log-tail';
 
 /** One /predict answer as the log keeps it. */
 export interface PredictionRecord {
@@ -31,6 +34,8 @@ export interface PredictionLogOptions {
   orphanMs?: number;
   /** Draws the sample; injectable for tests. @default Math.random */
   random?: () => number;
+  /** Where faults are logged, once per burst. @default a pino logger named `prediction-log` */
+  logger?: FaultLogger;
 }
 
 const JOURNALS = '.journal';
@@ -49,6 +54,11 @@ const COLUMNS = `{'model': 'VARCHAR', 'version': 'VARCHAR', 'entity': 'VARCHAR',
  * SIGKILL loses: what was recorded but not yet handed to the kernel (`record` resolves once it
  * is; /predict does not wait for that, see serving/server.ts); an OS crash can lose what the kernel
  * had not written back (no fsync per answer). A graceful close loses nothing.
+ *
+ * No fault of the log stops the process that serves: a journal write that fails (a full disk:
+ * ENOSPC, EFBIG) drops that journal, its `record` calls reject and the next answers start a new one;
+ * a turn that fails leaves its journal, which is retried as an orphan; a torn last line is cut. Each
+ * is counted in {@link faults} and logged once per burst.
  */
 export class PredictionLog {
   private journal: fsSync.WriteStream | undefined;
@@ -57,30 +67,46 @@ export class PredictionLog {
   private timer: NodeJS.Timeout | undefined;
   private turning: Promise<void> = Promise.resolve();
   private closed = false;
+  /** The faults met so far, by kind (served as `retrain_prediction_log_faults_total`). */
+  readonly faults: PredictionLogFaults;
 
   private constructor(
     readonly dir: string,
-    private readonly options: Required<PredictionLogOptions>,
-  ) {}
+    private readonly options: Required<Omit<PredictionLogOptions, 'logger'>>,
+    logger: FaultLogger,
+  ) {
+    this.faults = new PredictionLogFaults(logger);
+  }
 
   /** Opens the log under `dir`, first turning the journals of processes that died into Parquet. */
   static async open(dir: string, options: PredictionLogOptions = {}): Promise<PredictionLog> {
     const sample = options.sample ?? 1;
     if (!(sample >= 0 && sample <= 1)) throw new RangeError(`sample must be between 0 and 1, not ${sample}`);
-    const log = new PredictionLog(dir, {
-      sample,
-      flushMs: options.flushMs ?? 5000,
-      orphanMs: options.orphanMs ?? 30_000,
-      random: options.random ?? Math.random,
-    });
+    const log = new PredictionLog(
+      dir,
+      {
+        sample,
+        flushMs: options.flushMs ?? 5000,
+        orphanMs: options.orphanMs ?? 30_000,
+        random: options.random ?? Math.random,
+      },
+      options.logger ?? pino({ name: 'prediction-log' }),
+    );
     await fs.mkdir(path.join(dir, JOURNALS), { recursive: true });
     await log.recoverOrphans();
-    log.timer = setInterval(() => void log.rotate(), log.options.flushMs);
+    // Each tick also retries the journals a failed write or turn left behind, once they are orphans.
+    log.timer = setInterval(() => {
+      void log.rotate();
+      log.turning = log.turning.then(() => log.recoverOrphans());
+    }, log.options.flushMs);
     log.timer.unref();
     return log;
   }
 
-  /** Appends the sampled records to the journal; resolves once they are written. */
+  /**
+   * Appends the sampled records to the journal; resolves once they are written, rejects with
+   * {@link PredictionLogWriteError} (counted and logged here) when the write failed.
+   */
   record(records: PredictionRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the prediction log is closed'));
     const kept =
@@ -89,7 +115,16 @@ export class PredictionLog {
     const text = kept.map((r) => JSON.stringify(r)).join('\n') + '\n';
     const journal = this.openJournal();
     this.pending += kept.length;
-    return new Promise((resolve, reject) => journal.write(text, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) =>
+      journal.write(text, (err) => {
+        if (!err) return resolve();
+        this.faults.report('write', err, {
+          journal: path.basename(journal.path.toString()),
+          records: kept.length,
+        });
+        reject(new PredictionLogWriteError(err));
+      }),
+    );
   }
 
   /** Turns what the journal holds into Parquet now. */
@@ -113,9 +148,21 @@ export class PredictionLog {
   private openJournal(): fsSync.WriteStream {
     if (!this.journal) {
       this.journalPath = path.join(this.dir, JOURNALS, `${randomUUID()}${JOURNAL_SUFFIX}`);
-      this.journal = fsSync.createWriteStream(this.journalPath, { flags: 'a' });
+      const journal = fsSync.createWriteStream(this.journalPath, { flags: 'a' });
+      journal.on('error', () => this.journalFailed(journal));
+      this.journal = journal;
     }
     return this.journal;
+  }
+
+  /**
+   * Drops a journal whose stream failed (its pending writes reject, and are counted, on their own):
+   * what it holds is turned once it is an orphan.
+   */
+  private journalFailed(journal: fsSync.WriteStream): void {
+    if (this.journal !== journal) return;
+    this.journal = undefined;
+    this.pending = 0;
   }
 
   /** Closes the current journal (new records go to a new one) and turns it; one turn at a time. */
@@ -130,8 +177,12 @@ export class PredictionLog {
       journal.end(resolve);
     });
     this.turning = this.turning.then(async () => {
-      await ended;
-      await this.turn(file);
+      try {
+        await ended;
+        await this.turn(file);
+      } catch (err) {
+        this.faults.report('turn', err, { journal: path.basename(file) });
+      }
     });
     return this.turning;
   }
@@ -139,6 +190,15 @@ export class PredictionLog {
   /** Writes one journal as Parquet files (one per model and day) named after it, then removes it. */
   private async turn(journal: string): Promise<void> {
     const id = path.basename(journal).split('.')[0] as string;
+    const torn = await trimTornTail(journal);
+    if (torn > 0)
+      this.faults.report('torn_line', new Error(`cut a torn last line of ${torn} bytes`), {
+        journal: path.basename(journal),
+      });
+    if ((await fs.stat(journal)).size === 0) {
+      await fs.rm(journal, { force: true });
+      return;
+    }
     const staging = path.join(this.dir, JOURNALS, `staging-${id}`);
     await fs.rm(staging, { recursive: true, force: true });
     await withDuckDb(async (conn) => {
@@ -172,7 +232,7 @@ export class PredictionLog {
    */
   private async recoverOrphans(): Promise<void> {
     const dir = path.join(this.dir, JOURNALS);
-    for (const name of await fs.readdir(dir)) {
+    for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
       if (!name.endsWith(JOURNAL_SUFFIX)) continue;
       const file = path.join(dir, name);
       const stat = await fs.stat(file).catch(() => undefined);
@@ -184,9 +244,13 @@ export class PredictionLog {
       } catch {
         continue; // Another process claimed it first.
       }
-      const now = new Date();
-      await fs.utimes(claimed, now, now);
-      await this.turn(claimed);
+      try {
+        const now = new Date();
+        await fs.utimes(claimed, now, now);
+        await this.turn(claimed);
+      } catch (err) {
+        this.faults.report('turn', err, { journal: name });
+      }
     }
   }
 }

@@ -74,8 +74,8 @@ beforeAll(async () => {
   });
   await predictionLog.record([
     answer('v1', 0, 11.5), // actual 11: error 0.5; last value 10: error 1
-    answer('v1', 2, 99, at(29)), // superseded by the later answer for the same target
-    answer('v1', 2, 12), // actual 13: error 1; last 12: error 1
+    answer('v1', 2, 12, at(29)), // actual 13: error 1; last 12: error 1
+    answer('v1', 2, 99), // a later answer for the same target (past timestamps): not scored
     answer('v1', 24, 36), // actual 35: error 1; last 34: error 1; day before (h1 = 11): error 24
     answer('v1', 26, 40), // h27 has not arrived: not scored
     answer('v2', 3, 13), // actual 14: error 1
