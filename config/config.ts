@@ -49,6 +49,8 @@ const EnvSchema = z.object({
   RETRAIN_PREDICTION_LOG_DIR: z.string().min(1).default('.data/predictions'),
   /** Share of /predict answers the prediction log records; 0 turns it off. */
   RETRAIN_PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(1),
+  /** Days the prediction log keeps answers, by the UTC day they were given. */
+  RETRAIN_PREDICTION_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(30),
   S3_ENDPOINT: z.url().optional(),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
@@ -146,7 +148,7 @@ export interface Config {
   store: string;
   bufferDir: string;
   /** Where the inference server records its answers, and the share it records (0: none). */
-  predictionLog: { dir: string; sample: number };
+  predictionLog: { dir: string; sample: number; retentionDays: number };
   s3: { endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string };
   /** Undefined only when neither RETRAIN_API_KEY nor `.data/api-key` exists. */
   apiKey?: string;
@@ -232,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     predictionLog: {
       dir: path.resolve(cwd, e.RETRAIN_PREDICTION_LOG_DIR),
       sample: e.RETRAIN_PREDICTION_LOG_SAMPLE,
+      retentionDays: e.RETRAIN_PREDICTION_LOG_RETENTION_DAYS,
     },
     s3: {
       endpoint: e.S3_ENDPOINT,

@@ -20,7 +20,10 @@ async function main(): Promise<void> {
   const ingestor = new Ingestor(registry, writer);
   const predictionLog =
     config.predictionLog.sample > 0
-      ? await PredictionLog.open(config.predictionLog.dir, { sample: config.predictionLog.sample })
+      ? await PredictionLog.open(config.predictionLog.dir, {
+          sample: config.predictionLog.sample,
+          retentionDays: config.predictionLog.retentionDays,
+        })
       : undefined;
   // Predictions do not need Temporal: without it only the training routes are unavailable (503).
   const temporal = await connectClient(config).catch((err: unknown) => err as Error);

@@ -1,7 +1,15 @@
-/** What went wrong in the prediction log: a journal write, a journal turned into Parquet, a torn line cut. */
-export type PredictionLogFaultKind = 'write' | 'turn' | 'torn_line';
+/**
+ * What went wrong in the prediction log: a journal write, a journal turned into Parquet, a torn line
+ * cut, expired days dropped.
+ */
+export type PredictionLogFaultKind = 'write' | 'turn' | 'torn_line' | 'retention';
 
-export const PREDICTION_LOG_FAULT_KINDS: readonly PredictionLogFaultKind[] = ['write', 'turn', 'torn_line'];
+export const PREDICTION_LOG_FAULT_KINDS: readonly PredictionLogFaultKind[] = [
+  'write',
+  'turn',
+  'torn_line',
+  'retention',
+];
 
 /** The logger the faults go to (pino's shape). */
 export interface FaultLogger {

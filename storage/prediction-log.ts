@@ -5,6 +5,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { sqlString, withDuckDb } from './duckdb';
 import { type FaultLogger, PredictionLogFaults, PredictionLogWriteError } from './prediction-log-faults';
+import { dropExpiredDays } from './prediction-log-retention';
 import { trimTornTail } from './prediction-log-tail';
 
 /** One /predict answer as the log keeps it. */
@@ -34,6 +35,12 @@ export interface PredictionLogOptions {
   orphanMs?: number;
   /** Draws the sample; injectable for tests. @default Math.random */
   random?: () => number;
+  /**
+   * Answers are kept this many days after the UTC day they were given
+   * (`RETRAIN_PREDICTION_LOG_RETENTION_DAYS`); older days are dropped at open and every hour.
+   * @default 30
+   */
+  retentionDays?: number;
   /** Where faults are logged, once per burst. @default a pino logger named `prediction-log` */
   logger?: FaultLogger;
 }
@@ -41,6 +48,7 @@ export interface PredictionLogOptions {
 const JOURNALS = '.journal';
 const JOURNAL_SUFFIX = '.jsonl';
 const CLAIMED_INFIX = '.recovering-';
+const RETENTION_EVERY_MS = 3_600_000;
 const COLUMNS = `{'model': 'VARCHAR', 'version': 'VARCHAR', 'entity': 'VARCHAR', 'time': 'BIGINT',
   'for': 'BIGINT', 'value': 'DOUBLE', 'label': 'INTEGER', 'predictedAt': 'BIGINT'}`;
 
@@ -67,6 +75,7 @@ export class PredictionLog {
   private timer: NodeJS.Timeout | undefined;
   private turning: Promise<void> = Promise.resolve();
   private closed = false;
+  private retainedAt = 0;
   /** The faults met so far, by kind (served as `retrain_prediction_log_faults_total`). */
   readonly faults: PredictionLogFaults;
 
@@ -82,6 +91,9 @@ export class PredictionLog {
   static async open(dir: string, options: PredictionLogOptions = {}): Promise<PredictionLog> {
     const sample = options.sample ?? 1;
     if (!(sample >= 0 && sample <= 1)) throw new RangeError(`sample must be between 0 and 1, not ${sample}`);
+    const retentionDays = options.retentionDays ?? 30;
+    if (!(Number.isInteger(retentionDays) && retentionDays >= 1))
+      throw new RangeError(`retentionDays must be a whole number of days, at least 1, not ${retentionDays}`);
     const log = new PredictionLog(
       dir,
       {
@@ -89,15 +101,20 @@ export class PredictionLog {
         flushMs: options.flushMs ?? 5000,
         orphanMs: options.orphanMs ?? 30_000,
         random: options.random ?? Math.random,
+        retentionDays,
       },
       options.logger ?? pino({ name: 'prediction-log' }),
     );
     await fs.mkdir(path.join(dir, JOURNALS), { recursive: true });
     await log.recoverOrphans();
+    await log.dropExpired();
     // Each tick also retries the journals a failed write or turn left behind, once they are orphans.
     log.timer = setInterval(() => {
       void log.rotate();
-      log.turning = log.turning.then(() => log.recoverOrphans());
+      log.turning = log.turning.then(async () => {
+        await log.recoverOrphans();
+        if (Date.now() - log.retainedAt >= RETENTION_EVERY_MS) await log.dropExpired();
+      });
     }, log.options.flushMs);
     log.timer.unref();
     return log;
@@ -143,6 +160,16 @@ export class PredictionLog {
   /** The Parquet files of a model, as a DuckDB relation, or undefined while it has none. */
   source(model: string): Promise<string | undefined> {
     return predictionLogReader(this.dir).source(model);
+  }
+
+  /** Drops the days past retention; a failure is a fault, retried at the next hour. */
+  private async dropExpired(): Promise<void> {
+    this.retainedAt = Date.now();
+    try {
+      await dropExpiredDays(this.dir, this.options.retentionDays);
+    } catch (err) {
+      this.faults.report('retention', err);
+    }
   }
 
   private openJournal(): fsSync.WriteStream {

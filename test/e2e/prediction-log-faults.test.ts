@@ -48,7 +48,7 @@ const record = (model: string, i: number) => ({
   for: null,
   value: i,
   label: null,
-  predictedAt: 1_700_000_000_000,
+  predictedAt: Date.now(),
 });
 
 describe('the prediction log under faults', { timeout: 120_000 }, () => {
