@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveMetrics } from '../../monitoring/live-metrics';
-import { ModelSpecSchema } from '../../common/model-spec';
 import { selectBackend } from '../../ml/backend';
 import { DataBuffer } from '../../storage/buffer';
 import { withDuckDb } from '../../storage/duckdb';
@@ -12,6 +11,7 @@ import { FileBlobStore } from '../../storage/file-store';
 import { PredictionLog } from '../../storage/prediction-log';
 import { ModelRegistry } from '../../storage/registry';
 import { createServer } from '../../serving/server';
+import { hourlySpec, seedHourlyActuals } from '../helpers/live-buffer';
 import { publishVersion, smallModel } from '../helpers/models';
 
 const HOUR = 3_600_000;
@@ -30,27 +30,10 @@ afterAll(async () => {
 
 describe('live figures', () => {
   it('score the first answer for a target: a /predict with past timestamps does not change them', async () => {
-    const spec = ModelSpecSchema.parse({
-      name: `first-${randomUUID().slice(0, 8)}`,
-      task: 'forecast',
-      timeColumn: 'ts',
-      entityColumn: 'host',
-      features: ['y'],
-      target: 'y',
-      lookback: 1,
-      frequency: '1h',
-    });
+    const spec = hourlySpec(`first-${randomUUID().slice(0, 8)}`);
     const buffer = new DataBuffer(path.join(dir, 'buffer'));
     // Host a: y = 10 + h at hours 0-5.
-    const values = [0, 1, 2, 3, 4, 5].map(
-      (h) => `(TIMESTAMP '2024-01-01' + INTERVAL ${h} HOUR, 'a', ${10 + h}::DOUBLE)`,
-    );
-    await withDuckDb((conn) =>
-      buffer.appendQuery(conn, spec.name, `SELECT * FROM (VALUES ${values.join(', ')}) v(ts, host, y)`, {
-        timeColumn: 'ts',
-        entityColumn: 'host',
-      }),
-    );
+    await seedHourlyActuals(buffer, spec.name, [0, 1, 2, 3, 4, 5]);
     const registry = new ModelRegistry(new FileBlobStore(path.join(dir, 'store')));
     await registry.saveSpec(spec);
     await publishVersion(registry, spec, 'v1', { net: smallModel(spec, 1) });

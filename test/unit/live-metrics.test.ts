@@ -5,15 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveMetrics } from '../../monitoring/live-metrics';
 import { createMeasureTriggers } from '../../activities/measure-triggers';
 import { evaluateTriggers, TriggersSchema } from '../../common/triggers';
-import { ModelSpecSchema } from '../../common/model-spec';
 import { populationStability } from '../../ml/metrics';
 import { DataBuffer } from '../../storage/buffer';
-import { withDuckDb } from '../../storage/duckdb';
 import { FileBlobStore } from '../../storage/file-store';
 import { PredictionLog } from '../../storage/prediction-log';
 import { ModelRegistry } from '../../storage/registry';
 import { createServer } from '../../serving/server';
 import { loadConfig } from '../../config/config';
+import { hourlySpec, seedHourlyActuals } from '../helpers/live-buffer';
 import { publishVersion, smallModel } from '../helpers/models';
 import { cliWith } from '../helpers/run-cli';
 
@@ -21,16 +20,7 @@ const HOUR = 3_600_000;
 const T0 = Date.UTC(2024, 0, 1);
 const at = (h: number) => T0 + h * HOUR;
 
-const spec = ModelSpecSchema.parse({
-  name: 'live',
-  task: 'forecast',
-  timeColumn: 'ts',
-  entityColumn: 'host',
-  features: ['y'],
-  target: 'y',
-  lookback: 1,
-  frequency: '1h',
-});
+const spec = hourlySpec('live');
 
 let dir: string;
 let deps: Parameters<typeof liveMetrics>[0];
@@ -40,14 +30,7 @@ beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-live-'));
   const buffer = new DataBuffer(path.join(dir, 'buffer'));
   // Host a: y = 10 + h at hours 0-5 and 24-26 (the next day), so h25's day before is h1.
-  const hours = [0, 1, 2, 3, 4, 5, 24, 25, 26];
-  const values = hours.map((h) => `(TIMESTAMP '2024-01-01' + INTERVAL ${h} HOUR, 'a', ${10 + h}::DOUBLE)`);
-  await withDuckDb((conn) =>
-    buffer.appendQuery(conn, spec.name, `SELECT * FROM (VALUES ${values.join(', ')}) v(ts, host, y)`, {
-      timeColumn: 'ts',
-      entityColumn: 'host',
-    }),
-  );
+  await seedHourlyActuals(buffer, spec.name, [0, 1, 2, 3, 4, 5, 24, 25, 26]);
   const registry = new ModelRegistry(new FileBlobStore(path.join(dir, 'store')));
   await registry.saveSpec(spec);
   // v1 was trained on hours 0-5: hours 24-26 arrived since.
