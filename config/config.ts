@@ -104,6 +104,17 @@ const EnvSchema = z.object({
   RETRAIN_DEFAULT_MODEL: ModelNameSchema.optional(),
   /** `true`: the FinCoach routes (/coaching/continuous-learning/...) answer without X-API-Key; logged as a warning. */
   RETRAIN_COACHING_ROUTES_OPEN: z.enum(['true', 'false']).default('false'),
+  /** Comma list of the models the FinCoach routes' status and history list; absent: every model. */
+  RETRAIN_COACHING_MODELS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((m) => m.trim())
+        .filter((m) => m !== ''),
+    )
+    .pipe(z.array(ModelNameSchema).min(1))
+    .optional(),
   RETRAIN_LOG_FORMAT: z.enum(LOG_FORMATS).optional(),
   RETRAIN_LOG_LEVEL: LogLevelSchema.optional(),
   /** The retraining worker's name for it; RETRAIN_LOG_LEVEL wins. */
@@ -194,6 +205,8 @@ export interface Config {
   defaultModel?: string;
   /** `RETRAIN_COACHING_ROUTES_OPEN`: the FinCoach routes take requests without the API key (an explicit opt-in). */
   coachingRoutesOpen: boolean;
+  /** `RETRAIN_COACHING_MODELS`. */
+  coachingModels?: string[];
   /** The Temporal Web UI, for the dashboard's links. */
   temporalUiUrl: string;
   /** `retrain bridge redis`: its Redis (else the events'), the stream prefix, its metrics port (0: off). */
@@ -273,6 +286,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logLevel: e.RETRAIN_LOG_LEVEL ?? e.LOG_LEVEL ?? 'info',
     defaultModel: e.RETRAIN_DEFAULT_MODEL,
     coachingRoutesOpen: e.RETRAIN_COACHING_ROUTES_OPEN === 'true',
+    ...(e.RETRAIN_COACHING_MODELS ? { coachingModels: e.RETRAIN_COACHING_MODELS } : {}),
     temporalUiUrl: e.RETRAIN_TEMPORAL_UI_URL.replace(/\/$/, ''),
     bridge: {
       redisUrl: e.RETRAIN_BRIDGE_REDIS_URL ?? e.RETRAIN_EVENTS_REDIS_URL ?? e.REDIS_URL,

@@ -41,6 +41,8 @@ const StartSchema = z
   })
   .strict();
 const RunParamsSchema = z.object({ workflowId: z.string().min(1) });
+/** `?model=`: only that model's runs. */
+const RunsQuerySchema = z.object({ model: ModelNameSchema.optional() });
 
 /** The dashboard's runs: recent ones with progress, one with its loss curve, start and cancel (behind the key). */
 export const dashboardRunRoutes: FastifyPluginAsync<DashboardRunOptions> = async (app, opts) => {
@@ -51,9 +53,9 @@ export const dashboardRunRoutes: FastifyPluginAsync<DashboardRunOptions> = async
   };
   const routes = app.withTypeProvider<ZodTypeProvider>();
 
-  routes.get('/api/runs', async () => {
+  routes.get('/api/runs', { schema: { querystring: RunsQuerySchema } }, async (req) => {
     const { client } = backend();
-    const runs = await listRuns(client, { limit: RECENT_RUNS });
+    const runs = await listRuns(client, { limit: RECENT_RUNS, ...req.query });
     return Promise.all(
       runs.map(async (run) => {
         const status =

@@ -38,6 +38,7 @@ async function main(): Promise<void> {
         : { client: temporal.client, taskQueue: config.taskQueue, buffer },
     defaultModel: config.defaultModel,
     coachingRoutesOpen: config.coachingRoutesOpen,
+    ...(config.coachingModels ? { coachingModels: config.coachingModels } : {}),
     dashboard: {
       temporalUiUrl: config.temporalUiUrl,
       namespace: config.temporal.namespace,

@@ -36,6 +36,8 @@ export interface ServerOptions {
   defaultModel?: string;
   /** `RETRAIN_COACHING_ROUTES_OPEN`: FinCoach's routes answer without the API key (logged as a warning). @default false */
   coachingRoutesOpen?: boolean;
+  /** The models the FinCoach routes' overviews list (`RETRAIN_COACHING_MODELS`); absent: every model. */
+  coachingModels?: readonly string[];
   /** Bodies of `POST /predict` and the admin routes above this are answered 413 naming the limit. @default 8 MiB */
   bodyLimitBytes?: number;
   /** The same for `POST /ingest`. @default 16 MiB */
@@ -104,7 +106,13 @@ export function createServer(opts: ServerOptions): InferenceServer {
   });
   void app.register(coachingRoutes, {
     prefix: '/coaching/continuous-learning',
-    ...{ registry, apiKey, temporal: opts.temporal, open: opts.coachingRoutesOpen },
+    ...{
+      registry,
+      apiKey,
+      temporal: opts.temporal,
+      open: opts.coachingRoutesOpen,
+      models: opts.coachingModels,
+    },
   });
 
   return {

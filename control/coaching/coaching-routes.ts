@@ -23,6 +23,8 @@ export interface CoachingOptions {
   open?: boolean;
   /** Without it (Temporal unreachable at start-up) the routes over runs answer 503. */
   temporal?: TrainingBackend;
+  /** `RETRAIN_COACHING_MODELS`: the models the overviews (status, history) list. @default every model */
+  models?: readonly string[];
 }
 
 /** A model name or one of its aliases; never a path. */
@@ -67,7 +69,7 @@ export const coachingRoutes: FastifyPluginAsync<CoachingOptions> = async (app, o
         request.body?.priority,
       ),
   );
-  routes.get('/training-status', () => trainingStatus(backend().client));
+  routes.get('/training-status', () => trainingStatus(backend().client, opts.models));
   routes.get('/training-job/:job_id', { schema: { params: JobParams } }, (request) =>
     trainingJob(backend().client, request.params.job_id),
   );
@@ -78,7 +80,7 @@ export const coachingRoutes: FastifyPluginAsync<CoachingOptions> = async (app, o
     modelVersions(registry, request.query.model_type),
   );
   routes.get('/training-history', { schema: { querystring: HistoryQuery } }, (request) =>
-    trainingHistory(backend().client, registry, request.query),
+    trainingHistory(backend().client, registry, request.query, opts.models),
   );
   routes.get('/validation-results/:training_event_id', { schema: { params: EventParams } }, (request) =>
     validationResults(backend().client, registry, request.params.training_event_id),

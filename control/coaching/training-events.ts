@@ -4,7 +4,7 @@ import type { ModelMetadata } from '../../common/artefacts';
 import { resolveModelName } from '../../storage/model-aliases';
 import type { ModelRegistry } from '../../storage/registry';
 import { coachingJob, coachingStatus, errorOf, type CoachingRun } from './coaching-job';
-import { coachingRun, coachingRuns } from './coaching-runs';
+import { coachingRun, coachingRuns, type CoachingScope } from './coaching-runs';
 import { modelPath, versionMetadata } from './model-versions';
 
 /** A run's figures as a FinCoach training event carries them, and the gate's structured ones. */
@@ -55,10 +55,12 @@ export async function trainingHistory(
   client: Client,
   registry: ModelRegistry,
   { limit, model_type: modelType }: { limit: number; model_type?: string | undefined },
+  scope?: CoachingScope,
 ) {
   const model = modelType ? (await resolveModelName(registry, modelType)).name : undefined;
   const runs = await coachingRuns(client, {
     model,
+    scope,
     limit,
     keep: (run) => coachingStatus(run) !== 'queued',
   });

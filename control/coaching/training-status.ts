@@ -1,19 +1,19 @@
 import type { Client } from '@temporalio/client';
 
 import { coachingJob, coachingStatus } from './coaching-job';
-import { coachingRun, coachingRuns, runningRuns } from './coaching-runs';
+import { coachingRun, coachingRuns, runningRuns, type CoachingScope } from './coaching-runs';
 
 /** How many ended jobs `GET /training-status` lists, as FinCoach's orchestrator kept. */
 const RECENT_ENDED = 10;
 
 /**
  * `GET /training-status`: FinCoach's overview of every job, `active` (training), `queued` and the
- * latest ended ones (its `completed` list, failures included), over every model.
+ * latest ended ones (its `completed` list, failures included), over every model in scope.
  */
-export async function trainingStatus(client: Client) {
+export async function trainingStatus(client: Client, scope?: CoachingScope) {
   const [running, ended] = await Promise.all([
-    runningRuns(client),
-    coachingRuns(client, { clause: `ExecutionStatus != 'Running'`, limit: RECENT_ENDED }),
+    runningRuns(client, undefined, scope),
+    coachingRuns(client, { scope, clause: `ExecutionStatus != 'Running'`, limit: RECENT_ENDED }),
   ]);
   const active = running.filter((run) => coachingStatus(run) === 'in_progress').map(coachingJob);
   const queued = running.filter((run) => coachingStatus(run) === 'queued').map(coachingJob);

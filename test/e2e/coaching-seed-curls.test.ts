@@ -28,6 +28,8 @@ describe("FinCoach's documented curls, verbatim, against retrain's /coaching/con
       registry: pipeline.deps.registry,
       apiKey: API_KEY,
       temporal: { client: pipeline.client, taskQueue: pipeline.taskQueue, buffer: pipeline.deps.buffer },
+      // The suite's other files run models in the same namespace: FinCoach's overviews speak for this one.
+      coachingModels: [pipeline.spec.name],
     });
     url = await server.app.listen({ host: '127.0.0.1', port: 0 });
   });
@@ -115,7 +117,7 @@ describe("FinCoach's documented curls, verbatim, against retrain's /coaching/con
   };
   /**
    * The history curl's answer once it lists `jobId`: the history reads Temporal visibility, which
-   * lists an ended run a moment later, and the suite's other files end runs in the same namespace.
+   * lists an ended run a moment later.
    */
   const historyListing = (command: string, jobId: string) =>
     eventually(

@@ -57,7 +57,15 @@ describe('loadConfig', () => {
       'http://b:2',
     ]);
   });
+  it('parses RETRAIN_COACHING_MODELS as a comma list of model names; absent, every model', () => {
+    expect(loadConfig({ RETRAIN_COACHING_MODELS: 'coach-a, coach-b' }, '/nowhere').coachingModels).toEqual([
+      'coach-a',
+      'coach-b',
+    ]);
+    expect(loadConfig({}, '/nowhere').coachingModels).toBeUndefined();
+  });
   it.each([
+    ['RETRAIN_COACHING_MODELS', "a', 'b"],
     ['GPU_SLOTS', 'zero'],
     ['TFJS_BACKEND', 'gpu'],
     ['RETRAIN_STORE', 'ftp://x'],
