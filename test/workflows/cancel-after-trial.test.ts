@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { CancelledFailure } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cancelAfterTrialSignal, epochProgressSignal, progressQuery } from '../../common/messages';
+import { cancelAfterTrialSignal, progressQuery } from '../../common/messages';
 import type { TrainInput } from '../../common/stages';
 import { retrainWorkflow } from '../../workflows';
 import { eventually } from '../helpers/eventually';
 import { heartbeatUntil } from '../helpers/heartbeat-until';
 import { passingActivities, stubWorkers, type StubWorkers } from '../helpers/stub-workers';
 import { OUTCOME_MEMO } from '../../common/retrain';
+import { reportFirstEpoch } from '../helpers/epoch-report';
 
 describe('cancel after the current trial (a job table row set to cancelled)', () => {
   let env: StubWorkers;
@@ -36,14 +37,7 @@ describe('cancel after the current trial (a job table row set to cancelled)', ()
             throw err;
           }
         }
-        await client.workflow.getHandle(input.workflowId).signal(epochProgressSignal, {
-          epoch: 1,
-          totalEpochs: input.epochs,
-          loss: 0.5,
-          valLoss: 0.6,
-          samplesPerSec: 100,
-          trial,
-        });
+        await reportFirstEpoch(client, input);
         await heartbeatUntil(() => release);
         finished.push(trial);
         return { ...(await passing.trainModel(input)), holdoutScore: { metric: 'spearman', value: 0.42 } };

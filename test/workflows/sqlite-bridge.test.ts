@@ -7,13 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteBridge, sqliteJobWorkflowId } from '../../bridge/sqlite-bridge';
 import { parseTimeframes } from '../../bridge/sqlite-job';
 import { JobTable } from '../../bridge/sqlite-job-table';
-import { epochProgressSignal } from '../../common/messages';
 import type { TrainInput } from '../../common/stages';
 import { readRun } from '../../runs';
 import { eventually } from '../helpers/eventually';
 import { heartbeatUntil } from '../helpers/heartbeat-until';
 import { passingActivities, stubWorkers, type Activities, type StubWorkers } from '../helpers/stub-workers';
 import { seedFile } from '../helpers/seed-blocks';
+import { reportFirstEpoch } from '../helpers/epoch-report';
 
 /** The job table's design document the Streamlit frontend and the ML-training daemon were built from. */
 const SEED = fs.readFileSync(seedFile('003_142cd93fa8a4a372.txt'), 'utf8');
@@ -201,14 +201,7 @@ describe('retrain bridge sqlite: the Streamlit job table', () => {
                 queuedCancelled.push(trial);
               }
             }
-            await env.client.workflow.getHandle(input.workflowId).signal(epochProgressSignal, {
-              epoch: 1,
-              totalEpochs: input.epochs,
-              loss: 0.5,
-              valLoss: 0.6,
-              samplesPerSec: 100,
-              trial,
-            });
+            await reportFirstEpoch(env.client, input);
             await heartbeatUntil(() => release);
             return scoredTraining(() => 0.25)(input);
           },
