@@ -4,6 +4,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   setHandler,
   setWorkflowOptions,
   workflowInfo,
@@ -25,6 +26,9 @@ const cpu = cpuActivities();
 
 /** History length past which the coordinator continues as new even if the server does not suggest it yet. */
 const MAX_HISTORY_EVENTS = 10_000;
+
+/** Patch: a signal that arrives during a check for ended runs is no longer forgotten. */
+const KEEP_CHANGES_DURING_CHECK = 'keep-changes-during-check';
 
 const run = (workflowId: string) => getExternalWorkflowHandle(workflowId);
 
@@ -63,7 +67,10 @@ export async function fleetSlotsWorkflow(input: FleetSlotsInput): Promise<void> 
     }
     if (Date.now() >= nextCheck) {
       if (book.idle) return;
-      changed = await dropEnded(book);
+      const dropped = await dropEnded(book);
+      // A release or request that arrived during the check set `changed` meanwhile: it is kept.
+      // (Coordinators recorded before the fix overwrote it, and replay so.)
+      changed = patched(KEEP_CHANGES_DURING_CHECK) ? changed || dropped : dropped;
       nextCheck = Date.now() + checkEveryMs;
       continue;
     }
