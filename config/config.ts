@@ -38,6 +38,9 @@ const urlList = z
   )
   .pipe(z.array(z.url({ protocol: /^https?$/ })));
 
+/** The shortest API key accepted, from the environment or from a file. */
+const MIN_API_KEY_LENGTH = 16;
+
 const EnvSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -51,11 +54,18 @@ const EnvSchema = z.object({
   RETRAIN_PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(1),
   /** Days the prediction log keeps answers, by the UTC day they were given. */
   RETRAIN_PREDICTION_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(30),
+  /** Days of trigger evaluations kept in the store, by the UTC day of the check. */
+  RETRAIN_EVALUATION_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(30),
   S3_ENDPOINT: z.url().optional(),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
-  RETRAIN_API_KEY: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  RETRAIN_API_KEY: z
+    .string()
+    .min(MIN_API_KEY_LENGTH, { message: `must be at least ${MIN_API_KEY_LENGTH} characters` })
+    .optional(),
+  /** A file that holds the API key (a Docker or Kubernetes secret); instead of RETRAIN_API_KEY. */
+  RETRAIN_API_KEY_FILE: z.string().min(1).optional(),
   RETRAIN_SERVING_URLS: urlList,
   TFJS_BACKEND: z.enum(BACKEND_CHOICES).default('auto'),
   GPU_SLOTS: z.coerce.number().int().min(1).max(64).default(1),
@@ -98,6 +108,8 @@ const EnvSchema = z.object({
     .default(16 * 1024 * 1024),
   /** `true`: /predict also appends its rows to the buffer for models whose spec does not say (`predictFeedsBuffer`). */
   RETRAIN_PREDICT_FEEDS_BUFFER: QueryBooleanSchema.default(false),
+  /** Production models the inference server loads at once at start-up. */
+  RETRAIN_LOAD_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   CPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   GPU_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
@@ -161,7 +173,10 @@ export interface Config {
   /** Where the inference server records its answers, and the share it records (0: none). */
   predictionLog: { dir: string; sample: number; retentionDays: number };
   s3: { endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string };
-  /** Undefined only when neither RETRAIN_API_KEY nor `.data/api-key` exists. */
+  /**
+   * RETRAIN_API_KEY, or the contents of RETRAIN_API_KEY_FILE; with a file:// store only, else
+   * `.data/api-key`. Undefined when none of them gives one (the admin and ingest routes are then closed).
+   */
   apiKey?: string;
   servingUrls: string[];
   backend: (typeof BACKEND_CHOICES)[number];
@@ -181,6 +196,8 @@ export interface Config {
    */
   workflowBundle: { path: string; required: boolean };
   bufferRetentionDays: number;
+  /** `RETRAIN_EVALUATION_RETENTION_DAYS`: trigger evaluations older than this many days are deleted. */
+  evaluationRetentionDays: number;
   /**
    * Where the inference server listens, its request body limits (bytes), and whether /predict feeds
    * the buffer for models whose spec does not say.
@@ -191,6 +208,8 @@ export interface Config {
     bodyLimitBytes: number;
     ingestBodyLimitBytes: number;
     predictFeedsBuffer: boolean;
+    /** `RETRAIN_LOAD_CONCURRENCY`: production models loaded at once at start-up. */
+    loadConcurrency: number;
   };
   /** Where the workers' Prometheus endpoints bind (`METRICS_HOST`); port 0 turns one off. */
   metricsHost: string;
@@ -229,7 +248,10 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** The local stack keeps a generated admin key here when RETRAIN_API_KEY is not set. */
+/**
+ * The local stack keeps a generated admin key here when RETRAIN_API_KEY is not set; read only with a
+ * file:// store, since hosts of a fleet (an s3:// store) must not each depend on a key of their own disk.
+ */
 export const LOCAL_API_KEY_FILE = '.data/api-key';
 
 /** Where `npm run build:workflows` writes the workflow bundle, which the cpu worker runs when it exists. */
@@ -255,7 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       accessKeyId: e.AWS_ACCESS_KEY_ID,
       secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
     },
-    apiKey: e.RETRAIN_API_KEY ?? readLocalApiKey(path.resolve(cwd, LOCAL_API_KEY_FILE)),
+    apiKey: apiKeyOf(e, cwd),
     servingUrls: e.RETRAIN_SERVING_URLS,
     backend: e.TFJS_BACKEND,
     gpuSlots: e.GPU_SLOTS,
@@ -273,12 +295,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       required: e.RETRAIN_WORKFLOW_BUNDLE !== undefined,
     },
     bufferRetentionDays: e.BUFFER_RETENTION_DAYS,
+    evaluationRetentionDays: e.RETRAIN_EVALUATION_RETENTION_DAYS,
     serving: {
       host: e.SERVING_HOST,
       port: e.SERVING_PORT,
       bodyLimitBytes: e.SERVING_MAX_BODY_BYTES,
       ingestBodyLimitBytes: e.SERVING_MAX_INGEST_BODY_BYTES,
       predictFeedsBuffer: e.RETRAIN_PREDICT_FEEDS_BUFFER,
+      loadConcurrency: e.RETRAIN_LOAD_CONCURRENCY,
     },
     metricsHost: e.METRICS_HOST,
     metricsPorts: { cpu: e.CPU_METRICS_PORT, gpu: e.GPU_METRICS_PORT },
@@ -335,6 +359,37 @@ function eventSinks(e: z.infer<typeof EnvSchema>): Config['events'] {
         }
       : {}),
   };
+}
+
+/**
+ * The API key: RETRAIN_API_KEY, or RETRAIN_API_KEY_FILE's contents (trimmed), never both; else, with a
+ * file:// store, the local stack's `.data/api-key`. Errors name the variable and the file, never the key.
+ */
+function apiKeyOf(e: z.infer<typeof EnvSchema>, cwd: string): string | undefined {
+  if (e.RETRAIN_API_KEY !== undefined && e.RETRAIN_API_KEY_FILE !== undefined)
+    throw new ConfigError(
+      'Invalid environment: set RETRAIN_API_KEY or RETRAIN_API_KEY_FILE, not both (which key is meant?)',
+    );
+  if (e.RETRAIN_API_KEY_FILE !== undefined) return readApiKeyFile(path.resolve(cwd, e.RETRAIN_API_KEY_FILE));
+  if (e.RETRAIN_API_KEY !== undefined) return e.RETRAIN_API_KEY;
+  return e.RETRAIN_STORE.startsWith('file://')
+    ? readLocalApiKey(path.resolve(cwd, LOCAL_API_KEY_FILE))
+    : undefined;
+}
+
+function readApiKeyFile(file: string): string {
+  let key: string;
+  try {
+    key = fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`Invalid environment: RETRAIN_API_KEY_FILE: cannot read ${file} (${reason})`);
+  }
+  if (key.length < MIN_API_KEY_LENGTH)
+    throw new ConfigError(
+      `Invalid environment: RETRAIN_API_KEY_FILE: ${file} holds a key of ${key.length} characters; it must be at least ${MIN_API_KEY_LENGTH}`,
+    );
+  return key;
 }
 
 function readLocalApiKey(file: string): string | undefined {

@@ -1,6 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventSinksOf } from '../../workers/activity-deps';
-import { ConfigError, loadConfig } from '../../config/config';
+import { ConfigError, LOCAL_API_KEY_FILE, loadConfig } from '../../config/config';
+import { createLogger } from '../../config/logger';
 
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {
@@ -84,5 +89,82 @@ describe('loadConfig', () => {
       expect(String(err)).toContain('RETRAIN_API_KEY');
       expect(String(err)).not.toContain('short-secret');
     }
+  });
+});
+
+describe('the API key from a secret file, and in a fleet', () => {
+  const KEY = 'file-key-0123456789abcdef';
+  let dir: string;
+  let keyFile: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'retrain-config-'));
+    keyFile = path.join(dir, 'api-key.secret');
+    fs.mkdirSync(path.join(dir, path.dirname(LOCAL_API_KEY_FILE)), { recursive: true });
+    fs.writeFileSync(path.join(dir, LOCAL_API_KEY_FILE), 'local-key-0123456789abcdef\n');
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  /** The ConfigError `env` raises (a test fails when it raises none). */
+  function configError(env: NodeJS.ProcessEnv): string {
+    try {
+      loadConfig(env, dir);
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return String(err);
+    }
+    return expect.unreachable('loadConfig accepted the environment');
+  }
+
+  it('reads RETRAIN_API_KEY_FILE, trimmed, relative to the working directory too', () => {
+    fs.writeFileSync(keyFile, `  ${KEY}\n`);
+    expect(loadConfig({ RETRAIN_API_KEY_FILE: keyFile }, dir).apiKey).toBe(KEY);
+    expect(loadConfig({ RETRAIN_API_KEY_FILE: 'api-key.secret' }, dir).apiKey).toBe(KEY);
+  });
+
+  it('refuses a missing, unreadable or too short key file, naming the variable and the file but not the contents', () => {
+    const missing = configError({ RETRAIN_API_KEY_FILE: path.join(dir, 'absent') });
+    expect(missing).toContain('RETRAIN_API_KEY_FILE');
+    expect(missing).toContain(path.join(dir, 'absent'));
+    expect(missing).toContain('ENOENT');
+
+    const folder = configError({ RETRAIN_API_KEY_FILE: dir });
+    expect(folder).toContain('RETRAIN_API_KEY_FILE');
+    expect(folder).toContain('EISDIR');
+
+    fs.writeFileSync(keyFile, ' short-secret \n');
+    const short = configError({ RETRAIN_API_KEY_FILE: keyFile });
+    expect(short).toContain('RETRAIN_API_KEY_FILE');
+    expect(short).toContain(keyFile);
+    expect(short).toContain('at least 16');
+    expect(short).not.toContain('short-secret');
+  });
+
+  it('refuses RETRAIN_API_KEY and RETRAIN_API_KEY_FILE together', () => {
+    fs.writeFileSync(keyFile, KEY);
+    const both = configError({ RETRAIN_API_KEY: 'env-key-0123456789abcdef', RETRAIN_API_KEY_FILE: keyFile });
+    expect(both).toContain('RETRAIN_API_KEY or RETRAIN_API_KEY_FILE, not both');
+    expect(both).not.toContain('env-key-0123456789abcdef');
+    expect(both).not.toContain(KEY);
+  });
+
+  it('falls back to .data/api-key with a file:// store only: a fleet (s3:// store) never reads it', () => {
+    expect(loadConfig({}, dir).apiKey).toBe('local-key-0123456789abcdef');
+    expect(loadConfig({ RETRAIN_STORE: 'file:///srv/store' }, dir).apiKey).toBe('local-key-0123456789abcdef');
+    const fleet = { RETRAIN_STORE: 's3://models/prod', S3_ENDPOINT: 'http://127.0.0.1:9000' };
+    expect(loadConfig(fleet, dir).apiKey).toBeUndefined();
+    fs.writeFileSync(keyFile, KEY);
+    expect(loadConfig({ ...fleet, RETRAIN_API_KEY_FILE: keyFile }, dir).apiKey).toBe(KEY);
+    expect(loadConfig({ ...fleet, RETRAIN_API_KEY: 'env-key-0123456789abcdef' }, dir).apiKey).toBe(
+      'env-key-0123456789abcdef',
+    );
+  });
+
+  it('keeps the key out of the logs when the configuration is logged', () => {
+    fs.writeFileSync(keyFile, KEY);
+    const config = loadConfig({ RETRAIN_API_KEY_FILE: keyFile }, dir);
+    const lines: string[] = [];
+    createLogger({ destination: { write: (line: string) => lines.push(line) } }).info({ config }, 'config');
+    expect(lines.join('')).toContain('"apiKey":"[redacted]"');
+    expect(lines.join('')).not.toContain(KEY);
   });
 });
