@@ -41,7 +41,16 @@ export const dataPlane: FastifyPluginAsync<DataPlaneOptions> = async (app, opts)
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const startup = opts.startup();
-    if (!startup) return reply.code(503).send({ ready: false, reason: 'loading production models' });
+    if (!startup) {
+      const progress = pool.startupProgress();
+      return reply.code(503).send({
+        ready: false,
+        reason: progress
+          ? `loading production models: ${progress.done} of ${progress.total} done`
+          : 'loading production models: listing the registry',
+        ...progress,
+      });
+    }
     return {
       ready: true,
       models: Object.fromEntries(pool.list().map((s) => [s.model, s.version])),

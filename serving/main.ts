@@ -47,6 +47,7 @@ async function main(): Promise<void> {
     bodyLimitBytes: config.serving.bodyLimitBytes,
     ingestBodyLimitBytes: config.serving.ingestBodyLimitBytes,
     predictFeedsBuffer: config.serving.predictFeedsBuffer,
+    loadConcurrency: config.serving.loadConcurrency,
     ...(predictionLog ? { predictionLog, buffer } : {}),
   });
   // After in-flight requests and /predict's feed (registered later, closed first): waiting rows are written before exit.

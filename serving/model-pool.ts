@@ -27,6 +27,15 @@ export interface ReloadOutcome {
   previous: string | null;
 }
 
+/** `RETRAIN_LOAD_CONCURRENCY`'s default: see docs/configuration.md for why 8. */
+export const DEFAULT_LOAD_CONCURRENCY = 8;
+
+/** How far the start-up load has got: models settled (loaded, skipped or failed) of those the registry listed. */
+export interface StartupProgress {
+  done: number;
+  total: number;
+}
+
 /** What start-up loaded, skipped (no production alias yet) and failed to load. */
 export interface StartupReport {
   loaded: { model: string; version: string }[];
@@ -43,11 +52,17 @@ export class ModelPool {
   private readonly slots = new Map<string, ModelSlot>();
   private readonly known = new Set<string>();
   private readonly queues = new Map<string, Promise<unknown>>();
+  private progress: StartupProgress | undefined;
 
   constructor(
     private readonly registry: ModelRegistry,
     private readonly metrics: ServingMetrics,
-  ) {}
+    /** Models the start-up load loads at once. @default {@link DEFAULT_LOAD_CONCURRENCY} */
+    private readonly loadConcurrency = DEFAULT_LOAD_CONCURRENCY,
+  ) {
+    if (!Number.isInteger(loadConcurrency) || loadConcurrency < 1)
+      throw new RangeError(`loadConcurrency must be a whole number of at least 1, got ${loadConcurrency}`);
+  }
 
   /** The version serving `model` now, if any. */
   get(model: string): ModelSlot | undefined {
@@ -57,6 +72,11 @@ export class ModelPool {
   /** True when the registry had a spec for `model` at start-up or at a reload. */
   isKnown(model: string): boolean {
     return this.known.has(model);
+  }
+
+  /** Records that the registry has a spec for `model` (found after start-up by the alias poll). */
+  learn(model: string): void {
+    this.known.add(model);
   }
 
   list(): ModelSlot[] {
@@ -74,30 +94,51 @@ export class ModelPool {
     return turn;
   }
 
-  /** Loads the production version of every model in the registry; one failure does not stop the others. */
+  /**
+   * Loads the production version of every model in the registry, `loadConcurrency` at a time (the
+   * store reads of one overlap the checks of another); one failure does not stop the others. Every
+   * listed model is known from the start, so /predict answers 503 (not 404) for one not loaded yet.
+   */
   async loadProduction(): Promise<StartupReport> {
     const report: StartupReport = { loaded: [], skipped: [], failed: [] };
-    for (const model of await this.registry.listModels()) {
-      this.known.add(model);
-      try {
-        const alias = await this.registry.getAlias(model);
-        if (!alias) {
-          report.skipped.push(model);
-          continue;
-        }
-        const { version } = await this.reload(model, alias.value.version);
-        report.loaded.push({ model, version });
-      } catch (err) {
-        report.failed.push({ model, error: err instanceof Error ? err.message : String(err) });
+    const models = await this.registry.listModels();
+    for (const model of models) this.known.add(model);
+    const progress = { done: 0, total: models.length };
+    this.progress = progress;
+    let next = 0;
+    const worker = async () => {
+      for (let model = models[next++]; model !== undefined; model = models[next++]) {
+        await this.loadOneProduction(model, report);
+        progress.done++;
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.loadConcurrency, models.length) }, worker));
     return report;
+  }
+
+  /** The start-up load's progress; undefined until the registry has listed the models. */
+  startupProgress(): StartupProgress | undefined {
+    return this.progress && { ...this.progress };
   }
 
   /** Takes every model out of service; each is freed once its in-flight requests end. */
   close(): void {
     for (const slot of this.slots.values()) slot.retire();
     this.slots.clear();
+  }
+
+  private async loadOneProduction(model: string, report: StartupReport): Promise<void> {
+    try {
+      const alias = await this.registry.getAlias(model);
+      if (!alias) {
+        report.skipped.push(model);
+        return;
+      }
+      const { version } = await this.reload(model, alias.value.version);
+      report.loaded.push({ model, version });
+    } catch (err) {
+      report.failed.push({ model, error: err instanceof Error ? err.message : String(err) });
+    }
   }
 
   private async swap(model: string, requested: string | undefined): Promise<ReloadOutcome> {

@@ -49,6 +49,8 @@ export interface ServerOptions {
    * (`predictFeedsBuffer`). `RETRAIN_PREDICT_FEEDS_BUFFER`. @default false
    */
   predictFeedsBuffer?: boolean;
+  /** Production models the start-up load loads at once (`RETRAIN_LOAD_CONCURRENCY`). @default 8 */
+  loadConcurrency?: number;
   /**
    * With `predictionLog`: the data buffer the actuals arrive in, for `GET /admin/monitor` and the
    * `retrain_live_error` gauges (refreshed every `liveEveryMs` for the loaded models).
@@ -74,7 +76,7 @@ export function createServer(opts: ServerOptions): InferenceServer {
   app.setErrorHandler(errorHandler(ERROR_TABLE, bodyLimit));
   const metrics = new ServingMetrics();
   if (opts.predictionLog) metrics.watchPredictionLog(opts.predictionLog.faults);
-  const pool = new ModelPool(opts.registry, metrics);
+  const pool = new ModelPool(opts.registry, metrics, opts.loadConcurrency);
   let startup: StartupReport | undefined;
   app.addHook('onClose', async () => pool.close());
 
