@@ -29,13 +29,18 @@ export function openBlobStore(uri: string, s3?: S3Settings): BlobStore {
     return new FileBlobStore(path.resolve(dir));
   }
   if (uri.startsWith('s3://')) {
-    const [bucket = '', ...prefix] = uri.slice('s3://'.length).replace(/\/+$/, '').split('/');
-    if (!BUCKET.test(bucket))
-      throw new Error(`invalid store URI "${uri}": "${bucket}" is not an S3 bucket name`);
+    const { bucket, prefix } = s3Location(uri);
     if (!s3) throw new Error(`store URI "${uri}" needs S3 settings (region, endpoint, credentials)`);
-    return new S3BlobStore({ ...s3, bucket, prefix: prefix.join('/') });
+    return new S3BlobStore({ ...s3, bucket, prefix });
   }
   throw new Error(`unsupported store URI "${uri}": expected file://<dir> or s3://<bucket>[/prefix]`);
+}
+
+/** The bucket and key prefix of an `s3://<bucket>[/prefix]` store URI; throws naming a bad bucket name. */
+export function s3Location(uri: string): { bucket: string; prefix: string } {
+  const [bucket = '', ...prefix] = uri.slice('s3://'.length).replace(/\/+$/, '').split('/');
+  if (!BUCKET.test(bucket)) throw new Error(`invalid store URI "${uri}": "${bucket}" is not an S3 bucket name`);
+  return { bucket, prefix: prefix.join('/') };
 }
 
 /**

@@ -8,6 +8,8 @@ const ROOT = path.resolve(__dirname, '..', '..');
 /** Docker Compose built from its Go module by scripts/setup.js (tools/compose); needs no Docker engine. */
 const COMPOSE_BIN = path.join(ROOT, '.tools', 'bin', 'docker-compose');
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
+/** The override that runs MinIO as the S3 server instead of Versity's gateway. */
+const MINIO_OVERRIDE = path.join(ROOT, 'docker-compose.minio.yml');
 const DOCKERFILE = path.join(ROOT, 'Dockerfile');
 /** The Python trainer's image (build context trainers/python). */
 const PY_CONTEXT = path.join(ROOT, 'trainers', 'python');
@@ -16,8 +18,8 @@ const BUFFER_DIR = '/data/buffer';
 
 /** The variables docker-compose.yml requires (`${VAR:?message}`), set to dummies. */
 const REQUIRED_ENV: Record<string, string> = {
-  MINIO_ROOT_USER: 'retrain-test',
-  MINIO_ROOT_PASSWORD: 'dummy-minio-password',
+  S3_ACCESS_KEY: 'retrain-test',
+  S3_SECRET_KEY: 'dummy-s3-secret-key',
   POSTGRES_PASSWORD: 'dummy-postgres-password',
   RETRAIN_API_KEY: 'dummy-api-key-0123456789',
   GRAFANA_ADMIN_PASSWORD: 'dummy-grafana-password',
@@ -60,9 +62,10 @@ let project: ComposeProject;
 let stages: Stage[];
 let pyStages: Stage[];
 
-/** Runs the Go-built docker-compose on docker-compose.yml, hermetically: no .env, no ~/.docker. */
-function compose(args: string[], env: Record<string, string>) {
-  const result = spawnSync(COMPOSE_BIN, ['-f', COMPOSE_FILE, '--env-file', emptyEnvFile, ...args], {
+/** Runs the Go-built docker-compose on docker-compose.yml (and `overrides`), hermetically: no .env, no ~/.docker. */
+function compose(args: string[], env: Record<string, string>, overrides: string[] = []) {
+  const files = [COMPOSE_FILE, ...overrides].flatMap((file) => ['-f', file]);
+  const result = spawnSync(COMPOSE_BIN, [...files, '--env-file', emptyEnvFile, ...args], {
     cwd: ROOT,
     encoding: 'utf8',
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, ...env },
@@ -209,7 +212,7 @@ describe('docker-compose.yml', () => {
       expect(['always', 'unless-stopped'], `${name} restart`).toContain(service.restart);
     }
     expect([...oneShot].sort()).toEqual([
-      'minio-bucket',
+      's3-bucket',
       'temporal-namespace',
       'temporal-schema',
       'temporal-search-attributes',
@@ -243,9 +246,6 @@ describe('docker-compose.yml', () => {
       expect(tag, `${where}: ${image || '(no image)'}`).toBeTruthy();
       expect(tag, `${where}: ${image}`).not.toBe('latest');
     }
-    // Docker Hub no longer serves MinIO: its images come from quay.io.
-    expect(project.services.minio?.image).toMatch(/^quay\.io\/minio\/minio:RELEASE\./);
-    expect(project.services['minio-bucket']?.image).toMatch(/^quay\.io\/minio\/mc:RELEASE\./);
   });
 
   it("registers ModelName and RetrainStage as Keyword in the workers' namespace before any worker starts", () => {
@@ -369,7 +369,7 @@ describe('docker-compose.yml', () => {
       expect((service!.healthcheck?.test ?? []).join(' '), name).toContain('http://127.0.0.1:9467/metrics');
       expect(scraped, name).toMatch(new RegExp(`targets: \\['${name}:9467'\\]`));
       expect(service!.depends_on?.temporal?.condition, name).toBe('service_healthy');
-      expect(service!.depends_on?.['minio-bucket']?.condition, name).toBe('service_completed_successfully');
+      expect(service!.depends_on?.['s3-bucket']?.condition, name).toBe('service_completed_successfully');
     }
     const pyGpu = project.services['py-gpu-worker']!;
     const devices = pyGpu.deploy?.resources?.reservations?.devices ?? [];
@@ -399,5 +399,68 @@ describe('docker-compose.yml', () => {
       .map((l) => l.trim());
     expect(ignore).toContain('*');
     expect(ignore.filter((l) => l.startsWith('!')).sort()).toEqual(['!pyproject.toml', '!retrain_trainer/']);
+  });
+});
+
+describe("the stack's S3 server", () => {
+  const goModule = fs.readFileSync(path.join(ROOT, 'tools', 'versitygw', 'go.mod'), 'utf8');
+  const testedVersion = /github\.com\/versity\/versitygw (v\S+)/.exec(goModule)?.[1];
+
+  it("is Versity's S3 gateway at the release the S3 contract suite runs against, with the workers' credentials", () => {
+    const s3 = project.services.s3!;
+    expect(s3.image).toBe(`versity/versitygw:${testedVersion}`);
+    const command = s3.command ?? [];
+    expect(command.slice(-2)).toEqual(['posix', '/data']);
+    expect(command.join(' ')).toContain('--port :9000');
+    const healthPath = command[command.indexOf('--health') + 1];
+    expect(s3.healthcheck?.test).toContain(`http://127.0.0.1:9000${healthPath}`);
+    expect(s3.volumes?.map((v) => [v.source, v.target])).toEqual([['s3', '/data']]);
+    const cpu = project.services['cpu-worker']!.environment!;
+    expect(cpu.S3_ENDPOINT).toBe('http://s3:9000');
+    expect(s3.environment).toEqual({
+      ROOT_ACCESS_KEY: cpu.AWS_ACCESS_KEY_ID,
+      ROOT_SECRET_KEY: cpu.AWS_SECRET_ACCESS_KEY,
+    });
+  });
+
+  it("gets the store's bucket from a job of the retrain image that sees the store and nothing else", () => {
+    const job = project.services['s3-bucket']!;
+    const cpu = project.services['cpu-worker']!;
+    expect(job.image).toBe(cpu.image);
+    expect(job.command).toEqual(['node', '--require', 'tsx/cjs', 'scripts/ensure-bucket.ts']);
+    expect(fs.existsSync(path.join(ROOT, 'scripts', 'ensure-bucket.ts'))).toBe(true);
+    const store = [
+      'RETRAIN_STORE',
+      'S3_ENDPOINT',
+      'AWS_REGION',
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
+    ];
+    expect(Object.keys(job.environment ?? {}).sort()).toEqual([...store].sort());
+    for (const variable of store)
+      expect(job.environment?.[variable], variable).toBe(cpu.environment?.[variable]);
+    expect(job.depends_on?.s3?.condition).toBe('service_healthy');
+  });
+
+  it('is MinIO, on the same address and credentials and on its own volume, with docker-compose.minio.yml', () => {
+    const quiet = compose(['config', '--quiet'], REQUIRED_ENV, [MINIO_OVERRIDE]);
+    expect(quiet.stderr.trim()).toBe('');
+    expect(quiet.status).toBe(0);
+    const rendered = compose(['config', '--format', 'json'], REQUIRED_ENV, [MINIO_OVERRIDE]);
+    expect(rendered.status, rendered.stderr).toBe(0);
+    const withMinio = JSON.parse(rendered.stdout) as ComposeProject;
+    const s3 = withMinio.services.s3!;
+    // Docker Hub no longer serves MinIO: its images come from quay.io.
+    expect(s3.image).toMatch(/^quay\.io\/minio\/minio:RELEASE\./);
+    expect(s3.command).toEqual(['server', '/data', '--address', ':9000', '--console-address', ':9001']);
+    const cpu = withMinio.services['cpu-worker']!.environment!;
+    expect(cpu.S3_ENDPOINT).toBe('http://s3:9000');
+    // Only MinIO's own variables: the gateway's are replaced, not merged in.
+    expect(s3.environment).toEqual({
+      MINIO_ROOT_USER: cpu.AWS_ACCESS_KEY_ID,
+      MINIO_ROOT_PASSWORD: cpu.AWS_SECRET_ACCESS_KEY,
+    });
+    expect(s3.volumes?.map((v) => [v.source, v.target])).toEqual([['minio', '/data']]);
+    expect(Object.keys(withMinio.volumes ?? {})).toContain('minio');
   });
 });

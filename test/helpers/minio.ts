@@ -3,12 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CreateBucketCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
   paginateListObjectsV2,
   S3Client,
-  S3ServiceException,
 } from '@aws-sdk/client-s3';
 import {
   freePort,
@@ -20,6 +18,7 @@ import {
   TOOLS_BIN,
   waitFor,
 } from '../../scripts/lib/processes';
+import { ensureBucket as ensureStoreBucket } from '../../storage/s3-bucket';
 import { S3BlobStore } from '../../storage/s3-store';
 
 const MINIO_BIN = path.join(TOOLS_BIN, 'minio');
@@ -141,14 +140,7 @@ export function s3StoreOn(
 
 /** Creates `bucket` unless it exists already. */
 export async function ensureBucket(minio: MinioConnection, bucket: string): Promise<void> {
-  const client = clientFor(minio);
-  try {
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  } catch (err) {
-    if (!(err instanceof S3ServiceException && err.name === 'BucketAlreadyOwnedByYou')) throw err;
-  } finally {
-    client.destroy();
-  }
+  await ensureStoreBucket(`s3://${bucket}`, minio);
 }
 
 /** Deletes every object in `bucket`, then the bucket: the clean-up for a per-run test bucket. */
