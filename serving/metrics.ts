@@ -67,34 +67,55 @@ export class ServingMetrics {
     registers: [this.registry],
   });
   private readonly served = new Map<string, string>();
+  /** Per model, the versions this server served and then replaced: their series are gone and stay gone. */
+  private readonly retired = new Map<string, Set<string>>();
+  /** The `metric` labels of the live gauges set, per model and version, to remove them with it. */
+  private readonly liveMetrics = new Map<string, Map<string, Set<string>>>();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
 
-  /** Counts one predict request and observes its latency. */
+  /**
+   * Counts one predict request and observes its latency. A request the replaced version was still
+   * answering at a reload is counted but not timed: timing it would bring back the retired series.
+   */
   predicted(model: string, version: string, status: number, seconds: number): void {
     this.predictRequests.inc({ model, status: String(status) });
-    this.latency.observe({ model, version }, seconds);
+    if (!this.isRetired(model, version)) this.latency.observe({ model, version }, seconds);
   }
 
   reloaded(model: string, result: 'success' | 'failure'): void {
     this.reloads.inc({ model, result });
   }
 
+  /**
+   * Records that `model` now serves `version`. The series of the version it replaced (its version
+   * info, latency histogram and live gauges) are removed, so a server that reloads for months does
+   * not keep a series set per version it ever served; serving a version again (a rollback) brings its series back.
+   */
   serving(model: string, version: string): void {
     const before = this.served.get(model);
-    if (before !== undefined) this.versionInfo.remove({ model, version: before });
+    this.retired.get(model)?.delete(version);
+    if (before !== undefined && before !== version) this.retire(model, before);
     this.versionInfo.set({ model, version }, 1);
     this.served.set(model, version);
   }
 
-  /** Sets the live gauges of a model from its report (every metric of each version's window). */
+  /**
+   * Sets the live gauges of a model from its report (every metric of each version's window), but for
+   * versions this server replaced: the window still holds their predictions for days.
+   */
   live(report: LiveReport): void {
-    for (const v of report.versions)
+    const { model } = report;
+    for (const v of report.versions) {
+      if (this.isRetired(model, v.version)) continue;
       for (const [metric, value] of Object.entries(v.window.metrics))
-        if (Number.isFinite(value))
-          this.liveError.set({ model: report.model, version: v.version, metric }, value);
+        if (Number.isFinite(value)) {
+          this.liveError.set({ model, version: v.version, metric }, value);
+          this.liveMetricsOf(model, v.version).add(metric);
+        }
+    }
   }
 
   /** Serves the faults of the prediction log this server records to. */
@@ -116,6 +137,29 @@ export class ServingMetrics {
 
   render(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  private retire(model: string, version: string): void {
+    this.versionInfo.remove({ model, version });
+    this.latency.remove({ model, version });
+    for (const metric of this.liveMetrics.get(model)?.get(version) ?? [])
+      this.liveError.remove({ model, version, metric });
+    this.liveMetrics.get(model)?.delete(version);
+    const retired = this.retired.get(model) ?? new Set<string>();
+    retired.add(version);
+    this.retired.set(model, retired);
+  }
+
+  private isRetired(model: string, version: string): boolean {
+    return this.retired.get(model)?.has(version) ?? false;
+  }
+
+  private liveMetricsOf(model: string, version: string): Set<string> {
+    const versions = this.liveMetrics.get(model) ?? new Map<string, Set<string>>();
+    this.liveMetrics.set(model, versions);
+    const metrics = versions.get(version) ?? new Set<string>();
+    versions.set(version, metrics);
+    return metrics;
   }
 }
 
