@@ -1,5 +1,6 @@
+import { log } from '@temporalio/activity';
 import type { LastRun, TriggerEvaluation, TriggerFigures, Triggers } from '../common/triggers';
-import { TriggerHistory } from '../storage/trigger-history';
+import { DEFAULT_EVALUATION_RETENTION_DAYS, TriggerHistory } from '../storage/trigger-history';
 import type { ActivityDeps } from './deps';
 import { liveMetrics } from '../monitoring/live-metrics';
 import { loadSpecOrFail } from './load-spec';
@@ -69,7 +70,18 @@ export function createMeasureTriggers(deps: ActivityDeps) {
   };
 }
 
-/** Keeps a check's evaluation in the model's trigger history (see storage/trigger-history). */
+/**
+ * Keeps a check's evaluation in the model's trigger history (see storage/trigger-history) and prunes the
+ * evaluations that aged out; a failed pruning is logged, never fails the check.
+ */
 export function createRecordEvaluation(deps: ActivityDeps) {
-  return (evaluation: TriggerEvaluation): Promise<void> => new TriggerHistory(deps.store).record(evaluation);
+  return (evaluation: TriggerEvaluation): Promise<void> =>
+    new TriggerHistory(deps.store, {
+      days: deps.evaluationRetentionDays ?? DEFAULT_EVALUATION_RETENTION_DAYS,
+      onError: (err) =>
+        log.warn('pruning old trigger evaluations failed; the evaluation is recorded', {
+          model: evaluation.model,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+    }).record(evaluation);
 }

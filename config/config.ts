@@ -92,6 +92,12 @@ const EnvSchema = z.object({
   BUFFER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36500).default(60),
   SERVING_PORT: z.coerce.number().int().min(1).max(65535).default(8000),
   SERVING_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Where the fleet reaches this inference server; default http://SERVING_HOST:SERVING_PORT. */
+  RETRAIN_SERVER_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Seconds between an inference server's announcements in the store. */
+  RETRAIN_SERVER_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(3600).default(10),
+  /** Seconds between an inference server's reads of the production aliases. */
+  RETRAIN_ALIAS_POLL_SECONDS: z.coerce.number().int().min(1).max(86_400).default(30),
   /** Bodies of POST /predict and the admin routes above this are answered 413. */
   SERVING_MAX_BODY_BYTES: z.coerce
     .number()
@@ -211,6 +217,11 @@ export interface Config {
     /** `RETRAIN_LOAD_CONCURRENCY`: production models loaded at once at start-up. */
     loadConcurrency: number;
   };
+  /**
+   * How the inference server takes part in the fleet (docs/fleet.md "Server discovery"): the URL it
+   * announces (`RETRAIN_SERVER_URL`), its heartbeat and its alias poll, in seconds.
+   */
+  fleet: { serverUrl: string; heartbeatSeconds: number; aliasPollSeconds: number };
   /** Where the workers' Prometheus endpoints bind (`METRICS_HOST`); port 0 turns one off. */
   metricsHost: string;
   metricsPorts: { cpu: number; gpu: number };
@@ -304,6 +315,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       predictFeedsBuffer: e.RETRAIN_PREDICT_FEEDS_BUFFER,
       loadConcurrency: e.RETRAIN_LOAD_CONCURRENCY,
     },
+    fleet: {
+      serverUrl: e.RETRAIN_SERVER_URL ?? listenUrl(e.SERVING_HOST, e.SERVING_PORT),
+      heartbeatSeconds: e.RETRAIN_SERVER_HEARTBEAT_SECONDS,
+      aliasPollSeconds: e.RETRAIN_ALIAS_POLL_SECONDS,
+    },
     metricsHost: e.METRICS_HOST,
     metricsPorts: { cpu: e.CPU_METRICS_PORT, gpu: e.GPU_METRICS_PORT },
     logFormat: e.RETRAIN_LOG_FORMAT,
@@ -390,6 +406,11 @@ function readApiKeyFile(file: string): string {
       `Invalid environment: RETRAIN_API_KEY_FILE: ${file} holds a key of ${key.length} characters; it must be at least ${MIN_API_KEY_LENGTH}`,
     );
   return key;
+}
+
+/** `http://host:port` of the inference server's listen address (an IPv6 host in brackets). */
+function listenUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 function readLocalApiKey(file: string): string | undefined {

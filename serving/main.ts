@@ -6,6 +6,7 @@ import { Ingestor } from '../storage/ingest';
 import { PredictionLog } from '../storage/prediction-log';
 import { openCheckedBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
+import { ServerDirectory } from '../storage/server-directory';
 import { loadConfig } from '../config/config';
 import { createServer } from './server';
 
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
       : undefined;
   // Predictions do not need Temporal: without it only the training routes are unavailable (503).
   const temporal = await connectClient(config).catch((err: unknown) => err as Error);
-  const { app, loadProductionModels } = createServer({
+  const { app, loadProductionModels, joinFleet } = createServer({
     registry,
     apiKey: config.apiKey,
     logger: { format: config.logFormat, level: config.logLevel },
@@ -47,6 +48,11 @@ async function main(): Promise<void> {
     bodyLimitBytes: config.serving.bodyLimitBytes,
     ingestBodyLimitBytes: config.serving.ingestBodyLimitBytes,
     predictFeedsBuffer: config.serving.predictFeedsBuffer,
+    fleet: {
+      directory: new ServerDirectory(registry.store),
+      heartbeatMs: config.fleet.heartbeatSeconds * 1000,
+      aliasPollMs: config.fleet.aliasPollSeconds * 1000,
+    },
     loadConcurrency: config.serving.loadConcurrency,
     ...(predictionLog ? { predictionLog, buffer } : {}),
   });
@@ -78,6 +84,7 @@ async function main(): Promise<void> {
   await app.listen({ host: config.serving.host, port: config.serving.port });
   const report = await loadProductionModels();
   app.log.info({ store: registry.store.uri, ...report }, 'ready');
+  await joinFleet(config.fleet.serverUrl);
 }
 
 main().catch((err) => {

@@ -14,6 +14,7 @@ import { dataPlane } from './data-plane';
 import { errorHandler } from './error-handler';
 import { ERROR_TABLE } from './error-table';
 import { ServingMetrics } from './metrics';
+import { joinFleet, type FleetMember, type FleetSettings } from './fleet-member';
 import { ModelPool, type StartupReport } from './model-pool';
 
 /** Options of {@link createServer}. */
@@ -58,6 +59,8 @@ export interface ServerOptions {
   buffer?: DataBuffer;
   /** @default 60000 */
   liveEveryMs?: number;
+  /** Where and how often {@link InferenceServer.joinFleet} announces the server and polls the aliases. */
+  fleet?: FleetSettings;
 }
 
 /** The inference server before it listens: the Fastify app and its start-up load. */
@@ -66,6 +69,11 @@ export interface InferenceServer {
   pool: ModelPool;
   /** Loads every model's production version; `/readyz` answers 200 once it has run. */
   loadProductionModels(): Promise<StartupReport>;
+  /**
+   * With `fleet`: announces the server at `url` (where it listens, as the fleet reaches it) and follows
+   * the production aliases until the app closes; settles after the first heartbeat and poll.
+   */
+  joinFleet(url: string): Promise<void>;
 }
 
 /** Builds the inference server (its data and control planes, one error handler); the caller listens and closes. */
@@ -79,6 +87,9 @@ export function createServer(opts: ServerOptions): InferenceServer {
   const pool = new ModelPool(opts.registry, metrics, opts.loadConcurrency);
   let startup: StartupReport | undefined;
   app.addHook('onClose', async () => pool.close());
+  let member: FleetMember | undefined;
+  // Before the server stops listening: reloads stop counting on it while it drains.
+  app.addHook('preClose', async () => member?.leave());
 
   const { registry, apiKey, defaultModel, predictionLog, buffer } = opts;
   void app.register(dataPlane, {
@@ -126,6 +137,11 @@ export function createServer(opts: ServerOptions): InferenceServer {
       if (report.loaded.length) app.log.info({ loaded: report.loaded }, 'production models loaded');
       startup = report;
       return report;
+    },
+    joinFleet(url) {
+      if (!opts.fleet) throw new Error('joinFleet needs the fleet option of createServer');
+      member = joinFleet(opts.fleet, { url, pool, registry, log: app.log });
+      return member.ready;
     },
   };
 }

@@ -26,6 +26,13 @@ export interface BlobStore {
   put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<{ etag: string }>;
   /** Every key under `prefix` (recursively), sorted. */
   list(prefix: string): Promise<string[]>;
+  /**
+   * The immediate "folders" under `prefix` that hold at least one key, each as a prefix ending in `/`,
+   * sorted: `listPrefixes('models/')` gives `['models/a/', 'models/b/']` however many keys lie below
+   * them (S3's ListObjectsV2 with Delimiter `/`). For listings whose cost must not grow with what the
+   * folders hold.
+   */
+  listPrefixes(prefix: string): Promise<string[]>;
   /** Removes the key; removing a missing key is not an error. */
   delete(key: string): Promise<void>;
   /** Full URI of a key, for manifests and logs. */

@@ -74,8 +74,29 @@ export class FileBlobStore implements BlobStore {
   async list(prefix: string): Promise<string[]> {
     assertValidPrefix(prefix);
     const deepestFolder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
-    const keys = await guardIo('list', `${this.uri}/${prefix}`, () => listFiles(this.root, deepestFolder));
-    return keys.filter((key) => key.startsWith(prefix)).sort();
+    const names = prefix.slice(deepestFolder.length);
+    const keys = await guardIo('list', `${this.uri}/${prefix}`, () =>
+      listFiles(this.root, deepestFolder, names),
+    );
+    return keys.sort();
+  }
+
+  /** One directory read, plus a look into each folder found for a key (a delete leaves empty directories). */
+  async listPrefixes(prefix: string): Promise<string[]> {
+    assertValidPrefix(prefix);
+    const deepestFolder = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    const folders = await guardIo('list', `${this.uri}/${prefix}`, async () => {
+      const entries = await readFolder(path.join(this.root, deepestFolder));
+      const found = await Promise.all(
+        entries
+          .filter((entry) => entry.isDirectory() && !entry.name.startsWith(RESERVED_NAME_PREFIX))
+          .map((entry) => `${deepestFolder}${entry.name}/`)
+          .filter((folder) => folder.startsWith(prefix))
+          .map(async (folder) => ((await holdsKey(path.join(this.root, folder))) ? [folder] : [])),
+      );
+      return found.flat();
+    });
+    return folders.sort();
   }
 
   async delete(key: string): Promise<void> {
@@ -142,17 +163,30 @@ async function withLock<T>(file: string, critical: () => Promise<T>): Promise<T>
   return withFileLock(lock, critical);
 }
 
-async function listFiles(root: string, folder: string): Promise<string[]> {
-  let entries: Dirent[];
+/** A directory's entries; none when it does not exist. */
+async function readFolder(dir: string): Promise<Dirent[]> {
   try {
-    entries = await fs.readdir(path.join(root, folder), { withFileTypes: true });
+    return await fs.readdir(dir, { withFileTypes: true });
   } catch (err) {
     if (isAbsent(err)) return [];
     throw err;
   }
+}
+
+/** Whether a key lies anywhere below `dir`; stops at the first one found. */
+async function holdsKey(dir: string): Promise<boolean> {
+  const entries = (await readFolder(dir)).filter((entry) => !entry.name.startsWith(RESERVED_NAME_PREFIX));
+  if (entries.some((entry) => !entry.isDirectory())) return true;
+  for (const entry of entries) if (await holdsKey(path.join(dir, entry.name))) return true;
+  return false;
+}
+
+/** The keys below `folder` whose name there starts with `names`; only matching subfolders are walked. */
+async function listFiles(root: string, folder: string, names = ''): Promise<string[]> {
+  const entries = await readFolder(path.join(root, folder));
   const nested = await Promise.all(
     entries
-      .filter((entry) => !entry.name.startsWith(RESERVED_NAME_PREFIX))
+      .filter((entry) => entry.name.startsWith(names) && !entry.name.startsWith(RESERVED_NAME_PREFIX))
       .map((entry) =>
         entry.isDirectory() ? listFiles(root, `${folder}${entry.name}/`) : [`${folder}${entry.name}`],
       ),

@@ -11,6 +11,8 @@ import { PreconditionFailedError } from './errors';
 import { getJson, putJson } from './open-store';
 
 export const PRODUCTION_ALIAS = 'production';
+/** Spec look-ups {@link ModelRegistry.listModels} has in flight at once. */
+const SPEC_CHECKS_AT_ONCE = 16;
 /** The files of a version by its metadata's `format` (absent: tfjs). */
 const MODEL_FILES = { tfjs: ['model.json', 'weights.bin'], onnx: ['model.onnx'] } as const;
 
@@ -120,9 +122,27 @@ export class ModelRegistry {
     return found.value;
   }
 
+  /**
+   * The models with a spec, sorted: the folders under `models/`, each checked for its spec.json. Two
+   * listings' worth of requests per model, never a walk of what a model's folder holds (versions,
+   * older deployments' trigger evaluations), so the cost grows with the number of models only.
+   */
   async listModels(): Promise<string[]> {
-    const keys = await this.store.list('models/');
-    return keys.filter((k) => k.endsWith('/spec.json')).map((k) => k.split('/')[1] as string);
+    const folders = await this.store.listPrefixes('models/');
+    const names = folders.map((folder) => folder.slice('models/'.length, -1));
+    const found: string[] = [];
+    for (let at = 0; at < names.length; at += SPEC_CHECKS_AT_ONCE) {
+      const batch = names.slice(at, at + SPEC_CHECKS_AT_ONCE);
+      const present = await Promise.all(batch.map((name) => this.hasSpec(name)));
+      found.push(...batch.filter((_, i) => present[i]));
+    }
+    return found;
+  }
+
+  /** Whether `models/<model>/spec.json` exists: a listing of that one key, no download. */
+  private async hasSpec(model: string): Promise<boolean> {
+    const key = this.specKey(model);
+    return (await this.store.list(key)).includes(key);
   }
 
   /** Complete versions (with metadata.json), oldest first. */

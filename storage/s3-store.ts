@@ -194,6 +194,23 @@ export class S3BlobStore implements BlobStore {
     });
   }
 
+  async listPrefixes(prefix: string): Promise<string[]> {
+    assertValidPrefix(prefix);
+    const base = this.prefix === '' ? '' : `${this.prefix}/`;
+    return guardIo('list', `s3://${this.bucket}/${base}${prefix}`, async () => {
+      const folders: string[] = [];
+      const pages = paginateListObjectsV2(
+        { client: this.client },
+        { Bucket: this.bucket, Prefix: base + prefix, Delimiter: '/' },
+      );
+      for await (const page of pages) {
+        for (const { Prefix } of page.CommonPrefixes ?? [])
+          if (Prefix !== undefined) folders.push(Prefix.slice(base.length));
+      }
+      return folders.sort();
+    });
+  }
+
   async delete(key: string): Promise<void> {
     return guardIo('delete', this.uriFor(key), async () => {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));

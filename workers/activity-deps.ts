@@ -25,6 +25,7 @@ export async function buildActivityDeps(config: Config, client: Client): Promise
       ? {}
       : { fleetCap: { maxConcurrentRuns: config.maxConcurrentRuns } }),
     apiKey: config.apiKey,
+    evaluationRetentionDays: config.evaluationRetentionDays,
     reportEpoch: (workflowId, progress) =>
       client.workflow.getHandle(workflowId).signal(epochProgressSignal, progress),
   };

@@ -32,6 +32,7 @@ function storeWithOutages(store: BlobStore, minio: Minio, triggers: ((key: strin
     uri: store.uri,
     get: (key) => store.get(key),
     list: (prefix) => store.list(prefix),
+    listPrefixes: (prefix) => store.listPrefixes(prefix),
     delete: (key) => store.delete(key),
     uriFor: (key) => store.uriFor(key),
     async put(key: string, body: Uint8Array | string, options?: PutOptions) {

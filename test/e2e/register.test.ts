@@ -47,6 +47,9 @@ class CrashingStore implements BlobStore {
   list(prefix: string) {
     return this.inner.list(prefix);
   }
+  listPrefixes(prefix: string) {
+    return this.inner.listPrefixes(prefix);
+  }
   uriFor(key: string) {
     return this.inner.uriFor(key);
   }
@@ -281,6 +284,7 @@ function scope(store: BlobStore, prefix: string): BlobStore {
     get: (key) => store.get(`${prefix}/${key}`),
     put: (key, body, options) => store.put(`${prefix}/${key}`, body, options),
     list: async (p) => (await store.list(`${prefix}/${p}`)).map(strip),
+    listPrefixes: async (p) => (await store.listPrefixes(`${prefix}/${p}`)).map(strip),
     delete: (key) => store.delete(`${prefix}/${key}`),
     uriFor: (key) => store.uriFor(`${prefix}/${key}`),
   };
