@@ -142,8 +142,17 @@ export interface ServerReload {
   attempts?: number;
 }
 
+/** A server found in the fleet's directory that a promotion left out: it could not be reached. */
+export interface SkippedServer {
+  url: string;
+  /** Why: the network error of its last try (it follows the alias by its poll once back). */
+  reason: string;
+}
+
 export interface ReloadResult {
   servers: ServerReload[];
+  /** Announced servers that could not be reached; absent when none was skipped. */
+  skipped?: SkippedServer[];
 }
 
 /**

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { ServerReload } from '../common/stages';
+import type { ServerReload, SkippedServer } from '../common/stages';
 import type { ModelRegistry } from '../storage/registry';
 
 /** How {@link reloadServer} talks to one inference server. */
@@ -21,11 +21,31 @@ export interface RollOutRevert {
   to: string | null;
   aliasMoved: boolean;
   servers: ServerReload[];
+  /** Announced servers the revert could not reach either. */
+  skipped: SkippedServer[];
   note: string;
 }
 
 export type RollOutResult =
-  { ok: true; servers: ServerReload[] } | { ok: false; servers: ServerReload[]; revert: RollOutRevert };
+  | { ok: true; servers: ServerReload[]; skipped: SkippedServer[] }
+  | { ok: false; servers: ServerReload[]; skipped: SkippedServer[]; revert: RollOutRevert };
+
+/**
+ * The servers a promotion reloads. Each of `targets` (`RETRAIN_SERVING_URLS`) must take the version;
+ * a `discovered` one (announced in the store) that cannot be reached is skipped instead, since it
+ * follows the production alias by its own poll once it is back.
+ */
+export interface ReloadFleet {
+  targets: string[];
+  /** @default [] */
+  discovered?: string[];
+}
+
+/** One server's reload and whether it failed because the server could not be reached at all. */
+interface Tried {
+  outcome: ServerReload;
+  unreachable: boolean;
+}
 
 /** 4xx answers other than these say the same on every try: bad key, unknown model, a version refused. */
 const RETRYABLE_CLIENT_STATUS = new Set([408, 429]);
@@ -40,18 +60,25 @@ export async function reloadServer(
   version: string,
   opts: ReloadClientOptions = {},
 ): Promise<ServerReload> {
+  return (await tryWithRetries(url, model, version, opts)).outcome;
+}
+
+async function tryWithRetries(
+  url: string,
+  model: string,
+  version: string,
+  opts: ReloadClientOptions,
+): Promise<Tried> {
   const attempts = Math.max(1, opts.attempts ?? 3);
-  let outcome: ServerReload & { final?: boolean } = { url, ok: false, error: 'not tried' };
-  for (let attempt = 1; attempt <= attempts; attempt++) {
+  let answer: Attempt = { url, ok: false, error: 'not tried' };
+  let attempt = 1;
+  for (; attempt <= attempts; attempt++) {
     if (attempt > 1) await sleep((opts.backoffMs ?? 500) * 2 ** (attempt - 2));
-    outcome = await tryReload(url, model, version, opts);
-    if (outcome.ok || outcome.final) {
-      const { final: _final, ...rest } = outcome;
-      return { ...rest, attempts: attempt };
-    }
+    answer = await tryReload(url, model, version, opts);
+    if (answer.ok || answer.final) break;
   }
-  const { final: _final, ...rest } = outcome;
-  return { ...rest, attempts };
+  const { final: _final, unreachable, ...outcome } = answer;
+  return { outcome: { ...outcome, attempts: Math.min(attempt, attempts) }, unreachable: unreachable === true };
 }
 
 /** {@link reloadServer} on every url at once. */
@@ -64,6 +91,28 @@ export function reloadAll(
   return Promise.all(urls.map((url) => reloadServer(url, model, version, opts)));
 }
 
+/**
+ * {@link reloadServer} on every server of `fleet` at once: the outcome of each, except the discovered
+ * ones that could not be reached, which are `skipped` with the reason.
+ */
+export async function reloadFleet(
+  fleet: ReloadFleet,
+  model: string,
+  version: string,
+  opts: ReloadClientOptions = {},
+): Promise<{ servers: ServerReload[]; skipped: SkippedServer[] }> {
+  const [servers, found] = await Promise.all([
+    reloadAll(fleet.targets, model, version, opts),
+    Promise.all((fleet.discovered ?? []).map((url) => tryWithRetries(url, model, version, opts))),
+  ]);
+  const skipped: SkippedServer[] = [];
+  for (const { outcome, unreachable } of found) {
+    if (unreachable) skipped.push({ url: outcome.url, reason: `unreachable: ${outcome.error ?? 'no answer'}` });
+    else servers.push(outcome);
+  }
+  return { servers, skipped };
+}
+
 /** One line per outcome list, for logs, errors and the command line. */
 export function describeReloads(servers: ServerReload[]): string {
   if (servers.length === 0) return 'no inference servers configured';
@@ -71,24 +120,30 @@ export function describeReloads(servers: ServerReload[]): string {
 }
 
 /**
- * Reloads every server to `version`, which the production alias points at now. When a server still
- * refuses, moves the alias back to `previous` by compare-and-swap (only if it still points at
- * `version`) and reloads every server to it. Shared by the reloadServers activity and `retrain rollback`.
+ * Reloads every server of the fleet to `version`, which the production alias points at now. When a
+ * server still refuses, {@link revertProduction}. Shared by the reloadServers activity and `retrain rollback`.
  */
 export async function rollOut(
   registry: ModelRegistry,
-  args: { model: string; version: string; previous: string | null; targets: string[] } & ReloadClientOptions,
+  args: { model: string; version: string; previous: string | null } & ReloadFleet & ReloadClientOptions,
 ): Promise<RollOutResult> {
-  const { model, version, previous, targets } = args;
-  const servers = await reloadAll(targets, model, version, args);
-  if (servers.every((s) => s.ok)) return { ok: true, servers };
-  if (!previous) {
-    return {
-      ok: false,
-      servers,
-      revert: { to: null, aliasMoved: false, servers: [], note: 'no previous version to roll back to' },
-    };
-  }
+  const { model, version } = args;
+  const { servers, skipped } = await reloadFleet(args, model, version, args);
+  if (servers.every((s) => s.ok)) return { ok: true, servers, skipped };
+  return { ok: false, servers, skipped, revert: await revertProduction(registry, args) };
+}
+
+/**
+ * Moves the production alias of `model` from `version` back to `previous` by compare-and-swap (only
+ * if it still points at `version`: another writer's promotion stands) and reloads the fleet to it.
+ */
+export async function revertProduction(
+  registry: ModelRegistry,
+  args: { model: string; version: string; previous: string | null } & ReloadFleet & ReloadClientOptions,
+): Promise<RollOutRevert> {
+  const { model, version, previous } = args;
+  if (!previous)
+    return { to: null, aliasMoved: false, servers: [], skipped: [], note: 'no previous version to roll back to' };
   const alias = await registry.getAlias(model);
   let aliasMoved = false;
   if (alias?.value.version === version) {
@@ -98,35 +153,31 @@ export async function rollOut(
     // Someone else promoted another version meanwhile: theirs stands, and so do the servers.
     const now = alias?.value.version ?? 'nothing';
     return {
-      ok: false,
-      servers,
-      revert: {
-        to: now === 'nothing' ? null : now,
-        aliasMoved: false,
-        servers: [],
-        note: `production was moved to ${now} meanwhile; left as it is`,
-      },
+      to: now === 'nothing' ? null : now,
+      aliasMoved: false,
+      servers: [],
+      skipped: [],
+      note: `production was moved to ${now} meanwhile; left as it is`,
     };
   }
-  const restored = await reloadAll(targets, model, previous, args);
+  const restored = await reloadFleet(args, model, previous, args);
   return {
-    ok: false,
-    servers,
-    revert: {
-      to: previous,
-      aliasMoved,
-      servers: restored,
-      note: `production rolled back to ${previous} (${describeReloads(restored)})`,
-    },
+    to: previous,
+    aliasMoved,
+    ...restored,
+    note: `production rolled back to ${previous} (${describeReloads(restored.servers)})`,
   };
 }
+
+/** One try's answer: final when a retry would get the same, unreachable when no answer came. */
+type Attempt = ServerReload & { final?: boolean; unreachable?: boolean };
 
 async function tryReload(
   url: string,
   model: string,
   version: string,
   opts: ReloadClientOptions,
-): Promise<ServerReload & { final?: boolean }> {
+): Promise<Attempt> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (opts.apiKey) headers['x-api-key'] = opts.apiKey;
   const signal = () => AbortSignal.timeout(opts.timeoutMs ?? 30_000);
@@ -161,6 +212,11 @@ async function tryReload(
     }
     return { url, ok: true, version };
   } catch (err) {
-    return { url, ok: false, error: err instanceof Error ? err.message : String(err) };
+    return { url, ok: false, error: err instanceof Error ? err.message : String(err), unreachable: noAnswer(err) };
   }
+}
+
+/** True for fetch's errors when no answer came: refused, reset, unresolved (TypeError) or timed out. */
+function noAnswer(err: unknown): boolean {
+  return err instanceof TypeError || (err instanceof Error && ['TimeoutError', 'AbortError'].includes(err.name));
 }

@@ -49,6 +49,8 @@ describe('one of two inference servers down while a run reloads them', { timeout
     expect(await servedVersion(up.url, spec.name)).toBe('v1');
     expect(await servedVersion(down.url, spec.name)).toBe('v1');
     const downPort = Number(new URL(down.url).port);
+    // Both in the worker's static list (RETRAIN_SERVING_URLS): a dead static server fails the promotion.
+    deps.servingUrls = [up.url, down.url];
     await down.server.app.close();
 
     const workflowId = `retrain-${spec.name}-reload-down-${Date.now()}`;

@@ -61,6 +61,8 @@ describe('logs and metrics of a real retrain', () => {
     });
     await server.loadProductionModels();
     serverUrl = await server.app.listen({ host: '127.0.0.1', port: 0 });
+    // A member of the fleet (its static list), so the runs' reloadTargets may name it.
+    pipeline.deps.servingUrls = [serverUrl];
 
     const { client, spec, taskQueue } = pipeline;
     const workflowId = `retrain-${spec.name}-observe-${Date.now()}`;

@@ -43,6 +43,8 @@ describe('retrainWorkflow end to end with the registry on S3 (MinIO)', () => {
     server = createServer({ registry: pipeline.deps.registry, apiKey: config.apiKey });
     await server.loadProductionModels();
     serverUrl = await server.app.listen({ host: '127.0.0.1', port: 0 });
+    // A member of the fleet (its static list), so the runs' reloadTargets may name it.
+    pipeline.deps.servingUrls = [serverUrl];
   });
 
   afterAll(async () => {

@@ -22,6 +22,8 @@ describe('retrainWorkflow end to end on the real dev server', () => {
     server = createServer({ registry: pipeline.deps.registry, apiKey: API_KEY });
     await server.loadProductionModels();
     serverUrl = await server.app.listen({ host: '127.0.0.1', port: 0 });
+    // A member of the fleet (its static list), so the runs' reloadTargets may name it.
+    pipeline.deps.servingUrls = [serverUrl];
   });
 
   afterAll(async () => {

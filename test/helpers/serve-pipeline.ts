@@ -1,6 +1,7 @@
 import { BufferWriter } from '../../storage/buffer-writer';
 import { Ingestor } from '../../storage/ingest';
 import { createServer, type InferenceServer } from '../../serving/server';
+import { ServerDirectory } from '../../storage/server-directory';
 import type { Pipeline } from './pipeline';
 
 /** An inference server on a test pipeline's registry, listening on a free loopback port. */
@@ -12,8 +13,9 @@ export interface ServedPipeline {
 }
 
 /**
- * Serves the pipeline's production models behind `apiKey` (the key its reloads send too); with
- * `ingest`, POST /ingest writes into the pipeline's buffer.
+ * Serves the pipeline's production models behind `apiKey` (the key its reloads send too), announced
+ * in the pipeline's store as a member of its fleet; with `ingest`, POST /ingest writes into the
+ * pipeline's buffer.
  */
 export async function servePipeline(
   pipeline: Pipeline,
@@ -25,10 +27,12 @@ export async function servePipeline(
   const server = createServer({
     registry: pipeline.deps.registry,
     apiKey,
+    fleet: { directory: new ServerDirectory(pipeline.deps.store), heartbeatMs: 10_000, aliasPollMs: 30_000 },
     ...(writer ? { ingestor: new Ingestor(pipeline.deps.registry, writer) } : {}),
   });
   await server.loadProductionModels();
   const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  await server.joinFleet(url);
   return {
     server,
     url,
