@@ -1,24 +1,23 @@
 import { versionSummary } from '../common/artefacts';
 import type { LiveReport } from '../monitoring/live-metrics';
-import type { ModelRegistry } from '../storage/registry';
+import type { RegistryReadCache } from './registry-read-cache';
 
-/** One model as the dashboard shows it: its versions' gate figures beside the baselines', and live figures. */
+/**
+ * One model as the dashboard shows it: its versions' gate figures beside the baselines', and live
+ * figures. Reads through `reads`, so a poll re-reads no version's metadata.
+ */
 export async function modelView(
-  registry: ModelRegistry,
+  reads: RegistryReadCache,
   liveReport: ((model: string) => Promise<LiveReport>) | undefined,
   model: string,
 ) {
-  const [spec, alias, versions] = await Promise.all([
-    registry.loadSpec(model),
-    registry.getAlias(model),
-    registry.listVersions(model),
-  ]);
-  const metas = await Promise.all(versions.map((v) => registry.getMetadata(model, v).catch(() => undefined)));
+  const { spec, alias, versions } = await reads.head(model);
+  const metas = await Promise.all(versions.map((v) => reads.metadata(model, v).catch(() => undefined)));
   const live = await liveReport?.(model).catch(() => undefined);
   return {
     name: model,
     task: spec.task,
-    production: alias?.value.version ?? null,
+    production: alias?.version ?? null,
     versions: metas.flatMap((m) =>
       m
         ? [

@@ -12,6 +12,7 @@ import { describeReloads } from '../rollout/rollout';
 import type { ModelRegistry } from '../storage/registry';
 import { apiKeyCheck } from './api-key';
 import { modelView } from './dashboard-models';
+import { RegistryReadCache } from './registry-read-cache';
 import { dashboardRunRoutes } from './dashboard-runs';
 import type { TrainingBackend } from './training-params';
 
@@ -45,6 +46,7 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
   const needsKey = apiKeyCheck(opts.apiKey, 'dashboard actions disabled: set RETRAIN_API_KEY');
   const workflowsUrl = `${opts.temporalUiUrl}/namespaces/${encodeURIComponent(opts.namespace)}/workflows`;
   const routes = app.withTypeProvider<ZodTypeProvider>();
+  const reads = new RegistryReadCache(opts.registry);
 
   routes.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
   routes.get('/chart.js', async (_req, reply) =>
@@ -52,8 +54,8 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
   );
   routes.get('/api/config', async () => ({ temporalUi: workflowsUrl }));
   routes.get('/api/models', async () => {
-    const models = await opts.registry.listModels();
-    return Promise.all(models.map((model) => modelView(opts.registry, opts.liveReport, model)));
+    const models = await reads.listModels();
+    return Promise.all(models.map((model) => modelView(reads, opts.liveReport, model)));
   });
 
   routes.post(
@@ -61,7 +63,12 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
     { onRequest: needsKey, schema: { params: ModelParamsSchema } },
     async (req) => {
       const { model } = req.params;
-      const report = await rollBack(opts.registry, { model, targets: opts.servingUrls, apiKey: opts.apiKey });
+      // Shown at the next poll, not `REGISTRY_REFRESH_MS` later: the alias may have moved even if this throws.
+      const report = await rollBack(opts.registry, {
+        model,
+        targets: opts.servingUrls,
+        apiKey: opts.apiKey,
+      }).finally(() => reads.forget(model));
       if (!report.ok) throw new ServersRefusedError(report);
       return { model, from: report.from, to: report.to, servers: describeReloads(report.servers) };
     },

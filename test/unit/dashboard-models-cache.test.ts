@@ -1,0 +1,152 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { RegistryReadCache } from '../../control/registry-read-cache';
+import { createServer, type InferenceServer } from '../../serving/server';
+import type { StoredBlob } from '../../storage/blob-store';
+import { FileBlobStore } from '../../storage/file-store';
+import { ModelRegistry } from '../../storage/registry';
+import { cpuLoadSpec, metadataFor, publishVersion } from '../helpers/models';
+
+const REFRESH_MS = 5_000;
+
+/** A file store that counts the objects read, by kind: `metadata.json`, `spec.json`, an alias, ... */
+class CountingStore extends FileBlobStore {
+  readonly gets: string[] = [];
+
+  override get(key: string): Promise<StoredBlob | undefined> {
+    this.gets.push(key);
+    return super.get(key);
+  }
+
+  count(suffix: string): number {
+    return this.gets.filter((key) => key.endsWith(suffix)).length;
+  }
+
+  reset(): void {
+    this.gets.length = 0;
+  }
+}
+
+let dir: string;
+let store: CountingStore;
+let registry: ModelRegistry;
+const specs = [cpuLoadSpec('cache-a'), cpuLoadSpec('cache-b'), cpuLoadSpec('cache-c')];
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-dashboard-cache-'));
+  store = new CountingStore(dir);
+  registry = new ModelRegistry(store);
+  for (const spec of specs) {
+    await registry.saveSpec(spec);
+    await publishVersion(registry, spec, 'v1');
+    await publishVersion(registry, spec, 'v2');
+    await registry.setAlias(spec.name, 'v2', null);
+  }
+});
+
+afterAll(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+beforeEach(() => store.reset());
+
+describe('GET /ui/api/models', () => {
+  let server: InferenceServer;
+  beforeAll(() => {
+    server = createServer({ registry });
+  });
+  afterAll(async () => {
+    await server.app.close();
+  });
+
+  it('reads every version’s metadata at the first poll and none at the second, answering the same', async () => {
+    const first = await server.app.inject('/ui/api/models');
+    expect(first.statusCode).toBe(200);
+    expect(first.json().map((m: { name: string; production: string }) => [m.name, m.production])).toEqual(
+      specs.map((s) => [s.name, 'v2']),
+    );
+    expect(store.count('/metadata.json')).toBe(specs.length * 2);
+
+    store.reset();
+    const second = await server.app.inject('/ui/api/models');
+    expect(store.count('/metadata.json')).toBe(0);
+    expect(second.json()).toEqual(first.json());
+  });
+});
+
+describe('RegistryReadCache', () => {
+  let now: number;
+  let reads: RegistryReadCache;
+  // A store of its own: these tests move the alias and add a version.
+  let own: CountingStore;
+  let ownRegistry: ModelRegistry;
+  const spec = cpuLoadSpec('cache-own');
+  beforeAll(async () => {
+    own = new CountingStore(path.join(dir, 'own'));
+    ownRegistry = new ModelRegistry(own);
+    await ownRegistry.saveSpec(spec);
+    await publishVersion(ownRegistry, spec, 'v1');
+    await publishVersion(ownRegistry, spec, 'v2');
+  });
+  beforeEach(async () => {
+    await ownRegistry.setAlias(spec.name, 'v2', null);
+    own.reset();
+    now = 1_000_000;
+    reads = new RegistryReadCache(ownRegistry, REFRESH_MS, () => now);
+  });
+
+  it('reads the spec, alias and version list again only once they are refreshMs old', async () => {
+    expect((await reads.head(spec.name)).alias?.version).toBe('v2');
+    expect(own.count('/spec.json')).toBe(1);
+    expect(own.count('/aliases/production.json')).toBe(1);
+
+    await ownRegistry.setAlias(spec.name, 'v1', null);
+    own.reset();
+    now += REFRESH_MS - 1;
+    expect((await reads.head(spec.name)).alias?.version).toBe('v2');
+    expect(own.gets).toEqual([]);
+
+    now += 1;
+    expect((await reads.head(spec.name)).alias?.version).toBe('v1');
+    expect(own.count('/spec.json')).toBe(1);
+    expect(own.count('/aliases/production.json')).toBe(1);
+  });
+
+  it('reads the head again at once after forget (this process moved the alias)', async () => {
+    await reads.head(spec.name);
+    own.reset();
+    reads.forget(spec.name);
+    await reads.head(spec.name);
+    expect(own.count('/aliases/production.json')).toBe(1);
+  });
+
+  it('shares one read between polls that ask at once', async () => {
+    await Promise.all([reads.listModels(), reads.listModels(), reads.head(spec.name), reads.head(spec.name)]);
+    expect(own.count('/spec.json')).toBe(1);
+  });
+
+  it('keeps a version’s metadata for good, but reads again one that was incomplete', async () => {
+    const first = await reads.metadata(spec.name, 'v1');
+    now += 100 * REFRESH_MS;
+    expect(await reads.metadata(spec.name, 'v1')).toEqual(first);
+    expect(own.count('/metadata.json')).toBe(1);
+
+    expect(await reads.metadata(spec.name, 'v3')).toBeUndefined();
+    await own.put(
+      `${ownRegistry.versionPrefix(spec.name, 'v3')}/metadata.json`,
+      JSON.stringify(metadataFor(spec, 'v3')),
+    );
+    expect((await reads.metadata(spec.name, 'v3'))?.version).toBe('v3');
+  });
+
+  it('does not keep a failed read: the next call reads again', async () => {
+    await expect(reads.head('cache-missing')).rejects.toThrow('Model cache-missing has no spec');
+    own.reset();
+    await expect(reads.head('cache-missing')).rejects.toThrow('Model cache-missing has no spec');
+    expect(own.count('/spec.json')).toBe(1);
+  });
+});
