@@ -140,7 +140,12 @@ async function demo(): Promise<void> {
 
 /** The demo's model from scratch: no versions, no buffer, no logged predictions, no evaluations. */
 async function startOver(registry: ModelRegistry, bufferDir: string, predictionDir: string): Promise<void> {
-  for (const prefix of [`models/${MODEL}/`, `datasets/${MODEL}/`, `checkpoints/${MODEL}/`])
+  for (const prefix of [
+    `models/${MODEL}/`,
+    `evaluations/${MODEL}/`,
+    `datasets/${MODEL}/`,
+    `checkpoints/${MODEL}/`,
+  ])
     for (const key of await registry.store.list(prefix)) await registry.store.delete(key);
   await fs.rm(path.join(bufferDir, MODEL), { recursive: true, force: true });
   await fs.rm(path.join(predictionDir, `model=${MODEL}`), { recursive: true, force: true });

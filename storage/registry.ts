@@ -123,9 +123,9 @@ export class ModelRegistry {
   }
 
   /**
-   * The models with a spec, sorted: the folders under `models/`, each checked for its spec.json. Two
-   * listings' worth of requests per model, never a walk of what a model's folder holds (versions,
-   * older deployments' trigger evaluations), so the cost grows with the number of models only.
+   * The models with a spec, sorted: the folders under `models/` (one listing by delimiter), each
+   * checked for its spec.json (one listing of that key). Never a walk of what a model's folder holds
+   * (versions, older deployments' trigger evaluations), so the cost grows with the number of models only.
    */
   async listModels(): Promise<string[]> {
     const folders = await this.store.listPrefixes('models/');
