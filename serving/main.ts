@@ -24,6 +24,8 @@ async function main(): Promise<void> {
       ? await PredictionLog.open(config.predictionLog.dir, {
           sample: config.predictionLog.sample,
           retentionDays: config.predictionLog.retentionDays,
+          // Every server's answers in the shared store: live figures are the same from any host.
+          store: registry.store,
         })
       : undefined;
   // Predictions do not need Temporal: without it only the training routes are unavailable (503).

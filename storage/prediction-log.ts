@@ -3,9 +3,11 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pino from 'pino';
+import type { BlobStore } from './blob-store';
 import { sqlString, withDuckDb } from './duckdb';
 import { type FaultLogger, PredictionLogFaults, PredictionLogWriteError } from './prediction-log-faults';
 import { dropExpiredDays } from './prediction-log-retention';
+import { PredictionParts } from './prediction-parts';
 import { trimTornTail } from './prediction-log-tail';
 
 /** One /predict answer as the log keeps it. */
@@ -43,9 +45,17 @@ export interface PredictionLogOptions {
   retentionDays?: number;
   /** Where faults are logged, once per burst. @default a pino logger named `prediction-log` */
   logger?: FaultLogger;
+  /**
+   * The blob store every server of a fleet shares (`RETRAIN_STORE`): each turn is uploaded there
+   * (see {@link PredictionParts}) and `dir` keeps only the journals and a cache. Without one the
+   * Parquet files stay under `dir`, which only this host sees.
+   */
+  store?: BlobStore;
 }
 
 const JOURNALS = '.journal';
+/** Under the log's directory: local copies of the store's parts (store mode). */
+const CACHE = '.cache';
 const JOURNAL_SUFFIX = '.jsonl';
 const CLAIMED_INFIX = '.recovering-';
 const RETENTION_EVERY_MS = 3_600_000;
@@ -55,7 +65,8 @@ const COLUMNS = `{'model': 'VARCHAR', 'version': 'VARCHAR', 'entity': 'VARCHAR',
 /**
  * The prediction log: every recorded answer is appended to this process's journal (JSON lines)
  * before /predict replies, and every `flushMs` the journal is closed, written as Parquet under
- * `model=<m>/day=<UTC day answered>/part-<journal>.parquet` and removed. The Parquet file is named
+ * `model=<m>/day=<UTC day answered>/part-<journal>.parquet` (in the `store` when given, see
+ * {@link PredictionParts}; else under `dir`) and removed. The Parquet file is named
  * after its journal, so turning a journal again (after a crash between the two steps) replaces the
  * file instead of adding its rows twice. Journals of a process that died (not written for
  * `orphanMs`) are claimed by rename and turned by the next process to open the log. What a
@@ -78,13 +89,17 @@ export class PredictionLog {
   private retainedAt = 0;
   /** The faults met so far, by kind (served as `retrain_prediction_log_faults_total`). */
   readonly faults: PredictionLogFaults;
+  /** Store mode: where turns go and answers are read from. */
+  private readonly parts: PredictionParts | undefined;
 
   private constructor(
     readonly dir: string,
-    private readonly options: Required<Omit<PredictionLogOptions, 'logger'>>,
+    private readonly options: Required<Omit<PredictionLogOptions, 'logger' | 'store'>>,
     logger: FaultLogger,
+    store: BlobStore | undefined,
   ) {
     this.faults = new PredictionLogFaults(logger);
+    this.parts = store && new PredictionParts(store, path.join(dir, CACHE));
   }
 
   /** Opens the log under `dir`, first turning the journals of processes that died into Parquet. */
@@ -104,6 +119,7 @@ export class PredictionLog {
         retentionDays,
       },
       options.logger ?? pino({ name: 'prediction-log' }),
+      options.store,
     );
     await fs.mkdir(path.join(dir, JOURNALS), { recursive: true });
     await log.recoverOrphans();
@@ -159,16 +175,32 @@ export class PredictionLog {
 
   /** The Parquet files of a model, as a DuckDB relation, or undefined while it has none. */
   source(model: string): Promise<string | undefined> {
-    return predictionLogReader(this.dir).source(model);
+    return this.parts ? this.parts.source(model) : predictionLogReader(this.dir).source(model);
   }
 
-  /** Drops the days past retention; a failure is a fault, retried at the next hour. */
+  /**
+   * Drops the days past retention; a failure is a fault, retried at the next hour. In store mode it
+   * first uploads the Parquet files an earlier release kept in the log's directory (then removes them).
+   */
   private async dropExpired(): Promise<void> {
     this.retainedAt = Date.now();
+    if (this.parts) await this.moveLocalDays(this.parts);
     try {
-      await dropExpiredDays(this.dir, this.options.retentionDays);
+      if (this.parts) await this.parts.dropExpired(this.options.retentionDays);
+      else await dropExpiredDays(this.dir, this.options.retentionDays);
     } catch (err) {
       this.faults.report('retention', err);
+    }
+  }
+
+  /** Uploads the day partitions under the log's directory to the store and removes them; a failure is a turn fault. */
+  private async moveLocalDays(parts: PredictionParts): Promise<void> {
+    try {
+      await parts.upload(this.dir);
+      for (const name of await fs.readdir(this.dir))
+        if (name.startsWith('model=')) await fs.rm(path.join(this.dir, name), { recursive: true, force: true });
+    } catch (err) {
+      this.faults.report('turn', err, { moving: this.dir });
     }
   }
 
@@ -240,6 +272,14 @@ export class PredictionLog {
          ) TO ${sqlString(staging)} (FORMAT parquet, PARTITION_BY (model, day), WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN ${sqlString(`part-${id}`)})`,
       );
     });
+    if (this.parts) await this.parts.upload(staging);
+    else await this.keep(staging);
+    await fs.rm(staging, { recursive: true, force: true });
+    await fs.rm(journal, { force: true });
+  }
+
+  /** Moves what a turn staged into the log's directory, where only this host reads it. */
+  private async keep(staging: string): Promise<void> {
     for (const modelDir of await fs.readdir(staging).catch(() => [] as string[])) {
       for (const day of await fs.readdir(path.join(staging, modelDir))) {
         const target = path.join(this.dir, modelDir, day);
@@ -248,8 +288,6 @@ export class PredictionLog {
           await fs.rename(path.join(staging, modelDir, day, file), path.join(target, file));
       }
     }
-    await fs.rm(staging, { recursive: true, force: true });
-    await fs.rm(journal, { force: true });
   }
 
   /**
@@ -282,8 +320,18 @@ export class PredictionLog {
   }
 }
 
-/** Reads a prediction log's Parquet files without opening it for writing (no recovery, no journal). */
-export function predictionLogReader(dir: string): { source(model: string): Promise<string | undefined> } {
+/**
+ * Reads a prediction log's Parquet files without opening it for writing (no recovery, no journal):
+ * those in `store` when given (the servers' shared parts, cached under `dir`), else those under `dir`.
+ */
+export function predictionLogReader(
+  dir: string,
+  store?: BlobStore,
+): { source(model: string): Promise<string | undefined> } {
+  if (store) {
+    const parts = new PredictionParts(store, path.join(dir, CACHE));
+    return { source: (model) => parts.source(model) };
+  }
   return {
     async source(model) {
       const root = path.join(dir, `model=${model}`);

@@ -18,7 +18,7 @@ export async function buildActivityDeps(config: Config, client: Client): Promise
     registry: new ModelRegistry(store),
     buffer: new DataBuffer(config.bufferDir),
     backend: config.backend,
-    predictionLog: predictionLogReader(config.predictionLog.dir),
+    predictionLog: predictionLogReader(config.predictionLog.dir, store),
     eventSinks: eventSinksOf(config),
     servingUrls: config.servingUrls,
     ...(config.maxConcurrentRuns === undefined

@@ -31,7 +31,7 @@ export async function monitorCommand(
   const report = await liveMetrics({
     spec,
     buffer: new DataBuffer(config.bufferDir),
-    predictionLog: predictionLogReader(config.predictionLog.dir),
+    predictionLog: predictionLogReader(config.predictionLog.dir, registry.store),
     registry,
     windowDays,
   });

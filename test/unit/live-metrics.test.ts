@@ -44,7 +44,10 @@ beforeAll(async () => {
     metadata: { metrics: { mae: 0.7 }, dataset },
   });
   await registry.setAlias(spec.name, 'v1', null);
-  const predictionLog = (log = await PredictionLog.open(path.join(dir, 'predictions')));
+  // As a server opens it: its answers go to the store, where the CLI's reader finds them.
+  const predictionLog = (log = await PredictionLog.open(path.join(dir, 'predictions'), {
+    store: registry.store,
+  }));
   const answer = (version: string, h: number, value: number, predictedAt = at(30)) => ({
     model: spec.name,
     version,
