@@ -37,9 +37,10 @@ interface Part {
 }
 
 /** Local credentials and admin key, generated once and kept under .data/ (mode 0600). */
-/** The local stack's API key (RETRAIN_API_KEY, or the one it generated in .data/api-key). */
+/** The local stack's API key (RETRAIN_API_KEY, RETRAIN_API_KEY_FILE's, or the one it generated in .data/api-key). */
 export function localApiKey(): string {
-  return localSecrets().RETRAIN_API_KEY as string;
+  const file = process.env.RETRAIN_API_KEY_FILE;
+  return file ? fs.readFileSync(file, 'utf8').trim() : (localSecrets().RETRAIN_API_KEY as string);
 }
 
 function localSecrets(): NodeJS.ProcessEnv {
@@ -60,7 +61,10 @@ function localSecrets(): NodeJS.ProcessEnv {
     secretAccessKey: string;
   };
   return {
-    RETRAIN_API_KEY: process.env.RETRAIN_API_KEY ?? fs.readFileSync(apiKeyFile, 'utf8').trim(),
+    // A key file is passed on as it is: the parts refuse RETRAIN_API_KEY beside it.
+    ...(process.env.RETRAIN_API_KEY_FILE
+      ? {}
+      : { RETRAIN_API_KEY: process.env.RETRAIN_API_KEY ?? fs.readFileSync(apiKeyFile, 'utf8').trim() }),
     MINIO_ROOT_USER: creds.accessKeyId,
     MINIO_ROOT_PASSWORD: creds.secretAccessKey,
   };
