@@ -198,7 +198,8 @@ export class PredictionLog {
     try {
       await parts.upload(this.dir);
       for (const name of await fs.readdir(this.dir))
-        if (name.startsWith('model=')) await fs.rm(path.join(this.dir, name), { recursive: true, force: true });
+        if (name.startsWith('model='))
+          await fs.rm(path.join(this.dir, name), { recursive: true, force: true });
     } catch (err) {
       this.faults.report('turn', err, { moving: this.dir });
     }

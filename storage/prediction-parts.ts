@@ -17,7 +17,10 @@ const DAY_MS = 86_400_000;
 const SNAPSHOT_TRIES = 5;
 
 /** A day's compaction: the file that holds the merged parts, and the parts' names, which readers then skip. */
-const ManifestSchema = z.object({ file: z.string().regex(/^compact-[^/]+\.parquet$/), parts: z.array(z.string()) });
+const ManifestSchema = z.object({
+  file: z.string().regex(/^compact-[^/]+\.parquet$/),
+  parts: z.array(z.string()),
+});
 type Manifest = z.infer<typeof ManifestSchema>;
 
 /** A file of a snapshot that a compaction removed before it was read: the snapshot is taken again. */
@@ -45,7 +48,9 @@ export class PredictionParts {
    * the store (also a log directory of a release that kept its Parquet files there).
    */
   async upload(staging: string): Promise<void> {
-    const models = (await fs.readdir(staging).catch(() => [] as string[])).filter((n) => n.startsWith('model='));
+    const models = (await fs.readdir(staging).catch(() => [] as string[])).filter((n) =>
+      n.startsWith('model='),
+    );
     for (const model of models)
       for (const day of await fs.readdir(path.join(staging, model)))
         for (const file of await fs.readdir(path.join(staging, model, day)))
@@ -169,7 +174,13 @@ export class PredictionParts {
   /** Copies `key` into the cache unless it is there; a file a compaction removed meanwhile is {@link MovedError}. */
   private async cache(key: string): Promise<void> {
     const local = this.cachePath(key);
-    if (await fs.stat(local).then(() => true, () => false)) return;
+    if (
+      await fs.stat(local).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
     const blob = await this.store.get(key);
     if (!blob) throw new MovedError(`${this.store.uriFor(key)} was compacted away while it was read`);
     await fs.mkdir(path.dirname(local), { recursive: true });
