@@ -124,7 +124,7 @@ export class ModelRegistry {
 
   /**
    * The models with a spec, sorted: the folders under `models/` (one listing by delimiter), each
-   * checked for its spec.json (one listing of that key). Never a walk of what a model's folder holds
+   * checked for its spec.json (one small read; a GET costs S3 a tenth of a LIST). Never a walk of what a model's folder holds
    * (versions, older deployments' trigger evaluations), so the cost grows with the number of models only.
    */
   async listModels(): Promise<string[]> {
@@ -139,10 +139,9 @@ export class ModelRegistry {
     return found;
   }
 
-  /** Whether `models/<model>/spec.json` exists: a listing of that one key, no download. */
+  /** Whether `models/<model>/spec.json` exists. */
   private async hasSpec(model: string): Promise<boolean> {
-    const key = this.specKey(model);
-    return (await this.store.list(key)).includes(key);
+    return (await this.store.get(this.specKey(model))) !== undefined;
   }
 
   /** Complete versions (with metadata.json), oldest first. */
