@@ -18,10 +18,18 @@ export function createReloadServers(deps: ActivityDeps) {
   return async function reloadServers(input: ReloadInput): Promise<ReloadResult> {
     const alive = (await new ServerDirectory(deps.store).aliveServers()).map((server) => server.url);
     const fleet = fleetTargets(deps.servingUrls, alive, input.targets);
-    const args = { model: input.model, version: input.version, previous: input.previous, apiKey: deps.apiKey };
+    const args = {
+      model: input.model,
+      version: input.version,
+      previous: input.previous,
+      apiKey: deps.apiKey,
+    };
     if (fleet.outsiders.length > 0) {
       // Production already moved at registration: back to where it was, on the fleet's own servers.
-      const revert = await revertProduction(deps.registry, { ...args, ...fleetTargets(deps.servingUrls, alive) });
+      const revert = await revertProduction(deps.registry, {
+        ...args,
+        ...fleetTargets(deps.servingUrls, alive),
+      });
       throw ApplicationFailure.nonRetryable(
         `reloadTargets names ${fleet.outsiders.join(', ')}: not an inference server of this fleet (neither in RETRAIN_SERVING_URLS nor announced in the store), so no request was sent to it; ${revert.note}`,
         ErrorType.InvalidInput,

@@ -78,7 +78,10 @@ async function tryWithRetries(
     if (answer.ok || answer.final) break;
   }
   const { final: _final, unreachable, ...outcome } = answer;
-  return { outcome: { ...outcome, attempts: Math.min(attempt, attempts) }, unreachable: unreachable === true };
+  return {
+    outcome: { ...outcome, attempts: Math.min(attempt, attempts) },
+    unreachable: unreachable === true,
+  };
 }
 
 /** {@link reloadServer} on every url at once. */
@@ -107,7 +110,8 @@ export async function reloadFleet(
   ]);
   const skipped: SkippedServer[] = [];
   for (const { outcome, unreachable } of found) {
-    if (unreachable) skipped.push({ url: outcome.url, reason: `unreachable: ${outcome.error ?? 'no answer'}` });
+    if (unreachable)
+      skipped.push({ url: outcome.url, reason: `unreachable: ${outcome.error ?? 'no answer'}` });
     else servers.push(outcome);
   }
   return { servers, skipped };
@@ -143,7 +147,13 @@ export async function revertProduction(
 ): Promise<RollOutRevert> {
   const { model, version, previous } = args;
   if (!previous)
-    return { to: null, aliasMoved: false, servers: [], skipped: [], note: 'no previous version to roll back to' };
+    return {
+      to: null,
+      aliasMoved: false,
+      servers: [],
+      skipped: [],
+      note: 'no previous version to roll back to',
+    };
   const alias = await registry.getAlias(model);
   let aliasMoved = false;
   if (alias?.value.version === version) {
@@ -212,11 +222,18 @@ async function tryReload(
     }
     return { url, ok: true, version };
   } catch (err) {
-    return { url, ok: false, error: err instanceof Error ? err.message : String(err), unreachable: noAnswer(err) };
+    return {
+      url,
+      ok: false,
+      error: err instanceof Error ? err.message : String(err),
+      unreachable: noAnswer(err),
+    };
   }
 }
 
 /** True for fetch's errors when no answer came: refused, reset, unresolved (TypeError) or timed out. */
 function noAnswer(err: unknown): boolean {
-  return err instanceof TypeError || (err instanceof Error && ['TimeoutError', 'AbortError'].includes(err.name));
+  return (
+    err instanceof TypeError || (err instanceof Error && ['TimeoutError', 'AbortError'].includes(err.name))
+  );
 }

@@ -13,7 +13,8 @@ export interface AnnounceOptions {
   url: string;
   /** `RETRAIN_SERVER_HEARTBEAT_SECONDS`, in ms. */
   everyMs: number;
-  pool: ModelPool;
+  /** Whose loaded versions each heartbeat lists. */
+  pool: Pick<ModelPool, 'list'>;
   log: FastifyBaseLogger;
 }
 
@@ -42,15 +43,23 @@ export function announce({ directory, id, url, everyMs, pool, log }: AnnounceOpt
       models: Object.fromEntries(pool.list().map((slot) => [slot.model, slot.version])),
     });
   const beats = repeatEvery(beat, everyMs, (err) =>
-    log.warn({ err, id, store: directory.store.uri }, 'server announcement failed; retrying at the next heartbeat'),
+    log.warn(
+      { err, id, store: directory.store.uri },
+      'server announcement failed; retrying at the next heartbeat',
+    ),
   );
   return {
     first: beats.first,
     async withdraw() {
       await beats.stop();
-      await directory.withdraw(id).catch((err: unknown) =>
-        log.warn({ err, id }, 'could not withdraw the server announcement; it lapses after three heartbeats'),
-      );
+      await directory
+        .withdraw(id)
+        .catch((err: unknown) =>
+          log.warn(
+            { err, id },
+            'could not withdraw the server announcement; it lapses after three heartbeats',
+          ),
+        );
     },
   };
 }

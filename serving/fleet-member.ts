@@ -30,10 +30,22 @@ export interface FleetMember {
 /** Announces the server at `url` in the fleet's directory and follows the aliases from now on. */
 export function joinFleet(
   settings: FleetSettings,
-  { url, pool, registry, log }: { url: string; pool: ModelPool; registry: ModelRegistry; log: FastifyBaseLogger },
+  {
+    url,
+    pool,
+    registry,
+    log,
+  }: { url: string; pool: ModelPool; registry: ModelRegistry; log: FastifyBaseLogger },
 ): FleetMember {
   const id = randomUUID();
-  const announcement = announce({ directory: settings.directory, id, url, everyMs: settings.heartbeatMs, pool, log });
+  const announcement = announce({
+    directory: settings.directory,
+    id,
+    url,
+    everyMs: settings.heartbeatMs,
+    pool,
+    log,
+  });
   const poll = pollAliases({ registry, pool, everyMs: settings.aliasPollMs, log });
   log.info({ id, url, store: settings.directory.store.uri }, 'joined the fleet');
   return {

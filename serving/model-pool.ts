@@ -79,11 +79,6 @@ export class ModelPool {
     this.known.add(model);
   }
 
-  /** Records that the registry has a spec for `model` (found after start-up by the alias poll). */
-  learn(model: string): void {
-    this.known.add(model);
-  }
-
   list(): ModelSlot[] {
     return [...this.slots.values()];
   }

@@ -10,7 +10,10 @@ export const SERVER_DIRECTORY_PREFIX = 'fleet/servers/';
 export const MISSED_HEARTBEATS = 3;
 
 /** A server id: the object's name, so a slug (no `/`, no `..`). */
-const ServerIdSchema = z.string().regex(/^[A-Za-z0-9._-]{1,200}$/).refine((id) => id !== '..' && id !== '.');
+const ServerIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]{1,200}$/)
+  .refine((id) => id !== '..' && id !== '.');
 
 /**
  * What an inference server says about itself, rewritten every heartbeat: where it answers, since
