@@ -175,6 +175,8 @@ export async function failurePredictorBench(options: { trainDays?: number; liveD
     closers.push(() => server.app.close());
     await server.loadProductionModels();
     const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+    // A member of the fleet (its static list), so the runs' reloadTargets may name it.
+    deps.servingUrls = [url];
 
     const post = async (base: string, route: string, body: unknown) => {
       const res = await fetch(`${base}${route}`, {

@@ -32,6 +32,8 @@ describe('every surface tells the same outcome: our CLI, the HTTP API, the Web U
       gate: PERMISSIVE_GATE,
       hyperparams: { hiddenUnits: 16, batchSize: 64, seed: 6 },
     });
+    // In the worker's static list (RETRAIN_SERVING_URLS), so --reload-target may name it: a fleet member that is down.
+    pipeline.deps.servingUrls = [DEAD_SERVER];
     retrain = cliWith(
       loadConfig(
         { TEMPORAL_ADDRESS: inject('temporalAddress'), RETRAIN_TASK_QUEUE: pipeline.taskQueue },
