@@ -186,6 +186,8 @@ describe('record workflow histories for the replay test', () => {
     const model = await addModel({ epochs: 1, gate: PERMISSIVE_GATE });
     const { first, failure, handle } = await pipeline.withWorkers(async () => {
       const first = await (await start('reload-first', { model })).result();
+      // A fleet member (the worker's static list) that nothing answers at: reloadTargets may name it.
+      pipeline.deps.servingUrls = ['http://127.0.0.1:1'];
       const handle = await start('reload-failed', { model, reloadTargets: ['http://127.0.0.1:1'] });
       const failure = await handle.result().then(
         () => undefined,
