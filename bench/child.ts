@@ -17,6 +17,7 @@ import {
   trainRows,
   triggersRows,
 } from './rows';
+import { scaleBench, scaleRows } from './scale';
 import { serveBench } from './serve';
 import type { BenchRow } from './table';
 import { sideBySideRows, trainBench, trainSideBySide } from './train';
@@ -60,6 +61,11 @@ export const BENCHES: Record<string, (backend: BackendChoice, quick: boolean) =>
     triggersRows(await triggersBench(quick ? { repeat: 1, airports: 10 } : {})),
   memory: async (_backend, quick) =>
     memoryRows(await memoryBench(quick ? { bucketMinutes: 60, airports: 20 } : {})),
+  // A thousand models: server start to /readyz, the dashboard's models API, the CLI, trigger checks.
+  scale: async (backend, quick) =>
+    scaleRows(
+      await scaleBench({ backend, ...(quick ? { models: 100, concurrencies: [8], triggerModels: 10 } : {}) }),
+    ),
 };
 
 /** Benches whose own process's peak memory is a figure (export and training hold the data). */

@@ -17,14 +17,15 @@ const GOAL_SECONDS = 0.5;
 /** A command still running after this is killed and reported as timed out. */
 const RUN_TIMEOUT_MS = 10_000;
 
-interface Run {
+/** One command line run: wall seconds, exit code (null: killed at the timeout) and its stderr. */
+export interface Run {
   seconds: number;
   code: number | null;
   stderr: string;
 }
 
 /** `node bin/retrain.js <args>` in a fresh process, as a user's shell runs it; wall time to exit. */
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = RUN_TIMEOUT_MS): Promise<Run> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'retrain.js'), ...args], {
@@ -34,7 +35,7 @@ function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
     });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('error', reject);
     child.once('close', (code) => {
       clearTimeout(timer);

@@ -30,6 +30,7 @@ const JOBS: Job[] = [
   { bench: 'quality-kinds', backend: 'auto' },
   { bench: 'failure-predictor', backend: 'auto' },
   { bench: 'triggers', backend: 'auto' },
+  { bench: 'scale', backend: 'cpu' },
 ];
 
 /** Whether the native backend's package is in node_modules (it is optional and built offline). */
