@@ -17,26 +17,28 @@ import type { ActivityDeps } from './deps';
 export function createReloadServers(deps: ActivityDeps) {
   return async function reloadServers(input: ReloadInput): Promise<ReloadResult> {
     const alive = (await new ServerDirectory(deps.store).aliveServers()).map((server) => server.url);
-    const fleet = fleetTargets(deps.servingUrls, alive, input.targets);
+    const { targets, discovered, outsiders } = fleetTargets(deps.servingUrls, alive, input.targets);
     const args = {
       model: input.model,
       version: input.version,
       previous: input.previous,
       apiKey: deps.apiKey,
     };
-    if (fleet.outsiders.length > 0) {
+    if (outsiders.length > 0) {
       // Production already moved at registration: back to where it was, on the fleet's own servers.
+      const fleet = fleetTargets(deps.servingUrls, alive);
       const revert = await revertProduction(deps.registry, {
         ...args,
-        ...fleetTargets(deps.servingUrls, alive),
+        targets: fleet.targets,
+        discovered: fleet.discovered,
       });
       throw ApplicationFailure.nonRetryable(
-        `reloadTargets names ${fleet.outsiders.join(', ')}: not an inference server of this fleet (neither in RETRAIN_SERVING_URLS nor announced in the store), so no request was sent to it; ${revert.note}`,
+        `reloadTargets names ${outsiders.join(', ')}: not an inference server of this fleet (neither in RETRAIN_SERVING_URLS nor announced in the store), so no request was sent to it; ${revert.note}`,
         ErrorType.InvalidInput,
-        { outsiders: fleet.outsiders, rollback: revert },
+        { outsiders, rollback: revert },
       );
     }
-    const outcome = await rollOut(deps.registry, { ...args, ...fleet });
+    const outcome = await rollOut(deps.registry, { ...args, targets, discovered });
     if (outcome.ok) return { servers: outcome.servers, ...skippedOf(outcome) };
     Context.current().log.warn(`reload of ${input.model} ${input.version} refused; ${outcome.revert.note}`);
     throw ApplicationFailure.nonRetryable(

@@ -1,5 +1,7 @@
-import type { ServerReload } from '../common/stages';
+import type { ServerReload, SkippedServer } from '../common/stages';
 import type { ModelRegistry, RollbackMove } from '../storage/registry';
+import { ServerDirectory } from '../storage/server-directory';
+import { fleetTargets } from './fleet';
 import { describeReloads, rollOut, type ReloadClientOptions, type RollOutRevert } from './rollout';
 
 /** What {@link rollBack} did: the alias move, each server's answer, and the revert when one refused. */
@@ -12,6 +14,8 @@ export interface RollbackReport {
   /** The version production points at in the end. */
   production: string;
   servers: ServerReload[];
+  /** Announced servers that could not be reached (they follow the alias by their poll); absent when none. */
+  skipped?: SkippedServer[];
   revert?: RollOutRevert;
 }
 
@@ -27,9 +31,9 @@ export class ServersRefusedError extends Error {
 
 /**
  * Moves `production` of `model` back (to its previous version, or `to`) by compare-and-swap, then
- * reloads every server in `targets` to it with the code of the reloadServers activity; when a server
- * refuses, the alias goes back where it was. Used by `retrain rollback` and the dashboard alike.
- * `onMoved` hears of the alias move before the reloads start.
+ * reloads every server in `targets` and every server announced alive in the store to it with the code
+ * of the reloadServers activity; when a server refuses, the alias goes back where it was. Used by
+ * `retrain rollback` and the dashboard alike. `onMoved` hears of the alias move before the reloads start.
  */
 export async function rollBack(
   registry: ModelRegistry,
@@ -41,6 +45,8 @@ export async function rollBack(
   } & ReloadClientOptions,
 ): Promise<RollbackReport> {
   const { model, to, targets, onMoved, ...client } = args;
+  const alive = (await new ServerDirectory(registry.store).aliveServers()).map((server) => server.url);
+  const { discovered } = fleetTargets(targets, alive);
   const move = await registry.rollback(model, to);
   onMoved?.(move);
   const outcome = await rollOut(registry, {
@@ -49,6 +55,7 @@ export async function rollBack(
     version: move.to,
     previous: move.from,
     targets,
+    discovered,
   });
   return {
     model,
@@ -57,6 +64,7 @@ export async function rollBack(
     ok: outcome.ok,
     production: outcome.ok ? move.to : (outcome.revert.to ?? move.to),
     servers: outcome.servers,
+    ...(outcome.skipped.length > 0 ? { skipped: outcome.skipped } : {}),
     ...(outcome.ok ? {} : { revert: outcome.revert }),
   };
 }

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 
 import { ErrorType } from '../../common/errors';
 import type { ReloadResult } from '../../common/stages';
+import { rollBack } from '../../rollout/rollback';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { ServerDirectory } from '../../storage/server-directory';
 import { retrainWorkflow } from '../../workflows';
@@ -162,6 +163,26 @@ describe('inference servers found through the store', { timeout: 240_000 }, () =
       `the server to load ${added.name} v1`,
       () => server.pool.get(added.name)?.version === 'v1',
     );
+  });
+
+  it('a rollback reloads the announced servers at once, beside the static list', async () => {
+    const pipeline = await fleetPipeline();
+    const { registry } = pipeline.deps;
+    const { spec } = pipeline;
+    await publishVersion(registry, spec, 'v2', { seed: 2 });
+    await registry.setAlias(spec.name, 'v2', null);
+    const { server, url } = await member(pipeline, 600_000);
+    expect(server.pool.get(spec.name)?.version).toBe('v2');
+
+    const report = await rollBack(registry, { model: spec.name, targets: [], apiKey: API_KEY });
+
+    expect(report).toMatchObject({
+      ok: true,
+      from: 'v2',
+      to: 'v1',
+      servers: [{ url, ok: true, version: 'v1' }],
+    });
+    expect(server.pool.get(spec.name)?.version).toBe('v1');
   });
 
   it("refuses a run's reloadTargets outside the fleet before any request carries the key, and puts production back", async () => {
