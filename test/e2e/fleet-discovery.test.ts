@@ -165,6 +165,17 @@ describe('inference servers found through the store', { timeout: 240_000 }, () =
     );
   });
 
+  it('a server announces its url and served versions, and withdraws the announcement when it closes', async () => {
+    const pipeline = await fleetPipeline();
+    const directory = new ServerDirectory(pipeline.deps.store);
+    const { server, url } = await member(pipeline, 600_000);
+    expect(await directory.aliveServers()).toEqual([
+      expect.objectContaining({ url, heartbeatSeconds: 1, models: { [pipeline.spec.name]: 'v1' } }),
+    ]);
+    await server.app.close();
+    expect(await directory.list()).toEqual([]);
+  });
+
   it('a rollback reloads the announced servers at once, beside the static list', async () => {
     const pipeline = await fleetPipeline();
     const { registry } = pipeline.deps;
