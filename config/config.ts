@@ -49,6 +49,7 @@ const EnvSchema = z.object({
     .regex(/^(file|s3):\/\//, { message: 'must start with file:// or s3://' })
     .default('file://.data/store'),
   RETRAIN_BUFFER_DIR: z.string().min(1).default('.data/buffer'),
+  RETRAIN_BUFFER_IN_STORE: z.enum(['true', 'false']).optional(),
   RETRAIN_PREDICTION_LOG_DIR: z.string().min(1).default('.data/predictions'),
   /** Share of /predict answers the prediction log records; 0 turns it off. */
   RETRAIN_PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(1),
@@ -176,6 +177,11 @@ export interface Config {
   temporal: { address: string; namespace: string };
   store: string;
   bufferDir: string;
+  /**
+   * The data buffer lives in the store, shared by every host, and `bufferDir` is a cache
+   * (`RETRAIN_BUFFER_IN_STORE`; by default with an s3:// store, a fleet's), else on this host's disk.
+   */
+  bufferInStore: boolean;
   /** Where the inference server records its answers, and the share it records (0: none). */
   predictionLog: { dir: string; sample: number; retentionDays: number };
   s3: { endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string };
@@ -277,6 +283,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE },
     store: e.RETRAIN_STORE,
     bufferDir: path.resolve(cwd, e.RETRAIN_BUFFER_DIR),
+    bufferInStore: (e.RETRAIN_BUFFER_IN_STORE ?? String(e.RETRAIN_STORE.startsWith('s3://'))) === 'true',
     predictionLog: {
       dir: path.resolve(cwd, e.RETRAIN_PREDICTION_LOG_DIR),
       sample: e.RETRAIN_PREDICTION_LOG_SAMPLE,

@@ -54,7 +54,7 @@ async function demo(): Promise<void> {
   const config = loadConfig();
   const apiKey = localApiKey();
   const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
-  const buffer = new DataBuffer(config.bufferDir);
+  const buffer = DataBuffer.of(config, registry.store);
   await startOver(registry, config.bufferDir, config.predictionLog.dir);
   if ((await cli(['models', 'create', path.join(ROOT, 'examples', `${MODEL}.json`), '--replace'])) !== 0)
     process.exit(1);
@@ -145,6 +145,8 @@ async function startOver(registry: ModelRegistry, bufferDir: string, predictionD
     `evaluations/${MODEL}/`,
     `datasets/${MODEL}/`,
     `checkpoints/${MODEL}/`,
+    `predictions/model=${MODEL}/`,
+    `buffer/${MODEL}/`,
   ])
     for (const key of await registry.store.list(prefix)) await registry.store.delete(key);
   await fs.rm(path.join(bufferDir, MODEL), { recursive: true, force: true });

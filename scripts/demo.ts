@@ -18,7 +18,7 @@ async function demo(): Promise<void> {
   await up();
   const config = loadConfig();
   const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
-  const buffer = new DataBuffer(config.bufferDir);
+  const buffer = DataBuffer.of(config, registry.store);
   const specs = ['flight-delay.json', 'late-share.json'].map((f) =>
     ModelSpecSchema.parse(JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', f), 'utf8'))),
   );

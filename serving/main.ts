@@ -14,7 +14,7 @@ import { createServer } from './server';
 async function main(): Promise<void> {
   const config = loadConfig();
   const registry = new ModelRegistry(await openCheckedBlobStore(config.store, config.s3));
-  const buffer = new DataBuffer(config.bufferDir);
+  const buffer = DataBuffer.of(config, registry.store);
   const writer = await BufferWriter.open(buffer, {
     retentionDays: config.bufferRetentionDays,
   });

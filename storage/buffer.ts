@@ -3,11 +3,36 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ModelNameSchema } from '../common/model-spec';
+import type { BlobStore } from './blob-store';
 import { withBufferLock } from './buffer-lock';
-import { sqlIdent, sqlString, withDuckDb } from './duckdb';
+import { withDuckDb } from './duckdb';
+import {
+  fileList,
+  INTERNAL_PREFIX,
+  markNewRows,
+  queryDays,
+  stageMarked,
+  type AppendOptions,
+  type AppendResult,
+  type BufferKey,
+  type BufferStats,
+  type PartFile,
+} from './buffer-parts';
+import { StoreBuffer } from './store-buffer';
 
-/** Columns whose names start with this are bookkeeping of the writers and never reach a part file. */
-export const INTERNAL_PREFIX = '__retrain_';
+export {
+  INTERNAL_PREFIX,
+  keyColumns,
+  markNewRows,
+  queryDays,
+  stageMarked,
+  type AppendOptions,
+  type AppendResult,
+  type BufferKey,
+  type BufferStats,
+  type PartFile,
+} from './buffer-parts';
+
 /** Writers stage part files here, inside the model dir so the final rename stays on one file system. */
 const STAGING_PREFIX = '.staging-';
 /** Expired days are renamed here before they are deleted, so readers never see half a day vanish. */
@@ -20,59 +45,9 @@ const EXPIRED_PREFIX = '.expired-';
  */
 const COMMIT_PREFIX = '.commit-';
 const COMMIT_SUFFIX = '.json';
+/** Store mode: where the local copies of the store's parts are kept, inside `dir`. */
+const STORE_CACHE = '.store-cache';
 const DAY_DIR = /^day=(\d{4}-\d{2}-\d{2})$/;
-const STAGED_DAY_DIR = new RegExp(`^${INTERNAL_PREFIX}day=(\\d{4}-\\d{2}-\\d{2})$`);
-
-/**
- * The columns that identify a record: a row whose (time, entity) the buffer holds already is
- * skipped. Without an entity column (tabular specs) a row is identified by its time and every value
- * (`rowColumns`): only a row equal to a stored one is skipped, so rows sharing a time are all kept.
- */
-export interface BufferKey {
-  timeColumn: string;
-  entityColumn?: string | undefined;
-  /** Without an entity column: the value columns that, with the time, identify a row. */
-  rowColumns?: readonly string[] | undefined;
-}
-
-/** The identifying columns of {@link BufferKey} other than the time, as SQL identifiers. */
-export function keyColumns(key: BufferKey): string[] {
-  return (key.entityColumn === undefined ? (key.rowColumns ?? []) : [key.entityColumn]).map(sqlIdent);
-}
-
-/** What one append did: rows written and rows skipped because their key was taken. */
-export interface AppendResult {
-  inserted: number;
-  duplicates: number;
-}
-
-/** Figures of one model's buffer; `firstDay`/`lastDay` are `YYYY-MM-DD` (UTC), null when empty. */
-export interface BufferStats {
-  records: number;
-  files: number;
-  days: number;
-  firstDay: string | null;
-  lastDay: string | null;
-  /** Size of the part files on disk. */
-  bytes: number;
-}
-
-/** One Parquet part file of the buffer. */
-export interface PartFile {
-  day: string;
-  path: string;
-}
-
-/** Options of {@link DataBuffer.appendQuery}. */
-export interface AppendOptions {
-  /** SQL ordering that decides which of several rows with one key is kept (the first). @default the key */
-  orderBy?: string;
-  /**
-   * Name of a temp table to leave behind on the connection: the query's rows plus a BOOLEAN column
-   * `__retrain_inserted`, for callers that count per request. Dropped when absent.
-   */
-  marks?: string;
-}
 
 /**
  * The data buffer: per model, a directory of daily Parquet part files
@@ -81,10 +56,50 @@ export interface AppendOptions {
  * the buffer as it was. Writers of one model (in this process and others) take turns on a lock.
  */
 export class DataBuffer {
-  constructor(readonly dir: string) {}
+  /** Store mode: the parts live in the store and `dir` is a cache. */
+  private readonly parts: StoreBuffer | undefined;
+
+  /**
+   * The buffer under `dir`, or, with `store` (`RETRAIN_BUFFER_IN_STORE`), the one in the blob store
+   * that every host shares ({@link StoreBuffer}), with `dir` holding only local copies of its parts.
+   */
+  constructor(
+    readonly dir: string,
+    store?: BlobStore,
+  ) {
+    this.parts = store && new StoreBuffer(store, path.join(dir, STORE_CACHE));
+  }
+
+  /**
+   * The buffer a process's settings name (`RETRAIN_BUFFER_DIR`, `RETRAIN_BUFFER_IN_STORE`): in
+   * `store` when `bufferInStore`, else under `bufferDir`.
+   */
+  static of(settings: { bufferDir: string; bufferInStore: boolean }, store: BlobStore): DataBuffer {
+    return new DataBuffer(settings.bufferDir, settings.bufferInStore ? store : undefined);
+  }
+
+  /** Whether the parts live in the shared store (else on this host's disk). */
+  get inStore(): boolean {
+    return this.parts !== undefined;
+  }
+
+  /** The store-mode buffer, for moving a local buffer into it (`retrain buffer import`). */
+  get storeParts(): StoreBuffer | undefined {
+    return this.parts;
+  }
 
   modelDir(model: string): string {
     return path.join(this.dir, ModelNameSchema.parse(model));
+  }
+
+  /** The models with a directory in a local buffer (none in store mode: see `retrain import-buffer`). */
+  async localModels(): Promise<string[]> {
+    if (this.parts) return [];
+    const entries = await fs.readdir(this.dir, { withFileTypes: true }).catch(() => []);
+    return entries
+      .filter((e) => e.isDirectory() && ModelNameSchema.safeParse(e.name).success)
+      .map((e) => e.name)
+      .sort();
   }
 
   /**
@@ -102,6 +117,7 @@ export class DataBuffer {
 
   /** Part files of a model, oldest day first; only those of `days` when given. */
   async partFiles(model: string, days?: readonly string[]): Promise<PartFile[]> {
+    if (this.parts) return this.parts.partFiles(model, days);
     const dir = this.modelDir(model);
     const wanted = days && new Set(days);
     const entries = (await readdirIfPresent(dir)).sort();
@@ -121,6 +137,7 @@ export class DataBuffer {
 
   /** Record, file, day and byte counts of a model's buffer (record counts come from Parquet footers). */
   async stats(model: string): Promise<BufferStats> {
+    if (this.parts) return this.parts.stats(model);
     const parts = await this.partFiles(model);
     if (parts.length === 0) return { records: 0, files: 0, days: 0, firstDay: null, lastDay: null, bytes: 0 };
     const sizes = await Promise.all(parts.map(async (p) => (await fs.stat(p.path)).size));
@@ -154,38 +171,16 @@ export class DataBuffer {
     key: BufferKey,
     options: AppendOptions = {},
   ): Promise<AppendResult> {
+    if (this.parts) return this.parts.appendQuery(conn, model, query, key, options);
     const dir = this.modelDir(model);
-    const t = sqlIdent(key.timeColumn);
-    const others = keyColumns(key);
-    const keyOf = (alias: string) => [t, ...others].map((c) => `${alias}.${c}`).join(', ');
     const marks = options.marks ?? `${INTERNAL_PREFIX}marks_${randomUUID().replaceAll('-', '')}`;
-    await conn.run(`SET TimeZone = 'UTC'`);
     try {
       return await withBufferLock(dir, async () => {
         await removeLeftovers(dir);
-        const dayRows = await conn.runAndReadAll(
-          `SELECT DISTINCT strftime(${t}, '%Y-%m-%d') AS d FROM (${query})`,
-        );
-        const days = dayRows.getRowObjectsJson().map((r) => String(r.d));
-        const existing = await this.partFiles(model, days);
-        const unseen = existing.length
-          ? `NOT EXISTS (SELECT 1 FROM read_parquet(${fileList(existing)}, hive_partitioning = false) k
-                         WHERE k.${t} = x.${t}${others.map((c) => ` AND k.${c} IS NOT DISTINCT FROM x.${c}`).join('')})`
-          : 'TRUE';
-        await conn.run(
-          `CREATE OR REPLACE TEMP TABLE ${marks} AS
-           SELECT x.*, strftime(x.${t}, '%Y-%m-%d') AS ${INTERNAL_PREFIX}day,
-                  (row_number() OVER (PARTITION BY ${keyOf('x')} ORDER BY ${options.orderBy ?? keyOf('x')}) = 1
-                   AND ${unseen}) AS ${INTERNAL_PREFIX}inserted
-           FROM (${query}) x`,
-        );
-        const counts = await conn.runAndReadAll(
-          `SELECT count(*)::BIGINT AS n, count(*) FILTER (${INTERNAL_PREFIX}inserted)::BIGINT AS inserted FROM ${marks}`,
-        );
-        const row = counts.getRowObjectsJson()[0];
-        const inserted = Number(row?.inserted ?? 0);
-        if (inserted > 0) await this.writeMarked(conn, dir, marks);
-        return { inserted, duplicates: Number(row?.n ?? 0) - inserted };
+        const days = await queryDays(conn, query, key);
+        const result = await markNewRows(conn, query, key, await this.partFiles(model, days), marks, options);
+        if (result.inserted > 0) await this.writeMarked(conn, dir, marks);
+        return result;
       });
     } finally {
       if (!options.marks) await conn.run(`DROP TABLE IF EXISTS ${marks}`);
@@ -198,6 +193,7 @@ export class DataBuffer {
    * the days deleted, oldest first.
    */
   async applyRetention(model: string, keepDays: number): Promise<string[]> {
+    if (this.parts) return this.parts.applyRetention(model, keepDays);
     const dir = this.modelDir(model);
     if ((await readdirIfPresent(dir)).length === 0) return [];
     return withBufferLock(dir, async () => {
@@ -223,31 +219,18 @@ export class DataBuffer {
    * {@link COMMIT_PREFIX}); any failure undoes the renames, and so does the next writer after a crash.
    */
   private async writeMarked(conn: DuckDBConnection, dir: string, marks: string): Promise<void> {
-    const described = await conn.runAndReadAll(`DESCRIBE ${marks}`);
-    const columns = described
-      .getRowObjectsJson()
-      .map((r) => String(r.column_name))
-      .filter((c) => !c.startsWith(INTERNAL_PREFIX));
     const id = randomUUID();
     const staging = path.join(dir, `${STAGING_PREFIX}${id}`);
     const commit = path.join(dir, `${COMMIT_PREFIX}${id}${COMMIT_SUFFIX}`);
     const moved: string[] = [];
     const createdDirs: string[] = [];
     try {
-      await conn.run(
-        `COPY (SELECT ${columns.map(sqlIdent).join(', ')}, ${INTERNAL_PREFIX}day FROM ${marks} WHERE ${INTERNAL_PREFIX}inserted)
-         TO ${sqlString(staging)} (FORMAT parquet, PARTITION_BY (${INTERNAL_PREFIX}day), FILENAME_PATTERN 'part-{uuid}')`,
-      );
-      const staged: { from: string; dayDir: string; name: string }[] = [];
-      for (const entry of (await fs.readdir(staging)).sort()) {
-        const day = STAGED_DAY_DIR.exec(entry)?.[1];
-        if (!day) throw new Error(`Unexpected entry ${entry} in staging dir ${staging}`);
-        for (const name of await fs.readdir(path.join(staging, entry))) {
-          const from = path.join(staging, entry, name);
-          await syncPath(from);
-          staged.push({ from, dayDir: path.join(dir, `day=${day}`), name });
-        }
-      }
+      const staged = (await stageMarked(conn, marks, staging)).map(({ day, from, name }) => ({
+        from,
+        dayDir: path.join(dir, `day=${day}`),
+        name,
+      }));
+      for (const { from } of staged) await syncPath(from);
       const files = staged.map(({ dayDir, name }) => `${path.basename(dayDir)}/${name}`);
       await writeCommitRecord(commit, files);
       for (const { from, dayDir, name } of staged) {
@@ -268,10 +251,6 @@ export class DataBuffer {
       await fs.rm(staging, { recursive: true, force: true });
     }
   }
-}
-
-function fileList(parts: readonly PartFile[]): string {
-  return `[${parts.map((p) => sqlString(p.path)).join(', ')}]`;
 }
 
 /**

@@ -16,7 +16,7 @@ export async function buildActivityDeps(config: Config, client: Client): Promise
   return {
     store,
     registry: new ModelRegistry(store),
-    buffer: new DataBuffer(config.bufferDir),
+    buffer: DataBuffer.of(config, store),
     backend: config.backend,
     predictionLog: predictionLogReader(config.predictionLog.dir, store),
     eventSinks: eventSinksOf(config),

@@ -25,7 +25,7 @@ export async function ingestCommand(
 ): Promise<number> {
   const model = parseModelName(values.model);
   const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
-  const writer = await BufferWriter.open(new DataBuffer(config.bufferDir), {
+  const writer = await BufferWriter.open(DataBuffer.of(config, registry.store), {
     retentionDays: config.bufferRetentionDays,
   });
   try {

@@ -30,7 +30,7 @@ export async function monitorCommand(
   const spec = await registry.loadSpec(model);
   const report = await liveMetrics({
     spec,
-    buffer: new DataBuffer(config.bufferDir),
+    buffer: DataBuffer.of(config, registry.store),
     predictionLog: predictionLogReader(config.predictionLog.dir, registry.store),
     registry,
     windowDays,

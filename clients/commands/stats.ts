@@ -18,8 +18,9 @@ export async function statsCommand(
   out: CommandOutput,
 ): Promise<number> {
   const model = parseModelName(values.model);
-  const spec = await new ModelRegistry(openBlobStore(config.store, config.s3)).loadSpec(model);
-  const { stats, readiness } = await bufferReport(new DataBuffer(config.bufferDir), spec);
+  const registry = new ModelRegistry(openBlobStore(config.store, config.s3));
+  const spec = await registry.loadSpec(model);
+  const { stats, readiness } = await bufferReport(DataBuffer.of(config, registry.store), spec);
   const { windowDays, minRecords, minDays, epochs, lookback, horizon, hyperparams, gate } = spec;
   const result = {
     model: spec.name,

@@ -6,7 +6,7 @@ import { JSON_HELP, type CommandContext, type Program } from '../program';
 const CONFLICT_POLICIES: readonly ConflictPolicy[] = ['reject', 'first', 'last'];
 const EXTRA_COLUMNS_POLICIES: readonly ExtraColumnsPolicy[] = ['reject', 'drop'];
 
-/** `retrain ingest|stats|monitor`: a model's data, what the buffer holds and how it serves live. */
+/** `retrain ingest|stats|import-buffer|monitor`: a model's data, what the buffer holds and how it serves live. */
 export function registerData(program: Program, { out, run }: CommandContext): void {
   program
     .command('ingest')
@@ -39,6 +39,17 @@ export function registerData(program: Program, { out, run }: CommandContext): vo
     .option('--json', JSON_HELP)
     .action((opts, command) =>
       run(command, async (config) => (await import('../commands/stats.js')).statsCommand(opts, config, out)),
+    );
+  program
+    .command('import-buffer')
+    .description("move a host's local buffer (an earlier release's RETRAIN_BUFFER_DIR) into the store's")
+    .option('--from <dir>', 'the local buffer directory (default RETRAIN_BUFFER_DIR)')
+    .option('--model <m>', 'only this model (default every model the directory holds)')
+    .option('--json', JSON_HELP)
+    .action((opts, command) =>
+      run(command, async (config) =>
+        (await import('../commands/import-buffer.js')).importBufferCommand(opts, config, out),
+      ),
     );
   program
     .command('monitor')
