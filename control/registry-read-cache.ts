@@ -2,7 +2,7 @@ import type { ModelSpec } from '../common/model-spec';
 import type { Alias, ModelMetadata } from '../common/artefacts';
 import type { ModelRegistry } from '../storage/registry';
 
-/** How long the dashboard shows a model list, spec, production alias and version list before reading them again. */
+/** How old a kept model list, spec, production alias or version list may be before it is read again (in the background). */
 export const REGISTRY_REFRESH_MS = 5_000;
 
 /** What the dashboard reads of a model that can change: its spec, production alias and versions. */
@@ -12,49 +12,81 @@ export interface ModelHead {
   versions: string[];
 }
 
-interface Entry<T> {
-  readAt: number;
-  value: Promise<T>;
+/**
+ * One thing read from the store, kept: read (and awaited) the first time; once `refreshMs` old, the
+ * kept value is answered while one read in the background replaces it. A failed read keeps nothing
+ * new: the first read's failure is the caller's, a refresh's is retried at the next call.
+ */
+class Kept<T> {
+  private kept: { value: T; readAt: number } | undefined;
+  private reading: Promise<T> | undefined;
+
+  constructor(
+    private readonly read: () => Promise<T>,
+    private readonly now: () => number,
+  ) {}
+
+  get(refreshMs: number): Promise<T> {
+    if (!this.kept) return this.readNow();
+    if (this.now() - this.kept.readAt >= refreshMs) void this.readNow().catch(() => undefined);
+    return Promise.resolve(this.kept.value);
+  }
+
+  private readNow(): Promise<T> {
+    this.reading ??= this.read().then(
+      (value) => {
+        this.kept = { value, readAt: this.now() };
+        this.reading = undefined;
+        return value;
+      },
+      (err: unknown) => {
+        this.reading = undefined;
+        throw err;
+      },
+    );
+    return this.reading;
+  }
 }
 
 /**
  * The registry as the dashboard polls it, with a thousand models in mind: a version's metadata is
  * immutable once written (registerVersion writes it last, with a create-only put), so it is read once
- * per process; the model list, specs, aliases and version lists are read again at most every
- * `refreshMs`. Concurrent polls share one read. Nothing here is ever served by the inference path.
+ * per process; the model list and each model's spec, alias and version list are answered from memory
+ * and read again in the background once `refreshMs` old, so a poll waits for the store only the first
+ * time and shows what the store said at most `refreshMs` plus one read ago. Concurrent polls share
+ * one read. Nothing here is used by the inference path.
  */
 export class RegistryReadCache {
-  private models: Entry<string[]> | undefined;
-  private readonly heads = new Map<string, Entry<ModelHead>>();
+  private readonly models: Kept<string[]>;
+  private readonly heads = new Map<string, Kept<ModelHead>>();
   private readonly metadatas = new Map<string, ModelMetadata>();
 
   constructor(
     private readonly registry: ModelRegistry,
     private readonly refreshMs = REGISTRY_REFRESH_MS,
     private readonly now: () => number = Date.now,
-  ) {}
-
-  /** The registry's models, at most `refreshMs` old. */
-  listModels(): Promise<string[]> {
-    if (this.models && this.isFresh(this.models)) return this.models.value;
-    const entry = { readAt: this.now(), value: this.registry.listModels() };
-    this.models = entry;
-    entry.value.catch(() => {
-      if (this.models === entry) this.models = undefined;
-    });
-    return entry.value;
+  ) {
+    this.models = new Kept(async () => {
+      const models = await registry.listModels();
+      // A model gone from the registry takes its kept head with it.
+      for (const model of this.heads.keys()) if (!models.includes(model)) this.heads.delete(model);
+      return models;
+    }, now);
   }
 
-  /** `model`'s spec, production alias and complete versions, at most `refreshMs` old. */
+  /** The registry's models. */
+  listModels(): Promise<string[]> {
+    return this.models.get(this.refreshMs);
+  }
+
+  /** `model`'s spec, production alias and complete versions. */
   head(model: string): Promise<ModelHead> {
-    const hit = this.heads.get(model);
-    if (hit && this.isFresh(hit)) return hit.value;
-    const entry = { readAt: this.now(), value: this.readHead(model) };
-    this.heads.set(model, entry);
-    entry.value.catch(() => {
-      if (this.heads.get(model) === entry) this.heads.delete(model);
-    });
-    return entry.value;
+    let kept = this.heads.get(model);
+    if (!kept) {
+      kept = new Kept(() => this.readHead(model), this.now);
+      this.heads.set(model, kept);
+    }
+    return kept.get(this.refreshMs);
   }
 
   /** A version's metadata: read from the store the first time only; undefined (not remembered) while it is incomplete. */
@@ -67,7 +99,7 @@ export class RegistryReadCache {
     return read;
   }
 
-  /** Reads `model`'s head again at the next call: this process just moved its alias (a rollback). */
+  /** Reads `model`'s head again, and waits for it, at the next call: this process just moved its alias (a rollback). */
   forget(model: string): void {
     this.heads.delete(model);
   }
@@ -79,9 +111,5 @@ export class RegistryReadCache {
       this.registry.listVersions(model),
     ]);
     return { spec, alias: alias?.value, versions };
-  }
-
-  private isFresh(entry: Entry<unknown>): boolean {
-    return this.now() - entry.readAt < this.refreshMs;
   }
 }

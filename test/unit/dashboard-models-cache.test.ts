@@ -2,13 +2,14 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { RegistryReadCache } from '../../control/registry-read-cache';
 import { createServer, type InferenceServer } from '../../serving/server';
 import type { StoredBlob } from '../../storage/blob-store';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
+import { eventually } from '../helpers/eventually';
 import { cpuLoadSpec, metadataFor, publishVersion } from '../helpers/models';
 
 const REFRESH_MS = 5_000;
@@ -99,7 +100,7 @@ describe('RegistryReadCache', () => {
     reads = new RegistryReadCache(ownRegistry, REFRESH_MS, () => now);
   });
 
-  it('reads the spec, alias and version list again only once they are refreshMs old', async () => {
+  it('answers the kept spec, alias and version list, reading them again in the background once refreshMs old', async () => {
     expect((await reads.head(spec.name)).alias?.version).toBe('v2');
     expect(own.count('/spec.json')).toBe(1);
     expect(own.count('/aliases/production.json')).toBe(1);
@@ -111,9 +112,30 @@ describe('RegistryReadCache', () => {
     expect(own.gets).toEqual([]);
 
     now += 1;
-    expect((await reads.head(spec.name)).alias?.version).toBe('v1');
+    // Still the kept answer: the read it started lands for the next poll.
+    expect((await reads.head(spec.name)).alias?.version).toBe('v2');
+    await eventually(
+      'the alias read again',
+      async () => (await reads.head(spec.name)).alias?.version === 'v1',
+    );
     expect(own.count('/spec.json')).toBe(1);
     expect(own.count('/aliases/production.json')).toBe(1);
+  });
+
+  it('keeps answering the kept head when a read in the background fails', async () => {
+    const failing = new RegistryReadCache(ownRegistry, REFRESH_MS, () => now);
+    await failing.head(spec.name);
+    const listVersions = vi.spyOn(ownRegistry, 'listVersions').mockRejectedValue(new Error('store down'));
+    try {
+      now += REFRESH_MS;
+      expect((await failing.head(spec.name)).alias?.version).toBe('v2');
+      await eventually('the failed read', () =>
+        listVersions.mock.settledResults.some((r) => r.type === 'rejected'),
+      );
+      expect((await failing.head(spec.name)).versions).toEqual(['v1', 'v2']);
+    } finally {
+      listVersions.mockRestore();
+    }
   });
 
   it('reads the head again at once after forget (this process moved the alias)', async () => {
@@ -125,8 +147,28 @@ describe('RegistryReadCache', () => {
   });
 
   it('shares one read between polls that ask at once', async () => {
-    await Promise.all([reads.listModels(), reads.listModels(), reads.head(spec.name), reads.head(spec.name)]);
-    expect(own.count('/spec.json')).toBe(1);
+    const listModels = vi.spyOn(ownRegistry, 'listModels');
+    try {
+      await Promise.all([
+        reads.listModels(),
+        reads.listModels(),
+        reads.head(spec.name),
+        reads.head(spec.name),
+      ]);
+      expect(listModels).toHaveBeenCalledTimes(1);
+      expect(own.count('/aliases/production.json')).toBe(1);
+    } finally {
+      listModels.mockRestore();
+    }
+  });
+
+  it('drops the kept head of a model the registry no longer lists', async () => {
+    const gone = cpuLoadSpec('cache-gone');
+    await ownRegistry.saveSpec(gone);
+    await reads.head(gone.name);
+    await own.delete('models/cache-gone/spec.json');
+    expect(await reads.listModels()).not.toContain(gone.name);
+    await expect(reads.head(gone.name)).rejects.toThrow('Model cache-gone has no spec');
   });
 
   it('keeps a version’s metadata for good, but reads again one that was incomplete', async () => {
