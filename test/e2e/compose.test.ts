@@ -269,13 +269,20 @@ describe('docker-compose.yml', () => {
     );
   });
 
-  it('mounts the buffer as a named volume that the image creates for its user (node)', () => {
-    const mounting = Object.entries(project.services).filter(([, s]) =>
-      (s.volumes ?? []).some((v) => v.target === BUFFER_DIR),
+  it('shares no volume between the serving replicas and the workers: the buffer and predictions live in the store', () => {
+    const retrain = Object.entries(project.services).filter(
+      ([, s]) => s.environment?.RETRAIN_STORE !== undefined,
     );
-    expect(mounting.map(([name]) => name).sort()).toEqual(['cpu-worker', 'serving']);
-    for (const [name, service] of Object.entries(project.services)) {
+    expect(retrain.map(([name]) => name)).toEqual(expect.arrayContaining(['cpu-worker', 'serving']));
+    for (const [name, service] of retrain) {
+      // Nothing a replica writes lives on a volume another container mounts (sqlite-bridge's job table
+      // belongs to the Streamlit frontend, not to retrain).
+      const mounts = (service.volumes ?? []).filter((v) => v.source !== 'shared-data');
+      expect(mounts, name).toEqual([]);
       if (service.environment?.RETRAIN_BUFFER_DIR === undefined) continue;
+      expect(service.environment.RETRAIN_BUFFER_IN_STORE, name).toBe('true');
+      expect(service.environment.RETRAIN_STORE, name).toMatch(/^s3:\/\//);
+      // Its cache is the image's own directory, writable by the user it runs as.
       expect(service.environment.RETRAIN_BUFFER_DIR, name).toBe(BUFFER_DIR);
       const target = service.build?.target;
       expect(target, `${name} is built from a Dockerfile stage`).toBeTruthy();
@@ -288,12 +295,7 @@ describe('docker-compose.yml', () => {
         /chown (-R )?node:node \/data\/buffer\b/,
       );
     }
-    for (const [name, service] of mounting) {
-      const volume = service.volumes?.find((v) => v.target === BUFFER_DIR);
-      // A named volume starts as a copy of the image's directory, owner included; a bind mount would not.
-      expect(volume?.type, name).toBe('volume');
-      expect(Object.keys(project.volumes ?? {})).toContain(volume?.source);
-    }
+    expect(Object.keys(project.volumes ?? {})).not.toContain('buffer');
   });
 
   it('gives native TensorFlow (tfjs-node-gpu) to the gpu image only, with an NVIDIA GPU and GPU_SLOTS', () => {
