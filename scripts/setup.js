@@ -46,6 +46,8 @@ const debianPackages = {
   'redis-server': 'redis-server',
   // scripts/install-tfjs-node.sh sets the library names of libtensorflow from the PyPI wheel.
   patchelf: 'patchelf',
+  // The fleet test (test/e2e/fleet-hosts.test.ts) builds its hosts as network namespaces.
+  ip: 'iproute2',
 };
 
 /** What `npm run demo` runs, in install order (the npm packages first: the rest build on them). */
@@ -59,6 +61,7 @@ const TEST_PARTS = [
   'jq',
   'chromium',
   'redis-server',
+  'ip',
   'python',
 ];
 

@@ -26,14 +26,16 @@ export const DYNAMIC_CONFIG = [
 
 export interface TemporalServerOptions {
   port: number;
+  /** The address it listens on. @default 127.0.0.1 */
+  ip?: string;
   uiPort?: number;
   /** SQLite file; in memory when absent. */
   dbFile?: string;
 }
 
 /** Arguments for `temporal server start-dev` with our search attributes registered and fair dispatch on. */
-export function temporalArgs({ port, uiPort, dbFile }: TemporalServerOptions): string[] {
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
+export function temporalArgs({ port, ip = '127.0.0.1', uiPort, dbFile }: TemporalServerOptions): string[] {
+  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--log-level', 'warn'];
   args.push(...(uiPort ? ['--ui-port', String(uiPort)] : ['--headless']));
   if (dbFile) args.push('--db-filename', dbFile);
   for (const attribute of SEARCH_ATTRIBUTES) args.push('--search-attribute', attribute);
