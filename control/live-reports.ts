@@ -45,11 +45,19 @@ export class LiveReports {
 
   /**
    * Measures every model `models()` names every `everyMs`, until the returned stop is called; a model
-   * that fails is told to `onError` and the others go on.
+   * that fails is told to `onError` and the others go on. A refresh that outlasts `everyMs` (a
+   * thousand models) is not overlapped: the tick that finds it running is skipped.
    */
   every(models: () => string[], onError: (err: unknown, model: string) => void): () => void {
+    let running = false;
     const refresh = async () => {
-      for (const model of models()) await this.measure(model).catch((err: unknown) => onError(err, model));
+      if (running) return;
+      running = true;
+      try {
+        for (const model of models()) await this.measure(model).catch((err: unknown) => onError(err, model));
+      } finally {
+        running = false;
+      }
     };
     const timer = setInterval(() => void refresh(), this.everyMs);
     timer.unref();
