@@ -76,15 +76,15 @@ export interface ScaleBenchResult {
 }
 
 /**
- * A thousand models in a fresh file store: each a spec (triggers declared) with one small production
+ * A thousand models in a fresh store (a directory, or a MinIO of its own): each a spec (triggers declared) with one small production
  * version (one tiny trained model's files copied under every name). Measures the inference server
  * (serving/main.ts, a process of its own, a Temporal dev server beside it) from start to `/readyz`
- * 200 at each load concurrency, the dashboard's `GET /ui/api/models` on the last one, `retrain models
+ * 200 at each load concurrency (round by round), the dashboard's `GET /ui/api/models` on the last one, `retrain models
  * list` through bin/retrain.js, and the trigger check's activity body called directly for a sample of models.
  */
 export async function scaleBench({
   models = 1000,
-  concurrencies = [1, 8],
+  concurrencies = [1, 8, 32],
   repeats = 3,
   triggerModels = 100,
   backend = 'cpu',
@@ -328,7 +328,7 @@ if (require.main === module) {
   const { values } = parseArgs({
     options: {
       models: { type: 'string', default: '1000' },
-      concurrency: { type: 'string', default: '1,8' },
+      concurrency: { type: 'string', default: '1,8,32' },
       repeats: { type: 'string', default: '3' },
       'trigger-models': { type: 'string', default: '100' },
       store: { type: 'string', default: 'file' },
