@@ -18,7 +18,7 @@ import {
   type BufferStats,
   type PartFile,
 } from './buffer-parts';
-import { StoreBuffer } from './store-buffer';
+import { StoreBuffer, type Compaction } from './store-buffer';
 
 export {
   INTERNAL_PREFIX,
@@ -90,6 +90,14 @@ export class DataBuffer {
 
   modelDir(model: string): string {
     return path.join(this.dir, ModelNameSchema.parse(model));
+  }
+
+  /**
+   * Merges the model's days that hold several parts into one part each (see
+   * {@link StoreBuffer.compact}); undefined for a local buffer, which keeps its parts.
+   */
+  async compact(model: string): Promise<Compaction | undefined> {
+    return this.parts?.compact(model);
   }
 
   /** The models with a directory in a local buffer (none in store mode: see `retrain import-buffer`). */

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ModelNameSchema } from '../common/model-spec';
 import type { BlobStore } from './blob-store';
 import {
+  fileList,
   INTERNAL_PREFIX,
   markNewRows,
   queryDays,
@@ -43,6 +44,14 @@ type Snapshot = { manifest: Manifest; etag?: string };
 /** A part of a snapshot that retention deleted before it was read: the snapshot is taken again. */
 class GoneError extends Error {}
 
+/** What {@link StoreBuffer.compact} did to one model's buffer. */
+export interface Compaction {
+  /** The days merged, each now one part. */
+  days: string[];
+  partsBefore: number;
+  partsAfter: number;
+}
+
 /** Thrown when an append lost the manifest's compare-and-swap {@link MAX_ATTEMPTS} times in a row. */
 export class BufferContentionError extends Error {}
 
@@ -59,6 +68,9 @@ export class BufferContentionError extends Error {}
  * deletes their parts and the parts of writers that died before committing.
  */
 export class StoreBuffer {
+  /** The manifest version each model's cache was last pruned at (see {@link pruneCache}). */
+  private readonly prunedAt = new Map<string, string>();
+
   constructor(
     private readonly store: BlobStore,
     private readonly cacheDir: string,
@@ -67,12 +79,33 @@ export class StoreBuffer {
   /** Part files of a model from one manifest snapshot, local copies, oldest day first; only those of `days` when given. */
   async partFiles(model: string, days?: readonly string[]): Promise<PartFile[]> {
     const wanted = days && new Set(days);
-    return this.fromSnapshot(model, async ({ manifest }) =>
-      this.cached(
+    return this.fromSnapshot(model, async ({ manifest, etag }) => {
+      await this.pruneCache(model, manifest.parts, etag);
+      return this.cached(
         model,
         manifest.parts.filter((p) => !wanted || wanted.has(p.day)),
-      ),
-    );
+      );
+    });
+  }
+
+  /**
+   * Removes this host's copies of parts the manifest no longer names (compacted or expired by
+   * another host) once they are an hour old, so no read still in flight holds them; looked for
+   * once per manifest version.
+   */
+  private async pruneCache(model: string, parts: readonly Part[], etag: string | undefined): Promise<void> {
+    if (etag === undefined || this.prunedAt.get(model) === etag) return;
+    this.prunedAt.set(model, etag);
+    const now = Date.now();
+    const listed = new Set(parts.map((p) => `day=${p.day}/${p.name}`));
+    const root = path.join(this.cacheDir, ModelNameSchema.parse(model));
+    for (const day of await fs.readdir(root).catch(() => [] as string[]))
+      for (const name of await fs.readdir(path.join(root, day)).catch(() => [] as string[])) {
+        if (listed.has(`${day}/${name}`)) continue;
+        const file = path.join(root, day, name);
+        const stat = await fs.stat(file).catch(() => undefined);
+        if (stat && now - stat.mtimeMs > ORPHAN_AFTER_MS) await fs.rm(file, { force: true });
+      }
   }
 
   /** Record, file, day and byte counts of a model's buffer, from its manifest. */
@@ -155,6 +188,68 @@ export class StoreBuffer {
       return expired;
     }
     throw new BufferContentionError(`the buffer of ${model} kept changing during retention; retry`);
+  }
+
+  /**
+   * Merges each day of the model that holds more than one part into a single part (the rows as
+   * they were: parts of one model never share a key), swapped into the manifest in one
+   * compare-and-swap; the merged parts are deleted after it. A writer that commits meanwhile makes
+   * the swap fail: the merge is dropped and taken again from the new manifest. Returns the days
+   * merged and the parts before and after.
+   */
+  async compact(model: string): Promise<Compaction> {
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const current = await this.snapshot(model);
+      const byDay = new Map<string, Part[]>();
+      for (const p of current.manifest.parts) byDay.set(p.day, [...(byDay.get(p.day) ?? []), p]);
+      const days = [...byDay].filter(([, parts]) => parts.length > 1).map(([day]) => day);
+      const before = current.manifest.parts.length;
+      if (days.length === 0) return { days: [], partsBefore: before, partsAfter: before };
+      const merged: Part[] = [];
+      try {
+        await withDuckDb(async (conn) => {
+          for (const day of days) merged.push(await this.merge(conn, model, day, byDay.get(day) ?? []));
+        });
+      } catch (err) {
+        await this.forget(model, merged);
+        if (err instanceof GoneError) continue;
+        throw err;
+      }
+      const replaced = new Set(days);
+      const parts = [...current.manifest.parts.filter((p) => !replaced.has(p.day)), ...merged].sort((a, b) =>
+        a.day.localeCompare(b.day),
+      );
+      if (await this.swap(model, current, { parts })) {
+        await this.forget(
+          model,
+          current.manifest.parts.filter((p) => replaced.has(p.day)),
+        );
+        return { days, partsBefore: before, partsAfter: parts.length };
+      }
+      await this.forget(model, merged);
+      await jitter(attempt);
+    }
+    throw new BufferContentionError(`the buffer of ${model} kept changing during compaction; retry`);
+  }
+
+  /** One new part holding every row of `parts` (one day's), uploaded create-only; its cached copy kept. */
+  private async merge(
+    conn: DuckDBConnection,
+    model: string,
+    day: string,
+    parts: readonly Part[],
+  ): Promise<Part> {
+    const inputs = await this.cached(model, parts);
+    const name = `part-${Date.now()}-${randomUUID()}.parquet`;
+    const local = this.cachePath(model, day, name);
+    await fs.mkdir(path.dirname(local), { recursive: true });
+    await conn.run(
+      `COPY (SELECT * FROM read_parquet(${fileList(inputs)}, hive_partitioning = false, union_by_name = true))
+       TO ${sqlString(local)} (FORMAT parquet)`,
+    );
+    const body = await fs.readFile(local);
+    await this.store.put(this.partKey(model, day, name), body, { ifNoneMatch: '*' });
+    return { day, name, rows: await rowsOf(conn, local), bytes: body.byteLength };
   }
 
   /**

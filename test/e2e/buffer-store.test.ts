@@ -139,6 +139,72 @@ function storeContract(open: () => { store: BlobStore; env: Record<string, strin
     expect(stored).toHaveLength(manifest.parts.length);
   });
 
+  it('compaction merges each day into one part with every row once, and a reader of the old snapshot reads on', async () => {
+    const { store } = open();
+    const model = `m-${randomUUID().slice(0, 8)}`;
+    const a = host(store);
+    for (let i = 0; i < 5; i++) {
+      await append(a, model, rows(i * 10, i * 10 + 10));
+      await append(a, model, rows(i * 4, i * 4 + 4, '2001-03-02'));
+    }
+    expect(await a.stats(model)).toMatchObject({ records: 70, files: 10, days: 2 });
+    // A host that read the parts before the compaction keeps its copies.
+    const early = host(store);
+    expect(await counted(early, model)).toEqual({ rows: 70, keys: 70 });
+
+    expect(await a.compact(model)).toEqual({
+      days: ['2001-03-01', '2001-03-02'],
+      partsBefore: 10,
+      partsAfter: 2,
+    });
+    expect(await host(store).stats(model)).toMatchObject({ records: 70, files: 2, days: 2 });
+    expect(await counted(host(store), model)).toEqual({ rows: 70, keys: 70 });
+    expect((await store.list(`buffer/${model}/`)).filter((k) => k.endsWith('.parquet'))).toHaveLength(2);
+    // Its copies of the merged parts go once they are an hour old; the merged ones stay.
+    const late = await fs.readdir(path.join(early.dir, '.store-cache', model), { recursive: true });
+    const cachedParts = late.filter((f) => f.endsWith('.parquet'));
+    expect(cachedParts).toHaveLength(10);
+    const hourAgo = new Date(Date.now() - 2 * 3_600_000);
+    for (const f of cachedParts)
+      await fs.utimes(path.join(early.dir, '.store-cache', model, f), hourAgo, hourAgo);
+    expect(await counted(early, model)).toEqual({ rows: 70, keys: 70 });
+    const kept = (await fs.readdir(path.join(early.dir, '.store-cache', model), { recursive: true })).filter(
+      (f) => f.endsWith('.parquet'),
+    );
+    expect(kept).toHaveLength(2);
+    expect(await a.compact(model)).toEqual({ days: [], partsBefore: 2, partsAfter: 2 });
+    expect(await append(early, model, rows(45, 55))).toEqual({ inserted: 5, duplicates: 5 });
+  });
+
+  it('a writer committing during a compaction makes it start again: nothing of either is lost', async () => {
+    const { store } = open();
+    const model = `m-${randomUUID().slice(0, 8)}`;
+    const a = host(store);
+    await append(a, model, rows(0, 10));
+    await append(a, model, rows(10, 20));
+    let wrote = false;
+    const racing = Object.create(store) as BlobStore;
+    racing.put = async (key, body, options) => {
+      // Just before the compaction's first manifest swap, another host appends.
+      if (key.endsWith('/manifest.json') && !wrote) {
+        wrote = true;
+        await append(host(store), model, rows(20, 30));
+      }
+      return store.put(key, body, options);
+    };
+    expect(await host(racing).compact(model)).toEqual({
+      days: ['2001-03-01'],
+      partsBefore: 3,
+      partsAfter: 1,
+    });
+    expect(await counted(host(store), model)).toEqual({ rows: 30, keys: 30 });
+    const manifest = JSON.parse(
+      new TextDecoder().decode((await store.get(`buffer/${model}/manifest.json`))!.body),
+    );
+    const stored = (await store.list(`buffer/${model}/`)).filter((k) => k.endsWith('.parquet'));
+    expect(stored).toHaveLength(manifest.parts.length);
+  });
+
   it('retention takes whole days out of the manifest, then their parts out of the store', async () => {
     const { store } = open();
     const model = `m-${randomUUID().slice(0, 8)}`;
