@@ -21,6 +21,8 @@ export interface ActivityDeps {
   /** The deployment's cap on concurrent runs (`RETRAIN_MAX_CONCURRENT_RUNS`); absent: no cap. */
   fleetCap?: FleetCap;
   apiKey?: string;
+  /** Days the data buffer keeps (`BUFFER_RETENTION_DAYS`), for its scheduled maintenance; absent: 60. */
+  bufferRetentionDays?: number;
   /** Days of trigger evaluations the store keeps (`RETRAIN_EVALUATION_RETENTION_DAYS`); absent: 30. */
   evaluationRetentionDays?: number;
   /** Sends per-epoch progress to the running workflow (a signal); optional in unit tests. */

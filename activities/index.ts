@@ -2,6 +2,7 @@ import type { RunSettings } from '../common/fleet-slots';
 import type { ModelSpec } from '../common/model-spec';
 import type { ActivityDeps } from './deps';
 import { createDeliverEvent, createEventSinks } from './deliver-event';
+import { createCompactBuffer } from './compact-buffer';
 import { createExportDataset } from './export-dataset';
 import { createRequestFleetSlot, runningRuns } from './fleet-slots';
 import { withFeatureFrame } from './export-frame';
@@ -43,5 +44,8 @@ export function createActivities(deps: ActivityDeps) {
     // The deployment's cap on concurrent runs (workflows/fleet-slot, workflows/fleet-slots-workflow).
     requestFleetSlot: createRequestFleetSlot(deps.fleetCap),
     runningRuns,
+    // The buffer's scheduled maintenance (workflows/buffer-maintenance-workflow).
+    listModels: async (): Promise<string[]> => deps.registry.listModels(),
+    compactBuffer: createCompactBuffer(deps),
   };
 }

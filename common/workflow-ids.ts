@@ -52,3 +52,14 @@ export function monitorScheduleId(model: string): string {
 export function fleetSlotsWorkflowId(taskQueue: string): string {
   return taskQueue === CPU_TASK_QUEUE ? 'retrain-fleet-slots' : `retrain-fleet-slots-${taskQueue}`;
 }
+
+/**
+ * `retrain-buffer-maintenance`: the schedule of the deployment's data buffer maintenance (see
+ * workflows/buffer-maintenance-workflow); `retrain-buffer-maintenance-<task queue>` for workers on
+ * another cpu task queue than the default.
+ */
+export function bufferMaintenanceScheduleId(taskQueue: string): string {
+  return taskQueue === CPU_TASK_QUEUE
+    ? 'retrain-buffer-maintenance'
+    : `retrain-buffer-maintenance-${taskQueue}`;
+}

@@ -26,6 +26,7 @@ export async function buildActivityDeps(config: Config, client: Client): Promise
       : { fleetCap: { maxConcurrentRuns: config.maxConcurrentRuns } }),
     apiKey: config.apiKey,
     evaluationRetentionDays: config.evaluationRetentionDays,
+    bufferRetentionDays: config.bufferRetentionDays,
     reportEpoch: (workflowId, progress) =>
       client.workflow.getHandle(workflowId).signal(epochProgressSignal, progress),
   };

@@ -3,7 +3,9 @@ import { Client, Connection } from '@temporalio/client';
 import type { WorkerDeploymentVersion } from '@temporalio/common';
 import { NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import type { Logger } from 'pino';
+import { bufferMaintenanceScheduleId } from '../common/workflow-ids';
 import { selectBackend } from '../ml/backend';
+import { ensureBufferMaintenanceSchedule } from './buffer-maintenance-schedule';
 import { buildActivityDeps } from './activity-deps';
 import { defaultBuildId } from './build-id';
 import { loadConfig, type Config } from '../config/config';
@@ -48,6 +50,8 @@ export async function runWorker(kind: 'cpu' | 'gpu'): Promise<void> {
       deployment,
     };
     const worker = await createWorker(kind, options, config, logger);
+    if (kind === 'cpu' && config.bufferInStore)
+      await scheduleBufferMaintenance(client, config.taskQueue, logger);
     await runUntilStopped(
       worker,
       logger,
@@ -66,6 +70,25 @@ export async function runWorker(kind: 'cpu' | 'gpu'): Promise<void> {
   } finally {
     await connection.close();
     await clientConnection.close();
+  }
+}
+
+/**
+ * Makes sure the buffer in the store is compacted and trimmed on a schedule (created by the first cpu
+ * worker to start); a failure is logged, and the next worker start tries again.
+ */
+async function scheduleBufferMaintenance(client: Client, taskQueue: string, logger: Logger): Promise<void> {
+  try {
+    if (await ensureBufferMaintenanceSchedule(client, taskQueue))
+      logger.info(
+        { scheduleId: bufferMaintenanceScheduleId(taskQueue) },
+        'created the buffer maintenance schedule',
+      );
+  } catch (err) {
+    logger.warn(
+      { error: err instanceof Error ? err.message : String(err) },
+      'could not create the buffer maintenance schedule',
+    );
   }
 }
 

@@ -4,6 +4,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ActivityDeps } from '../../activities';
+import { createCompactBuffer } from '../../activities/compact-buffer';
 import type { BlobStore } from '../../storage/blob-store';
 import { DataBuffer } from '../../storage/buffer';
 import { withDuckDb } from '../../storage/duckdb';
@@ -275,6 +277,29 @@ describe('retrain import-buffer', () => {
     const result = await cliWith(config)('import-buffer', '--from', dir);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain('set RETRAIN_BUFFER_IN_STORE=true');
+  });
+});
+
+describe('the compactBuffer activity (the scheduled maintenance of one model)', () => {
+  it('compacts a buffer in the store and applies retention; leaves a local buffer alone', async () => {
+    const store = new FileBlobStore(path.join(dir, `store-${randomUUID()}`));
+    const model = `m-${randomUUID().slice(0, 8)}`;
+    const shared = host(store);
+    const days = ['2001-01-01', '2001-03-01', '2001-03-01', '2001-03-02', '2001-03-02'];
+    for (const [i, day] of days.entries()) await append(shared, model, rows(i * 5, i * 5 + 5, day));
+    const deps = { buffer: shared, bufferRetentionDays: 30 } as unknown as ActivityDeps;
+    expect(await createCompactBuffer(deps)({ model })).toEqual({
+      model,
+      inStore: true,
+      compactedDays: ['2001-03-01', '2001-03-02'],
+      partsBefore: 5,
+      partsAfter: 3,
+      expiredDays: ['2001-01-01'],
+    });
+    const local = {
+      buffer: new DataBuffer(path.join(dir, `local-${randomUUID()}`)),
+    } as unknown as ActivityDeps;
+    expect(await createCompactBuffer(local)({ model })).toMatchObject({ inStore: false, compactedDays: [] });
   });
 });
 

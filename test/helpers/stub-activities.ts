@@ -62,5 +62,14 @@ export function passingActivities(): Activities {
     // No cap: a run takes no slot (stubWorkers' `fleetCap` sets one).
     requestFleetSlot: createRequestFleetSlot(undefined),
     runningRuns,
+    listModels: async () => [],
+    compactBuffer: async ({ model }) => ({
+      model,
+      inStore: true,
+      compactedDays: [],
+      partsBefore: 0,
+      partsAfter: 0,
+      expiredDays: [],
+    }),
   };
 }
