@@ -227,9 +227,13 @@ async function promote(
           }),
         ),
       (out) =>
-        out.servers.length === 0
+        (out.servers.length === 0
           ? 'no inference servers configured'
-          : `${out.servers.length} server(s) serve ${promoted.version}`,
+          : `${out.servers.length} server(s) serve ${promoted.version}`) +
+        // Announced servers it could not reach: they follow the alias by their poll.
+        (out.skipped?.length
+          ? `; ${out.skipped.length} unreachable skipped (${out.skipped.map((s) => s.url).join(', ')})`
+          : ''),
     );
     return promoted;
   });

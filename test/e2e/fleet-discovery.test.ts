@@ -133,6 +133,10 @@ describe('inference servers found through the store', { timeout: 240_000 }, () =
     expect(done?.result?.skipped).toEqual([
       { url: doomed.url, reason: expect.stringMatching(/^unreachable: /) },
     ]);
+    // The run says so too, as every surface shows its stages.
+    expect(result.stages.find((s) => s.name === 'reloadServers')?.summary).toBe(
+      `2 server(s) serve v2; 1 unreachable skipped (${doomed.url})`,
+    );
     expect((await deps.registry.getAlias(spec.name))?.value.version).toBe('v2');
     expect(survivors.map(({ server }) => server.pool.get(spec.name)?.version)).toEqual(['v2', 'v2']);
   });
