@@ -3,6 +3,7 @@ import type { LastRun, TriggerEvaluation, TriggerFigures, Triggers } from '../co
 import { DEFAULT_EVALUATION_RETENTION_DAYS, TriggerHistory } from '../storage/trigger-history';
 import type { ActivityDeps } from './deps';
 import { liveMetrics } from '../monitoring/live-metrics';
+import { StoredLiveReports } from '../monitoring/stored-live-reports';
 import { loadSpecOrFail } from './load-spec';
 
 /** What a trigger check needs to decide: the spec's triggers, the figures, and where the cool-down counts from. */
@@ -37,6 +38,10 @@ export function createMeasureTriggers(deps: ActivityDeps) {
       deps.buffer.stats(model),
       new TriggerHistory(deps.store).lastTriggered(model),
     ]);
+    // The servers' gauges and the dashboard read it from the store rather than measuring again.
+    await new StoredLiveReports(deps.store)
+      .put(report)
+      .catch((err: unknown) => log.warn('live report not stored', { model, error: String(err) }));
     const production = report.production;
     const figures: TriggerFigures = { newRecords: stats.records, drift: {} };
     let lastRun = lastTriggered;

@@ -1,4 +1,6 @@
+import { durationMs } from '../common/durations';
 import { liveMetrics, type LiveReport } from '../monitoring/live-metrics';
+import type { StoredLiveReports } from '../monitoring/stored-live-reports';
 import type { DataBuffer } from '../storage/buffer';
 import type { PredictionLog } from '../storage/prediction-log';
 import type { ModelRegistry } from '../storage/registry';
@@ -8,6 +10,8 @@ export interface LiveSources {
   registry: ModelRegistry;
   buffer: DataBuffer;
   predictionLog: Pick<PredictionLog, 'source'>;
+  /** What the monitor's trigger checks measured; absent: every report is measured here. */
+  stored?: Pick<StoredLiveReports, 'latest'>;
 }
 
 /** The live report of one model over the last `days`, as `retrain monitor` computes it. */
@@ -35,12 +39,29 @@ export class LiveReports {
     return kept && Date.now() - kept.at < this.everyMs ? Promise.resolve(kept.report) : this.measure(model);
   }
 
-  /** Measures `model` now, over `days`; a 7-day report is kept for {@link get}. */
+  /**
+   * Measures `model` now, over `days`; a 7-day report is kept for {@link get}. For a model the
+   * monitor checks (one with triggers), that report is the one its last check stored (over the
+   * triggers' `liveWindowDays`), while at most two check intervals old: servers do not each scan
+   * the prediction log again.
+   */
   async measure(model: string, days = 7): Promise<LiveReport> {
-    const report = await liveReport(this.sources, model, days);
+    const report =
+      (days === 7 ? await this.monitored(model) : undefined) ?? (await liveReport(this.sources, model, days));
     if (days === 7) this.latest.set(model, { at: Date.now(), report });
     this.onReport(report);
     return report;
+  }
+
+  /** The report the monitor stored for `model`, when it checks the model and its report is recent. */
+  private async monitored(model: string): Promise<LiveReport | undefined> {
+    if (!this.sources.stored) return undefined;
+    const { triggers } = await this.sources.registry.loadSpec(model);
+    if (!triggers) return undefined;
+    const found = await this.sources.stored.latest(model);
+    if (!found) return undefined;
+    const fresh = Date.now() - Date.parse(found.measuredAt) <= 2 * durationMs(triggers.checkEvery);
+    return fresh ? found.report : undefined;
   }
 
   /**

@@ -7,6 +7,7 @@ import { controlPlane, type TrainingBackend } from '../control/control-plane';
 import type { LiveReport } from '../monitoring/live-metrics';
 import type { DataBuffer } from '../storage/buffer';
 import type { Ingestor } from '../storage/ingest';
+import { StoredLiveReports } from '../monitoring/stored-live-reports';
 import type { PredictionLog } from '../storage/prediction-log';
 import type { ModelRegistry } from '../storage/registry';
 import { DEFAULT_BODY_LIMIT_BYTES } from './body-limit';
@@ -109,7 +110,8 @@ export function createServer(opts: ServerOptions): InferenceServer {
     ...(buffer && predictionLog
       ? {
           live: {
-            sources: { buffer, predictionLog },
+            // What the monitor measured, from the registry's store, before measuring here.
+            sources: { buffer, predictionLog, stored: new StoredLiveReports(registry.store) },
             everyMs: opts.liveEveryMs ?? 60_000,
             onReport: (report: LiveReport) => metrics.live(report),
             models: () => pool.list().map((slot) => slot.model),

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveMetrics } from '../../monitoring/live-metrics';
+import { StoredLiveReports } from '../../monitoring/stored-live-reports';
 import { createMeasureTriggers } from '../../activities/measure-triggers';
 import { evaluateTriggers, TriggersSchema } from '../../common/triggers';
 import { populationStability } from '../../ml/metrics';
@@ -227,6 +228,10 @@ describe('the figures a trigger check measures', () => {
         what: 'registered v1',
       });
       expect(measured.scanned).toEqual({ predictions: 4, records: 9 });
+      // The report it measured is kept for the servers and the dashboard.
+      const kept = await new StoredLiveReports(deps.registry.store).latest('live');
+      expect(kept?.report).toMatchObject({ model: 'live', windowDays: 1, production: { version: 'v1' } });
+      expect(kept?.report.versions[0]?.window.predictions).toBe(2);
       // (1 - 0.7) / 0.7 = 42.86 %: over 42 %, under 43 %.
       const now = new Date(Date.parse(meta!.createdAt) + 7 * 3_600_000);
       const at42 = evaluateTriggers('live', measured.triggers, measured.figures, {
