@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -56,6 +57,11 @@ export interface AppendOptions {
    * `__retrain_inserted`, for callers that count per request. Dropped when absent.
    */
   marks?: string;
+}
+
+/** The temp table an append marks its rows in: the caller's `marks`, else a fresh name (dropped after). */
+export function marksTable(options: Pick<AppendOptions, 'marks'>): string {
+  return options.marks ?? `${INTERNAL_PREFIX}marks_${randomUUID().replaceAll('-', '')}`;
 }
 
 /** DuckDB list literal of the part files' paths. */

@@ -8,8 +8,8 @@ import { withBufferLock } from './buffer-lock';
 import { withDuckDb } from './duckdb';
 import {
   fileList,
-  INTERNAL_PREFIX,
   markNewRows,
+  marksTable,
   queryDays,
   stageMarked,
   type AppendOptions,
@@ -20,18 +20,8 @@ import {
 } from './buffer-parts';
 import { StoreBuffer, type Compaction } from './store-buffer';
 
-export {
-  INTERNAL_PREFIX,
-  keyColumns,
-  markNewRows,
-  queryDays,
-  stageMarked,
-  type AppendOptions,
-  type AppendResult,
-  type BufferKey,
-  type BufferStats,
-  type PartFile,
-} from './buffer-parts';
+// What callers of the buffer name; the steps shared with the store's buffer stay in ./buffer-parts.
+export { INTERNAL_PREFIX, type BufferKey, type BufferStats, type PartFile } from './buffer-parts';
 
 /** Writers stage part files here, inside the model dir so the final rename stays on one file system. */
 const STAGING_PREFIX = '.staging-';
@@ -181,7 +171,7 @@ export class DataBuffer {
   ): Promise<AppendResult> {
     if (this.parts) return this.parts.appendQuery(conn, model, query, key, options);
     const dir = this.modelDir(model);
-    const marks = options.marks ?? `${INTERNAL_PREFIX}marks_${randomUUID().replaceAll('-', '')}`;
+    const marks = marksTable(options);
     try {
       return await withBufferLock(dir, async () => {
         await removeLeftovers(dir);

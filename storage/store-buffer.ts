@@ -7,8 +7,8 @@ import { ModelNameSchema } from '../common/model-spec';
 import type { BlobStore } from './blob-store';
 import {
   fileList,
-  INTERNAL_PREFIX,
   markNewRows,
+  marksTable,
   queryDays,
   stageMarked,
   type AppendOptions,
@@ -130,7 +130,7 @@ export class StoreBuffer {
     key: BufferKey,
     options: AppendOptions = {},
   ): Promise<AppendResult> {
-    const marks = options.marks ?? `${INTERNAL_PREFIX}marks_${randomUUID().replaceAll('-', '')}`;
+    const marks = marksTable(options);
     const days = await queryDays(conn, query, key);
     try {
       for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
@@ -240,7 +240,7 @@ export class StoreBuffer {
     parts: readonly Part[],
   ): Promise<Part> {
     const inputs = await this.cached(model, parts);
-    const name = `part-${Date.now()}-${randomUUID()}.parquet`;
+    const name = newPartName();
     const local = this.cachePath(model, day, name);
     await fs.mkdir(path.dirname(local), { recursive: true });
     await conn.run(
@@ -292,7 +292,7 @@ export class StoreBuffer {
     await fs.mkdir(path.dirname(staging), { recursive: true });
     try {
       for (const { day, from } of await stageMarked(conn, marks, staging)) {
-        const name = `part-${Date.now()}-${randomUUID()}.parquet`;
+        const name = newPartName();
         const body = await fs.readFile(from);
         await this.store.put(this.partKey(model, day, name), body, { ifNoneMatch: '*' });
         added.push({ day, name, rows: await rowsOf(conn, from), bytes: body.byteLength });
@@ -405,6 +405,11 @@ export class StoreBuffer {
   private cachePath(model: string, day: string, name: string): string {
     return path.join(this.cacheDir, ModelNameSchema.parse(model), `day=${day}`, name);
   }
+}
+
+/** A part's name in the store: when it was written (orphans age by it) and a uuid. */
+function newPartName(): string {
+  return `part-${Date.now()}-${randomUUID()}.parquet`;
 }
 
 /** The rows of a Parquet file, from its footer. */
