@@ -1,66 +1,38 @@
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BUFFER_MAINTENANCE_CONCURRENCY, type BufferMaintenance } from '../../common/buffer-maintenance';
 import { bufferMaintenanceScheduleId } from '../../common/workflow-ids';
 import { bufferMaintenanceWorkflow } from '../../workflows';
 import { ensureBufferMaintenanceSchedule } from '../../workers/buffer-maintenance-schedule';
-import { pinnedTo, setCurrentVersion } from '../../workers/deployment';
-import { testDeployment } from '../helpers/test-deployment';
-import { testWorkflowBundle } from '../helpers/workflow-bundle';
+import { ownWorker } from '../helpers/own-worker';
 
 /** A worker of its own whose maintenance activities are stubs that record what they were asked. */
 async function maintenanceWorker(models: string[], failing = new Set<string>()) {
-  const address = inject('temporalAddress');
-  const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
-  const native = await NativeConnection.connect({ address });
-  const taskQueue = `maintenance-${randomUUID()}`;
-  const deployment = testDeployment();
   const seen = { running: 0, most: 0, models: [] as string[] };
-  const worker = await Worker.create({
-    connection: native,
-    taskQueue,
-    workflowBundle: { codePath: await testWorkflowBundle() },
-    ...pinnedTo(deployment),
-    activities: {
-      listModels: async () => models,
-      compactBuffer: async ({ model }: { model: string }): Promise<BufferMaintenance> => {
-        seen.running += 1;
-        seen.most = Math.max(seen.most, seen.running);
-        try {
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          if (failing.has(model)) throw ApplicationFailure.nonRetryable(`the store refused ${model}`);
-          seen.models.push(model);
-          return {
-            model,
-            inStore: true,
-            compactedDays: ['2001-03-01'],
-            partsBefore: 3,
-            partsAfter: 1,
-            expiredDays: [],
-          };
-        } finally {
-          seen.running -= 1;
-        }
-      },
+  const worker = await ownWorker('maintenance', {
+    listModels: async () => models,
+    compactBuffer: async ({ model }: { model: string }): Promise<BufferMaintenance> => {
+      seen.running += 1;
+      seen.most = Math.max(seen.most, seen.running);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        if (failing.has(model)) throw ApplicationFailure.nonRetryable(`the store refused ${model}`);
+        seen.models.push(model);
+        return {
+          model,
+          inStore: true,
+          compactedDays: ['2001-03-01'],
+          partsBefore: 3,
+          partsAfter: 1,
+          expiredDays: [],
+        };
+      } finally {
+        seen.running -= 1;
+      }
     },
   });
-  const running = worker.run();
-  await setCurrentVersion(client, deployment);
-  return {
-    client,
-    taskQueue,
-    seen,
-    close: async () => {
-      worker.shutdown();
-      await running;
-      await native.close();
-      await connection.close();
-    },
-  };
+  return { ...worker, seen };
 }
 
 describe("the data buffer's scheduled maintenance", () => {

@@ -1,60 +1,41 @@
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FleetSlotsInput } from '../../common/fleet-slots';
 import { fleetSlotsQuery, slotGrantedSignal, slotReleaseSignal } from '../../common/messages';
 import { fleetSlotsWorkflow } from '../../workflows';
-import { pinnedTo, setCurrentVersion } from '../../workers/deployment';
 import { eventually } from '../helpers/eventually';
 import { historyEvents, signals } from '../helpers/history';
-import { testDeployment } from '../helpers/test-deployment';
-import { testWorkflowBundle } from '../helpers/workflow-bundle';
+import { ownWorker } from '../helpers/own-worker';
 
 /**
  * A coordinator on a worker of its own whose `runningRuns` check holds until the test lets it answer,
  * so that a signal can arrive while the check is under way.
  */
 async function coordinatorWorker() {
-  const address = inject('temporalAddress');
-  const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
-  const native = await NativeConnection.connect({ address });
-  const taskQueue = `fleet-check-${randomUUID()}`;
-  const deployment = testDeployment();
   let answering = false;
   let checks = 0;
-  const worker = await Worker.create({
-    connection: native,
-    taskQueue,
-    workflowBundle: { codePath: await testWorkflowBundle() },
-    ...pinnedTo(deployment),
-    activities: {
-      // Every run the book names still runs, as Temporal answered when the check began.
-      runningRuns: async ({ workflowIds }: { workflowIds: string[] }) => {
-        checks += 1;
-        while (!answering) await new Promise((resolve) => setTimeout(resolve, 20));
-        return workflowIds;
-      },
+  const worker = await ownWorker('fleet-check', {
+    // Every run the book names still runs, as Temporal answered when the check began.
+    runningRuns: async ({ workflowIds }: { workflowIds: string[] }) => {
+      checks += 1;
+      while (!answering) await new Promise((resolve) => setTimeout(resolve, 20));
+      return workflowIds;
     },
   });
-  const running = worker.run();
-  await setCurrentVersion(client, deployment);
   const start = (workflowId: string, input: FleetSlotsInput) =>
-    client.workflow.start(fleetSlotsWorkflow, { taskQueue, workflowId, args: [input] });
+    worker.client.workflow.start(fleetSlotsWorkflow, {
+      taskQueue: worker.taskQueue,
+      workflowId,
+      args: [input],
+    });
   return {
-    client,
+    client: worker.client,
     start,
     checks: () => checks,
     answer: () => {
       answering = true;
     },
-    close: async () => {
-      worker.shutdown();
-      await running;
-      await native.close();
-      await connection.close();
-    },
+    close: () => worker.close(),
   };
 }
 
