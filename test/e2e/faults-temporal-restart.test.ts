@@ -63,7 +63,9 @@ describe('the Temporal server SIGKILLed and restarted on its SQLite file', { tim
 
   beforeAll(async () => {
     pipeline = await createPipeline({
-      epochs: 3,
+      // Long enough (about 5 s idle) that the train test finds the training past epoch 1 and still
+      // running also on a loaded machine: 3 epochs took 1.2 s, and a full run's describe polls missed it.
+      epochs: 12,
       hyperparams: { hiddenUnits: 32, batchSize: 16, seed: 7 },
       gate: PERMISSIVE_GATE,
     });
