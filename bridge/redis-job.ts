@@ -4,12 +4,20 @@ import { ModelNameSchema } from '../common/model-spec';
 import { RunPrioritySchema } from '../common/admission';
 import { RetrainInputSchema, type RetrainRequest } from '../common/retrain';
 
-/** A number as a stream field carries it: a string. */
+/** The longest number field a job may carry: far more than any parameter needs. */
+const MAX_NUMBER_LENGTH = 32;
+
+/**
+ * A number as a stream field carries it: a string. Its length is checked before the pattern runs
+ * (`pipe` stops at the first failure), and the pattern has one way to match each digit, so a huge or
+ * hostile field is refused at once instead of stalling the bridge.
+ */
 const numeric = (schema: z.ZodNumber) =>
   z
     .string()
     .trim()
-    .regex(/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/, { message: 'must be a number' })
+    .max(MAX_NUMBER_LENGTH, { message: `must be a number of at most ${MAX_NUMBER_LENGTH} characters` })
+    .pipe(z.string().regex(/^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/, { message: 'must be a number' }))
     .transform(Number)
     .pipe(schema);
 
@@ -43,9 +51,10 @@ export const RedisJobSchema = z
 
 /** A stream entry's flat `[field, value, field, value, ...]` as an object. */
 export function fieldsOf(flat: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i] as string] = flat[i + 1] as string;
-  return out;
+  // Own properties only: a field named `__proto__` is a field (the schema refuses it), not a prototype.
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([flat[i] as string, flat[i + 1] as string]);
+  return Object.fromEntries(pairs);
 }
 
 /** The producer's fields of a job (valid or not), as run labels. */
