@@ -59,7 +59,10 @@ export function writeCalendar(
 /** The statistics that scale `entity`: its own under `entity` normalisation when it has them, else the fleet's. */
 export function statsOf(pre: Preprocessing, entity: string): EntityStats {
   return (
-    (pre.normalisation === 'entity' ? pre.entities?.[entity] : undefined) ?? {
+    // Own entries only: an entity named `constructor` or `__proto__` is an entity training never saw.
+    (pre.normalisation === 'entity' && pre.entities && Object.hasOwn(pre.entities, entity)
+      ? pre.entities[entity]
+      : undefined) ?? {
       mean: pre.mean,
       std: pre.std,
       targetMean: pre.targetMean,

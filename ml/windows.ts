@@ -325,9 +325,10 @@ export function fitStatistics(
   };
   const fleet = statsOfGroup(groups);
   if (!groups) return fleet;
-  const own: Record<string, EntityStats> = {};
-  for (let e = 0; e < entities; e++) if (count[e]) own[rows.names[e] as string] = statsOfGroup(e);
-  return { ...fleet, entities: own };
+  // Own properties whatever the entity is called (`__proto__` included): fromEntries defines, never assigns.
+  const own: [string, EntityStats][] = [];
+  for (let e = 0; e < entities; e++) if (count[e]) own.push([rows.names[e] as string, statsOfGroup(e)]);
+  return { ...fleet, entities: Object.fromEntries(own) };
 }
 
 /** One split of a dataset, ready for training and validation. */

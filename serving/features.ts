@@ -153,7 +153,12 @@ function rowsSchema(pre: Preprocessing) {
   const time = z.unknown().transform((value, ctx) => {
     const ms = toMillis(value);
     if (ms === undefined) {
-      const message = value === undefined ? 'is required' : 'must be an ISO 8601 time or epoch milliseconds';
+      const message =
+        value === undefined
+          ? 'is required'
+          : typeof value === 'number' && Number.isFinite(value)
+            ? `is ${value} epoch milliseconds, outside the dates of ±${MAX_TIME_MS}`
+            : 'must be an ISO 8601 time or epoch milliseconds';
       ctx.addIssue({ code: 'custom', message });
       return z.NEVER;
     }
@@ -171,8 +176,11 @@ function rowsSchema(pre: Preprocessing) {
   return z.array(row, { error: 'rows must be an array of objects' });
 }
 
+/** The last millisecond a JavaScript date can hold, either side of 1970 (ECMA-262's time range). */
+const MAX_TIME_MS = 8.64e15;
+
 function toMillis(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'number') return Math.abs(value) <= MAX_TIME_MS ? value : undefined;
   if (typeof value !== 'string' || !ISO_DATE_START.test(value)) return undefined;
   const ms = Date.parse(value);
   return Number.isFinite(ms) ? ms : undefined;

@@ -204,6 +204,24 @@ describe('per-entity statistics', () => {
   const a = [10, 12, 11, 15, 14, 18, 17, 21, 20, 24];
   const b = a.map((v) => v * 1000);
 
+  it("are kept for entities named like Object.prototype's keys, and a key it never saw gets the fleet's", () => {
+    // A computed key: `__proto__` is an own entry here, as it is in a buffer.
+    const rows = hourly({ ['__proto__']: a, constructor: b });
+    const r = rule({ frequencyUs: HOUR_US });
+    const options: InputOptions = { normalisation: 'entity', targetTransform: 'level', calendar: [] };
+    const pre = fitPreprocessing(rows, indexSamples(rows, r), r, basePre(), options);
+    // Before: own['__proto__'] = ... set the object's prototype, and that entity's statistics were lost.
+    expect(Object.keys(pre.entities ?? {}).sort()).toEqual(['__proto__', 'constructor']);
+    expect(statsOf(pre, '__proto__').mean[0]).toBeLessThan(100);
+    expect(statsOf(pre, 'constructor').mean[0]).toBeGreaterThan(1000);
+    expect(statsOf(pre, 'toString')).toEqual({
+      mean: pre.mean,
+      std: pre.std,
+      targetMean: pre.targetMean,
+      targetStd: pre.targetStd,
+    });
+  });
+
   it('come from the train samples of each entity alone', () => {
     const rows = hourly({ a, b });
     const r = rule({ frequencyUs: HOUR_US });

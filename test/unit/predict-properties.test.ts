@@ -8,7 +8,7 @@ import { selectBackend } from '../../ml/backend';
 import { FileBlobStore } from '../../storage/file-store';
 import { ModelRegistry } from '../../storage/registry';
 import { createServer, type InferenceServer } from '../../serving/server';
-import { publishVersion, smallModel } from '../helpers/models';
+import { preprocessingFor, publishVersion, smallModel } from '../helpers/models';
 
 const SPEC = ModelSpecSchema.parse({
   name: 'disk-io',
@@ -56,6 +56,12 @@ const breakings: [string, (body: { model: string; rows: Record<string, unknown>[
   ['a reading that is null', (b) => ({ ...b, rows: withFirst(b.rows, { writes: null }) }), /writes/],
   ['a missing feature', (b) => ({ ...b, rows: withFirst(b.rows, { reads: undefined }) }), /reads/],
   ['a bad timestamp', (b) => ({ ...b, rows: withFirst(b.rows, { ts: 'yesterday-ish' }) }), /ts/],
+  // Before: a RangeError building the answer's ISO time, answered 500.
+  [
+    'a time of 1e300 epoch milliseconds',
+    (b) => ({ ...b, rows: withFirst(b.rows, { ts: 1e300 }) }),
+    /ts: is 1e\+300/,
+  ],
   ['a missing entity', (b) => ({ ...b, rows: withFirst(b.rows, { host: undefined }) }), /host/],
   ['a row that is not an object', (b) => ({ ...b, rows: [42, ...b.rows.slice(1)] }), /rows|row 1/],
 ];
@@ -113,6 +119,45 @@ describe('POST /predict bodies, property-based', () => {
       }),
       { ...PROPERTY, numRuns: 20 },
     );
+  });
+
+  it("answers hosts named like Object.prototype's keys on a per-host normalised model, with the fleet's scaling", async () => {
+    // Before: statsOf read pre.entities['constructor'] (a function): NaN scaling, then a 500.
+    const perHost = { ...SPEC, name: 'disk-io-per-host' };
+    const registry = new ModelRegistry(new FileBlobStore(path.join(dir, 'per-host')));
+    await registry.saveSpec(perHost);
+    const stats = { mean: [50, 50], std: [10, 10], targetMean: 50, targetStd: 10 };
+    await publishVersion(registry, perHost, 'v1', {
+      net: smallModel(perHost, 1),
+      metadata: {
+        preprocessing: preprocessingFor(perHost, { normalisation: 'entity', entities: { web: stats } }),
+      },
+    });
+    await registry.setAlias(perHost.name, 'v1', null);
+    const perHostServer = createServer({ registry });
+    try {
+      await perHostServer.loadProductionModels();
+      const hosts = ['constructor', '__proto__', 'toString', 'hasOwnProperty'];
+      const rows = hosts.flatMap((host) =>
+        [0, 1, 2].map((minute) => ({
+          ts: new Date(Date.UTC(2025, 0, 1, 0, minute)).toISOString(),
+          host,
+          reads: 40 + minute,
+          writes: 60,
+        })),
+      );
+      const res = await perHostServer.app.inject({
+        method: 'POST',
+        url: '/predict',
+        payload: { model: perHost.name, rows },
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      const { predictions } = res.json<{ predictions: { entity: string; value: number }[] }>();
+      expect(predictions.map((p) => p.entity).sort()).toEqual([...hosts].sort());
+      for (const p of predictions) expect(Number.isFinite(p.value), p.entity).toBe(true);
+    } finally {
+      await perHostServer.app.close();
+    }
   });
 
   it('never answers 500, whatever JSON arrives', async () => {
