@@ -1,4 +1,5 @@
 import { durationMs } from '../common/durations';
+import type { ModelSpec } from '../common/model-spec';
 import { liveMetrics, type LiveReport } from '../monitoring/live-metrics';
 import type { StoredLiveReports } from '../monitoring/stored-live-reports';
 import type { DataBuffer } from '../storage/buffer';
@@ -12,11 +13,6 @@ export interface LiveSources {
   predictionLog: Pick<PredictionLog, 'source'>;
   /** What the monitor's trigger checks measured; absent: every report is measured here. */
   stored?: Pick<StoredLiveReports, 'latest'>;
-}
-
-/** The live report of one model over the last `days`, as `retrain monitor` computes it. */
-function liveReport(sources: LiveSources, model: string, days = 7): Promise<LiveReport> {
-  return sources.registry.loadSpec(model).then((spec) => liveMetrics({ ...sources, spec, windowDays: days }));
 }
 
 /**
@@ -46,19 +42,19 @@ export class LiveReports {
    * the prediction log again.
    */
   async measure(model: string, days = 7): Promise<LiveReport> {
+    const spec = await this.sources.registry.loadSpec(model);
     const report =
-      (days === 7 ? await this.monitored(model) : undefined) ?? (await liveReport(this.sources, model, days));
+      (days === 7 ? await this.monitored(spec) : undefined) ??
+      (await liveMetrics({ ...this.sources, spec, windowDays: days }));
     if (days === 7) this.latest.set(model, { at: Date.now(), report });
     this.onReport(report);
     return report;
   }
 
-  /** The report the monitor stored for `model`, when it checks the model and its report is recent. */
-  private async monitored(model: string): Promise<LiveReport | undefined> {
-    if (!this.sources.stored) return undefined;
-    const { triggers } = await this.sources.registry.loadSpec(model);
-    if (!triggers) return undefined;
-    const found = await this.sources.stored.latest(model);
+  /** The report the monitor stored for `spec`'s model, when it checks the model and its report is recent. */
+  private async monitored({ name, triggers }: ModelSpec): Promise<LiveReport | undefined> {
+    if (!this.sources.stored || !triggers) return undefined;
+    const found = await this.sources.stored.latest(name);
     if (!found) return undefined;
     const fresh = Date.now() - Date.parse(found.measuredAt) <= 2 * durationMs(triggers.checkEvery);
     return fresh ? found.report : undefined;

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -420,10 +420,15 @@ async function rowsOf(conn: DuckDBConnection, file: string): Promise<number> {
   return Number(reader.getRowObjectsJson()[0]?.n ?? 0);
 }
 
-/** A local part's name in the store: `part-<its mtime>-<uuid>.parquet`, the uuid DuckDB gave it. */
+/**
+ * A local part's name in the store, the same at every import of it (so a second import finds it):
+ * `part-0-<the uuid DuckDB gave it>.parquet`, or a digest of its name for a file named otherwise.
+ */
 function importedName(file: string): string {
-  const uuid = /part-([0-9a-f-]{36})/.exec(path.basename(file))?.[1] ?? randomUUID();
-  return `part-0-${uuid}.parquet`;
+  const base = path.basename(file);
+  const id =
+    /part-([0-9a-f-]{36})/.exec(base)?.[1] ?? createHash('sha256').update(base).digest('hex').slice(0, 36);
+  return `part-0-${id}.parquet`;
 }
 
 /** Waits a little, more after each lost swap, so contending writers spread out. */

@@ -49,7 +49,7 @@ describe("the s3-bucket job on Versity's S3 gateway (compose's default S3 server
     expect(new TextDecoder().decode((await store.get('probe.txt'))?.body)).toBe('ok');
   });
 
-  it('fails naming the bad bucket name, with nothing created', () => {
+  it('fails naming the bad bucket name', () => {
     const result = bucketJob({ ...env, RETRAIN_STORE: 's3://No_Such/registry' });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('"No_Such" is not an S3 bucket name');

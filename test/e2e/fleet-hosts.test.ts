@@ -148,8 +148,7 @@ describe('a fleet on separate hosts that share only Temporal, S3 and the API key
     control = net.hosts.control!;
     const minioKey = randomBytes(10).toString('hex');
     const minioSecret = randomBytes(20).toString('hex');
-    const temporal = control.start(TEMPORAL_BIN, temporalArgs({ port: 7233, ip: '0.0.0.0' }), {});
-    procs.temporal = temporal;
+    procs.temporal = control.start(TEMPORAL_BIN, temporalArgs({ port: 7233, ip: '0.0.0.0' }), {});
     procs.minio = control.start(
       path.join(TOOLS_BIN, 'minio'),
       [
