@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 import {
   AliasSchema,
   ModelMetadataSchema,
@@ -13,6 +15,12 @@ import { getJson, putJson } from './open-store';
 export const PRODUCTION_ALIAS = 'production';
 /** Spec look-ups {@link ModelRegistry.listModels} has in flight at once. */
 const SPEC_CHECKS_AT_ONCE = 16;
+/** `models/<model>/registrations/<workflowId>.json`: the version a workflow registers, written once. */
+const RegistrationSchema = z.object({
+  workflowId: z.string(),
+  version: z.string(),
+  registeredAt: z.string(),
+});
 /** The files of a version by its metadata's `format` (absent: tfjs). */
 const MODEL_FILES = { tfjs: ['model.json', 'weights.bin'], onnx: ['model.onnx'] } as const;
 
@@ -68,8 +76,8 @@ export interface RollbackMove {
 
 /**
  * The model registry on a blob store. Versions (`v1`, `v2`, ...) are claimed with a create-only
- * `claim.json`, filled with create-only writes and complete once `metadata.json` exists; the
- * production alias moves by compare-and-swap.
+ * `claim.json`, assigned to a workflow by a create-only registration record, filled with create-only
+ * writes and complete once `metadata.json` exists; the production alias moves by compare-and-swap.
  */
 export class ModelRegistry {
   constructor(readonly store: BlobStore) {}
@@ -322,7 +330,45 @@ export class ModelRegistry {
     return `models/${model}/aliases/${alias}.json`;
   }
 
+  /** Key of the record that names the one version `workflowId` registers. */
+  private registrationKey(model: string, workflowId: string): string {
+    return `models/${model}/registrations/${encodeURIComponent(workflowId)}.json`;
+  }
+
+  /**
+   * The version `workflowId` registers, decided by one create-only write of its registration record:
+   * attempts that race (a stale attempt beside its retry) may each claim a number, but only one record
+   * is created and every attempt returns the version it names. A number claimed by the loser stays
+   * unused (a claim without metadata is no version).
+   */
   private async claimVersion(model: string, workflowId: string): Promise<string> {
+    const key = this.registrationKey(model, workflowId);
+    const recorded = await getJson(this.store, key, RegistrationSchema);
+    if (recorded) return recorded.value.version;
+    const candidate = await this.claimNumber(model, workflowId);
+    try {
+      await putJson(
+        this.store,
+        key,
+        { workflowId, version: candidate, registeredAt: new Date().toISOString() },
+        { ifNoneMatch: '*' },
+      );
+      return candidate;
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError)) throw err;
+      const winner = await getJson(this.store, key, RegistrationSchema);
+      if (!winner)
+        throw new Error(`${this.store.uriFor(key)} exists but cannot be read back`, { cause: err });
+      return winner.value.version;
+    }
+  }
+
+  /**
+   * A version number claimed for `workflowId` with a create-only `claim.json`: its own claim when an
+   * earlier attempt made one (also one registered before registration records existed), else the next
+   * free number.
+   */
+  private async claimNumber(model: string, workflowId: string): Promise<string> {
     const keys = await this.store.list(`models/${model}/versions/`);
     const claims = keys.filter((k) => k.endsWith('/claim.json'));
     for (const key of claims) {
@@ -334,16 +380,20 @@ export class ModelRegistry {
     let next = 1 + Math.max(0, ...numbers);
     for (;;) {
       const version = `v${next}`;
+      const key = `${this.versionPrefix(model, version)}/claim.json`;
       try {
         await putJson(
           this.store,
-          `${this.versionPrefix(model, version)}/claim.json`,
+          key,
           { workflowId, claimedAt: new Date().toISOString() },
           { ifNoneMatch: '*' },
         );
         return version;
       } catch (err) {
         if (!(err instanceof PreconditionFailedError)) throw err;
+        // A racing attempt of the same workflow may have claimed this very number.
+        if ((await getJson(this.store, key, VersionClaimSchema))?.value.workflowId === workflowId)
+          return version;
         next++;
       }
     }

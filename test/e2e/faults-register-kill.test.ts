@@ -66,7 +66,8 @@ describe('a cpu worker process SIGKILLed inside registerModel', { timeout: 240_0
     const firstCpu = await startWorkerProcess(pipeline, 'cpu');
     workers.push(firstCpu);
 
-    const first = await (await startRun('first')).result();
+    const firstRun = await startRun('first');
+    const first = await firstRun.result();
     expect(first.status, first.reason).toBe('completed');
     expect(first.version).toBe('v1');
 
@@ -128,12 +129,13 @@ describe('a cpu worker process SIGKILLed inside registerModel', { timeout: 240_0
       previous: 'v1',
       workflowId: handle.workflowId,
     });
-    // Nothing else under the model: no third claim, no lock or temp file left behind. (A lock waiter's
+    // Nothing else under the model: no third claim, one registration record per run, no lock or temp file left behind. (A lock waiter's
     // scratch claim directory can outlive a SIGKILL; no listing or lock ever reads it.)
     const versionFiles = ['claim.json', 'metadata.json', 'model.json', 'weights.bin'];
     const left = await filesUnder(path.join(storeRoot, 'models', model));
     expect(left.filter((f) => !f.includes(`${RESERVED_NAME_PREFIX}lock-production.json.claim-`))).toEqual([
       'aliases/production.json',
+      ...[firstRun, handle].map((run) => `registrations/${encodeURIComponent(run.workflowId)}.json`).sort(),
       'spec.json',
       ...versionFiles.map((f) => `versions/v1/${f}`),
       ...versionFiles.map((f) => `versions/v2/${f}`),

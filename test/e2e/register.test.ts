@@ -233,6 +233,18 @@ describe.each(stores)('registerModel and the production alias on the $name', (st
     }
   });
 
+  it('two racing attempts of one registration (both list before either claims) register one version', async () => {
+    const store = scoped();
+    const { input, candidateWeights } = await prepare(store);
+    const racing = listTogether(store, `models/${SPEC.name}/versions/`, 2);
+    const results = await Promise.all([register(racing, input), register(racing, input)]);
+    expect(results).toEqual([
+      { version: 'v2', previous: 'v1' },
+      { version: 'v2', previous: 'v1' },
+    ]);
+    await expectOneNewVersion(store, input, candidateWeights);
+  });
+
   it('lets one of two concurrent alias movers win; the loser gets a conflict and the alias stays whole', async () => {
     const store = scoped();
     await prepare(store);
@@ -275,6 +287,29 @@ describe.each(stores)('registerModel and the production alias on the $name', (st
     expect(after?.etag).toBe(before?.etag);
   });
 });
+
+/**
+ * `store` whose listings of `prefix` are answered only once `callers` of them are waiting, so that
+ * many racing attempts all read the store before any of them claims.
+ */
+function listTogether(store: BlobStore, prefix: string, callers: number): BlobStore {
+  let waiting = 0;
+  let release: () => void = () => undefined;
+  const together = new Promise<void>((resolve) => (release = resolve));
+  return {
+    uri: store.uri,
+    get: (key) => store.get(key),
+    put: (key, body, options) => store.put(key, body, options),
+    list: async (p) => {
+      if (p === prefix && ++waiting === callers) release();
+      if (p === prefix) await together;
+      return store.list(p);
+    },
+    listPrefixes: (p) => store.listPrefixes(p),
+    delete: (key) => store.delete(key),
+    uriFor: (key) => store.uriFor(key),
+  };
+}
 
 /** `store` seen under `prefix/`, so each scenario starts empty. */
 function scope(store: BlobStore, prefix: string): BlobStore {
