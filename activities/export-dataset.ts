@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { ErrorType } from '../common/errors';
 import { isMultiClass, type ModelSpec } from '../common/model-spec';
 import type { ExportInput, ExportResult } from '../common/stages';
 import { sqlIdent, sqlString, withDuckDb, type DuckDBConnection } from '../storage/duckdb';
+import { PreconditionFailedError } from '../storage/errors';
 import { getJson, putJson } from '../storage/open-store';
 import { checkReadiness } from '../storage/readiness';
 import { fitStatistics, indexSamples } from '../ml/windows';
@@ -30,7 +31,10 @@ export function datasetKey(model: string, workflowId: string): string {
  * Window rows -> one sorted Parquet file + manifest (sample counts, time cut, train statistics) in
  * the store; the loader builds lag windows and targets from the rows. The first `trainShare` of the
  * samples (the input's, else the spec's, else 0.8) train, the rest is the holdout.
- * Idempotent per workflow: a retry returns the dataset the first attempt wrote.
+ * Idempotent per workflow: a retry returns the dataset the first attempt wrote. Each attempt writes
+ * its rows under a key of its own and the manifest (naming that key and its sha256) create-only, so
+ * of attempts that overlap (a stale one beside its retry) one manifest wins and always describes the
+ * file it names; the others return that one.
  */
 export function createExportDataset(deps: ActivityDeps) {
   return async function exportDataset(input: ExportInput): Promise<ExportResult> {
@@ -66,7 +70,7 @@ export function createExportDataset(deps: ActivityDeps) {
 /**
  * Writes the window that readiness counted (its oldest to newest record, so rows ingested meanwhile
  * do not slip in) once, sorted by (time, entity), with the 24 hours before it that the day-before
- * baseline looks up, as `rows.parquet`; then reads the file back in chunks to count the samples,
+ * baseline looks up, as `rows-<attempt>.parquet`; then reads the file back in chunks to count the samples,
  * find the time cut and compute the train statistics by the loader's own rule (ml/windows.ts),
  * while it uploads. (A sorted temp table copied and read instead costs the same CPU and holds the
  * window in DuckDB's memory.) The buffer holds one row per (time, entity) (DataBuffer skips keys it has).
@@ -105,7 +109,8 @@ async function writeDataset(
     ? await classesOf(conn, `read_parquet(${sqlString(file)})`, spec.target as string, t, from)
     : undefined;
   const shape = { ...spec, ...(classes ? { classes } : {}) };
-  const key = `${datasetKey(input.model, input.workflowId)}/rows.parquet`;
+  const prefix = datasetKey(input.model, input.workflowId);
+  const key = `${prefix}/rows-${randomUUID()}.parquet`;
   const upload = async () => {
     const body = await fs.readFile(file);
     await deps.store.put(key, body, { contentType: 'application/vnd.apache.parquet' });
@@ -150,8 +155,35 @@ async function writeDataset(
     files: { rows: uploaded.value },
   };
   // The manifest goes last: its presence means the dataset is complete.
-  await putJson(deps.store, manifestKey(datasetKey(input.model, input.workflowId)), manifest);
-  return manifest;
+  const published = await publishManifest(deps, prefix, manifest);
+  await removeRowsBut(deps, prefix, published.files.rows.key);
+  return published;
+}
+
+/**
+ * Creates the manifest unless an overlapping attempt of the same export already did; returns the
+ * one that is stored, so every attempt answers with the dataset the store holds.
+ */
+async function publishManifest(
+  deps: ActivityDeps,
+  prefix: string,
+  manifest: DatasetManifest,
+): Promise<DatasetManifest> {
+  try {
+    await putJson(deps.store, manifestKey(prefix), manifest, { ifNoneMatch: '*' });
+    return manifest;
+  } catch (err) {
+    if (!(err instanceof PreconditionFailedError)) throw err;
+    const stored = await getJson(deps.store, manifestKey(prefix), DatasetManifestSchema);
+    if (!stored) throw new Error(`${deps.store.uriFor(manifestKey(prefix))} exists but cannot be read back`);
+    return stored.value;
+  }
+}
+
+/** Removes the rows files of attempts whose manifest lost (or never came): only `kept` is the dataset's. */
+async function removeRowsBut(deps: ActivityDeps, prefix: string, kept: string): Promise<void> {
+  const rows = (await deps.store.list(`${prefix}/rows`)).filter((key) => key.endsWith('.parquet'));
+  for (const key of rows) if (key !== kept) await deps.store.delete(key);
 }
 
 /**

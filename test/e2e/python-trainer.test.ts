@@ -6,6 +6,7 @@ import { PreprocessingSchema, type Preprocessing } from '../../common/artefacts'
 import { outputValue, statsOf } from '../../common/model-inputs';
 import { CPU_TASK_QUEUE } from '../../common/task-queues';
 import { PYTHON_KINDS, type PythonKind } from '../../common/trainer-kinds';
+import { loadManifest } from '../../datasets/dataset-io';
 import { readFrameInfo } from '../../datasets/feature-frame';
 import { ONNX_RUNTIME } from '../../ml/onnx-model';
 import type { InferenceServer } from '../../serving/server';
@@ -198,7 +199,7 @@ interface Sample {
   last: number;
 }
 
-/** Holdout samples `ks` of the frame, each with the raw rows /predict takes, read from the dataset's rows.parquet. */
+/** Holdout samples `ks` of the frame, each with the raw rows /predict takes, read from the dataset's rows file. */
 async function holdoutSamples(
   pipeline: Pipeline,
   datasetKey: string,
@@ -214,7 +215,8 @@ async function holdoutSamples(
   );
   await fs.writeFile(
     rowsFile,
-    (await deps.store.get(`${datasetKey}/rows.parquet`))?.body ?? new Uint8Array(),
+    (await deps.store.get((await loadManifest(deps.store, datasetKey)).files.rows.key))?.body ??
+      new Uint8Array(),
   );
   return withDuckDb(async (conn) => {
     const out: Sample[] = [];

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { PreprocessingSchema } from '../../common/artefacts';
 import type { ModelSpec } from '../../common/model-spec';
 import { outputValue, statsOf } from '../../common/model-inputs';
+import { loadManifest } from '../../datasets/dataset-io';
 import { readFrameInfo } from '../../datasets/feature-frame';
 import type { BlobStore } from '../../storage/blob-store';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
@@ -65,7 +66,7 @@ export async function holdoutCases(opts: {
   const rowsFile = path.join(dir, `${workflowId}-rows.parquet`);
   for (const [key, file] of [
     [`${datasetKey}/frame/frame.parquet`, frameFile],
-    [`${datasetKey}/rows.parquet`, rowsFile],
+    [(await loadManifest(store, datasetKey)).files.rows.key, rowsFile],
   ] as const) {
     const body = (await store.get(key))?.body;
     if (!body) throw new Error(`no ${key}`);

@@ -4,12 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities';
-import { openDataset, loadManifest, type LoadedSplit } from '../../datasets/dataset-io';
+import { openDataset, loadManifest, manifestKey, type LoadedSplit } from '../../datasets/dataset-io';
 import { createExportDataset, datasetKey } from '../../activities/export-dataset';
 import { DatasetManifestSchema, type DatasetManifest } from '../../common/artefacts';
 import { ErrorType } from '../../common/errors';
 import { ModelSpecSchema, type ModelSpecInput } from '../../common/model-spec';
 import { sqlString, withDuckDb } from '../../storage/duckdb';
+import type { BlobStore } from '../../storage/blob-store';
 import { getJson, putJson } from '../../storage/open-store';
 import { localDeps } from '../helpers/pipeline';
 
@@ -115,7 +116,7 @@ async function createModel(overrides: Partial<ModelSpecInput> = {}, rows = BUFFE
   return spec.name;
 }
 
-async function appendRows(model: string, rows: BufferRow[]): Promise<void> {
+async function appendRows(model: string, rows: BufferRow[], buffer = deps.buffer): Promise<void> {
   const values = rows
     .map(
       ([ts, host, cpu, mem]) =>
@@ -123,7 +124,7 @@ async function appendRows(model: string, rows: BufferRow[]): Promise<void> {
     )
     .join(', ');
   await withDuckDb((conn) =>
-    deps.buffer.appendQuery(conn, model, `SELECT * FROM (VALUES ${values}) t(ts, host, cpu, mem)`, {
+    buffer.appendQuery(conn, model, `SELECT * FROM (VALUES ${values}) t(ts, host, cpu, mem)`, {
       timeColumn: 'ts',
       entityColumn: 'host',
     }),
@@ -138,6 +139,45 @@ async function manifestOf(model: string, workflowId: string): Promise<DatasetMan
   );
   if (!found) throw new Error(`no manifest for ${model}/${workflowId}`);
   return found.value;
+}
+
+/**
+ * Puts of several attempts, each through its own `store(inner, attempt)`, that happen in `order`: a
+ * put matching the next untaken step `[attempt, key pattern]` waits until every earlier step's put
+ * has settled. Other puts pass at once.
+ */
+function inTurn(order: [attempt: string, key: RegExp][]) {
+  const settled = order.map(() => {
+    let resolve: () => void = () => undefined;
+    return { promise: new Promise<void>((r) => (resolve = r)), resolve: () => resolve() };
+  });
+  const taken = order.map(() => false);
+  return {
+    taken: () => taken.filter(Boolean).length,
+    store(inner: BlobStore, attempt: string): BlobStore {
+      return {
+        uri: inner.uri,
+        get: (key) => inner.get(key),
+        list: (prefix) => inner.list(prefix),
+        listPrefixes: (prefix) => inner.listPrefixes(prefix),
+        delete: (key) => inner.delete(key),
+        uriFor: (key) => inner.uriFor(key),
+        async put(key, body, options) {
+          const step = order.findIndex(
+            ([who, pattern], i) => !taken[i] && who === attempt && pattern.test(key),
+          );
+          if (step < 0) return inner.put(key, body, options);
+          taken[step] = true;
+          await Promise.all(settled.slice(0, step).map((s) => s.promise));
+          try {
+            return await inner.put(key, body, options);
+          } finally {
+            settled[step]?.resolve();
+          }
+        },
+      };
+    },
+  };
 }
 
 /** The stored file: its bytes, its column names and types, and its rows in file order (time as text). */
@@ -271,7 +311,9 @@ describe('exportDataset', () => {
     });
     const entry = manifest.files.rows;
     const { body, rows } = await readStored(manifest);
-    expect(entry.key).toBe(`${datasetKey(model, 'wf-manifest')}/rows.parquet`);
+    expect(entry.key).toMatch(
+      new RegExp(`^${datasetKey(model, 'wf-manifest')}/rows-[0-9a-f-]{36}\\.parquet$`),
+    );
     expect(entry.sha256).toBe(createHash('sha256').update(body).digest('hex'));
     expect(entry.bytes).toBe(body.byteLength);
     expect(rows).toHaveLength(BUFFER.length);
@@ -303,8 +345,40 @@ describe('exportDataset', () => {
     const second = await exportDataset({ model, workflowId: 'wf-retry' });
     expect(second).toEqual(first);
     expect(await snapshot()).toEqual(before);
-    expect(Object.keys(before).sort()).toEqual(['manifest.json', 'rows.parquet'].map((f) => `${prefix}${f}`));
+    expect(Object.keys(before).sort()).toEqual([
+      `${prefix}manifest.json`,
+      (await manifestOf(model, 'wf-retry')).files.rows.key,
+    ]);
     expect(await deps.store.list(`datasets/${model}/`)).toEqual(Object.keys(before).sort());
+  });
+
+  it('leaves a manifest that matches the file it names when two attempts interleave their writes', async () => {
+    const model = await createModel();
+    // The later attempt sees a grown buffer, so the two attempts write different files.
+    const grown = localDeps(path.join(dir, `grown-${model}`), deps.store).buffer;
+    await appendRows(model, [...BUFFER, ['2024-05-02T08:00', 'a', 28, 2]], grown);
+    const turns = inTurn([
+      ['stale', /\/rows[^/]*\.parquet$/],
+      ['retry', /\/rows[^/]*\.parquet$/],
+      ['retry', /\/manifest\.json$/],
+      ['stale', /\/manifest\.json$/],
+    ]);
+    const input = { model, workflowId: 'wf-interleaved' };
+    const [stale, retry] = await Promise.all([
+      createExportDataset({ ...deps, store: turns.store(deps.store, 'stale') })(input),
+      createExportDataset({ ...deps, buffer: grown, store: turns.store(deps.store, 'retry') })(input),
+    ]);
+    expect(turns.taken()).toBe(4);
+    expect(stale).toEqual(retry);
+    const manifest = await manifestOf(model, 'wf-interleaved');
+    expect(manifest.window.to).toBe('2024-05-02T08:00:00Z');
+    const { body } = await readStored(manifest);
+    expect(createHash('sha256').update(body).digest('hex')).toBe(manifest.files.rows.sha256);
+    await expect(openDataset(deps.store, manifest)).resolves.toBeDefined();
+    // The losing attempt's file is gone: the folder holds the dataset and nothing else.
+    expect(await deps.store.list(`${datasetKey(model, 'wf-interleaved')}/`)).toEqual(
+      [manifest.files.rows.key, manifestKey(datasetKey(model, 'wf-interleaved'))].sort(),
+    );
   });
 
   it('writes a byte-identical file for the same buffer, so a dataset is reproducible', async () => {
