@@ -7,6 +7,7 @@ import { createExportDataset } from './export-dataset';
 import { createRequestFleetSlot, runningRuns } from './fleet-slots';
 import { withFeatureFrame } from './export-frame';
 import { loadSpecOrFail } from './load-spec';
+import { judgedRunsOfTemporal } from './judged-runs';
 import { createMeasureTriggers, createRecordEvaluation } from './measure-triggers';
 import { createRegisterModel } from './register-model';
 import { createReloadServers } from './reload-servers';
@@ -34,7 +35,7 @@ export function createActivities(deps: ActivityDeps) {
     registerModel: timed(createRegisterModel(deps)),
     reloadServers: timed(createReloadServers(deps)),
     // A trigger check's (workflows/trigger-check-workflow), not a run's.
-    measureTriggers: createMeasureTriggers(deps),
+    measureTriggers: createMeasureTriggers(deps, judgedRunsOfTemporal),
     recordEvaluation: createRecordEvaluation(deps),
     // The event relays' (workflows/run-events-workflow).
     eventSinks: createEventSinks(deps),

@@ -38,12 +38,30 @@ export type TriggersInput = z.input<typeof TriggersSchema>;
 export const TRIGGER_KINDS = ['newRecords', 'liveError', 'drift'] as const;
 export type TriggerKind = (typeof TRIGGER_KINDS)[number];
 
+/**
+ * The latest run that judged the model's data (completed, or rejected by the gate) when its window
+ * ended after the production version's training window: new records count from its window instead.
+ */
+export const JudgedRunSchema = z.object({
+  workflowId: z.string(),
+  status: z.enum(['completed', 'rejected']),
+  /** The newest record time of its dataset's window. */
+  to: z.string(),
+  /** Records after the production version's training window (every record without one) that it judged. */
+  records: z.number(),
+});
+export type JudgedRun = z.infer<typeof JudgedRunSchema>;
+
 /** What a check measured, for the production version (or the whole buffer before there is one). */
 export const TriggerFiguresSchema = z.object({
   /** The production version; absent before the first registration. */
   production: z.string().optional(),
-  /** Buffer records after the production version's training window (every record without one). */
+  /**
+   * Buffer records after the production version's training window (every record without one), or
+   * after {@link judgedBy}'s window when a later run judged them.
+   */
   newRecords: z.number(),
+  judgedBy: JudgedRunSchema.optional(),
   /** The production version's live gate metric over the live window; absent without production. */
   live: z
     .object({
@@ -69,17 +87,42 @@ export const LastRunSchema = z.object({
 });
 export type LastRun = z.infer<typeof LastRunSchema>;
 
+/**
+ * A triggered run that ended rejected, with the figures its check started it on: while a trigger's
+ * figure is still the one such runs judged, the trigger backs off.
+ */
+export const RejectedRunSchema = z.object({
+  workflowId: z.string(),
+  /** When it ended. */
+  at: z.string(),
+  /** Absent when its check did not record them (then it holds no trigger back). */
+  figures: TriggerFiguresSchema.optional(),
+});
+export type RejectedRun = z.infer<typeof RejectedRunSchema>;
+
 /** One trigger's verdict, with the figure it looked at and its sentence. */
 export const TriggerCheckSchema = z.object({
   kind: z.enum(TRIGGER_KINDS),
+  /** Over its threshold and not backing off. */
   fired: z.boolean(),
   value: z.number().nullable(),
   threshold: z.number(),
   text: z.string(),
+  /** Why the trigger is quiet although evidence is there: it was judged, or it is backing off. */
+  quiet: z.string().optional(),
+  /** Until when it backs off (ISO time), when it does. */
+  backOffUntil: z.string().optional(),
 });
 export type TriggerCheck = z.infer<typeof TriggerCheckSchema>;
 
-export const TRIGGER_DECISIONS = ['started', 'notTriggered', 'coolingDown', 'busy', 'noTriggers'] as const;
+export const TRIGGER_DECISIONS = [
+  'started',
+  'notTriggered',
+  'coolingDown',
+  'backingOff',
+  'busy',
+  'noTriggers',
+] as const;
 export type TriggerDecision = (typeof TRIGGER_DECISIONS)[number];
 
 /** One evaluation of a model's triggers, as the check records it. */
@@ -110,15 +153,27 @@ export const TriggerCauseSchema = z
   .strict();
 export type TriggerCause = z.infer<typeof TriggerCauseSchema>;
 
+/** A back-off is at most this many cool-downs long ... */
+export const BACK_OFF_MAX_FACTOR = 64;
+/** ... and at most a day, unless the cool-down itself is longer. */
+export const BACK_OFF_MAX_MS = 86_400_000;
+
 /**
- * Decides whether `figures` call for a run: every declared trigger is checked and says why, then a
- * running run (`running`, one run per model) or the cool-down since `lastRun` holds a fired one back.
+ * Decides whether `figures` call for a run: every declared trigger is checked and says why; a trigger
+ * whose figure is still the one the latest rejected triggered runs (`rejected`, newest first) were
+ * started on backs off; then a running run (`running`, one run per model) or the cool-down since
+ * `lastRun` holds a fired one back.
  */
 export function evaluateTriggers(
   model: string,
   triggers: Triggers | undefined,
   figures: TriggerFigures,
-  state: { now: Date; running?: string | undefined; lastRun?: LastRun | undefined },
+  state: {
+    now: Date;
+    running?: string | undefined;
+    lastRun?: LastRun | undefined;
+    rejected?: RejectedRun[] | undefined;
+  },
 ): Omit<TriggerEvaluation, 'checkWorkflowId' | 'workflowId'> {
   const at = state.now.toISOString();
   if (!triggers)
@@ -129,13 +184,18 @@ export function evaluateTriggers(
       reason: 'not triggered: the spec declares no triggers',
       checks: [],
     };
-  const checks = [
-    newRecordsCheck(triggers, figures),
-    liveErrorCheck(triggers, figures),
-    driftCheck(triggers, figures),
-  ].filter((c): c is TriggerCheck => c !== undefined);
+  const checks = measureChecks(triggers, figures).map((c) =>
+    backOff(c, triggers, state.rejected ?? [], state.now),
+  );
   const fired = checks.filter((c) => c.fired);
   const base = { model, at, checks, figures };
+  const backingOff = checks.filter((c) => c.backOffUntil !== undefined);
+  if (fired.length === 0 && backingOff.length > 0)
+    return {
+      ...base,
+      decision: 'backingOff',
+      reason: `not started: ${backingOff.map((c) => `${c.text}; but ${c.quiet ?? ''}`).join('; ')}`,
+    };
   if (fired.length === 0)
     return { ...base, decision: 'notTriggered', reason: `not triggered: ${sentences(checks)}` };
   const because = sentences(fired);
@@ -156,18 +216,68 @@ export function evaluateTriggers(
   return { ...base, decision: 'started', reason: `triggered: ${because}` };
 }
 
+/** Every declared trigger's check on `f`, before any back-off. */
+function measureChecks(t: Triggers, f: TriggerFigures): TriggerCheck[] {
+  return [newRecordsCheck(t, f), liveErrorCheck(t, f), driftCheck(t, f)].filter(
+    (c): c is TriggerCheck => c !== undefined,
+  );
+}
+
+/**
+ * Holds a fired check back while its figure is the one the latest rejected triggered runs were started
+ * on: `n` such runs in a row back it off for `n` doublings of the cool-down after the last of them
+ * (capped), and a figure that changed ends the back-off at once.
+ */
+function backOff(check: TriggerCheck, t: Triggers, rejected: RejectedRun[], now: Date): TriggerCheck {
+  if (!check.fired) return check;
+  let streak = 0;
+  for (const run of rejected) {
+    const then = run.figures && measureChecks(t, run.figures).find((c) => c.kind === check.kind);
+    if (!then || then.value !== check.value) break;
+    streak++;
+  }
+  const last = rejected[0];
+  if (streak === 0 || !last) return check;
+  const coolDownMs = durationMs(t.coolDown);
+  const factor = Math.min(2 ** streak, BACK_OFF_MAX_FACTOR);
+  const waitMs = Math.min(coolDownMs * factor, Math.max(coolDownMs, BACK_OFF_MAX_MS));
+  const until = Date.parse(last.at) + waitMs;
+  if (now.getTime() >= until) return check;
+  const untilText = new Date(until).toISOString();
+  return {
+    ...check,
+    fired: false,
+    backOffUntil: untilText,
+    quiet: `backing off after rejected run ${last.workflowId} until ${untilText.slice(0, 16).replace('T', ' ')} UTC (cool-down x${round(waitMs / coolDownMs, 1)}) or until ${FIGURE_NAMES[check.kind]} changes`,
+  };
+}
+
+const FIGURE_NAMES: Record<TriggerKind, string> = {
+  newRecords: 'the count of new records',
+  liveError: 'the live error',
+  drift: 'the drift',
+};
+
 function newRecordsCheck(t: Triggers, f: TriggerFigures): TriggerCheck | undefined {
   if (t.newRecords === undefined) return undefined;
   const fired = f.newRecords >= t.newRecords;
-  const where = f.production
-    ? `since ${f.production}'s training window`
-    : 'in the buffer, no version trained yet';
+  const judged = f.judgedBy;
+  const where = judged
+    ? `since ${judged.workflowId}'s window (${judged.status})`
+    : f.production
+      ? `since ${f.production}'s training window`
+      : 'in the buffer, no version trained yet';
   return {
     kind: 'newRecords',
     fired,
     value: f.newRecords,
     threshold: t.newRecords,
     text: `${count(f.newRecords)} new records ${where} (${fired ? '>=' : '<'} ${count(t.newRecords)})`,
+    ...(judged && !fired
+      ? {
+          quiet: `${count(judged.records)} new records were judged by run ${judged.workflowId} (${judged.status}); counting from there`,
+        }
+      : {}),
   };
 }
 

@@ -24,7 +24,8 @@ export const EVALUATION_MEMO = 'evaluation';
 /**
  * One evaluation of a model's triggers, as its `retrain-monitor-<model>` schedule starts it every
  * `checkEvery`: measure, decide (common/triggers), start `retrainWorkflow` when a trigger fired and
- * neither a running run nor the cool-down holds it back, record the evaluation. The run is a child
+ * neither a back-off after rejected runs, a running run nor the cool-down holds it back, record the
+ * evaluation. (Histories recorded before the back-off measured no rejected runs: they decide as then.) The run is a child
  * the check abandons, with an id fixed by the check's own start: a check replayed on another worker
  * after its first one died finds the start in its history, and does not start a second run.
  */
@@ -36,6 +37,7 @@ export async function triggerCheckWorkflow({ model }: { model: string }): Promis
     now: new Date(),
     running: running === null ? `another run (its lease did not answer)` : running,
     lastRun: measured.lastRun,
+    rejected: measured.rejected,
   });
   const evaluation: TriggerEvaluation = { ...verdict, checkWorkflowId: workflowId };
   if (evaluation.decision === 'started') {
@@ -72,7 +74,8 @@ export async function triggerCheckWorkflow({ model }: { model: string }): Promis
 
 function renderEvaluation(e: TriggerEvaluation): string {
   const lines = [`**${e.model}**: ${e.reason}`, ''];
-  for (const c of e.checks) lines.push(`- ${c.fired ? 'fired' : 'held'} **${c.kind}**: ${c.text}`);
+  for (const c of e.checks)
+    lines.push(`- ${c.fired ? 'fired' : 'held'} **${c.kind}**: ${c.text}${c.quiet ? ` (quiet: ${c.quiet})` : ''}`);
   if (e.workflowId) lines.push('', `Started ${e.workflowId}.`);
   return lines.join('\n');
 }

@@ -134,7 +134,11 @@ export async function syncOrExplain(
   }
 }
 
-/** `retrain triggers show`: the triggers, the monitor schedule's state and the recent evaluations. */
+/**
+ * `retrain triggers show`: the triggers, the monitor schedule's state, why each quiet trigger is quiet
+ * (its evidence was judged by a run, or it backs off after rejected runs: the latest evaluation's
+ * word) and the recent evaluations.
+ */
 export async function triggersShow(
   values: TriggersModelOptions,
   config: Config,
@@ -150,7 +154,10 @@ export async function triggersShow(
   const schedule = spec.triggers
     ? await withClient(config, (client) => describeMonitorSchedule(client, model))
     : null;
-  const result = { model, triggers: spec.triggers ?? null, schedule, evaluations };
+  const quiet = (evaluations[0]?.checks ?? []).flatMap((c) =>
+    c.quiet ? [{ kind: c.kind, why: c.quiet, ...(c.backOffUntil ? { until: c.backOffUntil } : {}) }] : [],
+  );
+  const result = { model, triggers: spec.triggers ?? null, schedule, quiet, evaluations };
   out.result(values.json, result, renderShow(result));
   return 0;
 }
@@ -159,6 +166,7 @@ function renderShow(r: {
   model: string;
   triggers: Triggers | null;
   schedule: MonitorScheduleState | null;
+  quiet: { kind: string; why: string }[];
   evaluations: TriggerEvaluation[];
 }): string {
   if (!r.triggers)
@@ -176,6 +184,12 @@ function renderShow(r: {
     `  coolDown              ${t.coolDown}`,
     '',
   ];
+  if (r.quiet.length > 0 && r.evaluations[0])
+    lines.push(
+      `why quiet, at the check of ${r.evaluations[0].at}:`,
+      ...r.quiet.map((q) => `  ${q.kind.padEnd(12)}  quiet: ${q.why}`),
+      '',
+    );
   if (r.evaluations.length === 0) lines.push('no evaluations yet');
   else
     lines.push(

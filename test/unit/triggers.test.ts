@@ -133,6 +133,103 @@ describe('cool-down and one run per model when two triggers fire at once', () =>
   });
 });
 
+describe('no retrain storms: evidence a run judged fires nothing again', () => {
+  const HOUR = 3_600_000;
+  const ago = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
+  /** A triggered run rejected `endedAgo` ms before NOW, started on `on`. */
+  const rejectedRun = (n: number, endedAgo: number, on: TriggerFigures) => ({
+    workflowId: `retrain-m-rejected-${n}`,
+    at: ago(endedAgo),
+    figures: on,
+  });
+
+  it('newRecords counts from the window of the latest run that judged them, and says so', () => {
+    const judgedBy = {
+      workflowId: 'retrain-m-r1',
+      status: 'rejected' as const,
+      to: '2026-12-02T11:00:00Z',
+      records: 4837,
+    };
+    const quiet = evaluate({ newRecords: 1000 }, figures({ newRecords: 12, judgedBy }));
+    expect(quiet.decision).toBe('notTriggered');
+    expect(quiet.reason).toBe("not triggered: 12 new records since retrain-m-r1's window (rejected) (< 1,000)");
+    expect(quiet.checks[0]?.quiet).toBe(
+      '4,837 new records were judged by run retrain-m-r1 (rejected); counting from there',
+    );
+    const more = evaluate({ newRecords: 1000 }, figures({ newRecords: 1000, judgedBy }));
+    expect(more.decision).toBe('started');
+    expect(more.checks[0]).toMatchObject({ fired: true });
+    expect(more.checks[0]).not.toHaveProperty('quiet');
+  });
+
+  it('a live-error trigger whose run was rejected backs off for twice the cool-down while its figure stays', () => {
+    const t = { liveErrorIncreasePct: 20, coolDown: '1h' };
+    const worse = figures({ live: live(15, 10) });
+    const rejected = [rejectedRun(1, HOUR + 1000, worse)];
+    const held = evaluate(t, worse, { rejected });
+    expect(held.decision).toBe('backingOff');
+    expect(held.checks[0]).toMatchObject({
+      kind: 'liveError',
+      fired: false,
+      value: 50,
+      backOffUntil: new Date(NOW.getTime() + HOUR - 1000).toISOString(),
+    });
+    expect(held.reason).toBe(
+      'not started: live MAE 15.00 of v3 is 50.00 % worse than holdout 10.00 over 500 predictions (> 20 %); ' +
+        'but backing off after rejected run retrain-m-rejected-1 until 2026-12-02 12:59 UTC (cool-down x2) or until the live error changes',
+    );
+    // Two cool-downs after the rejected run it tries again.
+    expect(evaluate(t, worse, { rejected: [rejectedRun(1, 2 * HOUR, worse)] }).decision).toBe('started');
+  });
+
+  it('the back-off doubles with each rejected run in a row on the same figure, up to 64 cool-downs or a day', () => {
+    const t = { driftPsi: 0.2, coolDown: '1m' };
+    const drifted = figures({ drift: { flights: 0.5 } });
+    const runs = (n: number, endedAgo: number) =>
+      Array.from({ length: n }, (_, i) => rejectedRun(i, endedAgo + i * HOUR, drifted));
+    const untilOf = (n: number) => evaluate(t, drifted, { rejected: runs(n, 0) }).checks[0]?.backOffUntil;
+    expect([1, 2, 3, 6, 7, 9].map((n) => Date.parse(untilOf(n) ?? '') - NOW.getTime())).toEqual(
+      [2, 4, 8, 64, 64, 64].map((f) => f * 60_000),
+    );
+    expect(evaluate(t, drifted, { rejected: runs(3, 8 * 60_000 - 1) }).decision).toBe('backingOff');
+    expect(evaluate(t, drifted, { rejected: runs(3, 8 * 60_000) }).decision).toBe('started');
+    // A cool-down of 6h: 12h, then capped at a day.
+    const six = { driftPsi: 0.2, coolDown: '6h' };
+    const capped = evaluate(six, drifted, { rejected: runs(3, 0) });
+    expect(Date.parse(capped.checks[0]?.backOffUntil ?? '') - NOW.getTime()).toBe(24 * HOUR);
+    expect(capped.checks[0]?.quiet).toContain('(cool-down x4)');
+  });
+
+  it('a figure that changed since the rejected run ends the back-off at once', () => {
+    const t = { liveErrorIncreasePct: 20, coolDown: '1h' };
+    const rejected = [rejectedRun(1, 0, figures({ live: live(15, 10) }))];
+    expect(evaluate(t, figures({ live: live(15, 10) }), { rejected }).decision).toBe('backingOff');
+    const changed = evaluate(t, figures({ live: live(15.5, 10) }), { rejected });
+    expect(changed.decision).toBe('started');
+    expect(changed.checks[0]).not.toHaveProperty('quiet');
+    // Only the runs in a row on this very figure count: an older one on another figure does not.
+    const mixed = [rejectedRun(1, 0, figures({ live: live(15.5, 10) })), ...rejected];
+    const once = evaluate(t, figures({ live: live(15.5, 10) }), { rejected: mixed });
+    expect(once.checks[0]?.quiet).toContain('(cool-down x2)');
+    // A rejected run whose check recorded no figures judged nothing this check can compare.
+    const unknown = [{ workflowId: 'retrain-m-old', at: ago(0) }];
+    expect(evaluate(t, figures({ live: live(15, 10) }), { rejected: unknown }).decision).toBe('started');
+  });
+
+  it('backs off only the trigger whose figure was judged: another that fired starts the run alone', () => {
+    const t = { liveErrorIncreasePct: 20, driftPsi: 0.2, coolDown: '1h' };
+    const then = figures({ live: live(15, 10), drift: { flights: 0.05 } });
+    const now = figures({ live: live(15, 10), drift: { flights: 0.5 } });
+    const e = evaluate(t, now, { rejected: [rejectedRun(1, 0, then)] });
+    expect(e.decision).toBe('started');
+    expect(e.checks.map((c) => [c.kind, c.fired, c.backOffUntil !== undefined])).toEqual([
+      ['liveError', false, true],
+      ['drift', true, false],
+    ]);
+    expect(e.reason).toBe('triggered: PSI of flights 0.5000 > 0.2');
+  });
+});
+
 describe('the triggers in a spec', () => {
   const base = {
     name: 'm',
