@@ -17,6 +17,11 @@ export interface ActivityDeps {
   predictionLog?: Pick<PredictionLog, 'source'>;
   /** Where run events go (webhook, Redis streams); absent or empty: nowhere. */
   eventSinks?: EventSink[];
+  /**
+   * How old (ms) an event may get while a sink still fails it before it is dead-lettered
+   * (`RETRAIN_EVENTS_MAX_AGE`); absent: 24 hours.
+   */
+  eventsMaxAgeMs?: number;
   servingUrls: string[];
   /** The deployment's cap on concurrent runs (`RETRAIN_MAX_CONCURRENT_RUNS`); absent: no cap. */
   fleetCap?: FleetCap;

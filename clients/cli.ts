@@ -2,6 +2,7 @@ import { CommanderError } from '@commander-js/extra-typings';
 import type { Config } from '../config/config';
 import { registerBridge } from './groups/bridge';
 import { registerData } from './groups/data';
+import { registerEvents } from './groups/events';
 import { registerModels } from './groups/models';
 import { registerRollback } from './groups/rollback';
 import { registerRuns } from './groups/runs';
@@ -18,6 +19,7 @@ const GROUPS = [
   registerModels,
   registerTriggers,
   registerBridge,
+  registerEvents,
   registerSchedule,
 ];
 

@@ -12,6 +12,8 @@ export const ErrorType = {
   TrainingDiverged: 'TrainingDiverged',
   /** An inference server refused or failed to load a version. */
   ReloadFailed: 'ReloadFailed',
+  /** A run-event sink refused an event (a webhook's 4xx other than 408 and 429, or a redirect): it is dead-lettered. */
+  EventRefused: 'EventRefused',
 } as const;
 
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];

@@ -23,6 +23,11 @@ export const WorkerMetric = {
   trainingSamplesPerSecond: 'retrain_training_samples_per_second',
   /** Gauge: the last epoch training finished, by `model`. */
   trainingEpoch: 'retrain_training_epoch',
+  /**
+   * Counter: run events an event relay gave up delivering (a dead letter each), by `sink` and `reason`
+   * (refused | expired).
+   */
+  eventDeadLetters: 'retrain_event_dead_letters_total',
 } as const;
 
 /** Bucket bounds of {@link WorkerMetric.stageDuration}: a second to a four-hour training. */

@@ -6,6 +6,7 @@ import { formatIssues } from '../common/format-issues';
 import { QueryBooleanSchema } from '../common/query-boolean';
 import { ModelNameSchema } from '../common/model-spec';
 import { CPU_TASK_QUEUE } from '../common/task-queues';
+import { durationMs, durationSchema } from '../common/durations';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 
@@ -138,15 +139,30 @@ const EnvSchema = z.object({
   RETRAIN_LOG_LEVEL: LogLevelSchema.optional(),
   /** The retraining worker's name for it; RETRAIN_LOG_LEVEL wins. */
   LOG_LEVEL: LogLevelSchema.optional(),
-  /** Run events are POSTed here, signed with the secret (HMAC-SHA256). */
-  RETRAIN_EVENTS_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
-  RETRAIN_EVENTS_WEBHOOK_SECRET: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  /** Run events are POSTed here, signed with the secret (Standard Webhooks): https, or http to loopback. */
+  RETRAIN_EVENTS_WEBHOOK_URL: z
+    .url({ protocol: /^https?$/ })
+    .refine((url) => url.startsWith('https:') || isLoopback(new URL(url).hostname), {
+      error: (issue) =>
+        `${shownUrl(String(issue.input))} must use https (http only to a loopback host: 127.0.0.1, localhost, [::1])`,
+    })
+    .optional(),
+  /** A raw secret (its UTF-8 bytes are the key), or `whsec_` and the key in base64 (24 to 64 bytes). */
+  RETRAIN_EVENTS_WEBHOOK_SECRET: z
+    .string()
+    .min(16, { message: 'must be at least 16 characters' })
+    .refine((secret) => !secret.startsWith('whsec_') || isWhsecKey(secret.slice('whsec_'.length)), {
+      message: 'a whsec_ secret must be whsec_ and the base64 of 24 to 64 random bytes',
+    })
+    .optional(),
   RETRAIN_EVENTS_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
   /** Where the dashboard (/ui) links runs to. */
   RETRAIN_TEMPORAL_UI_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8233'),
   /** Where `retrain bridge redis` reads jobs (default: RETRAIN_EVENTS_REDIS_URL). */
   RETRAIN_BRIDGE_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   /** The retraining worker's name for its Redis: the bridge's when the two above are unset. */
+  /** How old an event may get while a sink still fails it; then it is dead-lettered. */
+  RETRAIN_EVENTS_MAX_AGE: durationSchema('the age', '24h, 90m').default('24h'),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   RETRAIN_BRIDGE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
   /** Run events are added to Redis streams here. */
@@ -247,7 +263,10 @@ export interface Config {
   temporalUiUrl: string;
   /** `retrain bridge redis`: its Redis (else the events'), the stream prefix, its metrics port (0: off). */
   bridge: { redisUrl?: string; streamPrefix: string; metricsPort: number };
-  /** Where run events go: none, one or both sinks. */
+  /**
+   * Where run events go: none, one or both sinks; `maxAgeMs` (`RETRAIN_EVENTS_MAX_AGE`): how old an
+   * event may get while a sink still fails it before it is dead-lettered.
+   */
   events: {
     webhook?: { url: string; secret: string; timeoutMs: number };
     redis?: {
@@ -260,6 +279,7 @@ export interface Config {
   };
 }
 
+    maxAgeMs: number;
 /** Thrown at start-up when an environment variable is malformed; the message names it. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -369,12 +389,37 @@ function eventSinks(e: z.infer<typeof EnvSchema>): Config['events'] {
             secret: e.RETRAIN_EVENTS_WEBHOOK_SECRET,
             timeoutMs: e.RETRAIN_EVENTS_WEBHOOK_TIMEOUT_MS,
           },
+/** Whether a URL's host is this machine: the one place a webhook may take plain http. */
+function isLoopback(hostname: string): boolean {
+  return (
+    hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
+}
+
+/** A URL for a message: without its query (which may hold a token) or credentials. */
+function shownUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    return `${url.origin}${url.pathname}`;
+  } catch {
+    return 'the URL';
+  }
+}
+
+/** Whether `text` is base64 of 24 to 64 bytes: a Standard Webhooks key. */
+function isWhsecKey(text: string): boolean {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text) || text.length % 4 !== 0) return false;
+  const bytes = Buffer.from(text, 'base64').length;
+  return bytes >= 24 && bytes <= 64;
+}
+
         }
       : {}),
     ...(e.RETRAIN_EVENTS_REDIS_URL
       ? {
           redis: {
             url: e.RETRAIN_EVENTS_REDIS_URL,
+    maxAgeMs: durationMs(e.RETRAIN_EVENTS_MAX_AGE),
             prefix: e.RETRAIN_REDIS_STREAM_PREFIX,
             streams: e.RETRAIN_REDIS_STREAMS,
             ...counters(e),

@@ -1,20 +1,23 @@
-import { createHmac } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../common/errors';
 import type { EventSink } from './sink';
+import { WEBHOOK_HEADERS, webhookKey, webhookSignature } from './webhook-signature';
 
-/** The header with the body's HMAC-SHA256 under the shared secret, `sha256=<hex>`. */
-export const SIGNATURE_HEADER = 'x-retrain-signature-256';
-
-/** `sha256=<hex>` of `body` under `secret`: what {@link SIGNATURE_HEADER} carries. */
-export function signature(secret: string, body: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+/** Answers a later attempt may not get: the receiver is busy or timed out (408, 429), or failed (5xx). */
+function retryable(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
 }
 
 /**
- * POSTs each event as JSON to `url`, signed; any answer but 2xx, a network error or no answer within
- * `timeoutMs` throws, so the delivering activity retries. Errors name the URL without its query or
- * credentials.
+ * POSTs each event as JSON to `url`, signed the Standard Webhooks way (see webhook-signature.ts): the
+ * event's id as `webhook-id`, this attempt's time as `webhook-timestamp`. A network error, no answer
+ * within `timeoutMs`, 408, 429 or 5xx throws a plain error, so the delivering activity retries. Any
+ * other 4xx, and a redirect (3xx: never followed, since that would post the body and its signature to
+ * another URL), throw a non-retryable {@link ErrorType.EventRefused}: asking again gets the same answer.
+ * Errors name the URL without its query or credentials, never the secret.
  */
 export function webhookSink(options: { url: string; secret: string; timeoutMs: number }): EventSink {
+  const key = webhookKey(options.secret);
   const shown = (() => {
     const u = new URL(options.url);
     return `${u.origin}${u.pathname}`;
@@ -23,17 +26,20 @@ export function webhookSink(options: { url: string; secret: string; timeoutMs: n
     name: 'webhook',
     async deliver(event) {
       const body = JSON.stringify(event);
+      const timestamp = Math.floor(Date.now() / 1000);
       let status: number;
       try {
         const res = await fetch(options.url, {
           method: 'POST',
           headers: {
             'content-type': 'application/json',
-            'x-retrain-event-id': event.id,
             'x-retrain-event-type': event.type,
-            [SIGNATURE_HEADER]: signature(options.secret, body),
+            [WEBHOOK_HEADERS.id]: event.id,
+            [WEBHOOK_HEADERS.timestamp]: String(timestamp),
+            [WEBHOOK_HEADERS.signature]: webhookSignature(key, event.id, timestamp, body),
           },
           body,
+          redirect: 'manual',
           signal: AbortSignal.timeout(options.timeoutMs),
         });
         status = res.status;
@@ -45,7 +51,19 @@ export function webhookSink(options: { url: string; secret: string; timeoutMs: n
             : String((err as Error).cause ?? err);
         throw new Error(`webhook ${shown} unreachable: ${why}`);
       }
-      if (status < 200 || status > 299) throw new Error(`webhook ${shown} answered ${status}`);
+      if (status >= 200 && status <= 299) return;
+      if (retryable(status)) throw new Error(`webhook ${shown} answered ${status}`);
+      const why =
+        status >= 300 && status <= 399
+          ? 'a redirect, which is not followed: set RETRAIN_EVENTS_WEBHOOK_URL to the URL it points to'
+          : 'the receiver refused the event; asking again gets the same answer';
+      throw ApplicationFailure.nonRetryable(
+        `webhook ${shown} answered ${status} (${why})`,
+        ErrorType.EventRefused,
+        {
+          status,
+        },
+      );
     },
     async close() {},
   };

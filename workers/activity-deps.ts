@@ -1,9 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { ActivityDeps } from '../activities';
 import { epochProgressSignal } from '../common/messages';
-import { redisSink } from '../events/redis-sink';
-import type { EventSink } from '../events/sink';
-import { webhookSink } from '../events/webhook-sink';
+import { eventSinksFor } from '../events/event-sinks';
 import { DataBuffer } from '../storage/buffer';
 import { predictionLogReader } from '../storage/prediction-log';
 import { openCheckedBlobStore } from '../storage/open-store';
@@ -19,7 +17,8 @@ export async function buildActivityDeps(config: Config, client: Client): Promise
     buffer: DataBuffer.of(config, store),
     backend: config.backend,
     predictionLog: predictionLogReader(config.predictionLog.dir, store),
-    eventSinks: eventSinksOf(config),
+    eventSinks: eventSinksFor(config.events),
+    eventsMaxAgeMs: config.events.maxAgeMs,
     servingUrls: config.servingUrls,
     ...(config.maxConcurrentRuns === undefined
       ? {}
@@ -30,10 +29,4 @@ export async function buildActivityDeps(config: Config, client: Client): Promise
     reportEpoch: (workflowId, progress) =>
       client.workflow.getHandle(workflowId).signal(epochProgressSignal, progress),
   };
-}
-
-/** The run-event sinks the config names (RETRAIN_EVENTS_WEBHOOK_URL, RETRAIN_EVENTS_REDIS_URL). */
-export function eventSinksOf(config: Config): EventSink[] {
-  const { webhook, redis } = config.events;
-  return [...(webhook ? [webhookSink(webhook)] : []), ...(redis ? [redisSink(redis)] : [])];
 }

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Redis } from 'ioredis';
@@ -10,11 +10,12 @@ import { admissionUpdate, cancelRetrainSignal } from '../../common/messages';
 import { RunEventSchema, type RunEvent } from '../../common/run-events';
 import { TriggersSchema } from '../../common/triggers';
 import { redisSink } from '../../events/redis-sink';
-import { signature, SIGNATURE_HEADER, webhookSink } from '../../events/webhook-sink';
+import { webhookSink } from '../../events/webhook-sink';
 import { retrainWorkflow, triggerCheckWorkflow } from '../../workflows';
 import { eventually } from '../helpers/eventually';
 import { startRedis, type RedisServer } from '../helpers/redis';
 import { stubWorkers, type StubWorkers } from '../helpers/stub-workers';
+import { webhookProblem } from '../helpers/webhook-receiver';
 
 const SECRET = 'events-test-secret-0123456789';
 const PREFIX = 'test:stream:';
@@ -35,7 +36,7 @@ class Receiver {
         return void res.writeHead(503).end();
       }
       this.received.push({ body, headers: req.headers });
-      const id = req.headers['x-retrain-event-id'] as string;
+      const id = req.headers['webhook-id'] as string;
       if (this.failOnce.delete(id)) return void res.writeHead(500).end();
       res.writeHead(204).end();
     });
@@ -50,16 +51,20 @@ class Receiver {
     this.server.closeAllConnections();
     this.server.close();
   }
-  /** The events of one workflow, as delivered (duplicates kept), each checked against its signature. */
+  /**
+   * The events of one workflow, as delivered (duplicates kept), each checked as a Standard Webhook
+   * (signature, timestamp) whose webhook-id is the event's id.
+   */
   eventsOf(workflowId: string): RunEvent[] {
     return this.received
       .filter((r) => (JSON.parse(r.body) as RunEvent).workflowId === workflowId)
       .map((r) => {
-        const expected = Buffer.from(signature(SECRET, r.body));
-        const given = Buffer.from(String(r.headers[SIGNATURE_HEADER]));
-        if (given.length !== expected.length || !timingSafeEqual(given, expected))
-          throw new Error(`bad signature on ${r.body}`);
-        return RunEventSchema.parse(JSON.parse(r.body));
+        const problem = webhookProblem(SECRET, r.headers, r.body);
+        if (problem) throw new Error(`${problem} on ${r.body}`);
+        const event = RunEventSchema.parse(JSON.parse(r.body));
+        if (r.headers['webhook-id'] !== event.id)
+          throw new Error(`webhook-id is not the event's id on ${r.body}`);
+        return event;
       });
   }
 }

@@ -1,7 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createDeliverEvent, createEventSinks } from '../../activities/deliver-event';
 import { requestCancellation } from '../../activities/request-cancellation';
 import { webhookSink } from '../../events/webhook-sink';
+import { FileBlobStore } from '../../storage/file-store';
 import { TriggersSchema } from '../../common/triggers';
 import { gpuTaskQueueFor } from '../../common/task-queues';
 import { passingActivities } from './stub-activities';
@@ -22,7 +26,10 @@ async function main(): Promise<void> {
     string | undefined,
   ];
   const sinks = webhook ? [webhookSink({ url: webhook, secret: WEBHOOK_SECRET, timeoutMs: 2000 })] : [];
-  const deliverEvent = createDeliverEvent({ eventSinks: sinks });
+  const deliverEvent = createDeliverEvent({
+    eventSinks: sinks,
+    store: new FileBlobStore(fs.mkdtempSync(path.join(os.tmpdir(), 'check-dead-letters-'))),
+  });
   const connection = await NativeConnection.connect({ address });
   const { trainModel, ...cpuActivities } = passingActivities();
   const cpu = await Worker.create({

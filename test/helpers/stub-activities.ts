@@ -57,7 +57,7 @@ export function passingActivities(): Activities {
     }),
     recordEvaluation: async () => undefined,
     eventSinks: async () => [],
-    deliverEvent: async () => undefined,
+    deliverEvent: async () => ({}),
     requestCancellation,
     // No cap: a run takes no slot (stubWorkers' `fleetCap` sets one).
     requestFleetSlot: createRequestFleetSlot(undefined),

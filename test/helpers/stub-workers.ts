@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkerDeploymentVersion } from '@temporalio/common';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -7,6 +10,8 @@ import { createDeliverEvent, createEventSinks } from '../../activities/deliver-e
 import { createRequestFleetSlot, runningRuns, type FleetCap } from '../../activities/fleet-slots';
 import { requestCancellation } from '../../activities/request-cancellation';
 import type { EventSink } from '../../events/sink';
+import type { BlobStore } from '../../storage/blob-store';
+import { FileBlobStore } from '../../storage/file-store';
 import { gpuTaskQueueFor } from '../../common/task-queues';
 import { heartbeatWhileRunning } from '../../workers/activity-heartbeat';
 import { pinnedTo, setCurrentVersion } from '../../workers/deployment';
@@ -41,6 +46,10 @@ export interface StubWorkers {
 export interface StubWorkersOptions {
   /** Where run events go; none when absent. */
   eventSinks?: EventSink[];
+  /** Where events a sink never takes are dead-lettered; a temporary file store when absent. */
+  store?: BlobStore;
+  /** How old an event may get while a sink fails it (RETRAIN_EVENTS_MAX_AGE); 24 h when absent. */
+  eventsMaxAgeMs?: number;
   /** Another set's queue and deployment, with a new build id: an upgrade. Fresh ones when absent. */
   taskQueue?: string;
   deployment?: WorkerDeploymentVersion;
@@ -65,6 +74,8 @@ export async function stubWorkers(
       return run(input);
     }) as Activities[K];
   const native = await NativeConnection.connect({ address });
+  const ownStore = options.store ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'stub-dead-letters-'));
+  const store = options.store ?? new FileBlobStore(ownStore as string);
   const cpuWorker = await Worker.create({
     connection: native,
     taskQueue,
@@ -85,7 +96,7 @@ export async function stubWorkers(
       recordEvaluation: dispatch('recordEvaluation'),
       // Real delivery to the sinks given (none: the relays end at once).
       eventSinks: createEventSinks(options),
-      deliverEvent: createDeliverEvent(options),
+      deliverEvent: createDeliverEvent({ ...options, store }),
       requestCancellation,
       requestFleetSlot: createRequestFleetSlot(options.fleetCap),
       runningRuns,
@@ -108,6 +119,7 @@ export async function stubWorkers(
     await running;
     await native.close();
     await connection.close();
+    if (ownStore) fs.rmSync(ownStore, { recursive: true, force: true });
   };
   await setCurrentVersion(client, deployment).catch(async (err: unknown) => {
     await close();

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventSinksOf } from '../../workers/activity-deps';
+import { eventSinksFor } from '../../events/event-sinks';
 import { ConfigError, LOCAL_API_KEY_FILE, loadConfig } from '../../config/config';
 import { createLogger } from '../../config/logger';
 
@@ -24,7 +24,7 @@ describe('loadConfig', () => {
     expect(compose).toMatchObject({ metricsHost: '0.0.0.0', logFormat: 'pretty' });
   });
   it('configures the run-event sinks and the bridge from their variables, and refuses them half set', () => {
-    expect(loadConfig({}, '/nowhere').events).toEqual({});
+    expect(loadConfig({}, '/nowhere').events).toEqual({ maxAgeMs: 24 * 3600 * 1000 });
     const both = loadConfig(
       {
         RETRAIN_EVENTS_WEBHOOK_URL: 'https://hooks.example/retrain',
@@ -34,7 +34,7 @@ describe('loadConfig', () => {
       },
       '/nowhere',
     );
-    expect(eventSinksOf(both).map((s) => s.name)).toEqual(['webhook', 'redis']);
+    expect(eventSinksFor(both.events).map((s) => s.name)).toEqual(['webhook', 'redis']);
     expect(both.events.redis).toEqual({
       url: 'redis://:pw@redis:6379/0',
       prefix: 'quantum:stream:',
@@ -45,7 +45,7 @@ describe('loadConfig', () => {
       streamPrefix: 'quantum:stream:',
       metricsPort: 9466,
     });
-    for (const sink of eventSinksOf(both)) void sink.close();
+    for (const sink of eventSinksFor(both.events)) void sink.close();
     expect(() => loadConfig({ RETRAIN_EVENTS_WEBHOOK_URL: 'https://hooks.example/x' }, '/nowhere')).toThrow(
       /RETRAIN_EVENTS_WEBHOOK_SECRET is required with RETRAIN_EVENTS_WEBHOOK_URL/,
     );
@@ -54,6 +54,49 @@ describe('loadConfig', () => {
     );
     expect(() => loadConfig({ RETRAIN_EVENTS_REDIS_URL: 'http://redis' }, '/nowhere')).toThrow(
       /RETRAIN_EVENTS_REDIS_URL/,
+    );
+  });
+  it('takes a webhook over https, or over http only to loopback, and names a bad URL without its query', () => {
+    const secret = { RETRAIN_EVENTS_WEBHOOK_SECRET: 'a-secret-of-16-chars' };
+    for (const url of [
+      'https://hooks.example/retrain',
+      'http://127.0.0.1:8080/hook',
+      'http://localhost/h',
+      'http://[::1]:9/h',
+    ])
+      expect(loadConfig({ ...secret, RETRAIN_EVENTS_WEBHOOK_URL: url }, '/nowhere').events.webhook?.url).toBe(
+        url,
+      );
+    expect(() =>
+      loadConfig(
+        { ...secret, RETRAIN_EVENTS_WEBHOOK_URL: 'http://hooks.example/retrain?token=t0ps3cret' },
+        '/nowhere',
+      ),
+    ).toThrow(
+      /RETRAIN_EVENTS_WEBHOOK_URL: http:\/\/hooks\.example\/retrain must use https \(http only to a loopback host/,
+    );
+    expect(() =>
+      loadConfig(
+        { ...secret, RETRAIN_EVENTS_WEBHOOK_URL: 'http://hooks.example/retrain?token=t0ps3cret' },
+        '/nowhere',
+      ),
+    ).not.toThrow(/t0ps3cret/);
+  });
+  it('takes a raw webhook secret or a whsec_ one of 24 to 64 bytes, and never echoes it', () => {
+    const url = { RETRAIN_EVENTS_WEBHOOK_URL: 'https://hooks.example/retrain' };
+    const whsec = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    expect(
+      loadConfig({ ...url, RETRAIN_EVENTS_WEBHOOK_SECRET: whsec }, '/nowhere').events.webhook?.secret,
+    ).toBe(whsec);
+    for (const bad of ['whsec_c2hvcnQtc2hvcnQtc2hvcnQ=', 'whsec_not base64 at all!!'])
+      expect(() => loadConfig({ ...url, RETRAIN_EVENTS_WEBHOOK_SECRET: bad }, '/nowhere')).toThrow(
+        /RETRAIN_EVENTS_WEBHOOK_SECRET: a whsec_ secret must be whsec_ and the base64 of 24 to 64 random bytes$/,
+      );
+  });
+  it('reads RETRAIN_EVENTS_MAX_AGE as a duration and refuses anything else', () => {
+    expect(loadConfig({ RETRAIN_EVENTS_MAX_AGE: '90m' }, '/nowhere').events.maxAgeMs).toBe(90 * 60_000);
+    expect(() => loadConfig({ RETRAIN_EVENTS_MAX_AGE: '1 day' }, '/nowhere')).toThrow(
+      /RETRAIN_EVENTS_MAX_AGE: the age must be a count and a unit/,
     );
   });
   it('parses RETRAIN_SERVING_URLS as a comma list', () => {
