@@ -51,12 +51,35 @@ export async function runRedisBridge(
     'bridge polling',
   );
   try {
-    await bridge.run();
+    await untilStoppedOrDrained(bridge.run(), signal, options.blockMs + DRAIN_MS);
   } finally {
     signal.removeEventListener('abort', stopped);
     server?.close();
     redis.disconnect();
     await close();
     log.info('bridge stopped');
+  }
+}
+
+/** How long a stop waits, beyond one blocking read, for the job in hand to be handed over and acked. */
+const DRAIN_MS = 3000;
+
+/**
+ * Resolves when `running` ends, or `drainMs` after `signal` aborts, whichever comes first. A bridge
+ * whose Redis went away waits on a command ioredis keeps queued while it reconnects, which no stop
+ * flag reaches; a job it had read but not acked yet is claimed again by the next bridge (runs have
+ * their job's id, so it starts no second run).
+ */
+async function untilStoppedOrDrained(running: Promise<void>, signal: AbortSignal, drainMs: number) {
+  let timer: NodeJS.Timeout | undefined;
+  const drained = new Promise<void>((resolve) => {
+    const start = () => (timer = setTimeout(resolve, drainMs));
+    if (signal.aborted) start();
+    else signal.addEventListener('abort', start, { once: true });
+  });
+  try {
+    await Promise.race([running, drained]);
+  } finally {
+    clearTimeout(timer);
   }
 }

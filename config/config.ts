@@ -116,6 +116,11 @@ const EnvSchema = z.object({
     .default(16 * 1024 * 1024),
   /** `true`: /predict also appends its rows to the buffer for models whose spec does not say (`predictFeedsBuffer`). */
   RETRAIN_PREDICT_FEEDS_BUFFER: QueryBooleanSchema.default(false),
+  /**
+   * Seconds a server or bridge may take to stop after SIGTERM before it exits anyway (under Docker's
+   * default stop grace of 10 s and the local stack's 15 s).
+   */
+  RETRAIN_SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(1).max(3600).default(8),
   /** Production models the inference server loads at once at start-up. */
   RETRAIN_LOAD_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
@@ -156,13 +161,15 @@ const EnvSchema = z.object({
     })
     .optional(),
   RETRAIN_EVENTS_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
+  /** How old an event may get while a sink still fails it; then it is dead-lettered. */
+  RETRAIN_EVENTS_MAX_AGE: durationSchema('the age', '24h, 90m').default('24h'),
   /** Where the dashboard (/ui) links runs to. */
   RETRAIN_TEMPORAL_UI_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8233'),
+  /** `true`: the dashboard's reads (/ui/api/...) answer without X-API-Key; logged as a warning. */
+  RETRAIN_DASHBOARD_PUBLIC: QueryBooleanSchema.default(false),
   /** Where `retrain bridge redis` reads jobs (default: RETRAIN_EVENTS_REDIS_URL). */
   RETRAIN_BRIDGE_REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   /** The retraining worker's name for its Redis: the bridge's when the two above are unset. */
-  /** How old an event may get while a sink still fails it; then it is dead-lettered. */
-  RETRAIN_EVENTS_MAX_AGE: durationSchema('the age', '24h, 90m').default('24h'),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   RETRAIN_BRIDGE_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9466),
   /** Run events are added to Redis streams here. */
@@ -244,6 +251,8 @@ export interface Config {
    * announces (`RETRAIN_SERVER_URL`), its heartbeat and its alias poll, in seconds.
    */
   fleet: { serverUrl: string; heartbeatSeconds: number; aliasPollSeconds: number };
+  /** `RETRAIN_SHUTDOWN_GRACE_SECONDS` in ms: how long the server and the bridges may take to stop. */
+  shutdownGraceMs: number;
   /** Where the workers' Prometheus endpoints bind (`METRICS_HOST`); port 0 turns one off. */
   metricsHost: string;
   metricsPorts: { cpu: number; gpu: number };
@@ -261,6 +270,8 @@ export interface Config {
   coachingModels?: string[];
   /** The Temporal Web UI, for the dashboard's links. */
   temporalUiUrl: string;
+  /** `RETRAIN_DASHBOARD_PUBLIC`: the dashboard's reads take requests without the API key (an explicit opt-in). */
+  dashboardPublic: boolean;
   /** `retrain bridge redis`: its Redis (else the events'), the stream prefix, its metrics port (0: off). */
   bridge: { redisUrl?: string; streamPrefix: string; metricsPort: number };
   /**
@@ -268,6 +279,7 @@ export interface Config {
    * event may get while a sink still fails it before it is dead-lettered.
    */
   events: {
+    maxAgeMs: number;
     webhook?: { url: string; secret: string; timeoutMs: number };
     redis?: {
       url: string;
@@ -279,7 +291,6 @@ export interface Config {
   };
 }
 
-    maxAgeMs: number;
 /** Thrown at start-up when an environment variable is malformed; the message names it. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -347,6 +358,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       heartbeatSeconds: e.RETRAIN_SERVER_HEARTBEAT_SECONDS,
       aliasPollSeconds: e.RETRAIN_ALIAS_POLL_SECONDS,
     },
+    shutdownGraceMs: e.RETRAIN_SHUTDOWN_GRACE_SECONDS * 1000,
     metricsHost: e.METRICS_HOST,
     metricsPorts: { cpu: e.CPU_METRICS_PORT, gpu: e.GPU_METRICS_PORT },
     logFormat: e.RETRAIN_LOG_FORMAT,
@@ -355,6 +367,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     coachingRoutesOpen: e.RETRAIN_COACHING_ROUTES_OPEN === 'true',
     ...(e.RETRAIN_COACHING_MODELS ? { coachingModels: e.RETRAIN_COACHING_MODELS } : {}),
     temporalUiUrl: e.RETRAIN_TEMPORAL_UI_URL.replace(/\/$/, ''),
+    dashboardPublic: e.RETRAIN_DASHBOARD_PUBLIC,
     bridge: {
       redisUrl: e.RETRAIN_BRIDGE_REDIS_URL ?? e.RETRAIN_EVENTS_REDIS_URL ?? e.REDIS_URL,
       streamPrefix: e.RETRAIN_REDIS_STREAM_PREFIX,
@@ -376,19 +389,6 @@ function counters(e: z.infer<typeof EnvSchema>): { counters?: { started?: string
   };
 }
 
-function eventSinks(e: z.infer<typeof EnvSchema>): Config['events'] {
-  if (e.RETRAIN_EVENTS_WEBHOOK_URL && !e.RETRAIN_EVENTS_WEBHOOK_SECRET)
-    throw new ConfigError(
-      'Invalid environment: RETRAIN_EVENTS_WEBHOOK_SECRET is required with RETRAIN_EVENTS_WEBHOOK_URL (receivers check the signature)',
-    );
-  return {
-    ...(e.RETRAIN_EVENTS_WEBHOOK_URL && e.RETRAIN_EVENTS_WEBHOOK_SECRET
-      ? {
-          webhook: {
-            url: e.RETRAIN_EVENTS_WEBHOOK_URL,
-            secret: e.RETRAIN_EVENTS_WEBHOOK_SECRET,
-            timeoutMs: e.RETRAIN_EVENTS_WEBHOOK_TIMEOUT_MS,
-          },
 /** Whether a URL's host is this machine: the one place a webhook may take plain http. */
 function isLoopback(hostname: string): boolean {
   return (
@@ -413,13 +413,26 @@ function isWhsecKey(text: string): boolean {
   return bytes >= 24 && bytes <= 64;
 }
 
+function eventSinks(e: z.infer<typeof EnvSchema>): Config['events'] {
+  if (e.RETRAIN_EVENTS_WEBHOOK_URL && !e.RETRAIN_EVENTS_WEBHOOK_SECRET)
+    throw new ConfigError(
+      'Invalid environment: RETRAIN_EVENTS_WEBHOOK_SECRET is required with RETRAIN_EVENTS_WEBHOOK_URL (receivers check the signature)',
+    );
+  return {
+    maxAgeMs: durationMs(e.RETRAIN_EVENTS_MAX_AGE),
+    ...(e.RETRAIN_EVENTS_WEBHOOK_URL && e.RETRAIN_EVENTS_WEBHOOK_SECRET
+      ? {
+          webhook: {
+            url: e.RETRAIN_EVENTS_WEBHOOK_URL,
+            secret: e.RETRAIN_EVENTS_WEBHOOK_SECRET,
+            timeoutMs: e.RETRAIN_EVENTS_WEBHOOK_TIMEOUT_MS,
+          },
         }
       : {}),
     ...(e.RETRAIN_EVENTS_REDIS_URL
       ? {
           redis: {
             url: e.RETRAIN_EVENTS_REDIS_URL,
-    maxAgeMs: durationMs(e.RETRAIN_EVENTS_MAX_AGE),
             prefix: e.RETRAIN_REDIS_STREAM_PREFIX,
             streams: e.RETRAIN_REDIS_STREAMS,
             ...counters(e),

@@ -19,7 +19,8 @@ import { DEFAULT_WORKFLOW_BUNDLE } from '../config/config';
 import { writeWorkflowBundle } from '../workers/workflow-bundle';
 import { defaultBuildId } from '../workers/build-id';
 
-const DATA = path.join(ROOT, '.data');
+/** The local stack's state: pid files, logs, data, generated secrets (RETRAIN_STACK_DIR, else .data/). */
+const DATA = path.resolve(process.env.RETRAIN_STACK_DIR ?? path.join(ROOT, '.data'));
 const PIDS = path.join(DATA, 'pids');
 const LOGS = path.join(DATA, 'logs');
 
@@ -317,16 +318,28 @@ async function startPart(part: Part, env: NodeJS.ProcessEnv): Promise<void> {
   );
 }
 
+/**
+ * Stops every part that has a pid file, in the reverse of the start order, whatever this environment
+ * would start now: a stack brought up with Redis and the bridge (RETRAIN_EVENTS_REDIS_URL) and brought
+ * down without it stops them too, and so does a Python worker whose environment was removed since.
+ */
 export async function down(): Promise<void> {
-  // The Python worker stops even when the stack would no longer start it (its environment removed).
-  const parts = stackParts();
-  if (!parts.includes(PY_WORKER)) parts.push(PY_WORKER);
-  for (const part of parts.reverse()) {
-    const pid = readPid(part.name);
-    if (pid === undefined) continue;
-    await stopProcess(pid, part.stopGraceMs);
-    fs.rmSync(path.join(PIDS, `${part.name}.pid`), { force: true });
-    console.error(`[stack] ${part.name} stopped`);
+  const known = [...stackParts(), PY_WORKER, ...redisParts(0), ...sqliteBridgeParts()];
+  const withPid = fs.existsSync(PIDS)
+    ? fs.readdirSync(PIDS).flatMap((file) => (file.endsWith('.pid') ? [file.slice(0, -'.pid'.length)] : []))
+    : [];
+  // Unknown names (a part renamed since) stop first, the servers every part talks to last.
+  const rank = (name: string) => {
+    const at = known.findIndex((part) => part.name === name);
+    return (SERVERS.has(name) ? 0 : known.length) + (at === -1 ? known.length : at);
+  };
+  for (const name of withPid.sort((a, b) => rank(b) - rank(a))) {
+    const pid = readPid(name);
+    if (pid !== undefined) {
+      await stopProcess(pid, known.find((part) => part.name === name)?.stopGraceMs);
+      console.error(`[stack] ${name} stopped`);
+    }
+    fs.rmSync(path.join(PIDS, `${name}.pid`), { force: true });
   }
 }
 

@@ -8,6 +8,7 @@ import { openCheckedBlobStore } from '../storage/open-store';
 import { ModelRegistry } from '../storage/registry';
 import { ServerDirectory } from '../storage/server-directory';
 import { loadConfig } from '../config/config';
+import { armShutdownDeadline } from '../config/shutdown-deadline';
 import { createServer } from './server';
 
 /** Starts the inference server: listens first (so /healthz answers), then loads production models (/readyz). */
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
       temporalUiUrl: config.temporalUiUrl,
       namespace: config.temporal.namespace,
       servingUrls: config.servingUrls,
+      public: config.dashboardPublic,
     },
     bodyLimitBytes: config.serving.bodyLimitBytes,
     ingestBodyLimitBytes: config.serving.ingestBodyLimitBytes,
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: NodeJS.Signals) => {
     if (closing) return;
     closing = true;
+    armShutdownDeadline(config.shutdownGraceMs, (message) => app.log.warn(message));
     app.log.info({ signal }, 'closing: finishing in-flight requests');
     app.close().then(
       () => process.exit(0),

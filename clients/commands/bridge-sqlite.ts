@@ -41,6 +41,8 @@ export async function bridgeSqliteCommand(values: BridgeSqliteOptions, config: C
       log,
       signal,
     ),
+    config.shutdownGraceMs,
+    (message) => log.warn(message),
   );
   return 0;
 }

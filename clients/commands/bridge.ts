@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Config } from '../../config/config';
 import { createLogger } from '../../config/logger';
 import { UsageError, type CommandOutput } from '../output';
+import { untilSignalled } from '../until-signalled';
 
 /** The options of `retrain bridge redis`, as commander parses them. */
 export interface BridgeRedisOptions {
@@ -48,34 +49,30 @@ export async function bridgeRedisCommand(
     );
   if (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)
     throw new UsageError(`--metrics-port must be a port (0 turns it off), not ${values.metricsPort}`);
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
   const log = createLogger({ name: 'bridge', format: config.logFormat ?? 'json', level: config.logLevel });
   const { runRedisBridge } = await import('../../bridge/run-bridge.js');
-  try {
-    await runRedisBridge(
-      config,
-      redisUrl,
-      {
-        stream: values.stream ?? `${config.bridge.streamPrefix}model.retrain`,
-        group: values.group,
-        groupStart,
-        consumer: values.consumer ?? `${os.hostname()}-${process.pid}`,
-        failedStream: values.failedStream ?? `${config.bridge.streamPrefix}learning.retraining.failed`,
-        claimIdleMs,
-        blockMs: 2000,
-        taskQueue: config.taskQueue,
-        metricsPort,
-        metricsHost: config.metricsHost,
-      },
-      log,
-      controller.signal,
-    );
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
+  await untilSignalled(
+    (signal) =>
+      runRedisBridge(
+        config,
+        redisUrl,
+        {
+          stream: values.stream ?? `${config.bridge.streamPrefix}model.retrain`,
+          group: values.group,
+          groupStart,
+          consumer: values.consumer ?? `${os.hostname()}-${process.pid}`,
+          failedStream: values.failedStream ?? `${config.bridge.streamPrefix}learning.retraining.failed`,
+          claimIdleMs,
+          blockMs: 2000,
+          taskQueue: config.taskQueue,
+          metricsPort,
+          metricsHost: config.metricsHost,
+        },
+        log,
+        signal,
+      ),
+    config.shutdownGraceMs,
+    (message) => log.warn(message),
+  );
   return 0;
 }
