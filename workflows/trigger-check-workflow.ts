@@ -75,7 +75,9 @@ export async function triggerCheckWorkflow({ model }: { model: string }): Promis
 function renderEvaluation(e: TriggerEvaluation): string {
   const lines = [`**${e.model}**: ${e.reason}`, ''];
   for (const c of e.checks)
-    lines.push(`- ${c.fired ? 'fired' : 'held'} **${c.kind}**: ${c.text}${c.quiet ? ` (quiet: ${c.quiet})` : ''}`);
+    lines.push(
+      `- ${c.fired ? 'fired' : 'held'} **${c.kind}**: ${c.text}${c.quiet ? ` (quiet: ${c.quiet})` : ''}`,
+    );
   if (e.workflowId) lines.push('', `Started ${e.workflowId}.`);
   return lines.join('\n');
 }

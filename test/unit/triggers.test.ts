@@ -152,7 +152,9 @@ describe('no retrain storms: evidence a run judged fires nothing again', () => {
     };
     const quiet = evaluate({ newRecords: 1000 }, figures({ newRecords: 12, judgedBy }));
     expect(quiet.decision).toBe('notTriggered');
-    expect(quiet.reason).toBe("not triggered: 12 new records since retrain-m-r1's window (rejected) (< 1,000)");
+    expect(quiet.reason).toBe(
+      "not triggered: 12 new records since retrain-m-r1's window (rejected) (< 1,000)",
+    );
     expect(quiet.checks[0]?.quiet).toBe(
       '4,837 new records were judged by run retrain-m-r1 (rejected); counting from there',
     );
