@@ -31,6 +31,7 @@ const COMMANDS: [string, string[]][] = [
       'models',
       'triggers',
       'bridge',
+      'events',
       'schedule',
     ],
   ],
@@ -80,6 +81,10 @@ const COMMANDS: [string, string[]][] = [
       '--metrics-port <port>',
     ],
   ],
+  ['events', ['dead-letter']],
+  ['events dead-letter', ['list', 'replay']],
+  ['events dead-letter list', ['--json']],
+  ['events dead-letter replay', ['[id]', '--all', '--json']],
   ['schedule', ['create', 'list', 'describe', 'pause', 'unpause', 'trigger', 'backfill', 'delete']],
   [
     'schedule create',
@@ -188,6 +193,16 @@ describe('retrain usage errors', () => {
       'backfill needs --from and --to as ISO times',
       'Usage: retrain schedule backfill [options]',
     ],
+    [
+      ['events', 'dead-letter', 'replay'],
+      'replay needs a dead letter id or --all (not both)',
+      'Usage: retrain events dead-letter replay [options] [id]',
+    ],
+    [
+      ['events', 'dead-letter', 'replay', '../models/x'],
+      '"../models/x" is not a dead letter id',
+      'Usage: retrain events dead-letter replay [options] [id]',
+    ],
     [['nope'], "unknown command 'nope'", 'Usage: retrain [options] [command]'],
   ])('retrain %j exits 2: %s', async (argv, reason, usage) => {
     const result = await retrain(...argv);
@@ -198,7 +213,7 @@ describe('retrain usage errors', () => {
   });
 
   it('a command group without its subcommand prints its usage on stderr and exits 2', async () => {
-    for (const group of ['models', 'triggers', 'bridge', 'schedule']) {
+    for (const group of ['models', 'triggers', 'bridge', 'events', 'schedule']) {
       const result = await retrain(group);
       expect(result).toMatchObject({ code: 2, stdout: '' });
       expect(result.stderr).toContain(`Usage: retrain ${group} [options] [command]`);
