@@ -5,13 +5,17 @@ import { cpuActivities, type Activities } from './cpu-activities';
 const setup = cpuActivities();
 
 /**
- * Delivery never gives up: a sink that is down for an hour gets the event when it is back. Retries
- * 1, 2, 4 ... s apart, then every minute.
+ * A sink that is down for an hour gets the event when it is back: retries 1, 2, 4 ... s apart, then
+ * every minute. The activity itself gives up (a dead letter, see activities/deliver-event.ts) on a
+ * refusal or once the event is older than RETRAIN_EVENTS_MAX_AGE, so a relay always ends. Deliveries
+ * yield to runs on the shared queue: the lowest task priority (5), and one fairness key for every
+ * relay, so relays waiting on a failing sink share the workers' slots as one model's runs would.
  */
 const delivery = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   heartbeatTimeout: '20s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  priority: { priorityKey: 5, fairnessKey: 'retrain.run-events' },
 });
 
 /** A relay that heard nothing for this long ends (its run died without a final event). */
@@ -21,8 +25,8 @@ const IDLE_LIMIT = '7 days';
  * Delivers one run's events, in order, to every sink the workers have configured: the first event
  * is its argument, the rest arrive as {@link runEventSignal}s. Each sink has its own cursor, so a sink
  * that is down delays its own events only, and the run that emits them never waits for a sink. It
- * ends once every sink has the final event; without sinks it ends at once (the run then stops
- * sending).
+ * ends once every sink has the final event or its dead letter; without sinks it ends at once (the run
+ * then stops sending).
  */
 export async function runEventsWorkflow(first: RunEvent): Promise<{ sinks: string[]; delivered: number }> {
   const events: RunEvent[] = [first];
