@@ -15,7 +15,7 @@ import {
   type Hyperparams,
   type Task,
 } from '../common/model-spec';
-import type { TrainInput, TrainResult } from '../common/stages';
+import { describeWarmStart, type TrainInput, type TrainResult } from '../common/stages';
 import { selectBackend } from '../ml/backend';
 import { checkpointKey, loadCheckpoint, saveCheckpoint, type CheckpointMeta } from '../ml/checkpoint';
 import { createModel, disposeModel, lossFunction, positiveWeight, type ModelShape } from '../ml/model';
@@ -313,11 +313,9 @@ async function startingPoint(
         },
       )
     : { skipped: 'incremental: false' };
-  ctx.log.info(
-    'from' in warmStart
-      ? `warm start from production ${warmStart.from}`
-      : `training from scratch: ${warmStart.skipped}`,
-  );
+  // A warm start asked for and not taken is worth a warning: the run trains from scratch.
+  if ('from' in warmStart || !input.incremental) ctx.log.info(describeWarmStart(warmStart));
+  else ctx.log.warn(`incremental asked, ${describeWarmStart(warmStart)}`);
   return { model, position: { ...START }, warmStart, best: null, last: null, checkpoint: null };
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { TrialRecord } from './artefacts';
 import { HyperparamsSchema, ModelNameSchema } from './model-spec';
-import type { ValidateResult } from './stages';
+import type { ValidateResult, WarmStart } from './stages';
 import { TriggerCauseSchema } from './triggers';
 import { AdmissionModeSchema, RunPrioritySchema, TrainShareSchema, type QueuePlace } from './admission';
 
@@ -95,6 +95,8 @@ export interface RetrainResult {
   /** The candidate's holdout metrics, also when the gate rejected it. */
   metrics?: Record<string, number>;
   backend?: string;
+  /** A completed run's start: production's weights, or from scratch and why (also on its train stage's summary). */
+  warmStart?: WarmStart;
   stages: StageRecord[];
   timings?: RunTimings;
 }
@@ -147,6 +149,7 @@ export interface RunOutcome {
   kept?: KeptArtefacts;
   metrics?: Record<string, number>;
   backend?: string;
+  warmStart?: WarmStart;
   /** How far the run got, as `progressQuery` last said: 100 once it completed or was rejected. */
   overallPct: number;
   stages: StageRecord[];

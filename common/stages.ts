@@ -4,6 +4,17 @@ import type { Device } from './trainer-kinds';
 
 // Payloads between stages: small JSON with store keys, never tensors or weights.
 
+/**
+ * Whether training started from production's weights (`from`: its version) or from scratch, and why
+ * (`skipped`: incremental off, no production yet, or a mismatch of architecture, inputs or shapes).
+ */
+export type WarmStart = { from: string } | { skipped: string };
+
+/** A {@link WarmStart} in words, as run summaries, training-status and the dashboard show it. */
+export function describeWarmStart(warmStart: WarmStart): string {
+  return 'from' in warmStart ? `warm start from ${warmStart.from}` : `from scratch: ${warmStart.skipped}`;
+}
+
 export interface ExportInput {
   model: string;
   workflowId: string;
@@ -69,7 +80,7 @@ export interface TrainResult {
   samplesPerSec: number;
   /** The final weights' holdout figure under the gate's metric, as validateModel figures it (every task, both trainers). */
   holdoutScore?: { metric: string; value: number };
-  warmStart: { from: string } | { skipped: string };
+  warmStart: WarmStart;
   /** Checkpoint key this attempt resumed from, when it did. */
   resumedFrom?: string;
 }

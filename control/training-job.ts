@@ -1,3 +1,4 @@
+import { describeWarmStart } from '../common/stages';
 import type { RunStatus, RunSummary } from '../runs';
 
 /** The daemon's job states (`queued`: a trigger no worker has taken up yet); its pollers stop on `completed`, `failed` or `cancelled`. */
@@ -14,6 +15,8 @@ export interface TrainingJob {
   progress_pct: number | null;
   epochs: number | null;
   incremental: boolean | null;
+  /** How a completed run's training started: `warm start from v3`, or `from scratch: <why>`; null before. */
+  warm_start: string | null;
   started_at: string;
   completed_at: string | null;
   duration_seconds: number;
@@ -42,6 +45,7 @@ export function trainingJob(run: RunStatus, defaultEpochs: number | null, now = 
     progress_pct: run.progress?.overallPct ?? outcome?.overallPct ?? (run.status === 'running' ? 0 : null),
     epochs: run.input?.epochs ?? run.progress?.totalEpochs ?? defaultEpochs,
     incremental: run.input?.incremental ?? null,
+    warm_start: warmStartOf(run),
     started_at: run.startTime,
     completed_at: run.closeTime,
     duration_seconds: Math.max(0, Math.round((closed - Date.parse(run.startTime)) / 1000)),
@@ -79,4 +83,9 @@ function errorOf(run: RunStatus): string | null {
   if (run.status === 'running' || run.status === 'queued' || run.status === 'completed') return null;
   if (run.failure) return run.failure.message;
   return run.outcome?.reason ?? run.result?.reason ?? run.status;
+}
+
+function warmStartOf(run: RunStatus): string | null {
+  const warmStart = run.result?.warmStart ?? run.outcome?.warmStart;
+  return warmStart ? describeWarmStart(warmStart) : null;
 }

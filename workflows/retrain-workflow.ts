@@ -173,6 +173,7 @@ async function fiveStages(
     version,
     metrics: validation.candidate,
     backend: training.result.backend,
+    warmStart: training.result.warmStart,
     ...lateCancel,
   });
 }

@@ -8,7 +8,7 @@ import {
   type ModelSpec,
 } from '../common/model-spec';
 import type { RetrainRequest, TrialProgress } from '../common/retrain';
-import type { KindHyperparams, TrainInput, TrainResult } from '../common/stages';
+import { describeWarmStart, type KindHyperparams, type TrainInput, type TrainResult } from '../common/stages';
 import { trainerOf } from '../common/trainer-kinds';
 import { planTrials } from '../common/trials';
 import { invalidInput } from './failures';
@@ -144,6 +144,7 @@ export function trainingSummary({ best, result, board }: Training): string {
   return (
     `${result.epochs} epochs on ${result.backend}, loss ${result.loss.toFixed(4)}` +
     (result.resumedFrom ? ` (resumed from ${result.resumedFrom})` : '') +
+    `, ${describeWarmStart(result.warmStart)}` +
     (board.length > 1
       ? `; best of ${board.length} trials: #${best.trial}${failed === 0 ? '' : `, ${failed} failed`}`
       : '')

@@ -44,7 +44,7 @@ describe('npm run stack:down', () => {
     const bridge = await part('bridge');
     const redis = await part('redis');
     const renamed = await part('a-part-renamed-since');
-    const env = { ...process.env, RETRAIN_STACK_DIR: dir };
+    const env: NodeJS.ProcessEnv = { ...process.env, RETRAIN_STACK_DIR: dir };
     // The stack was brought up with Redis and the bridge; it is brought down without their settings.
     for (const name of ['RETRAIN_EVENTS_REDIS_URL', 'RETRAIN_BRIDGE_REDIS_URL', 'REDIS_URL'])
       delete env[name];

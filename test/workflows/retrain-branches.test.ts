@@ -8,6 +8,8 @@ import { HyperparamsSchema, type Search } from '../../common/model-spec';
 import { OUTCOME_MEMO, type RetrainInput, type RunOutcome, type StageName } from '../../common/retrain';
 import type { RegisterInput, ValidateResult } from '../../common/stages';
 import { planTrials } from '../../common/trials';
+import { trainingJob } from '../../control/training-job';
+import { readRun } from '../../runs';
 import { retrainWorkflow } from '../../workflows';
 import { eventually } from '../helpers/eventually';
 import { historyEvents } from '../helpers/history';
@@ -116,6 +118,37 @@ describe('retrainWorkflow, branch by branch, on stub activities', () => {
       overallPct: 100,
       stages: result.stages,
     });
+  });
+
+  it('says when an incremental run trained from scratch: in the train stage summary, the result, the outcome memo and training-status', async () => {
+    const why = 'input or layer shapes differ from production v3';
+    const model = env.model({
+      trainModel: async (input) => ({ ...(await passing.trainModel(input)), warmStart: { skipped: why } }),
+    });
+    const handle = await start(model, 'scratch', { incremental: true });
+
+    const result = await handle.result();
+
+    expect(result).toMatchObject({ status: 'completed', warmStart: { skipped: why } });
+    const train = result.stages.find((stage) => stage.name === 'trainModel');
+    expect(train?.summary).toContain(`from scratch: ${why}`);
+    expect(await outcomeOf(handle)).toMatchObject({ warmStart: { skipped: why } });
+    const job = trainingJob(await readRun(env.client, handle.workflowId), null);
+    expect(job.warm_start).toBe(`from scratch: ${why}`);
+  });
+
+  it('says which production version an incremental run started from', async () => {
+    const model = env.model({
+      trainModel: async (input) => ({ ...(await passing.trainModel(input)), warmStart: { from: 'v3' } }),
+    });
+    const handle = await start(model, 'warm', { incremental: true });
+
+    const result = await handle.result();
+
+    expect(result.warmStart).toEqual({ from: 'v3' });
+    expect(result.stages.find((stage) => stage.name === 'trainModel')?.summary).toContain(
+      'warm start from v3',
+    );
   });
 
   it('is rejected by the gate with the figures behind the decision as data and the candidate metrics, registering nothing', async () => {
