@@ -20,8 +20,8 @@ export interface ControlPlaneOptions {
   temporal?: TrainingBackend;
   /** The model the daemon-style routes mean when a request names none (`RETRAIN_DEFAULT_MODEL`). */
   defaultModel?: string;
-  /** The dashboard's links into the Temporal Web UI, and the servers its rollback reloads. */
-  dashboard: { temporalUiUrl: string; namespace: string; servingUrls: string[] };
+  /** The dashboard's links into the Temporal Web UI, the servers its rollback reloads, whether its reads are open. */
+  dashboard: { temporalUiUrl: string; namespace: string; servingUrls: string[]; public: boolean };
   /**
    * Live figures: `GET /admin/monitor` and the dashboard's, every report to `onReport`, those of
    * `models()` measured every `everyMs`. Without it neither route nor figures.

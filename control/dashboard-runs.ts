@@ -6,8 +6,20 @@ import { AdmissionModeSchema, RunPrioritySchema } from '../common/admission';
 import { lossCurveQuery, progressQuery, type EpochProgress } from '../common/messages';
 import { ModelNameSchema } from '../common/model-spec';
 import { RetrainInputSchema, type RetrainProgress } from '../common/retrain';
-import { cancelRun, listRuns, readRun, startRun } from '../runs';
+import {
+  cancelRun,
+  describeRun,
+  isGoing,
+  listRuns,
+  readRun,
+  startRun,
+  summarize,
+  type RunSummary,
+} from '../runs';
 import type { ModelRegistry } from '../storage/registry';
+import { EndedRunCache } from './ended-run-cache';
+import type { RegistryReadCache } from './registry-read-cache';
+import { endedFigures, runningFigures, type RunFigures } from './run-figures';
 import type { TrainingBackend } from './training-params';
 
 /** Thrown by the dashboard's run routes on a server that has no Temporal client; answered 503. */
@@ -21,6 +33,8 @@ export class NoTemporalError extends Error {
 /** Options of {@link dashboardRunRoutes}. */
 export interface DashboardRunOptions {
   registry: ModelRegistry;
+  /** The registry as the dashboard reads it: a completed run's figures are its version's metadata. */
+  reads: RegistryReadCache;
   temporal: TrainingBackend | undefined;
   /** The API key check of the dashboard's actions. */
   needsKey: onRequestHookHandler;
@@ -44,42 +58,73 @@ const RunParamsSchema = z.object({ workflowId: z.string().min(1) });
 /** `?model=`: only that model's runs. */
 const RunsQuerySchema = z.object({ model: ModelNameSchema.optional() });
 
-/** The dashboard's runs: recent ones with progress, one with its loss curve, start and cancel (behind the key). */
+/** The dashboard's runs (under `/ui/api`): recent ones with progress, one with its loss curve, start and cancel (behind the key). */
 export const dashboardRunRoutes: FastifyPluginAsync<DashboardRunOptions> = async (app, opts) => {
-  const { registry, needsKey, runUrl } = opts;
+  const { registry, reads, needsKey, runUrl } = opts;
   const backend = () => {
     if (!opts.temporal) throw new NoTemporalError();
     return opts.temporal;
   };
   const routes = app.withTypeProvider<ZodTypeProvider>();
+  const ended = new EndedRunCache<Awaited<ReturnType<typeof readDetail>>>();
 
-  routes.get('/api/runs', { schema: { querystring: RunsQuerySchema } }, async (req) => {
+  /** An ended run's figures from its memo and, completed, its version's metadata (kept by `reads`). */
+  const figuresOf = async (run: RunSummary): Promise<RunFigures> => {
+    const { model, outcome } = run;
+    const [meta, head] = model
+      ? await Promise.all([
+          outcome?.version ? reads.metadata(model, outcome.version).catch(() => undefined) : undefined,
+          reads.head(model).catch(() => undefined),
+        ])
+      : [];
+    return endedFigures(run, meta, head?.spec.epochs);
+  };
+
+  /**
+   * One run with its loss curve and progress. Ended runs answer queries too, but Temporal replays
+   * their history on a worker for each: the caller keeps an ended run's answer.
+   */
+  const readDetail = async (workflowId: string, runId?: string) => {
+    const { client } = backend();
+    const run = await readRun(client, workflowId, runId);
+    const handle = client.workflow.getHandle(run.workflowId, run.runId);
+    const ask = <T>(query: Parameters<typeof handle.query<T>>[0], fallback: T): Promise<T> =>
+      client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)).catch(() => fallback);
+    const going = isGoing(run.status);
+    const [lossCurve, progress] = await Promise.all([
+      ask<EpochProgress[]>(lossCurveQuery, []),
+      // An ended run's last progress matters only for a multi-trial run's trial log.
+      run.progress || going || (run.input?.trials ?? 1) <= 1
+        ? Promise.resolve(run.progress)
+        : ask<RetrainProgress | null>(progressQuery, null),
+    ]);
+    const figures = going ? runningFigures(progress) : await figuresOf(run);
+    return { ...run, progress, figures, lossCurve, url: runUrl(run.workflowId, run.runId) };
+  };
+
+  routes.get('/runs', { schema: { querystring: RunsQuerySchema } }, async (req) => {
     const { client } = backend();
     const runs = await listRuns(client, { limit: RECENT_RUNS, ...req.query });
     return Promise.all(
       runs.map(async (run) => {
         const status =
           run.status === 'running' ? await readRun(client, run.workflowId).catch(() => undefined) : undefined;
-        return { ...run, progress: status?.progress ?? null, url: runUrl(run.workflowId, run.runId) };
+        const progress = status?.progress ?? null;
+        const figures = isGoing(run.status) ? runningFigures(progress) : await figuresOf(run);
+        return { ...run, progress, figures, url: runUrl(run.workflowId, run.runId) };
       }),
     );
   });
 
-  routes.get('/api/runs/:workflowId', { schema: { params: RunParamsSchema } }, async (req) => {
+  routes.get('/runs/:workflowId', { schema: { params: RunParamsSchema } }, async (req) => {
     const { client } = backend();
-    const run = await readRun(client, req.params.workflowId);
-    // Ended runs answer queries too: Temporal replays them on a worker.
-    const handle = client.workflow.getHandle(run.workflowId, run.runId);
-    const ask = <T>(query: Parameters<typeof handle.query<T>>[0], fallback: T): Promise<T> =>
-      client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)).catch(() => fallback);
-    const [lossCurve, progress] = await Promise.all([
-      ask<EpochProgress[]>(lossCurveQuery, []),
-      run.progress ? Promise.resolve(run.progress) : ask<RetrainProgress | null>(progressQuery, null),
-    ]);
-    return { ...run, progress, lossCurve, url: runUrl(run.workflowId, run.runId) };
+    // Which run the id names now (cheap): a workflow id started again is another run.
+    const run = summarize(await describeRun(client.workflow.getHandle(req.params.workflowId)));
+    if (isGoing(run.status)) return readDetail(run.workflowId, run.runId);
+    return ended.get(`${run.workflowId}/${run.runId}`, () => readDetail(run.workflowId, run.runId));
   });
 
-  routes.post('/api/runs', { onRequest: needsKey, schema: { body: StartSchema } }, async (req) => {
+  routes.post('/runs', { onRequest: needsKey, schema: { body: StartSchema } }, async (req) => {
     const { client, taskQueue } = backend();
     await registry.loadSpec(req.body.model);
     const started = await startRun(client, RetrainInputSchema.parse(req.body), {
@@ -90,7 +135,7 @@ export const dashboardRunRoutes: FastifyPluginAsync<DashboardRunOptions> = async
   });
 
   routes.post(
-    '/api/runs/:workflowId/cancel',
+    '/runs/:workflowId/cancel',
     { onRequest: needsKey, schema: { params: RunParamsSchema } },
     async (req) => {
       await cancelRun(backend().client, req.params.workflowId, 'cancelled from the dashboard');

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, onRequestHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
@@ -28,6 +28,11 @@ export interface DashboardOptions {
   namespace: string;
   /** The inference servers a rollback reloads (RETRAIN_SERVING_URLS). */
   servingUrls: string[];
+  /**
+   * `RETRAIN_DASHBOARD_PUBLIC=true`: the JSON API's reads answer without `X-API-Key` (logged as a
+   * warning at start); its actions need the key either way. @default false
+   */
+  public?: boolean;
 }
 
 const PAGE = path.join(__dirname, 'ui', 'index.html');
@@ -37,29 +42,51 @@ const ModelParamsSchema = z.object({ model: ModelNameSchema });
 
 /**
  * The dashboard at `/ui`: one page (control/ui/index.html, Chart.js from node_modules, no build step)
- * over a small JSON API. Reading is open, as the Temporal Web UI is; starting, cancelling and
- * rolling back need the X-API-Key, which the page keeps in session storage.
+ * over a small JSON API under `/ui/api`. The page and Chart.js hold no data and load without a key;
+ * every API route needs the X-API-Key (the page asks for it and keeps it in session storage), except
+ * reads when `public` is set. Starting, cancelling and rolling back need the key either way.
  */
 export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app, opts) => {
   const page = fs.readFileSync(PAGE, 'utf8');
   const chart = fs.readFileSync(CHART, 'utf8');
   const needsKey = apiKeyCheck(opts.apiKey, 'dashboard actions disabled: set RETRAIN_API_KEY');
+  const readsNeedKey = apiKeyCheck(
+    opts.apiKey,
+    'dashboard disabled: set RETRAIN_API_KEY (or RETRAIN_DASHBOARD_PUBLIC=true for open reads)',
+  );
+  if (opts.public)
+    app.log.warn('dashboard reads (/ui/api) answer without X-API-Key: RETRAIN_DASHBOARD_PUBLIC=true');
   const workflowsUrl = `${opts.temporalUiUrl}/namespaces/${encodeURIComponent(opts.namespace)}/workflows`;
-  const routes = app.withTypeProvider<ZodTypeProvider>();
   const reads = new RegistryReadCache(opts.registry);
 
-  routes.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
-  routes.get('/chart.js', async (_req, reply) =>
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
+  app.get('/chart.js', async (_req, reply) =>
     reply.type('text/javascript; charset=utf-8').header('cache-control', 'max-age=86400').send(chart),
   );
-  routes.get('/api/config', async () => ({ temporalUi: workflowsUrl }));
-  routes.get('/api/models', async () => {
+  await app.register(dashboardApi, { ...opts, prefix: '/api', reads, needsKey, readsNeedKey, workflowsUrl });
+};
+
+/** The dashboard's JSON API (`/ui/api`). */
+const dashboardApi: FastifyPluginAsync<
+  DashboardOptions & {
+    reads: RegistryReadCache;
+    needsKey: onRequestHookHandler;
+    readsNeedKey: onRequestHookHandler;
+    workflowsUrl: string;
+  }
+> = async (app, opts) => {
+  const { reads, needsKey, workflowsUrl } = opts;
+  // One hook in front of the whole API, so no read added later is left open by mistake.
+  if (!opts.public) app.addHook('onRequest', opts.readsNeedKey);
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  routes.get('/config', async () => ({ temporalUi: workflowsUrl }));
+  routes.get('/models', async () => {
     const models = await reads.listModels();
     return Promise.all(models.map((model) => modelView(reads, opts.liveReport, model)));
   });
 
   routes.post(
-    '/api/models/:model/rollback',
+    '/models/:model/rollback',
     { onRequest: needsKey, schema: { params: ModelParamsSchema } },
     async (req) => {
       const { model } = req.params;
@@ -76,6 +103,7 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
 
   await app.register(dashboardRunRoutes, {
     registry: opts.registry,
+    reads,
     temporal: opts.temporal,
     needsKey,
     runUrl: (workflowId: string, runId?: string) =>

@@ -5,6 +5,7 @@ import type { StoredLiveReports } from '../monitoring/stored-live-reports';
 import type { DataBuffer } from '../storage/buffer';
 import type { PredictionLog } from '../storage/prediction-log';
 import type { ModelRegistry } from '../storage/registry';
+import { SingleFlight } from './single-flight';
 
 /** Where live reports come from: the specs, the prediction log and the actuals in the buffer. */
 export interface LiveSources {
@@ -22,6 +23,7 @@ export interface LiveSources {
  */
 export class LiveReports {
   private readonly latest = new Map<string, { at: number; report: LiveReport }>();
+  private readonly measuring = new SingleFlight<LiveReport>();
 
   constructor(
     private readonly sources: LiveSources,
@@ -39,9 +41,14 @@ export class LiveReports {
    * Measures `model` now, over `days`; a 7-day report is kept for {@link get}. For a model the
    * monitor checks (one with triggers), that report is the one its last check stored (over the
    * triggers' `liveWindowDays`), while at most two check intervals old: servers do not each scan
-   * the prediction log again.
+   * the prediction log again. Callers asking for the same model and days while a measurement runs
+   * share it: a poll of every open dashboard at once runs one join, not one each.
    */
-  async measure(model: string, days = 7): Promise<LiveReport> {
+  measure(model: string, days = 7): Promise<LiveReport> {
+    return this.measuring.run(`${model}/${days}`, () => this.measureNow(model, days));
+  }
+
+  private async measureNow(model: string, days: number): Promise<LiveReport> {
     const spec = await this.sources.registry.loadSpec(model);
     const report =
       (days === 7 ? await this.monitored(spec) : undefined) ??

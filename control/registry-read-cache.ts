@@ -1,6 +1,7 @@
 import type { ModelSpec } from '../common/model-spec';
 import type { Alias, ModelMetadata } from '../common/artefacts';
 import type { ModelRegistry } from '../storage/registry';
+import { SingleFlight } from './single-flight';
 
 /** How old a kept model list, spec, production alias or version list may be before it is read again (in the background). */
 export const REGISTRY_REFRESH_MS = 5_000;
@@ -54,12 +55,13 @@ class Kept<T> {
  * per process; the model list and each model's spec, alias and version list are answered from memory
  * and read again in the background once `refreshMs` old, so a poll waits for the store only the first
  * time and shows what the store said at most `refreshMs` plus one read ago. Concurrent polls share
- * one read. Nothing here is used by the inference path.
+ * every read, a version's metadata included. Nothing here is used by the inference path.
  */
 export class RegistryReadCache {
   private readonly models: Kept<string[]>;
   private readonly heads = new Map<string, Kept<ModelHead>>();
   private readonly metadatas = new Map<string, ModelMetadata>();
+  private readonly metadataReads = new SingleFlight<ModelMetadata | undefined>();
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -89,14 +91,20 @@ export class RegistryReadCache {
     return kept.get(this.refreshMs);
   }
 
-  /** A version's metadata: read from the store the first time only; undefined (not remembered) while it is incomplete. */
-  async metadata(model: string, version: string): Promise<ModelMetadata | undefined> {
+  /**
+   * A version's metadata: read from the store the first time only, that read shared by every caller
+   * asking while it runs (a thousand models' first polls at once read each version once); undefined
+   * (not remembered) while it is incomplete.
+   */
+  metadata(model: string, version: string): Promise<ModelMetadata | undefined> {
     const key = `${model}/${version}`;
     const known = this.metadatas.get(key);
-    if (known) return known;
-    const read = await this.registry.getMetadata(model, version);
-    if (read) this.metadatas.set(key, read);
-    return read;
+    if (known) return Promise.resolve(known);
+    return this.metadataReads.run(key, async () => {
+      const read = await this.registry.getMetadata(model, version);
+      if (read) this.metadatas.set(key, read);
+      return read;
+    });
   }
 
   /** Reads `model`'s head again, and waits for it, at the next call: this process just moved its alias (a rollback). */

@@ -21,8 +21,11 @@ import { ModelPool, type StartupReport } from './model-pool';
 /** Options of {@link createServer}. */
 export interface ServerOptions {
   registry: ModelRegistry;
-  /** The dashboard's links into the Temporal Web UI, and the servers its rollback reloads. */
-  dashboard?: { temporalUiUrl: string; namespace: string; servingUrls: string[] };
+  /**
+   * The dashboard's links into the Temporal Web UI, the servers its rollback reloads, and whether its
+   * reads answer without the API key (`RETRAIN_DASHBOARD_PUBLIC`). @default reads need the key
+   */
+  dashboard?: { temporalUiUrl: string; namespace: string; servingUrls: string[]; public?: boolean };
   /** Guards the admin and ingest routes; without one they answer 503. */
   apiKey?: string;
   /**
@@ -106,6 +109,7 @@ export function createServer(opts: ServerOptions): InferenceServer {
       temporalUiUrl: opts.dashboard?.temporalUiUrl ?? 'http://127.0.0.1:8233',
       namespace: opts.dashboard?.namespace ?? 'default',
       servingUrls: opts.dashboard?.servingUrls ?? [],
+      public: opts.dashboard?.public ?? false,
     },
     ...(buffer && predictionLog
       ? {

@@ -268,7 +268,8 @@ export class RunRecorder {
     const { progress } = this;
     progress.stage = 'done';
     progress.status = outcome.status;
-    if (outcome.status !== 'failed') progress.overallPct = 100;
+    // A cancelled or failed run keeps how far it got: the dashboard shows where it stopped.
+    if (outcome.status === 'completed' || outcome.status === 'rejected') progress.overallPct = 100;
     if (outcome.version) progress.version = outcome.version;
     if (outcome.reason) progress.reason = outcome.reason;
     if (outcome.failure) progress.failure = outcome.failure;

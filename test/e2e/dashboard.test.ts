@@ -2,10 +2,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { epochProgressSignal } from '../../common/messages';
+import { RetrainInputSchema } from '../../common/retrain';
+import { startRun } from '../../runs';
 import { ROOT } from '../../scripts/lib/processes';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { DataBuffer } from '../../storage/buffer';
@@ -20,6 +22,8 @@ import { stubSpec, stubWorkers, type StubWorkers } from '../helpers/stub-workers
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, '.data', 'test-artifacts', 'dashboard');
 const KEY = 'dashboard-test-key-0123456789';
+/** What the page says until it has a key: reads need one (RETRAIN_DASHBOARD_PUBLIC is unset). */
+const NEED_KEY = 'enter the API key to see models and runs (it stays in this tab only)';
 
 describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () => {
   let env: StubWorkers;
@@ -31,6 +35,12 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
   let page: Page;
   let steady: string;
   let slow: string;
+  /** Versions of mixed scales (candidate MASE about 1 beside naive baselines of 160 and 2,500,000), v3 rolled back. */
+  let mixed: string;
+  /** Trains 3 of its epochs, then fails. */
+  let failing: string;
+  /** Registers what it trained, as registerModel does: its version's metadata has the run's final figures. */
+  let finishing: string;
   let predictionLog: PredictionLog;
   let slowEpochsAllowed = 1;
 
@@ -44,7 +54,7 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
     slow = env.model({
       trainModel: async ({ workflowId, epochs }) => {
         const ctx = Context.current();
-        for (let epoch = 1; ; ) {
+        for (let epoch = 1; ;) {
           if (epoch <= Math.min(epochs, slowEpochsAllowed)) {
             await env.client.workflow.getHandle(workflowId).signal(epochProgressSignal, {
               epoch,
@@ -60,7 +70,52 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
         }
       },
     });
-    for (const name of [steady, slow]) await registry.saveSpec(stubSpec(name));
+    failing = env.model({
+      trainModel: async ({ workflowId, epochs }) => {
+        for (let epoch = 1; epoch <= 3; epoch++)
+          await env.client.workflow.getHandle(workflowId).signal(epochProgressSignal, {
+            epoch,
+            totalEpochs: epochs,
+            loss: 1 / epoch,
+            valLoss: 1.2 / epoch,
+            samplesPerSec: 900,
+          });
+        throw ApplicationFailure.nonRetryable('loss is NaN at epoch 4', 'TrainingDiverged');
+      },
+    });
+    finishing = env.model({
+      registerModel: async ({ model, workflowId, runId, hyperparams, training, trials }) => {
+        await publishVersion(registry, stubSpec(model), 'v1', {
+          metadata: {
+            workflowId,
+            runId,
+            hyperparams,
+            epochs: training.epochs,
+            training: { ...training, warmStart: 'none' },
+            ...(trials ? { trials } : {}),
+          },
+        });
+        await registry.setAlias(model, 'v1', null);
+        return { version: 'v1', previous: null };
+      },
+    });
+    mixed = `mixed-${steady}`;
+    for (const name of [steady, slow, failing, finishing, mixed]) await registry.saveSpec(stubSpec(name));
+    for (const [version, mase] of [
+      ['v1', 1.4],
+      ['v2', 0.9],
+      ['v3', 0.7],
+    ] as const)
+      await publishVersion(registry, stubSpec(mixed), version, {
+        metadata: {
+          metrics: { mase },
+          baselines: { lastValue: { mase: 160 }, fleetMean: { mase: 2_500_000 } },
+          gate: { passed: true, reason: 'beats lastValue', metric: 'mase' },
+          production: version === 'v1' ? undefined : { version: 'v1', metrics: { mase: 1.4 } },
+        },
+      });
+    await registry.setAlias(mixed, 'v3', null);
+    await registry.moveAlias(mixed, 'v2', { expected: 'v3', workflowId: null });
     const spec = stubSpec(steady);
     for (const [version, mae] of [
       ['v1', 2.4],
@@ -113,6 +168,8 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
     await fs.mkdir(ARTIFACTS, { recursive: true });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
     page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+    // This page has the key from the start; the first test enters one by hand on a page of its own.
+    await page.addInitScript(`sessionStorage.setItem('retrain.apiKey', ${JSON.stringify(KEY)})`);
     page.on('dialog', (d) => void d.accept());
     // Probes poll: a locator that does not match yet answers at once rather than waiting 30 s.
     page.setDefaultTimeout(3000);
@@ -131,6 +188,34 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
   /** The run id in the page's "started …" message, once it names a run of `model`. */
   const startedRunOf = async (model: string) =>
     (await text('message')).match(new RegExp(`^started (retrain-${model}-\\S+)$`))?.[1];
+
+  it('shows nothing until it has the key; refuses a wrong one; keeps it in session storage, never in the URL', async () => {
+    const fresh = await browser.newPage();
+    try {
+      await fresh.goto(`${url}/ui`);
+      const said = () => fresh.getByTestId('message').innerText();
+      await eventually('the request for the key', async () => (await said()) === NEED_KEY);
+      expect(await fresh.locator('[data-testid^="model-"]').count()).toBe(0);
+      expect((await fetch(`${url}/ui/api/models`)).status).toBe(401);
+
+      await fresh.getByTestId('api-key').fill('wrong-key-0123456789');
+      await fresh.getByTestId('save-key').click();
+      await eventually('the refusal', async () =>
+        (await said()).endsWith('401 missing or wrong X-API-Key header'),
+      );
+      expect(await fresh.locator('[data-testid^="model-"]').count()).toBe(0);
+
+      await fresh.getByTestId('api-key').fill(KEY);
+      await fresh.getByTestId('save-key').click();
+      await fresh.getByTestId(`model-${steady}`).waitFor();
+      expect(await fresh.getByTestId('key-state').innerText()).toBe('key set for this tab');
+      expect(await fresh.evaluate<string | null>(`sessionStorage.getItem('retrain.apiKey')`)).toBe(KEY);
+      expect(fresh.url()).not.toContain(KEY);
+      expect(await fresh.getByTestId('api-key').inputValue()).toBe('');
+    } finally {
+      await fresh.close();
+    }
+  });
 
   it('shows every model with its production version and its versions’ gate metric beside the baselines', async () => {
     await page.goto(`${url}/ui`);
@@ -165,22 +250,72 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
     await shot('models');
   });
 
-  it('refuses actions without the key; keeps the key in session storage, never in the URL', async () => {
-    await page.getByTestId(`start-${slow}`).click();
-    expect(await text('message')).toBe('enter the API key first (it stays in this tab only)');
-    await page.getByTestId('api-key').fill('wrong-key-0123456789');
-    await page.getByTestId('save-key').click();
-    await page.getByTestId(`start-${slow}`).click();
+  it('draws a mixed-scale model on a log axis: the candidate’s line stands clear of the axis', async () => {
+    await page.goto(`${url}/ui`);
+    await page.getByTestId(`model-${mixed}`).waitFor();
+    const chart = await page.evaluate<{
+      type: string;
+      title: string;
+      lifts: number[];
+      series: number[][];
+    }>(`(() => {
+      const c = Chart.getChart(document.querySelector('[data-testid="metric-chart-${mixed}"]'));
+      const { top, bottom } = c.chartArea;
+      return {
+        type: c.scales.y.type,
+        title: c.options.scales.y.title.text,
+        // Each candidate point's height above the x axis, as a share of the plot's height.
+        lifts: c.getDatasetMeta(0).data.map((p) => (bottom - p.y) / (bottom - top)),
+        series: c.data.datasets.map((d) => d.data),
+      };
+    })()`);
+    expect(chart.series).toEqual([
+      [1.4, 0.9, 0.7],
+      [160, 160, 160],
+      [2_500_000, 2_500_000, 2_500_000],
+    ]);
+    expect(chart.type).toBe('logarithmic');
+    expect(chart.title).toBe('mase (log scale)');
+    // On a linear axis up to 2,500,000 every candidate point lies within a millionth of it.
+    for (const lift of chart.lifts) expect(lift).toBeGreaterThan(0.01);
+    await page.getByTestId(`model-${mixed}`).screenshot({ path: path.join(ARTIFACTS, 'mixed-scale.png') });
+  });
+
+  it('marks a version that was rolled back, on the chart and beside it', async () => {
+    await page.getByTestId(`model-${mixed}`).waitFor();
+    expect(await text(`production-${mixed}`)).toBe('production v2');
+    expect(await text(`rolled-back-${mixed}`)).toBe("rolled back: v3 (not production's successors)");
+    const chart = await page.evaluate<{ labels: string[]; styles: string[] }>(`(() => {
+      const c = Chart.getChart(document.querySelector('[data-testid="metric-chart-${mixed}"]'));
+      return { labels: c.data.labels, styles: c.data.datasets[0].pointStyle };
+    })()`);
+    expect(chart.labels).toEqual(['v1', 'v2', 'v3 (rolled back)']);
+    expect(chart.styles).toEqual(['circle', 'circle', 'crossRot']);
+    // A model never rolled back has no such line.
+    expect(await page.getByTestId(`rolled-back-${steady}`).count()).toBe(0);
+  });
+
+  it('shows where a failed run stopped: its stage, its epoch and its progress, not a whole bar', async () => {
+    await page.getByTestId(`epochs-${failing}`).fill('10');
+    await page.getByTestId(`start-${failing}`).click();
+    const started = await eventually('the start', async () => startedRunOf(failing));
     await eventually(
-      'the refusal',
-      async () => (await text('message')) === 'missing or wrong X-API-Key header',
+      'failed',
+      async () =>
+        (await page
+          .getByTestId(`status-${started}`)
+          .innerText()
+          .catch(() => '')) === 'failed',
+      30_000,
     );
-    await page.getByTestId('api-key').fill(KEY);
-    await page.getByTestId('save-key').click();
-    expect(await text('key-state')).toBe('key set for this tab');
-    expect(await page.evaluate<string | null>(`sessionStorage.getItem('retrain.apiKey')`)).toBe(KEY);
-    expect(page.url()).not.toContain(KEY);
-    expect(await page.getByTestId('api-key').inputValue()).toBe('');
+    expect(await text(`stage-${started}`)).toBe('stopped in trainModel');
+    expect(await text(`epoch-${started}`)).toBe('3/10');
+    // How far the run recorded it got (its outcome memo): past exportDataset, short of the end.
+    const pct = Number((await text(`progress-${started}`)).trim().replace(/%$/, ''));
+    expect(pct).toBeGreaterThan(10);
+    expect(pct).toBeLessThan(100);
+    expect(await page.getByTestId(`progress-${started}`).locator('.bar.stopped').count()).toBe(1);
+    await shot('failed');
   });
 
   it('starts a run that updates live (progress bar, epoch, loss curve), and cancels it', async () => {
@@ -211,12 +346,19 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
     await page.getByTestId(`cancel-${started}`).click();
     await eventually('cancelled', async () => (await text(`status-${started}`)) === 'cancelled', 30_000);
     expect((await env.client.workflow.getHandle(started!).describe()).status.name).toBe('CANCELLED');
+    // Where it stopped, not a whole bar: in training, at epoch 2 of 4.
+    await eventually(
+      'the stop in the row',
+      async () => (await text(`stage-${started}`)) === 'stopped in trainModel',
+    );
+    expect(await text(`epoch-${started}`)).toBe('2/4');
+    expect(Number((await text(`progress-${started}`)).trim().replace(/%$/, ''))).toBeLessThan(100);
   });
 
-  it('shows a finished multi-trial run’s trial log with the best trial', async () => {
-    await page.getByTestId(`trials-${steady}`).fill('3');
-    await page.getByTestId(`start-${steady}`).click();
-    const started = await eventually('the start', async () => startedRunOf(steady));
+  it('shows a finished multi-trial run’s final figures in the runs table and its trial log with the best trial', async () => {
+    await page.getByTestId(`trials-${finishing}`).fill('3');
+    await page.getByTestId(`start-${finishing}`).click();
+    const started = await eventually('the start', async () => startedRunOf(finishing));
     await eventually(
       'completed',
       async () =>
@@ -226,6 +368,11 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
           .catch(() => '')) === 'completed',
       30_000,
     );
+    // From the version it registered: the stub trainer's 2 epochs, the best trial's loss (0.5 - 3/100) and val loss.
+    expect(await text(`epoch-${started}`)).toBe('2/2');
+    expect(await text(`loss-${started}`)).toBe('0.4700');
+    expect(await text(`best-${started}`)).toBe('#3 0.5700');
+    expect((await text(`progress-${started}`)).trim()).toBe('100%');
     await page.getByTestId(`run-${started}`).click();
     await page.getByTestId('trial-3').waitFor({ timeout: 10_000 });
     const log = await text('trials');
@@ -233,6 +380,44 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
     expect(log).toMatch(/#3 \(best\)\s+completed/);
     expect(log).toMatch(/#1\s+completed/);
     await shot('trials');
+  });
+
+  it('answers an ended run read again from what it kept: no second query (a replay) of the run', async () => {
+    const model = env.model();
+    await registry.saveSpec(stubSpec(model));
+    const { workflowId } = await startRun(env.client, RetrainInputSchema.parse({ model }), {
+      taskQueue: env.taskQueue,
+      origin: 'started by the dashboard test',
+    });
+    await env.client.workflow.getHandle(workflowId).result();
+    let queries = 0;
+    const getHandle = env.client.workflow.getHandle.bind(env.client.workflow);
+    const spy = vi.spyOn(env.client.workflow, 'getHandle').mockImplementation((...args) => {
+      const handle = getHandle(...args);
+      if (args[0] !== workflowId) return handle;
+      const query = handle.query.bind(handle);
+      return Object.assign(handle, {
+        query: ((...q: Parameters<typeof query>) => {
+          queries += 1;
+          return query(...q);
+        }) as typeof query,
+      });
+    });
+    try {
+      const read = async () => {
+        const res = await fetch(`${url}/ui/api/runs/${workflowId}`, { headers: { 'X-API-Key': KEY } });
+        expect(res.status).toBe(200);
+        return (await res.json()) as { status: string; lossCurve: unknown[]; figures: { stage: string } };
+      };
+      const first = await read();
+      expect(queries).toBe(1);
+      const second = await read();
+      expect(queries).toBe(1);
+      expect(second).toEqual(first);
+      expect(first).toMatchObject({ status: 'completed', figures: { stage: 'done' } });
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('rolls production back from the button', async () => {

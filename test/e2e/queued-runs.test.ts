@@ -129,7 +129,9 @@ describe('queued runs: ten starts of one busy model run one at a time, in priori
     expect(places((await admin.json()) as ModelQueue)).toEqual(places(settled));
     expect((await fetch(`${url}/admin/queue?model=${model}`)).status).toBe(401);
 
-    const dashboard = (await (await fetch(`${url}/ui/api/runs?model=${model}`)).json()) as {
+    const dashboard = (await (
+      await fetch(`${url}/ui/api/runs?model=${model}`, { headers: { 'X-API-Key': KEY } })
+    ).json()) as {
       workflowId: string;
       status: string;
       queue: { position: number; priority: number } | null;

@@ -56,16 +56,19 @@ afterAll(async () => {
 beforeEach(() => store.reset());
 
 describe('GET /ui/api/models', () => {
+  const KEY = 'dashboard-cache-key-0123456789';
+  const poll = (server: InferenceServer) =>
+    server.app.inject({ url: '/ui/api/models', headers: { 'x-api-key': KEY } });
   let server: InferenceServer;
   beforeAll(() => {
-    server = createServer({ registry });
+    server = createServer({ registry, apiKey: KEY });
   });
   afterAll(async () => {
     await server.app.close();
   });
 
   it('reads every version’s metadata at the first poll and none at the second, answering the same', async () => {
-    const first = await server.app.inject('/ui/api/models');
+    const first = await poll(server);
     expect(first.statusCode).toBe(200);
     expect(first.json().map((m: { name: string; production: string }) => [m.name, m.production])).toEqual(
       specs.map((s) => [s.name, 'v2']),
@@ -73,9 +76,20 @@ describe('GET /ui/api/models', () => {
     expect(store.count('/metadata.json')).toBe(specs.length * 2);
 
     store.reset();
-    const second = await server.app.inject('/ui/api/models');
+    const second = await poll(server);
     expect(store.count('/metadata.json')).toBe(0);
     expect(second.json()).toEqual(first.json());
+  });
+
+  it('reads each version’s metadata once when the first polls arrive at once', async () => {
+    const fresh = createServer({ registry, apiKey: KEY });
+    try {
+      const answers = await Promise.all([poll(fresh), poll(fresh), poll(fresh)]);
+      expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200]);
+      expect(store.count('/metadata.json')).toBe(specs.length * 2);
+    } finally {
+      await fresh.app.close();
+    }
   });
 });
 
