@@ -27,6 +27,33 @@ RUN rm -rf node_modules/@tensorflow/tfjs-node \
  && npm rebuild @tensorflow/tfjs-node-gpu \
  && npm cache clean --force
 
+FROM scratch AS source
+WORKDIR /app
+# Only what the processes run: the code folders (layers.mjs), the command line, the scripts the
+# images call (the workflow bundle, the bucket job) and the example specs; never the context as a
+# whole, so nothing a deploy step leaves in the checkout (a .env, a key file) reaches a layer
+# (test/unit/image-context.test.ts checks the list against layers.mjs).
+COPY package.json tsconfig.json ./
+COPY bin ./bin
+COPY scripts ./scripts
+COPY examples ./examples
+COPY common ./common
+COPY workflows ./workflows
+COPY storage ./storage
+COPY ml ./ml
+COPY datasets ./datasets
+COPY monitoring ./monitoring
+COPY events ./events
+COPY rollout ./rollout
+COPY config ./config
+COPY activities ./activities
+COPY runs ./runs
+COPY bridge ./bridge
+COPY control ./control
+COPY serving ./serving
+COPY workers ./workers
+COPY clients ./clients
+
 FROM node:24.21.0-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     TFJS_BACKEND=wasm \
@@ -34,7 +61,7 @@ ENV NODE_ENV=production \
 RUN mkdir -p /data/buffer /data/jobs && chown node:node /data/buffer /data/jobs
 WORKDIR /app
 COPY --from=deps-runtime /app/node_modules ./node_modules
-COPY . .
+COPY --from=source /app ./
 # The workflows bundled once here (dist/workflow-bundle.js): the cpu worker starts without webpack.
 RUN node --require tsx/cjs scripts/build-workflow-bundle.ts
 USER node
@@ -51,6 +78,6 @@ RUN groupadd --gid 1000 node \
  && mkdir -p /data/buffer && chown node:node /data/buffer
 WORKDIR /app
 COPY --from=deps-gpu /app/node_modules ./node_modules
-COPY . .
+COPY --from=source /app ./
 USER node
 CMD ["node", "--require", "tsx/cjs", "workers/gpu.ts"]

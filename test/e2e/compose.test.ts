@@ -238,7 +238,8 @@ describe('docker-compose.yml', () => {
 
   it('pins every image, in the compose file and in the Dockerfile, by a tag other than latest', () => {
     const images = Object.entries(project.services).map(([name, s]) => [name, s.image ?? ''] as const);
-    const stageNames = new Set(stages.map((s) => s.name));
+    // `scratch` is the empty base, no image: a stage that only gathers files from the context.
+    const stageNames = new Set([...stages.map((s) => s.name), 'scratch']);
     for (const s of stages) if (!stageNames.has(s.from)) images.push([`Dockerfile stage ${s.name}`, s.from]);
     for (const s of pyStages) images.push([`trainers/python/Dockerfile stage ${s.name}`, s.from]);
     for (const [where, image] of images) {
