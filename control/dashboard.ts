@@ -8,12 +8,13 @@ import { z } from 'zod';
 import { ModelNameSchema } from '../common/model-spec';
 import type { LiveReport } from '../monitoring/live-metrics';
 import { rollBack, ServersRefusedError } from '../rollout/rollback';
+import { holdModel, rollbackHolder } from '../runs';
 import { describeReloads } from '../rollout/rollout';
 import type { ModelRegistry } from '../storage/registry';
 import { apiKeyCheck } from './api-key';
 import { modelView } from './dashboard-models';
 import { RegistryReadCache } from './registry-read-cache';
-import { dashboardRunRoutes } from './dashboard-runs';
+import { dashboardRunRoutes, NoTemporalError } from './dashboard-runs';
 import type { TrainingBackend } from './training-params';
 
 /** Options of {@link dashboardRoutes}. */
@@ -90,11 +91,16 @@ const dashboardApi: FastifyPluginAsync<
     { onRequest: needsKey, schema: { params: ModelParamsSchema } },
     async (req) => {
       const { model } = req.params;
+      // Under the model's lease, as a run: refused (409) while a run holds it.
+      if (!opts.temporal) throw new NoTemporalError();
+      const { client, taskQueue } = opts.temporal;
+      const hold = { model, taskQueue, holder: rollbackHolder(model), action: 'rollback' };
       // Shown at the next poll, not `REGISTRY_REFRESH_MS` later: the alias may have moved even if this throws.
       const report = await rollBack(opts.registry, {
         model,
         targets: opts.servingUrls,
         apiKey: opts.apiKey,
+        hold: (work) => holdModel(client, hold, work),
       }).finally(() => reads.forget(model));
       if (!report.ok) throw new ServersRefusedError(report);
       return { model, from: report.from, to: report.to, servers: describeReloads(report.servers) };

@@ -29,11 +29,15 @@ export class ServersRefusedError extends Error {
   }
 }
 
+/** Runs a rollback's work while holding the model, so no run moves the alias meanwhile (runs/model-hold). */
+export type ModelHold = <T>(work: () => Promise<T>) => Promise<T>;
+
 /**
  * Moves `production` of `model` back (to its previous version, or `to`) by compare-and-swap, then
  * reloads every server in `targets` and every server announced alive in the store to it with the code
  * of the reloadServers activity; when a server refuses, the alias goes back where it was. Used by
- * `retrain rollback` and the dashboard alike. `onMoved` hears of the alias move before the reloads start.
+ * `retrain rollback` and the dashboard alike, each inside `hold` (the model's lease). `onMoved` hears
+ * of the alias move before the reloads start.
  */
 export async function rollBack(
   registry: ModelRegistry,
@@ -42,7 +46,16 @@ export async function rollBack(
     to?: string;
     targets: string[];
     onMoved?: (move: RollbackMove) => void;
+    hold: ModelHold;
   } & ReloadClientOptions,
+): Promise<RollbackReport> {
+  const { hold, ...rest } = args;
+  return hold(() => moveAndReload(registry, rest));
+}
+
+async function moveAndReload(
+  registry: ModelRegistry,
+  args: Omit<Parameters<typeof rollBack>[1], 'hold'>,
 ): Promise<RollbackReport> {
   const { model, to, targets, onMoved, ...client } = args;
   const alive = (await new ServerDirectory(registry.store).aliveServers()).map((server) => server.url);

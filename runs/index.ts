@@ -1,6 +1,7 @@
 export { cancelRun } from './cancel-run';
 export { ModelBusyError, RunNotFoundError, RunNotRunningError } from './errors';
 export { latestRun, listRuns, runsQuery } from './list-runs';
+export { holdModel, ModelHeldError, rollbackHolder } from './model-hold';
 export { modelQueue, type ModelQueue, type QueuedRun } from './model-queue';
 export { describeRun, readRun, type FailureReport, type RunStatus } from './read-run';
 export { runHistory, type RunHistory } from './run-history';

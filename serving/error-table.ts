@@ -3,7 +3,7 @@ import { NoTemporalError } from '../control/dashboard-runs';
 import { ModelChoiceError } from '../control/resolve-model';
 import { isTemporalUnavailable } from '../control/temporal-unavailable';
 import { ServersRefusedError } from '../rollout/rollback';
-import { ModelBusyError, RunNotFoundError, RunNotRunningError } from '../runs';
+import { ModelBusyError, ModelHeldError, RunNotFoundError, RunNotRunningError } from '../runs';
 import { RowCheckError } from '../storage/ingest';
 import { ModelNotFoundError, RollbackRefusedError } from '../storage/registry';
 import { FeatureError } from './features';
@@ -55,6 +55,7 @@ export const ERROR_TABLE: readonly ErrorRow[] = [
   row(UnknownModelError, 404),
   row(RunNotFoundError, 404),
   row(ModelBusyError, 409, { fields: (err) => ({ status: 'running', job_id: err.runningWorkflowId }) }),
+  row(ModelHeldError, 409, { fields: (err) => ({ holder: err.holder }) }),
   row(RunNotRunningError, 409),
   row(RollbackRefusedError, 409),
   row(ReloadRefusedError, 422, {

@@ -2,10 +2,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Context } from '@temporalio/activity';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 
 import { main } from '../../clients/cli';
 import type { CommandOutput } from '../../clients/output';
+import { admissionUpdate } from '../../common/messages';
 import { selectBackend } from '../../ml/backend';
 import { createServer, type InferenceServer } from '../../serving/server';
 import { FileBlobStore } from '../../storage/file-store';
@@ -16,17 +18,22 @@ import {
   RollbackRefusedError,
 } from '../../storage/registry';
 import { loadConfig, type Config } from '../../config/config';
+import { retrainWorkflow } from '../../workflows';
 import { corruptWeights, cpuLoadSpec, publishVersion, recentRows } from '../helpers/models';
+import { stubWorkers, type StubWorkers } from '../helpers/stub-workers';
 
 const API_KEY = 'rollback-test-key-0123456789';
 const SPEC = cpuLoadSpec('roll-me-back');
 
 let dir: string;
 let registry: ModelRegistry;
+/** The workflows (the model's lease among them) on the suite's dev server, for the command's lease. */
+let temporal: StubWorkers;
 
 /** v1, v2 good; v3 with truncated weights (complete files no server may load); v4 without weights.bin. */
 beforeAll(async () => {
   await selectBackend('cpu');
+  temporal = await stubWorkers();
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-rollback-'));
   registry = new ModelRegistry(new FileBlobStore(dir));
   await registry.saveSpec(SPEC);
@@ -42,8 +49,23 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await temporal?.close();
   await fs.rm(dir, { recursive: true, force: true });
 });
+
+/** The command line's config for this file's store, the suite's Temporal and the stub workers' queue. */
+function cliConfig(more: Record<string, string> = {}): Config {
+  return loadConfig(
+    {
+      RETRAIN_STORE: `file://${dir}`,
+      RETRAIN_API_KEY: API_KEY,
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      RETRAIN_TASK_QUEUE: temporal.taskQueue,
+      ...more,
+    },
+    dir,
+  );
+}
 
 describe('registry rollback', () => {
   beforeEach(async () => {
@@ -129,10 +151,7 @@ describe('retrain rollback (command line) with a real inference server', () => {
     server = createServer({ registry, apiKey: API_KEY });
     await server.loadProductionModels();
     url = await server.app.listen({ host: '127.0.0.1', port: 0 });
-    config = loadConfig(
-      { RETRAIN_STORE: `file://${dir}`, RETRAIN_SERVING_URLS: url, RETRAIN_API_KEY: API_KEY },
-      dir,
-    );
+    config = cliConfig({ RETRAIN_SERVING_URLS: url });
   });
   afterAll(async () => {
     await server?.app.close();
@@ -188,5 +207,69 @@ describe('retrain rollback (command line) with a real inference server', () => {
     expect(await main(['rollback', '--to', 'v1'], out, config)).toBe(2);
     expect((await registry.getAlias(SPEC.name))?.etag).toBe(before?.etag);
     expect(results).toEqual([]);
+  });
+});
+
+/** A training that heartbeats until it is cancelled, so its run holds the model's lease as long as a test needs. */
+async function trainUntilCancelled(): Promise<never> {
+  const ctx = Context.current();
+  for (;;) {
+    ctx.heartbeat({ alive: true });
+    await ctx.sleep(50);
+  }
+}
+
+describe("retrain rollback under the model's lease", () => {
+  const stderr: string[] = [];
+  const results: string[] = [];
+  const out: CommandOutput = {
+    log: () => {},
+    progress: () => {},
+    endProgress: () => {},
+    result: (json, value, text) => results.push(json ? JSON.stringify(value) : text),
+    writeOut: (text) => results.push(text),
+    writeErr: (text) => stderr.push(text),
+  };
+
+  it('is refused, changing nothing, while a run holds the lease; goes through once it ended, and frees the lease after', async () => {
+    const { client, taskQueue } = temporal;
+    const model = temporal.model({ trainModel: trainUntilCancelled });
+    await registry.saveSpec(cpuLoadSpec(model));
+    await publishVersion(registry, cpuLoadSpec(model), 'v1', { seed: 1 });
+    await publishVersion(registry, cpuLoadSpec(model), 'v2', { seed: 2 });
+    await registry.setAlias(model, 'v1', null);
+    await registry.setAlias(model, 'v2', 'wf-2');
+    const config = cliConfig();
+    const startRun = async (name: string) => {
+      const handle = await client.workflow.start(retrainWorkflow, {
+        taskQueue,
+        workflowId: `retrain-${model}-${name}`,
+        args: [{ model }],
+      });
+      return { handle, admission: await handle.executeUpdate(admissionUpdate) };
+    };
+
+    const running = await startRun('holder');
+    expect(running.admission.admitted).toBe(true);
+    const before = await registry.getAlias(model);
+    expect(await main(['rollback', '--model', model], out, config)).toBe(1);
+    expect(stderr.join('')).toBe(
+      `retrain: model busy: run ${running.handle.workflowId} holds ${model}; rollback refused, try again when it has ended\n`,
+    );
+    expect((await registry.getAlias(model))?.etag).toBe(before?.etag);
+
+    await running.handle.cancel();
+    await expect(running.handle.result()).rejects.toThrow('Workflow execution cancelled');
+    stderr.length = 0;
+    expect(await main(['rollback', '--model', model, '--json'], out, config)).toBe(0);
+    expect(stderr).toEqual([]);
+    expect(JSON.parse(results.at(-1) as string)).toMatchObject({ from: 'v2', to: 'v1', ok: true });
+    expect((await registry.getAlias(model))?.value).toMatchObject({ version: 'v1', previous: 'v2' });
+
+    // The rollback released the lease: the next run takes the model at once.
+    const next = await startRun('after');
+    expect(next.admission.admitted).toBe(true);
+    await next.handle.cancel();
+    await expect(next.handle.result()).rejects.toThrow('Workflow execution cancelled');
   });
 });

@@ -1,0 +1,102 @@
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { releaseLeaseSignal } from '../common/messages';
+import { leaseWorkflowId } from '../common/workflow-ids';
+import type { modelLeaseWorkflow } from '../workflows';
+
+/**
+ * How long a hold may last at most: the lease ends by itself then (Temporal's execution timeout), so
+ * a holder killed while it holds (a command line, a server) keeps no run out for longer.
+ */
+const HOLD_LIMIT = '10 minutes';
+/** How long a released lease may take to end before it is terminated (no cpu worker to run it). */
+const RELEASE_WAIT_MS = 10_000;
+
+/** Thrown by {@link holdModel} when a run (or another holder) has the model's lease: nothing was done. */
+export class ModelHeldError extends Error {
+  override readonly name = 'ModelHeldError';
+  constructor(
+    readonly model: string,
+    /** The workflow id of the run holding it, or the name of the other holder. */
+    readonly holder: string,
+    action: string,
+  ) {
+    super(`model busy: run ${holder} holds ${model}; ${action} refused, try again when it has ended`);
+  }
+}
+
+/**
+ * Runs `work` while holding `model`'s lease (`retrain-lease-<model>`, the one every retrain run of
+ * the model takes, see workflows/lease.ts), so no run registers or rolls out a version meanwhile.
+ * Refuses at once with {@link ModelHeldError} when it is held; runs started during `work` are refused
+ * or queued as behind any run. `holder` names this holder to them (e.g. `rollback-<model>-<time>`).
+ */
+export async function holdModel<T>(
+  client: Client,
+  opts: { model: string; taskQueue: string; holder: string; action: string },
+  work: () => Promise<T>,
+): Promise<T> {
+  let lease: WorkflowHandle<typeof modelLeaseWorkflow>;
+  try {
+    lease = await client.workflow.start<typeof modelLeaseWorkflow>('modelLeaseWorkflow', {
+      workflowId: leaseWorkflowId(opts.model),
+      taskQueue: opts.taskQueue,
+      args: [{ model: opts.model, holder: opts.holder }],
+      workflowExecutionTimeout: HOLD_LIMIT,
+      memo: { holder: opts.holder },
+      staticSummary: `${opts.model} is held by ${opts.holder}`,
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    throw new ModelHeldError(opts.model, await holderOf(client, opts.model), opts.action);
+  }
+  try {
+    return await work();
+  } finally {
+    await release(lease);
+  }
+}
+
+/** Who holds `model`'s lease: its parent run, or the holder named in its memo, or the lease itself. */
+async function holderOf(client: Client, model: string): Promise<string> {
+  try {
+    const lease = await client.workflow.getHandle(leaseWorkflowId(model)).describe();
+    const named = lease.memo?.holder;
+    return lease.parentExecution?.workflowId ?? (typeof named === 'string' ? named : leaseWorkflowId(model));
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return leaseWorkflowId(model);
+    throw err;
+  }
+}
+
+/**
+ * Releases the lease (it offers the model to the first queued run) and waits for it to end; a lease
+ * that does not end in time (no worker runs it) is terminated, and queued runs find the model free
+ * at their next announcement.
+ */
+async function release(lease: WorkflowHandle<typeof modelLeaseWorkflow>): Promise<void> {
+  await lease.signal(releaseLeaseSignal);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), RELEASE_WAIT_MS)));
+  try {
+    if ((await Promise.race([lease.result(), late])) === 'late')
+      await lease.terminate('released, but no worker ended the lease').catch((err: unknown) => {
+        // It ended meanwhile.
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `rollback-<model>-<UTC time>`: how a rollback names itself to the runs it holds off. */
+export function rollbackHolder(model: string, now = new Date()): string {
+  return `rollback-${model}-${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}`;
+}
