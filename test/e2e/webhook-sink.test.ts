@@ -1,11 +1,14 @@
+import crypto from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorType } from '../../common/errors';
 import type { RunEvent } from '../../common/run-events';
 import { webhookSink } from '../../events/webhook-sink';
+import { seedBlock } from '../helpers/seed-blocks';
 import { TOLERANCE_S, WebhookReceiver } from '../helpers/webhook-receiver';
 
 const SECRET = 'webhook-sink-test-secret-0123';
@@ -119,12 +122,37 @@ describe('webhook signatures (Standard Webhooks) at a real receiver', () => {
     ]);
     expect(r.handledIds).toEqual([e.id]);
   });
+});
 
-  it('a whsec_ secret signs with its decoded key, as the Standard Webhooks libraries read it', async () => {
+describe("docs/events.md's receiver example", () => {
+  type Check = (rawBody: string, headers: http.IncomingHttpHeaders, secret: string, nowS?: number) => string;
+  /** The example as a reader copies it, with a fresh set of handled ids. */
+  const documentedCheck = (): Check => {
+    const code = seedBlock(path.join(__dirname, '..', '..', 'docs', 'events.md'), 'Signature check', 'js');
+    return new Function('require', `${code}\nreturn check;`)(() => crypto) as Check;
+  };
+
+  it('accepts a delivery once, calls it again a duplicate, and rejects it late or with a forged timestamp', async () => {
+    const r = await receiver();
+    await webhookSink({ url: r.url, secret: SECRET, timeoutMs: 2000 }).deliver(event(7));
+    const { body, headers } = r.requests[0]!;
+    const check = documentedCheck();
+    expect(check(body, headers, SECRET)).toBe('accept');
+    expect(check(body, headers, SECRET)).toBe('duplicate');
+    const sentAt = Number(headers['webhook-timestamp']);
+    expect(documentedCheck()(body, headers, SECRET, sentAt + TOLERANCE_S + 1)).toBe('reject');
+    const forged = { ...headers, 'webhook-timestamp': String(sentAt + 1) };
+    expect(documentedCheck()(body, forged, SECRET, sentAt)).toBe('reject');
+    expect(documentedCheck()(body.replace('"n":7', '"n":8'), headers, SECRET)).toBe('reject');
+  });
+
+  it('verifies a delivery signed with a whsec_ secret', async () => {
     const whsec = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
     const r = await receiver(whsec);
-    await webhookSink({ url: r.url, secret: whsec, timeoutMs: 2000 }).deliver(event(3));
-    expect(r.requests[0]).toMatchObject({ verdict: 'accepted' });
+    await webhookSink({ url: r.url, secret: whsec, timeoutMs: 2000 }).deliver(event(8));
+    const { body, headers } = r.requests[0]!;
+    expect(documentedCheck()(body, headers, whsec)).toBe('accept');
+    expect(documentedCheck()(body, headers, SECRET)).toBe('reject');
   });
 });
 
