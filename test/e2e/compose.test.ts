@@ -23,6 +23,7 @@ const REQUIRED_ENV: Record<string, string> = {
   POSTGRES_PASSWORD: 'dummy-postgres-password',
   RETRAIN_API_KEY: 'dummy-api-key-0123456789',
   GRAFANA_ADMIN_PASSWORD: 'dummy-grafana-password',
+  REDIS_PASSWORD: 'dummyredispassword0123',
 };
 
 /** The part of `docker-compose config --format json` these tests read. */
@@ -402,6 +403,74 @@ describe('docker-compose.yml', () => {
       .map((l) => l.trim());
     expect(ignore).toContain('*');
     expect(ignore.filter((l) => l.startsWith('!')).sort()).toEqual(['!pyproject.toml', '!retrain_trainer/']);
+  });
+});
+
+describe('least privilege in docker-compose.yml', () => {
+  const env = (service: string) => project.services[service]?.environment ?? {};
+
+  it('gives the API key only to the services that check or send it: the server and the cpu worker', () => {
+    const holders = Object.entries(project.services)
+      .filter(([, service]) => service.environment?.RETRAIN_API_KEY !== undefined)
+      .map(([name]) => name);
+    expect(holders.sort()).toEqual(['cpu-worker', 'serving']);
+  });
+
+  it('gives Redis a password, in its config file and not on its command line, and every Redis URL carries it', () => {
+    const redis = project.services.redis!;
+    expect((redis.command ?? []).join(' ')).not.toContain(REQUIRED_ENV.REDIS_PASSWORD);
+    const config = fs.readFileSync(COMPOSE_FILE, 'utf8');
+    expect(config).toMatch(/requirepass \$\{REDIS_PASSWORD:\?/);
+    expect(redis.environment?.REDISCLI_AUTH).toBe(REQUIRED_ENV.REDIS_PASSWORD);
+    const urls = Object.entries(project.services).flatMap(([name, service]) =>
+      Object.entries(service.environment ?? {})
+        .filter(([, value]) => value?.startsWith('redis://'))
+        .map(([variable, value]) => [`${name} ${variable}`, value] as const),
+    );
+    expect(urls.map(([where]) => where).sort()).toEqual([
+      'bridge RETRAIN_BRIDGE_REDIS_URL',
+      'cpu-worker RETRAIN_EVENTS_REDIS_URL',
+      'serving RETRAIN_EVENTS_REDIS_URL',
+    ]);
+    for (const [where, url] of urls)
+      expect(url, where).toBe(`redis://:${REQUIRED_ENV.REDIS_PASSWORD}@redis:6379`);
+  });
+
+  it('keeps Redis, the serving URLs and the prediction log away from the gpu worker and the bridges', () => {
+    for (const service of ['gpu-worker', 'bridge', 'sqlite-bridge'])
+      for (const variable of [
+        'RETRAIN_EVENTS_REDIS_URL',
+        'RETRAIN_SERVING_URLS',
+        'RETRAIN_PREDICTION_LOG_DIR',
+      ])
+        expect(env(service)[variable], `${service} ${variable}`).toBeUndefined();
+  });
+
+  it('publishes the client-facing server on PUBLISH_HOST and the admin surfaces on ADMIN_PUBLISH_HOST', () => {
+    const published = compose(['config', '--format', 'json'], {
+      ...REQUIRED_ENV,
+      PUBLISH_HOST: '127.0.0.2',
+      ADMIN_PUBLISH_HOST: '127.0.0.3',
+    });
+    expect(published.status).toBe(0);
+    const services = (
+      JSON.parse(published.stdout) as {
+        services: Record<string, { ports?: { host_ip?: string; published?: string }[] }>;
+      }
+    ).services;
+    const hosts = Object.fromEntries(
+      Object.entries(services)
+        .filter(([, service]) => service.ports?.length)
+        .map(([name, service]) => [name, [...new Set(service.ports!.map((port) => port.host_ip))]]),
+    );
+    expect(hosts).toEqual({
+      serving: ['127.0.0.2'],
+      temporal: ['127.0.0.3'],
+      'temporal-ui': ['127.0.0.3'],
+      s3: ['127.0.0.3'],
+      prometheus: ['127.0.0.3'],
+      grafana: ['127.0.0.3'],
+    });
   });
 });
 
