@@ -39,7 +39,7 @@ async function demo(): Promise<void> {
     [
       '[demo] next:',
       `  Web UI                 ${config.temporalUiUrl}/namespaces/${config.temporal.namespace}/workflows`,
-      '  dashboard              http://127.0.0.1:8000/ui',
+      '  dashboard              http://127.0.0.1:8000/ui (asks for RETRAIN_API_KEY; the stack keeps it in .data/api-key)',
       '  retrain by itself      npm run demo:continuous',
       '  retrain weekly         npx retrain schedule create --model flight-delay',
       '  the classifier         npx retrain start --model late-share --wait',
