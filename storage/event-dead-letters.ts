@@ -6,6 +6,9 @@ import { getJson, putJson } from './open-store';
 
 const PREFIX = 'events/dead-letter/';
 
+/** Dead letters read at once while listing: a backlog of thousands does not open thousands of reads. */
+const READS_AT_ONCE = 32;
+
 /** A dead letter's id: its sink and a hash of the event's id (`webhook-3f9a0c...`). */
 const DEAD_LETTER_ID = /^[a-z][a-z0-9-]{0,30}-[0-9a-f]{20}$/;
 
@@ -64,15 +67,19 @@ export class EventDeadLetters {
     return (await getJson(this.store, this.key(id), DeadLetterSchema))?.value;
   }
 
-  /** Every dead letter, oldest event first. */
+  /** Every dead letter, oldest event first (read {@link READS_AT_ONCE} at a time). */
   async list(): Promise<DeadLetter[]> {
     const keys = (await this.store.list(PREFIX)).filter((k) => k.endsWith('.json'));
-    const letters = await Promise.all(
-      keys.map(async (k) => (await getJson(this.store, k, DeadLetterSchema))?.value),
-    );
-    return letters
-      .filter((l): l is DeadLetter => l !== undefined)
-      .sort((a, b) => a.event.time.localeCompare(b.event.time) || a.id.localeCompare(b.id));
+    const letters: DeadLetter[] = [];
+    for (let i = 0; i < keys.length; i += READS_AT_ONCE) {
+      const read = await Promise.all(
+        keys
+          .slice(i, i + READS_AT_ONCE)
+          .map(async (k) => (await getJson(this.store, k, DeadLetterSchema))?.value),
+      );
+      letters.push(...read.filter((l): l is DeadLetter => l !== undefined));
+    }
+    return letters.sort((a, b) => a.event.time.localeCompare(b.event.time) || a.id.localeCompare(b.id));
   }
 
   /** Removes a dead letter (once replayed); a missing one is not an error. */
