@@ -16,6 +16,9 @@ import { withFileLock } from './file-lock';
 /**
  * Blob store on a local directory (`file://`), the embedded default. Safe for several processes on one
  * host: writes are atomic renames, creates are atomic links and every replace or delete holds a per-key lock.
+ * Durable once `put` or `delete` returns: the data is fsynced before it is published, and the folder that
+ * publishes it (and every folder created for it) after, so a power loss cannot take back a key a
+ * caller was told exists (a registered version, a moved alias) nor bring back a deleted one.
  */
 export class FileBlobStore implements BlobStore {
   /** Absolute directory that holds the objects. */
@@ -50,13 +53,14 @@ export class FileBlobStore implements BlobStore {
   ): Promise<{ etag: string }> {
     const file = this.pathOf(key);
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    await fs.mkdir(path.dirname(file), { recursive: true });
+    await makeFolder(path.dirname(file));
     if (options.ifNoneMatch === '*') {
-      await viaTempFile(file, bytes, (tmp) =>
-        fs.link(tmp, file).catch((err: unknown) => {
+      await viaTempFile(file, bytes, async (tmp) => {
+        await fs.link(tmp, file).catch((err: unknown) => {
           throw hasCode(err, 'EEXIST') ? new PreconditionFailedError(key) : err;
-        }),
-      );
+        });
+        await syncFolder(path.dirname(file));
+      });
     } else {
       // The temp file is written under the lock: a writer killed while it waits (for as long as
       // another holds the key) leaves nothing behind.
@@ -65,7 +69,10 @@ export class FileBlobStore implements BlobStore {
           const current = await readIfPresent(file);
           if (!current || etagOf(current) !== options.ifMatch) throw new PreconditionFailedError(key);
         }
-        await viaTempFile(file, bytes, (tmp) => fs.rename(tmp, file));
+        await viaTempFile(file, bytes, async (tmp) => {
+          await fs.rename(tmp, file);
+          await syncFolder(path.dirname(file));
+        });
       });
     }
     return { etag: etagOf(bytes) };
@@ -103,7 +110,10 @@ export class FileBlobStore implements BlobStore {
     const file = this.pathOf(key);
     await guardIo('delete', this.uriFor(key), async () => {
       try {
-        await withLock(file, () => fs.unlink(file));
+        await withLock(file, async () => {
+          await fs.unlink(file);
+          await syncFolder(path.dirname(file));
+        });
       } catch (err) {
         if (!isAbsent(err)) throw err;
       }
@@ -151,6 +161,29 @@ async function writeDurably(file: string, bytes: Uint8Array): Promise<void> {
   const handle = await fs.open(file, 'wx');
   try {
     await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Creates `dir` and its missing parents, each entry fsynced in its parent: a new folder's name is
+ * only durable once the folder that holds it is.
+ */
+async function makeFolder(dir: string): Promise<void> {
+  const first = await fs.mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let created = dir; ; created = path.dirname(created)) {
+    await syncFolder(path.dirname(created));
+    if (created === first || created === path.dirname(created)) return;
+  }
+}
+
+/** fsync of a directory: makes the names just linked, renamed or unlinked in it survive a crash. */
+async function syncFolder(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
     await handle.sync();
   } finally {
     await handle.close();
