@@ -60,9 +60,7 @@ export function webhookSink(options: { url: string; secret: string; timeoutMs: n
       throw ApplicationFailure.nonRetryable(
         `webhook ${shown} answered ${status} (${why})`,
         ErrorType.EventRefused,
-        {
-          status,
-        },
+        { status },
       );
     },
     async close() {},
