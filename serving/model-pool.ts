@@ -53,6 +53,10 @@ export class ModelPool {
   private readonly known = new Set<string>();
   private readonly queues = new Map<string, Promise<unknown>>();
   private progress: StartupProgress | undefined;
+  /** Each model's one production load of start-up (or of its first request), once begun. */
+  private readonly firstLoads = new Map<string, Promise<void>>();
+  private report: StartupReport = { loaded: [], skipped: [], failed: [] };
+  private listed: Promise<void> | undefined;
 
   constructor(
     private readonly registry: ModelRegistry,
@@ -66,6 +70,22 @@ export class ModelPool {
 
   /** The version serving `model` now, if any. */
   get(model: string): ModelSlot | undefined {
+    return this.slots.get(model);
+  }
+
+  /**
+   * The version serving `model`, loading its production version first when nothing serves it yet:
+   * a request for a model the start-up load has not reached loads it at once (it does not wait its
+   * turn among a thousand), one whose load is under way waits for it, and a model the registry
+   * listed after start-up is loaded on its first request. Undefined when the model has no loadable
+   * production version (no alias yet, or its load failed: start-up or a reload tries again).
+   */
+  async whenLoaded(model: string): Promise<ModelSlot | undefined> {
+    const serving = this.slots.get(model);
+    if (serving) return serving;
+    await this.listed;
+    if (this.known.has(model)) await this.firstLoad(model);
+    await this.queues.get(model)?.catch(() => undefined);
     return this.slots.get(model);
   }
 
@@ -97,23 +117,29 @@ export class ModelPool {
   /**
    * Loads the production version of every model in the registry, `loadConcurrency` at a time (the
    * store reads of one overlap the checks of another); one failure does not stop the others. Every
-   * listed model is known from the start, so /predict answers 503 (not 404) for one not loaded yet.
+   * listed model is known from the start, and a request for one not loaded yet loads it
+   * ({@link whenLoaded}).
    */
   async loadProduction(): Promise<StartupReport> {
-    const report: StartupReport = { loaded: [], skipped: [], failed: [] };
-    const models = await this.registry.listModels();
+    const listing = this.registry.listModels();
+    this.listed = listing.then(
+      () => undefined,
+      () => undefined,
+    );
+    const models = await listing;
     for (const model of models) this.known.add(model);
     const progress = { done: 0, total: models.length };
     this.progress = progress;
     let next = 0;
     const worker = async () => {
       for (let model = models[next++]; model !== undefined; model = models[next++]) {
-        await this.loadOneProduction(model, report);
+        // A request may have begun this model's load already: then this joins it.
+        await this.firstLoad(model);
         progress.done++;
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.loadConcurrency, models.length) }, worker));
-    return report;
+    return this.report;
   }
 
   /** The start-up load's progress; undefined until the registry has listed the models. */
@@ -125,6 +151,16 @@ export class ModelPool {
   close(): void {
     for (const slot of this.slots.values()) slot.retire();
     this.slots.clear();
+  }
+
+  /** Begins `model`'s production load unless start-up or a request began it already. */
+  private firstLoad(model: string): Promise<void> {
+    let load = this.firstLoads.get(model);
+    if (!load) {
+      load = this.loadOneProduction(model, this.report);
+      this.firstLoads.set(model, load);
+    }
+    return load;
   }
 
   private async loadOneProduction(model: string, report: StartupReport): Promise<void> {

@@ -49,7 +49,8 @@ type Prediction = Omit<FeatureBatch['keys'][number], 'value'> & {
 
 /**
  * `POST /predict` `{ model, rows }`: one prediction per entity from the version serving the model now;
- * 404 for a model the registry does not know, 503 for one without a loaded version. Every answer,
+ * a model not loaded yet is loaded first; 404 for a model the registry does not know, 503 for one
+ * without a loadable production version (no alias, or its load failed). Every answer,
  * refusals too, is counted and timed under the model and the version that answered.
  */
 export const predictRoutes: FastifyPluginAsync<PredictOptions> = async (
@@ -71,7 +72,8 @@ export const predictRoutes: FastifyPluginAsync<PredictOptions> = async (
     .withTypeProvider<ZodTypeProvider>()
     .post('/predict', { schema: { body: ModelRowsBodySchema } }, async (request, reply) => {
       const { model, rows } = request.body;
-      const slot = pool.get(model);
+      // A model not served yet (start-up has not reached it, or it was added since) is loaded now.
+      const slot = pool.get(model) ?? (await pool.whenLoaded(model));
       if (!slot) {
         if (!pool.isKnown(model)) return reply.code(404).send({ error: `unknown model ${model}` });
         return reply.code(503).send({ error: `model ${model} has no loaded version on this server` });

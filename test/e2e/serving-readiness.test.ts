@@ -15,7 +15,7 @@ import { corruptWeights, cpuLoadSpec, publishVersion, recentRows } from '../help
 const MODELS = 5;
 const CONCURRENCY = 2;
 
-/** A file store whose metadata.json reads wait for {@link GatedStore.open}, counting those waiting. */
+/** A file store whose metadata.json reads (but those `passes` lets through) wait for {@link GatedStore.open}, counting those waiting. */
 class GatedStore extends FileBlobStore {
   waiting = 0;
   mostWaiting = 0;
@@ -23,8 +23,16 @@ class GatedStore extends FileBlobStore {
   private release: () => void = () => undefined;
   private readonly gate = new Promise<void>((resolve) => (this.release = resolve));
 
+  constructor(
+    root: string,
+    /** Keys that never wait. */
+    private readonly passes: (key: string) => boolean = () => false,
+  ) {
+    super(root);
+  }
+
   override async get(key: string): Promise<StoredBlob | undefined> {
-    if (key.endsWith('/metadata.json') && !this.opened) {
+    if (key.endsWith('/metadata.json') && !this.opened && !this.passes(key)) {
       this.waiting++;
       this.mostWaiting = Math.max(this.mostWaiting, this.waiting);
       await this.gate;
@@ -60,6 +68,37 @@ afterAll(async () => {
 });
 
 describe('start-up load of production models', () => {
+  it('loads a model on its first request when the start-up load has not reached it, ahead of the queue', async () => {
+    const last = specs[MODELS - 2]!;
+    // Every metadata read waits except the last loadable model's: start-up is stuck on the first two.
+    const store = new GatedStore(dir, (key) => key.includes(`/${last.name}/`));
+    const server = createServer({ registry: new ModelRegistry(store), loadConcurrency: CONCURRENCY });
+    try {
+      const loading = server.loadProductionModels();
+      await eventually(`${CONCURRENCY} metadata reads waiting`, async () => store.waiting === CONCURRENCY);
+
+      const answered = await server.app.inject({
+        method: 'POST',
+        url: '/predict',
+        payload: { model: last.name, rows: recentRows(last, ['web-1']) },
+      });
+
+      expect(answered.statusCode).toBe(200);
+      expect(answered.json()).toMatchObject({ model: last.name, version: 'v1' });
+      // Start-up is still where it was: the request did not wait its turn.
+      expect(store.waiting).toBe(CONCURRENCY);
+      expect((await server.app.inject('/readyz')).json()).toMatchObject({ ready: false, done: 0 });
+      store.open();
+      const report = await loading;
+      // Loaded once: start-up joined the load the request began.
+      expect(report.loaded.filter((l) => l.model === last.name)).toEqual([
+        { model: last.name, version: 'v1' },
+      ]);
+    } finally {
+      await server.app.close();
+    }
+  });
+
   it(`loads ${CONCURRENCY} at a time, answers /readyz 503 with its progress until every model is settled, then 200`, async () => {
     const store = new GatedStore(dir);
     const server = createServer({ registry: new ModelRegistry(store), loadConcurrency: CONCURRENCY });
@@ -74,16 +113,17 @@ describe('start-up load of production models', () => {
         done: 0,
         total: MODELS,
       });
-      // Listed but not loaded yet: the model is known (503 as for an unloaded one, not 404).
-      const early = await server.app.inject({
+      // Listed, its load under way: the request waits for that load and is answered by it.
+      const early = server.app.inject({
         method: 'POST',
         url: '/predict',
         payload: { model: specs[0]!.name, rows: recentRows(specs[0]!, ['web-1']) },
       });
-      expect(early.statusCode).toBe(503);
-      expect(early.json().error).toBe(`model ${specs[0]!.name} has no loaded version on this server`);
 
       store.open();
+      const answered = await early;
+      expect(answered.statusCode).toBe(200);
+      expect(answered.json()).toMatchObject({ model: specs[0]!.name, version: 'v1' });
       const report = await loading;
       expect(store.mostWaiting).toBe(CONCURRENCY);
       expect(report.loaded.map((l) => l.model).sort()).toEqual(specs.slice(0, -1).map((s) => s.name));
