@@ -266,9 +266,11 @@ export class RunRecorder {
   /** Records how the run ended everywhere a reader looks: progress, search attribute, memo, Web UI. */
   private end(outcome: Ending, stageValue: string = outcome.status): Pick<RunOutcome, 'timings'> {
     const { progress } = this;
+    // A cancelled or failed run keeps how far it got (in training: its trials' epochs): the dashboard shows where it stopped.
+    if (progress.stage === 'trainModel' && (outcome.status === 'cancelled' || outcome.status === 'failed'))
+      progress.overallPct = pctWithin('trainModel', trainedFraction(this.board, progress.totalEpochs, true));
     progress.stage = 'done';
     progress.status = outcome.status;
-    // A cancelled or failed run keeps how far it got: the dashboard shows where it stopped.
     if (outcome.status === 'completed' || outcome.status === 'rejected') progress.overallPct = 100;
     if (outcome.version) progress.version = outcome.version;
     if (outcome.reason) progress.reason = outcome.reason;

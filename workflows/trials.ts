@@ -70,12 +70,17 @@ export function bestSoFar(board: TrialProgress[]): { trial: number; score: numbe
   return best && { trial: best.trial, score: best.score };
 }
 
-/** Share of the training stage done: finished trials count whole. */
-export function trainedFraction(board: TrialProgress[], totalEpochs: number): number {
+/**
+ * Share of the training stage done: finished trials count whole (a failed trial's share is done
+ * with while the run goes on); once the run stopped (`stopped`), only completed trials count whole
+ * and the others the epochs they reached, so a run failed at epoch 3 of 10 did not get past it.
+ */
+export function trainedFraction(board: TrialProgress[], totalEpochs: number, stopped = false): number {
   if (board.length === 0) return 0;
-  const done = board.map((t) =>
-    t.status === 'queued' || t.status === 'running' ? t.epoch / Math.max(1, totalEpochs) : 1,
-  );
+  const done = board.map((t) => {
+    const whole = stopped ? t.status === 'completed' : t.status !== 'queued' && t.status !== 'running';
+    return whole ? 1 : t.epoch / Math.max(1, totalEpochs);
+  });
   return done.reduce((a, b) => a + b, 0) / board.length;
 }
 

@@ -310,10 +310,8 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
     );
     expect(await text(`stage-${started}`)).toBe('stopped in trainModel');
     expect(await text(`epoch-${started}`)).toBe('3/10');
-    // How far the run recorded it got (its outcome memo): past exportDataset, short of the end.
-    const pct = Number((await text(`progress-${started}`)).trim().replace(/%$/, ''));
-    expect(pct).toBeGreaterThan(10);
-    expect(pct).toBeLessThan(100);
+    // As the run recorded it: exportDataset (10 % of the run) and 3 of 10 epochs of training (65 %).
+    expect((await text(`progress-${started}`)).trim()).toBe('30%');
     expect(await page.getByTestId(`progress-${started}`).locator('.bar.stopped').count()).toBe(1);
     await shot('failed');
   });
@@ -352,7 +350,8 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
       async () => (await text(`stage-${started}`)) === 'stopped in trainModel',
     );
     expect(await text(`epoch-${started}`)).toBe('2/4');
-    expect(Number((await text(`progress-${started}`)).trim().replace(/%$/, ''))).toBeLessThan(100);
+    // 10 % for exportDataset and 2 of 4 epochs of training's 65 % (42.5, rounded).
+    expect((await text(`progress-${started}`)).trim()).toBe('43%');
   });
 
   it('shows a finished multi-trial run’s final figures in the runs table and its trial log with the best trial', async () => {
