@@ -49,7 +49,7 @@ export function createMeasureTriggers(deps: ActivityDeps, judgedRuns?: JudgedRun
     const spec = await loadSpecOrFail(deps.registry, model);
     const { triggers } = spec;
     if (!triggers) return { figures: { newRecords: 0, drift: {} }, scanned: { predictions: 0, records: 0 } };
-    const [report, stats, lastTriggered, runs] = await Promise.all([
+    const [report, stats, lastTriggered] = await Promise.all([
       liveMetrics({
         spec,
         buffer: deps.buffer,
@@ -59,8 +59,8 @@ export function createMeasureTriggers(deps: ActivityDeps, judgedRuns?: JudgedRun
       }),
       deps.buffer.stats(model),
       new TriggerHistory(deps.store).lastTriggered(model),
-      judgedRuns ? judgedRuns(model, JUDGED_RUNS_READ) : [],
     ]);
+    const runs = judgedRuns ? await judgedRuns(model, JUDGED_RUNS_READ, lastTriggered?.workflowId) : [];
     // The servers' gauges and the dashboard read it from the store rather than measuring again.
     await new StoredLiveReports(deps.store)
       .put(report)
