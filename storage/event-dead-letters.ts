@@ -67,7 +67,7 @@ export class EventDeadLetters {
     return (await getJson(this.store, this.key(id), DeadLetterSchema))?.value;
   }
 
-  /** Every dead letter, oldest event first (read {@link READS_AT_ONCE} at a time). */
+  /** Every dead letter, oldest event first, then in the order they were given up on. */
   async list(): Promise<DeadLetter[]> {
     const keys = (await this.store.list(PREFIX)).filter((k) => k.endsWith('.json'));
     const letters: DeadLetter[] = [];
@@ -79,7 +79,13 @@ export class EventDeadLetters {
       );
       letters.push(...read.filter((l): l is DeadLetter => l !== undefined));
     }
-    return letters.sort((a, b) => a.event.time.localeCompare(b.event.time) || a.id.localeCompare(b.id));
+    // Events of one workflow task share a time; a relay gave up on them in order.
+    return letters.sort(
+      (a, b) =>
+        a.event.time.localeCompare(b.event.time) ||
+        a.deadLetteredAt.localeCompare(b.deadLetteredAt) ||
+        a.id.localeCompare(b.id),
+    );
   }
 
   /** Removes a dead letter (once replayed); a missing one is not an error. */
