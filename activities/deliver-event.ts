@@ -47,7 +47,11 @@ export function createDeliverEvent(deps: Pick<ActivityDeps, 'eventSinks' | 'stor
       const letter = deadLetterOf(sink, event, refused ? 'refused' : 'expired', err);
       await letters.put(letter);
       Context.current()
-        .metricMeter.createCounter(WorkerMetric.eventDeadLetters, undefined, 'Run events given up on, by sink.')
+        .metricMeter.createCounter(
+          WorkerMetric.eventDeadLetters,
+          undefined,
+          'Run events given up on, by sink.',
+        )
         .add(1, { sink, reason: letter.reason });
       log.warn('event dead-lettered: the sink did not take it', {
         sink,
