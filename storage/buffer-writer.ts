@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { Sema } from 'async-sema';
 import { INTERNAL_PREFIX, type BufferKey, type DataBuffer } from './buffer';
 
 /** Options of {@link BufferWriter.open}. */
@@ -11,6 +12,13 @@ export interface BufferWriterOptions {
   maxRows?: number;
   /** ... and at the latest this long after the oldest pending append arrived. @default 100 */
   maxDelayMs?: number;
+  /**
+   * Connections to the writer's database open at once (batches being built, flushes); more
+   * ingests wait their turn. DuckDB runs its calls on libuv's small thread pool, which the process's
+   * file I/O shares (see storage/duckdb.ts), so a burst of ingests must not open one each.
+   * @default 2
+   */
+  maxConnections?: number;
 }
 
 /** What one append got once its flush ended. */
@@ -52,6 +60,7 @@ export class BufferWriter {
   private closed = false;
   private readonly maxRows: number;
   private readonly maxDelayMs: number;
+  private readonly connections: Sema;
 
   private constructor(
     readonly buffer: DataBuffer,
@@ -60,6 +69,10 @@ export class BufferWriter {
   ) {
     this.maxRows = options.maxRows ?? 50_000;
     this.maxDelayMs = options.maxDelayMs ?? 100;
+    const maxConnections = options.maxConnections ?? 2;
+    if (!Number.isInteger(maxConnections) || maxConnections < 1)
+      throw new Error(`maxConnections must be a whole number of at least 1, got ${maxConnections}`);
+    this.connections = new Sema(maxConnections);
   }
 
   static async open(buffer: DataBuffer, options: BufferWriterOptions): Promise<BufferWriter> {
@@ -116,28 +129,39 @@ export class BufferWriter {
     this.db.closeSync();
   }
 
-  private async build(
-    table: string,
-    build: (conn: DuckDBConnection, table: string) => Promise<number>,
-  ): Promise<number> {
-    const conn = await this.db.connect();
+  /** Runs `fn` on a connection of its own, one of at most `maxConnections` open at once. */
+  private async withConnection<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+    await this.connections.acquire();
     try {
-      return await build(conn, table);
-    } catch (err) {
-      await conn.run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
-      throw err;
+      const conn = await this.db.connect();
+      try {
+        return await fn(conn);
+      } finally {
+        conn.closeSync();
+      }
     } finally {
-      conn.closeSync();
+      this.connections.release();
     }
   }
 
-  private async dropTable(table: string): Promise<void> {
-    const conn = await this.db.connect();
-    try {
+  private build(
+    table: string,
+    build: (conn: DuckDBConnection, table: string) => Promise<number>,
+  ): Promise<number> {
+    return this.withConnection(async (conn) => {
+      try {
+        return await build(conn, table);
+      } catch (err) {
+        await conn.run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  private dropTable(table: string): Promise<void> {
+    return this.withConnection(async (conn) => {
       await conn.run(`DROP TABLE IF EXISTS ${table}`);
-    } finally {
-      conn.closeSync();
-    }
+    });
   }
 
   private queueOf(model: string): ModelQueue {
@@ -182,9 +206,12 @@ export class BufferWriter {
     for (const group of byKey.values()) await this.write(model, group);
   }
 
-  private async write(model: string, group: Pending[]): Promise<void> {
+  private write(model: string, group: Pending[]): Promise<void> {
+    return this.withConnection((conn) => this.writeOn(conn, model, group));
+  }
+
+  private async writeOn(conn: DuckDBConnection, model: string, group: Pending[]): Promise<void> {
     const marks = `${INTERNAL_PREFIX}flush_marks`;
-    const conn = await this.db.connect();
     try {
       const union = group
         .map((p, i) => `SELECT ${i} AS ${SEQ}, * FROM ${p.table}`)
@@ -209,7 +236,6 @@ export class BufferWriter {
     } finally {
       await conn.run(`DROP TABLE IF EXISTS ${marks}`).catch(() => undefined);
       for (const p of group) await conn.run(`DROP TABLE IF EXISTS ${p.table}`).catch(() => undefined);
-      conn.closeSync();
     }
   }
 }
