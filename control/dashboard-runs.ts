@@ -66,41 +66,7 @@ export const dashboardRunRoutes: FastifyPluginAsync<DashboardRunOptions> = async
     return opts.temporal;
   };
   const routes = app.withTypeProvider<ZodTypeProvider>();
-  const ended = new EndedRunCache<Awaited<ReturnType<typeof readDetail>>>();
-
-  /** An ended run's figures from its memo and, completed, its version's metadata (kept by `reads`). */
-  const figuresOf = async (run: RunSummary): Promise<RunFigures> => {
-    const { model, outcome } = run;
-    const [meta, head] = model
-      ? await Promise.all([
-          outcome?.version ? reads.metadata(model, outcome.version).catch(() => undefined) : undefined,
-          reads.head(model).catch(() => undefined),
-        ])
-      : [];
-    return endedFigures(run, meta, head?.spec.epochs);
-  };
-
-  /**
-   * One run with its loss curve and progress. Ended runs answer queries too, but Temporal replays
-   * their history on a worker for each: the caller keeps an ended run's answer.
-   */
-  const readDetail = async (workflowId: string, runId?: string) => {
-    const { client } = backend();
-    const run = await readRun(client, workflowId, runId);
-    const handle = client.workflow.getHandle(run.workflowId, run.runId);
-    const ask = <T>(query: Parameters<typeof handle.query<T>>[0], fallback: T): Promise<T> =>
-      client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query)).catch(() => fallback);
-    const going = isGoing(run.status);
-    const [lossCurve, progress] = await Promise.all([
-      ask<EpochProgress[]>(lossCurveQuery, []),
-      // An ended run's last progress matters only for a multi-trial run's trial log.
-      run.progress || going || (run.input?.trials ?? 1) <= 1
-        ? Promise.resolve(run.progress)
-        : ask<RetrainProgress | null>(progressQuery, null),
-    ]);
-    const figures = going ? runningFigures(progress) : await figuresOf(run);
-    return { ...run, progress, figures, lossCurve, url: runUrl(run.workflowId, run.runId) };
-  };
+  const ended = new EndedRunCache<RunDetail>();
 
   routes.get('/runs', { schema: { querystring: RunsQuerySchema } }, async (req) => {
     const { client } = backend();
@@ -110,7 +76,7 @@ export const dashboardRunRoutes: FastifyPluginAsync<DashboardRunOptions> = async
         const status =
           run.status === 'running' ? await readRun(client, run.workflowId).catch(() => undefined) : undefined;
         const progress = status?.progress ?? null;
-        const figures = isGoing(run.status) ? runningFigures(progress) : await figuresOf(run);
+        const figures = isGoing(run.status) ? runningFigures(progress) : await endedRunFigures(reads, run);
         return { ...run, progress, figures, url: runUrl(run.workflowId, run.runId) };
       }),
     );
@@ -120,8 +86,11 @@ export const dashboardRunRoutes: FastifyPluginAsync<DashboardRunOptions> = async
     const { client } = backend();
     // Which run the id names now (cheap): a workflow id started again is another run.
     const run = summarize(await describeRun(client.workflow.getHandle(req.params.workflowId)));
-    if (isGoing(run.status)) return readDetail(run.workflowId, run.runId);
-    return ended.get(`${run.workflowId}/${run.runId}`, () => readDetail(run.workflowId, run.runId));
+    const read = () => readDetail(client, reads, run, runUrl);
+    const { detail } = isGoing(run.status)
+      ? await read()
+      : await ended.get(`${run.workflowId}/${run.runId}`, read, (answer) => answer.answered);
+    return detail;
   });
 
   routes.post('/runs', { onRequest: needsKey, schema: { body: StartSchema } }, async (req) => {
@@ -143,3 +112,51 @@ export const dashboardRunRoutes: FastifyPluginAsync<DashboardRunOptions> = async
     },
   );
 };
+
+/** An ended run's figures from its memo and, completed, its version's metadata (kept by `reads`). */
+async function endedRunFigures(reads: RegistryReadCache, run: RunSummary): Promise<RunFigures> {
+  const { model, outcome } = run;
+  const [meta, head] = model
+    ? await Promise.all([
+        outcome?.version ? reads.metadata(model, outcome.version).catch(() => undefined) : undefined,
+        reads.head(model).catch(() => undefined),
+      ])
+    : [];
+  return endedFigures(run, meta, head?.spec.epochs);
+}
+
+type RunDetail = Awaited<ReturnType<typeof readDetail>>;
+
+/**
+ * The run `named` (its workflow and run id) with its loss curve and progress, and whether every
+ * query was answered. Ended runs answer queries too, but Temporal replays their history on a worker
+ * for each: the caller keeps an ended run's complete answer.
+ */
+async function readDetail(
+  client: TrainingBackend['client'],
+  reads: RegistryReadCache,
+  named: Pick<RunSummary, 'workflowId' | 'runId'>,
+  runUrl: DashboardRunOptions['runUrl'],
+) {
+  const run = await readRun(client, named.workflowId, named.runId);
+  const handle = client.workflow.getHandle(run.workflowId, run.runId);
+  let answered = true;
+  const ask = <T>(query: Parameters<typeof handle.query<T>>[0], fallback: T): Promise<T> =>
+    client
+      .withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(query))
+      .catch(() => {
+        answered = false;
+        return fallback;
+      });
+  const going = isGoing(run.status);
+  const [lossCurve, progress] = await Promise.all([
+    ask<EpochProgress[]>(lossCurveQuery, []),
+    // An ended run's last progress matters only for a multi-trial run's trial log.
+    run.progress || going || (run.input?.trials ?? 1) <= 1
+      ? Promise.resolve(run.progress)
+      : ask<RetrainProgress | null>(progressQuery, null),
+  ]);
+  const figures = going ? runningFigures(progress) : await endedRunFigures(reads, run);
+  const detail = { ...run, progress, figures, lossCurve, url: runUrl(run.workflowId, run.runId) };
+  return { detail, answered };
+}
