@@ -431,6 +431,8 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
       async () => (await text(`production-${steady}`)) === 'production v1',
       15_000,
     );
+    // The version rolled back from is marked, not left to read as production's successor.
+    expect(await text(`rolled-back-${steady}`)).toBe("rolled back: v2 (not production's successors)");
     await page.getByTestId(`rollback-${slow}`).click();
     await eventually('the refusal', async () =>
       (await text('message')).includes(`${slow} has no production alias`),
