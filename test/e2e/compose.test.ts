@@ -24,6 +24,10 @@ const REQUIRED_ENV: Record<string, string> = {
   RETRAIN_API_KEY: 'dummy-api-key-0123456789',
   GRAFANA_ADMIN_PASSWORD: 'dummy-grafana-password',
   REDIS_PASSWORD: 'dummyredispassword0123',
+  S3_CPU_SECRET_KEY: 'dummy-cpu-s3-secret',
+  S3_TRAINER_SECRET_KEY: 'dummy-trainer-s3-secret',
+  S3_SERVING_SECRET_KEY: 'dummy-serving-s3-secret',
+  S3_BRIDGE_SECRET_KEY: 'dummy-bridge-s3-secret',
 };
 
 /** The part of `docker-compose config --format json` these tests read. */
@@ -351,19 +355,21 @@ describe('docker-compose.yml', () => {
       expect(service!.restart, name).toBe('unless-stopped');
       expect(env.RETRAIN_PY_TASK_QUEUE, name).toBe(queue);
       expect(env.RETRAIN_PY_SLOTS, name).toMatch(/^\d+$/);
-      // The same Temporal, store and credentials as the TypeScript workers; the build id is the image tag.
+      // The same Temporal and store as the TypeScript workers, the gpu worker's S3 user (both are
+      // trainers); the build id is the image tag.
       for (const variable of [
         'TEMPORAL_ADDRESS',
         'TEMPORAL_NAMESPACE',
         'RETRAIN_STORE',
         'S3_ENDPOINT',
         'AWS_REGION',
-        'AWS_ACCESS_KEY_ID',
-        'AWS_SECRET_ACCESS_KEY',
         'RETRAIN_BUILD_ID',
       ]) {
         expect(env[variable], `${name} ${variable}`).toBe(cpu.environment?.[variable]);
       }
+      const gpu = project.services['gpu-worker']!.environment!;
+      expect(env.AWS_ACCESS_KEY_ID, name).toBe(gpu.AWS_ACCESS_KEY_ID);
+      expect(env.AWS_SECRET_ACCESS_KEY, name).toBe(gpu.AWS_SECRET_ACCESS_KEY);
       // Not a member of the Worker Deployment (docs/upgrades.md), and no secret it does not use.
       for (const variable of ['RETRAIN_DEPLOYMENT_NAME', 'RETRAIN_SET_CURRENT_VERSION', 'RETRAIN_API_KEY']) {
         expect(env[variable], `${name} ${variable}`).toBeUndefined();
@@ -436,6 +442,28 @@ describe('least privilege in docker-compose.yml', () => {
       expect(url, where).toBe(`redis://:${REQUIRED_ENV.REDIS_PASSWORD}@redis:6379`);
   });
 
+  it("gives each service that reads the store its role's S3 user, the one the bucket job creates, and the root credentials to none", () => {
+    const job = env('s3-bucket');
+    const roleOf: Record<string, string> = {
+      'cpu-worker': 'CPU',
+      'gpu-worker': 'TRAINER',
+      'py-worker': 'TRAINER',
+      'py-gpu-worker': 'TRAINER',
+      serving: 'SERVING',
+      bridge: 'BRIDGE',
+    };
+    for (const [service, role] of Object.entries(roleOf)) {
+      expect(env(service).AWS_ACCESS_KEY_ID, service).toBe(job[`S3_${role}_ACCESS_KEY`]);
+      expect(env(service).AWS_SECRET_ACCESS_KEY, service).toBe(job[`S3_${role}_SECRET_KEY`]);
+    }
+    const holders = Object.entries(project.services)
+      .filter(([, service]) =>
+        Object.values(service.environment ?? {}).includes(REQUIRED_ENV.S3_SECRET_KEY ?? ''),
+      )
+      .map(([name]) => name);
+    expect(holders.sort()).toEqual(['s3', 's3-bucket']);
+  });
+
   it('keeps Redis, the serving URLs and the prediction log away from the gpu worker and the bridges', () => {
     for (const service of ['gpu-worker', 'bridge', 'sqlite-bridge'])
       for (const variable of [
@@ -478,24 +506,29 @@ describe("the stack's S3 server", () => {
   const goModule = fs.readFileSync(path.join(ROOT, 'tools', 'versitygw', 'go.mod'), 'utf8');
   const testedVersion = /github\.com\/versity\/versitygw (v\S+)/.exec(goModule)?.[1];
 
-  it("is Versity's S3 gateway at the release the S3 contract suite runs against, with the workers' credentials", () => {
+  it("is Versity's S3 gateway at the release the S3 contract suite runs against, its root credentials the bucket job's, its users in their own volume", () => {
     const s3 = project.services.s3!;
     expect(s3.image).toBe(`versity/versitygw:${testedVersion}`);
     const command = s3.command ?? [];
     expect(command.slice(-2)).toEqual(['posix', '/data']);
+    expect(command.join(' ')).toContain('--iam-dir /iam');
     expect(command.join(' ')).toContain('--port :9000');
     const healthPath = command[command.indexOf('--health') + 1];
     expect(s3.healthcheck?.test).toContain(`http://127.0.0.1:9000${healthPath}`);
-    expect(s3.volumes?.map((v) => [v.source, v.target])).toEqual([['s3', '/data']]);
+    expect(s3.volumes?.map((v) => [v.source, v.target])).toEqual([
+      ['s3', '/data'],
+      ['s3-iam', '/iam'],
+    ]);
     const cpu = project.services['cpu-worker']!.environment!;
     expect(cpu.S3_ENDPOINT).toBe('http://s3:9000');
+    const job = project.services['s3-bucket']!.environment!;
     expect(s3.environment).toEqual({
-      ROOT_ACCESS_KEY: cpu.AWS_ACCESS_KEY_ID,
-      ROOT_SECRET_KEY: cpu.AWS_SECRET_ACCESS_KEY,
+      ROOT_ACCESS_KEY: job.AWS_ACCESS_KEY_ID,
+      ROOT_SECRET_KEY: job.AWS_SECRET_ACCESS_KEY,
     });
   });
 
-  it("gets the store's bucket from a job of the retrain image that sees the store and nothing else", () => {
+  it("gets the store's bucket and the roles' users from a job of the retrain image that sees the store and nothing else", () => {
     const job = project.services['s3-bucket']!;
     const cpu = project.services['cpu-worker']!;
     expect(job.image).toBe(cpu.image);
@@ -508,9 +541,15 @@ describe("the stack's S3 server", () => {
       'AWS_ACCESS_KEY_ID',
       'AWS_SECRET_ACCESS_KEY',
     ];
-    expect(Object.keys(job.environment ?? {}).sort()).toEqual([...store].sort());
-    for (const variable of store)
+    const roles = ['CPU', 'TRAINER', 'SERVING', 'BRIDGE'].flatMap((role) => [
+      `S3_${role}_ACCESS_KEY`,
+      `S3_${role}_SECRET_KEY`,
+    ]);
+    expect(Object.keys(job.environment ?? {}).sort()).toEqual([...store, 'S3_USERS', ...roles].sort());
+    expect(job.environment?.S3_USERS).toBe('versitygw');
+    for (const variable of ['RETRAIN_STORE', 'S3_ENDPOINT', 'AWS_REGION'])
       expect(job.environment?.[variable], variable).toBe(cpu.environment?.[variable]);
+    expect(job.environment?.AWS_ACCESS_KEY_ID).toBe(REQUIRED_ENV.S3_ACCESS_KEY);
     expect(job.depends_on?.s3?.condition).toBe('service_healthy');
   });
 
@@ -534,5 +573,11 @@ describe("the stack's S3 server", () => {
     });
     expect(s3.volumes?.map((v) => [v.source, v.target])).toEqual([['minio', '/data']]);
     expect(Object.keys(withMinio.volumes ?? {})).toContain('minio');
+    // No per-role users on MinIO: the job makes none, and the services read the store as root.
+    expect(withMinio.services['s3-bucket']!.environment?.S3_USERS).toBe('none');
+    for (const service of ['cpu-worker', 'gpu-worker', 'py-worker', 'py-gpu-worker', 'serving', 'bridge'])
+      expect(withMinio.services[service]!.environment?.AWS_ACCESS_KEY_ID, service).toBe(
+        REQUIRED_ENV.S3_ACCESS_KEY,
+      );
   });
 });

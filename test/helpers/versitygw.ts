@@ -30,13 +30,22 @@ export interface VersityGwOptions {
    * @default false
    */
   noMeta?: boolean;
+  /**
+   * Keep user accounts in an IAM directory (`--iam-dir`), so the admin API can create users that reach
+   * only what a bucket policy grants them.
+   * @default false
+   */
+  iam?: boolean;
 }
 
 /**
  * Starts `.tools/bin/versitygw` with its posix backend on a fresh directory, a free port and random
  * credentials: a second S3 implementation for the blob-store contract suite, next to MinIO.
  */
-export async function startVersityGw({ noMeta = false }: VersityGwOptions = {}): Promise<VersityGw> {
+export async function startVersityGw({
+  noMeta = false,
+  iam = false,
+}: VersityGwOptions = {}): Promise<VersityGw> {
   if (!fs.existsSync(VERSITYGW_BIN))
     throw new Error(`${VERSITYGW_BIN} is missing: run \`npm run setup\` to build it`);
   const port = await freePort();
@@ -45,10 +54,21 @@ export async function startVersityGw({ noMeta = false }: VersityGwOptions = {}):
   const secretAccessKey = randomBytes(20).toString('hex');
   const endpoint = `http://127.0.0.1:${port}`;
   const backend = noMeta ? ['posix', '--nometa', dataDir] : ['posix', dataDir];
+  const iamDir = iam ? fs.mkdtempSync(path.join(os.tmpdir(), 'retrain-versitygw-iam-')) : undefined;
   const log = `.data/test/versitygw${noMeta ? '-nometa' : ''}.log`;
   const pid = spawnDaemon(
     VERSITYGW_BIN,
-    ['--port', `127.0.0.1:${port}`, '--region', REGION, '--health', HEALTH_PATH, '--quiet', ...backend],
+    [
+      '--port',
+      `127.0.0.1:${port}`,
+      '--region',
+      REGION,
+      '--health',
+      HEALTH_PATH,
+      '--quiet',
+      ...(iamDir ? ['--iam-dir', iamDir] : []),
+      ...backend,
+    ],
     path.join(ROOT, log),
     // The gateway reads its root credentials from the environment, so they stay out of `ps`.
     { ...process.env, ROOT_ACCESS_KEY: accessKeyId, ROOT_SECRET_KEY: secretAccessKey },
@@ -56,6 +76,7 @@ export async function startVersityGw({ noMeta = false }: VersityGwOptions = {}):
   const stop = async () => {
     await stopProcess(pid, 5000);
     fs.rmSync(dataDir, { recursive: true, force: true });
+    if (iamDir) fs.rmSync(iamDir, { recursive: true, force: true });
   };
   try {
     await waitFor(
