@@ -42,6 +42,13 @@ const urlList = z
 /** The shortest API key accepted, from the environment or from a file. */
 const MIN_API_KEY_LENGTH = 16;
 
+/** A client timeout of the inference server: a duration of at most a day (Node's timers stop at 24.8 days). */
+function timeoutSchema(examples: string) {
+  return durationSchema('the timeout', examples).refine((text) => durationMs(text) <= 86_400_000, {
+    message: 'the timeout must be at most 1d',
+  });
+}
+
 const EnvSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -114,6 +121,10 @@ const EnvSchema = z.object({
     .min(1024)
     .max(1024 ** 3)
     .default(16 * 1024 * 1024),
+  /** The inference server's client timeouts (serving/http-timeouts.ts); headers at most the request's. */
+  SERVING_HEADERS_TIMEOUT: timeoutSchema('20s, 1m').default('20s'),
+  SERVING_REQUEST_TIMEOUT: timeoutSchema('5m, 300s').default('5m'),
+  SERVING_CONNECTION_TIMEOUT: timeoutSchema('10m, 1h').default('10m'),
   /** `true`: /predict also appends its rows to the buffer for models whose spec does not say (`predictFeedsBuffer`). */
   RETRAIN_PREDICT_FEEDS_BUFFER: QueryBooleanSchema.default(false),
   /**
@@ -245,6 +256,8 @@ export interface Config {
     predictFeedsBuffer: boolean;
     /** `RETRAIN_LOAD_CONCURRENCY`: production models loaded at once at start-up. */
     loadConcurrency: number;
+    /** `SERVING_HEADERS_TIMEOUT`, `SERVING_REQUEST_TIMEOUT`, `SERVING_CONNECTION_TIMEOUT` in ms. */
+    timeouts: { headersMs: number; requestMs: number; connectionMs: number };
   };
   /**
    * How the inference server takes part in the fleet (docs/fleet.md "Server discovery"): the URL it
@@ -310,6 +323,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) throw new ConfigError(`Invalid environment: ${formatIssues(parsed.error)}`);
   const e = parsed.data;
+  if (durationMs(e.SERVING_HEADERS_TIMEOUT) > durationMs(e.SERVING_REQUEST_TIMEOUT))
+    throw new ConfigError(
+      `Invalid environment: SERVING_HEADERS_TIMEOUT (${e.SERVING_HEADERS_TIMEOUT}) must not exceed SERVING_REQUEST_TIMEOUT (${e.SERVING_REQUEST_TIMEOUT})`,
+    );
   return {
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE },
     store: e.RETRAIN_STORE,
@@ -352,6 +369,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       ingestBodyLimitBytes: e.SERVING_MAX_INGEST_BODY_BYTES,
       predictFeedsBuffer: e.RETRAIN_PREDICT_FEEDS_BUFFER,
       loadConcurrency: e.RETRAIN_LOAD_CONCURRENCY,
+      timeouts: {
+        headersMs: durationMs(e.SERVING_HEADERS_TIMEOUT),
+        requestMs: durationMs(e.SERVING_REQUEST_TIMEOUT),
+        connectionMs: durationMs(e.SERVING_CONNECTION_TIMEOUT),
+      },
     },
     fleet: {
       serverUrl: e.RETRAIN_SERVER_URL ?? listenUrl(e.SERVING_HOST, e.SERVING_PORT),

@@ -56,7 +56,9 @@ export async function triggerTraining(
       message: 'Training started in background',
     });
   }
-  // The daemon's blocking mode: answer once the run has ended, with its final status.
+  // The daemon's blocking mode: answer once the run has ended, with its final status. The socket
+  // is silent until then, for as long as the run takes: past the server's idle limit.
+  reply.raw.socket?.setTimeout(0);
   await client.workflow
     .getHandle(started.workflowId, started.runId)
     .result()

@@ -58,6 +58,7 @@ async function main(): Promise<void> {
       aliasPollMs: config.fleet.aliasPollSeconds * 1000,
     },
     loadConcurrency: config.serving.loadConcurrency,
+    timeouts: config.serving.timeouts,
     ...(predictionLog ? { predictionLog, buffer } : {}),
   });
   // After in-flight requests and /predict's feed (registered later, closed first): waiting rows are written before exit.

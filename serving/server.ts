@@ -13,6 +13,7 @@ import type { ModelRegistry } from '../storage/registry';
 import { DEFAULT_BODY_LIMIT_BYTES } from './body-limit';
 import { dataPlane } from './data-plane';
 import { errorHandler } from './error-handler';
+import { DEFAULT_HTTP_TIMEOUTS, fastifyTimeouts, type HttpTimeouts } from './http-timeouts';
 import { ERROR_TABLE } from './error-table';
 import { ServingMetrics } from './metrics';
 import { joinFleet, type FleetMember, type FleetSettings } from './fleet-member';
@@ -47,6 +48,8 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** The same for `POST /ingest`. @default 16 MiB */
   ingestBodyLimitBytes?: number;
+  /** How long a client may take to send its headers and its request, and stay idle. @default {@link DEFAULT_HTTP_TIMEOUTS} */
+  timeouts?: HttpTimeouts;
   /** Records every /predict answer (sampled; see storage/prediction-log.ts); the caller closes it. */
   predictionLog?: PredictionLog;
   /**
@@ -83,7 +86,11 @@ export interface InferenceServer {
 /** Builds the inference server (its data and control planes, one error handler); the caller listens and closes. */
 export function createServer(opts: ServerOptions): InferenceServer {
   const bodyLimit = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
-  const app = Fastify({ bodyLimit, ...loggerOptions(opts.logger) });
+  const app = Fastify({
+    bodyLimit,
+    ...fastifyTimeouts(opts.timeouts ?? DEFAULT_HTTP_TIMEOUTS),
+    ...loggerOptions(opts.logger),
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler(ERROR_TABLE, bodyLimit));
   const metrics = new ServingMetrics();
