@@ -4,7 +4,7 @@ import type { BlobStore } from '../../storage/blob-store';
 import { openBlobStore } from '../../storage/open-store';
 import { ModelRegistry } from '../../storage/registry';
 import { ensureBucket } from '../../storage/s3-bucket';
-import { S3BlobStore } from '../../storage/s3-store';
+import { type S3BlobStore } from '../../storage/s3-store';
 import { ServerDirectory } from '../../storage/server-directory';
 import { STORE_ROLES, type StoreRole } from '../../storage/store-roles';
 import { ensureStoreUsers, type StoreUser } from '../../storage/versitygw-users';
