@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 /**
@@ -20,7 +21,9 @@ function atLeast(version: string, floor: string): boolean {
 }
 
 describe('package-lock.json', () => {
-  const lock = JSON.parse(readFileSync(new URL('../../package-lock.json', import.meta.url), 'utf8')) as Lock;
+  const lock = JSON.parse(
+    readFileSync(path.join(__dirname, '..', '..', 'package-lock.json'), 'utf8'),
+  ) as Lock;
 
   for (const [name, floor] of Object.entries(FLOORS)) {
     it(`locks no ${name} below ${floor}, wherever it is nested`, () => {
