@@ -10,6 +10,7 @@ import type { CommandOutput } from '../../clients/output';
 import { admissionUpdate } from '../../common/messages';
 import { selectBackend } from '../../ml/backend';
 import { createServer, type InferenceServer } from '../../serving/server';
+import { DataBuffer } from '../../storage/buffer';
 import { FileBlobStore } from '../../storage/file-store';
 import {
   AliasConflictError,
@@ -252,10 +253,26 @@ describe("retrain rollback under the model's lease", () => {
     const running = await startRun('holder');
     expect(running.admission.admitted).toBe(true);
     const before = await registry.getAlias(model);
+    const refusal = `model busy: run ${running.handle.workflowId} holds ${model}; rollback refused, try again when it has ended`;
     expect(await main(['rollback', '--model', model], out, config)).toBe(1);
-    expect(stderr.join('')).toBe(
-      `retrain: model busy: run ${running.handle.workflowId} holds ${model}; rollback refused, try again when it has ended\n`,
-    );
+    expect(stderr.join('')).toBe(`retrain: ${refusal}\n`);
+    // The dashboard's button: the same refusal, as a 409.
+    const dashboard = createServer({
+      registry,
+      apiKey: API_KEY,
+      temporal: { client, taskQueue, buffer: new DataBuffer(path.join(dir, 'buffer')) },
+    });
+    try {
+      const res = await dashboard.app.inject({
+        method: 'POST',
+        url: `/ui/api/models/${model}/rollback`,
+        headers: { 'x-api-key': API_KEY },
+      });
+      expect(res.statusCode).toBe(409);
+      expect(res.json()).toMatchObject({ error: refusal, holder: running.handle.workflowId });
+    } finally {
+      await dashboard.app.close();
+    }
     expect((await registry.getAlias(model))?.etag).toBe(before?.etag);
 
     await running.handle.cancel();
