@@ -5,7 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { eventually } from '../helpers/eventually';
+import { createPipeline } from '../helpers/pipeline';
+import { startPythonWorker } from '../helpers/python-worker';
 import { startRedis } from '../helpers/redis';
+import { startWorkerProcess } from '../helpers/worker-process';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -148,5 +151,34 @@ describe('every long-running process ends on SIGTERM, whatever its connections a
     const ended = await terminate(bridge, 'the SQLite bridge');
     expect(ended).toEqual({ code: 0, signal: null });
     expect(bridge.output()).toContain('bridge stopped');
+  });
+
+  it('the cpu worker, polling, stops cleanly (exit 0, "stopped")', async () => {
+    const pipeline = await createPipeline();
+    try {
+      const worker = await startWorkerProcess(pipeline, 'cpu');
+      worker.child.kill('SIGTERM');
+      const ended = await eventually('the cpu worker to end after SIGTERM', () => worker.exited, 90_000);
+      expect(ended).toEqual({ code: 0, signal: null });
+      expect(worker.output()).toContain('"msg":"stopped"');
+    } finally {
+      await pipeline.cleanup();
+    }
+  });
+
+  it('the Python trainer worker, polling, stops cleanly (exit 0)', async () => {
+    const env = await baseEnv();
+    const worker = await startPythonWorker({
+      storeUri: env.RETRAIN_STORE as string,
+      taskQueue: `sigterm-py-${path.basename(dir)}`,
+      temporalAddress: inject('temporalAddress'),
+    });
+    worker.child.kill('SIGTERM');
+    const ended = await eventually(
+      'the Python worker to end after SIGTERM',
+      () => (worker.child.exitCode === null && worker.child.signalCode === null ? undefined : worker.child),
+      90_000,
+    );
+    expect({ code: ended.exitCode, signal: ended.signalCode }).toEqual({ code: 0, signal: null });
   });
 });
