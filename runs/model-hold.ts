@@ -13,6 +13,8 @@ import type { modelLeaseWorkflow } from '../workflows';
  * a holder killed while it holds (a command line, a server) keeps no run out for longer.
  */
 const HOLD_LIMIT = '10 minutes';
+/** Starts of the lease tried while the lease that refused them turns out to have ended meanwhile. */
+const START_ATTEMPTS = 3;
 /** How long a released lease may take to end before it is terminated (no cpu worker to run it). */
 const RELEASE_WAIT_MS = 10_000;
 
@@ -40,20 +42,7 @@ export async function holdModel<T>(
   opts: { model: string; taskQueue: string; holder: string; action: string },
   work: () => Promise<T>,
 ): Promise<T> {
-  let lease: WorkflowHandle<typeof modelLeaseWorkflow>;
-  try {
-    lease = await client.workflow.start<typeof modelLeaseWorkflow>('modelLeaseWorkflow', {
-      workflowId: leaseWorkflowId(opts.model),
-      taskQueue: opts.taskQueue,
-      args: [{ model: opts.model, holder: opts.holder }],
-      workflowExecutionTimeout: HOLD_LIMIT,
-      memo: { holder: opts.holder },
-      staticSummary: `${opts.model} is held by ${opts.holder}`,
-    });
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    throw new ModelHeldError(opts.model, await holderOf(client, opts.model), opts.action);
-  }
+  const lease = await takeLease(client, opts);
   try {
     return await work();
   } finally {
@@ -61,14 +50,42 @@ export async function holdModel<T>(
   }
 }
 
-/** Who holds `model`'s lease: its parent run, or the holder named in its memo, or the lease itself. */
-async function holderOf(client: Client, model: string): Promise<string> {
+/** Starts the lease workflow; a lease that ended between the refused start and the look at it is tried again. */
+async function takeLease(
+  client: Client,
+  opts: { model: string; taskQueue: string; holder: string; action: string },
+): Promise<WorkflowHandle<typeof modelLeaseWorkflow>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.workflow.start<typeof modelLeaseWorkflow>('modelLeaseWorkflow', {
+        workflowId: leaseWorkflowId(opts.model),
+        taskQueue: opts.taskQueue,
+        args: [{ model: opts.model, holder: opts.holder }],
+        workflowExecutionTimeout: HOLD_LIMIT,
+        memo: { holder: opts.holder },
+        staticSummary: `${opts.model} is held by ${opts.holder}`,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    const holder = await holderOf(client, opts.model);
+    if (holder !== undefined || attempt >= START_ATTEMPTS)
+      throw new ModelHeldError(opts.model, holder ?? leaseWorkflowId(opts.model), opts.action);
+  }
+}
+
+/**
+ * Who holds `model`'s running lease: its parent run, or the holder named in its memo, or the lease
+ * itself; undefined when none runs any more.
+ */
+async function holderOf(client: Client, model: string): Promise<string | undefined> {
   try {
     const lease = await client.workflow.getHandle(leaseWorkflowId(model)).describe();
+    if (lease.status.name !== 'RUNNING') return undefined;
     const named = lease.memo?.holder;
     return lease.parentExecution?.workflowId ?? (typeof named === 'string' ? named : leaseWorkflowId(model));
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return leaseWorkflowId(model);
+    if (err instanceof WorkflowNotFoundError) return undefined;
     throw err;
   }
 }
