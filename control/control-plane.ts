@@ -21,7 +21,14 @@ export interface ControlPlaneOptions {
   /** The model the daemon-style routes mean when a request names none (`RETRAIN_DEFAULT_MODEL`). */
   defaultModel?: string;
   /** The dashboard's links into the Temporal Web UI, the servers its rollback reloads, whether its reads are open. */
-  dashboard: { temporalUiUrl: string; namespace: string; servingUrls: string[]; public: boolean };
+  dashboard: {
+    temporalUiUrl: string;
+    namespace: string;
+    servingUrls: string[];
+    public: boolean;
+    /** The models the server knows (its pool's), so the dashboard's first poll need not list the registry. */
+    knownModels?: () => string[];
+  };
   /**
    * Live figures: `GET /admin/monitor` and the dashboard's, every report to `onReport`, those of
    * `models()` measured every `everyMs`. Without it neither route nor figures.

@@ -13,7 +13,7 @@ import { describeReloads } from '../rollout/rollout';
 import type { ModelRegistry } from '../storage/registry';
 import { apiKeyCheck } from './api-key';
 import { modelView } from './dashboard-models';
-import { RegistryReadCache } from './registry-read-cache';
+import { REGISTRY_REFRESH_MS, RegistryReadCache } from './registry-read-cache';
 import { dashboardRunRoutes, NoTemporalError } from './dashboard-runs';
 import type { TrainingBackend } from './training-params';
 
@@ -24,6 +24,8 @@ export interface DashboardOptions {
   temporal?: TrainingBackend;
   /** A model's live report (the server keeps the latest); absent: the models view shows none. */
   liveReport?: (model: string) => Promise<LiveReport>;
+  /** The models the server knows already (its model pool's): the first poll need not list the registry. */
+  knownModels?: () => string[];
   /** Where the Temporal Web UI is, for links to every run. */
   temporalUiUrl: string;
   namespace: string;
@@ -40,6 +42,12 @@ const PAGE = path.join(__dirname, 'ui', 'index.html');
 // Chart.js's browser build, beside the entry point its exports allow resolving.
 const CHART = path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js');
 const ModelParamsSchema = z.object({ model: ModelNameSchema });
+/** `GET /ui/api/models?q=&offset=&limit=`: the models whose name contains `q`, a page of them; the total in `X-Total-Count`. */
+const ModelPageSchema = z.object({
+  q: z.string().max(128).optional(),
+  offset: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
 
 /**
  * The dashboard at `/ui`: one page (control/ui/index.html, Chart.js from node_modules, no build step)
@@ -58,7 +66,7 @@ export const dashboardRoutes: FastifyPluginAsync<DashboardOptions> = async (app,
   if (opts.public)
     app.log.warn('dashboard reads (/ui/api) answer without X-API-Key: RETRAIN_DASHBOARD_PUBLIC=true');
   const workflowsUrl = `${opts.temporalUiUrl}/namespaces/${encodeURIComponent(opts.namespace)}/workflows`;
-  const reads = new RegistryReadCache(opts.registry);
+  const reads = new RegistryReadCache(opts.registry, REGISTRY_REFRESH_MS, Date.now, opts.knownModels);
 
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(page));
   app.get('/chart.js', async (_req, reply) =>
@@ -81,9 +89,13 @@ const dashboardApi: FastifyPluginAsync<
   if (!opts.public) app.addHook('onRequest', opts.readsNeedKey);
   const routes = app.withTypeProvider<ZodTypeProvider>();
   routes.get('/config', async () => ({ temporalUi: workflowsUrl }));
-  routes.get('/models', async () => {
-    const models = await reads.listModels();
-    return Promise.all(models.map((model) => modelView(reads, opts.liveReport, model)));
+  routes.get('/models', { schema: { querystring: ModelPageSchema } }, async (req, reply) => {
+    const { q, offset, limit } = req.query;
+    const names = (await reads.listModels()).filter((model) => !q || model.includes(q.toLowerCase()));
+    // A page of models: with a thousand, a poll reads the versions of those shown, not of all.
+    void reply.header('x-total-count', String(names.length));
+    const page = names.slice(offset, offset + limit);
+    return Promise.all(page.map((model) => modelView(reads, opts.liveReport, model)));
   });
 
   routes.post(

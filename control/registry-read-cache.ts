@@ -27,6 +27,11 @@ class Kept<T> {
     private readonly now: () => number,
   ) {}
 
+  /** Takes `value` as read long ago, if nothing was read yet: answered now, read again at the next get. */
+  prime(value: T): void {
+    this.kept ??= { value, readAt: Number.NEGATIVE_INFINITY };
+  }
+
   get(refreshMs: number): Promise<T> {
     if (!this.kept) return this.readNow();
     if (this.now() - this.kept.readAt >= refreshMs) void this.readNow().catch(() => undefined);
@@ -67,6 +72,12 @@ export class RegistryReadCache {
     private readonly registry: ModelRegistry,
     private readonly refreshMs = REGISTRY_REFRESH_MS,
     private readonly now: () => number = Date.now,
+    /**
+     * The models this process knows already (the inference server's, from its start-up listing and
+     * alias polls): the first poll answers from them while the registry is listed in the background,
+     * instead of waiting for a listing that reads every model's spec.
+     */
+    private readonly knownModels?: () => string[],
   ) {
     this.models = new Kept(async () => {
       const models = await registry.listModels();
@@ -78,6 +89,8 @@ export class RegistryReadCache {
 
   /** The registry's models. */
   listModels(): Promise<string[]> {
+    const known = this.knownModels?.();
+    if (known && known.length > 0) this.models.prime(known);
     return this.models.get(this.refreshMs);
   }
 

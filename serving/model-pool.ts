@@ -94,6 +94,11 @@ export class ModelPool {
     return this.known.has(model);
   }
 
+  /** The models known to have a spec (the start-up listing, reloads and alias polls), by name. */
+  knownModels(): string[] {
+    return [...this.known].sort();
+  }
+
   /** Records that the registry has a spec for `model` (found after start-up by the alias poll). */
   learn(model: string): void {
     this.known.add(model);

@@ -117,6 +117,7 @@ export function createServer(opts: ServerOptions): InferenceServer {
       namespace: opts.dashboard?.namespace ?? 'default',
       servingUrls: opts.dashboard?.servingUrls ?? [],
       public: opts.dashboard?.public ?? false,
+      knownModels: () => pool.knownModels(),
     },
     ...(buffer && predictionLog
       ? {

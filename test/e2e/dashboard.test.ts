@@ -250,6 +250,26 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
     await shot('models');
   });
 
+  it('filters the models by name and says which of how many it shows', async () => {
+    await page.goto(`${url}/ui`);
+    await page.getByTestId(`model-${steady}`).waitFor();
+    const totalOf = async () => Number((await text('models-page')).split(' of ')[1]);
+    const total = await totalOf();
+    expect(total).toBeGreaterThan(1);
+    await page.getByTestId('models-filter').fill(steady);
+    const shown = await eventually('fewer models shown', async () => {
+      const now = await totalOf();
+      return now < total && now;
+    });
+    const names = await page
+      .locator('[data-testid^="production-"]')
+      .evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-testid')?.slice('production-'.length)));
+    expect(names).toHaveLength(shown);
+    expect(names).toContain(steady);
+    for (const name of names) expect(name).toContain(steady);
+    expect(await text('models-page')).toBe(`1-${shown} of ${shown}`);
+  });
+
   it('draws a mixed-scale model on a log axis: the candidate’s line stands clear of the axis', async () => {
     await page.goto(`${url}/ui`);
     await page.getByTestId(`model-${mixed}`).waitFor();

@@ -32,15 +32,31 @@ class CountingStore extends FileBlobStore {
   }
 }
 
+/** A file store whose listing of the models never ends while `hold` is set. */
+class HeldListingStore extends FileBlobStore {
+  hold = false;
+  held = 0;
+
+  override listPrefixes(prefix: string): Promise<string[]> {
+    if (this.hold && prefix === 'models/') {
+      this.held++;
+      return new Promise<string[]>(() => undefined);
+    }
+    return super.listPrefixes(prefix);
+  }
+}
+
 let dir: string;
 let store: CountingStore;
 let registry: ModelRegistry;
+let listing: HeldListingStore;
 const specs = [cpuLoadSpec('cache-a'), cpuLoadSpec('cache-b'), cpuLoadSpec('cache-c')];
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'retrain-dashboard-cache-'));
   store = new CountingStore(dir);
   registry = new ModelRegistry(store);
+  listing = new HeldListingStore(dir);
   for (const spec of specs) {
     await registry.saveSpec(spec);
     await publishVersion(registry, spec, 'v1');
@@ -88,6 +104,55 @@ describe('GET /ui/api/models', () => {
       expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200]);
       expect(store.count('/metadata.json')).toBe(specs.length * 2);
     } finally {
+      await fresh.app.close();
+    }
+  });
+});
+
+describe('GET /ui/api/models, a page at a time', () => {
+  const KEY = 'dashboard-page-key-0123456789';
+  let server: InferenceServer;
+  beforeAll(() => {
+    server = createServer({ registry, apiKey: KEY });
+  });
+  afterAll(async () => {
+    await server.app.close();
+  });
+  const page = (query: string) =>
+    server.app.inject({ url: `/ui/api/models?${query}`, headers: { 'x-api-key': KEY } });
+
+  it('answers the page asked for, the total in X-Total-Count, reading the versions of that page only', async () => {
+    const answer = await page('offset=1&limit=1');
+    expect(answer.statusCode).toBe(200);
+    expect(answer.headers['x-total-count']).toBe(String(specs.length));
+    expect(answer.json().map((m: { name: string }) => m.name)).toEqual([specs[1]!.name]);
+    expect(store.count('/metadata.json')).toBe(2);
+  });
+
+  it('filters by a part of the name, the total counting the matches', async () => {
+    const answer = await page('q=CACHE-C');
+    expect(answer.headers['x-total-count']).toBe('1');
+    expect(answer.json().map((m: { name: string }) => m.name)).toEqual(['cache-c']);
+  });
+
+  it('refuses a page size over 500, naming it', async () => {
+    const answer = await page('limit=501');
+    expect(answer.statusCode).toBe(400);
+    expect(answer.body).toContain('limit');
+  });
+
+  it("answers the first poll from the models the server's pool listed at start-up, not waiting for a listing", async () => {
+    const fresh = createServer({ registry: new ModelRegistry(listing), apiKey: KEY });
+    try {
+      await fresh.loadProductionModels();
+      // From here on a listing of the registry never ends: the poll must not wait for one.
+      listing.hold = true;
+      const answer = await fresh.app.inject({ url: '/ui/api/models', headers: { 'x-api-key': KEY } });
+      expect(answer.statusCode).toBe(200);
+      expect(answer.json().map((m: { name: string }) => m.name)).toEqual(specs.map((s) => s.name));
+      expect(listing.held).toBe(1);
+    } finally {
+      listing.hold = false;
       await fresh.app.close();
     }
   });
