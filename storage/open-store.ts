@@ -39,7 +39,8 @@ export function openBlobStore(uri: string, s3?: S3Settings): BlobStore {
 /** The bucket and key prefix of an `s3://<bucket>[/prefix]` store URI; throws naming a bad bucket name. */
 export function s3Location(uri: string): { bucket: string; prefix: string } {
   const [bucket = '', ...prefix] = uri.slice('s3://'.length).replace(/\/+$/, '').split('/');
-  if (!BUCKET.test(bucket)) throw new Error(`invalid store URI "${uri}": "${bucket}" is not an S3 bucket name`);
+  if (!BUCKET.test(bucket))
+    throw new Error(`invalid store URI "${uri}": "${bucket}" is not an S3 bucket name`);
   return { bucket, prefix: prefix.join('/') };
 }
 

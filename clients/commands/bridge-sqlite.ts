@@ -34,13 +34,14 @@ export async function bridgeSqliteCommand(values: BridgeSqliteOptions, config: C
   const { createLogger } = await import('../../config/logger.js');
   const log = createLogger({ name: 'bridge', format: config.logFormat ?? 'json', level: config.logLevel });
   const { runSqliteBridge } = await import('../../bridge/sqlite-run-bridge.js');
-  await untilSignalled((signal) =>
-    runSqliteBridge(
-      config,
-      { db: values.db, timeframes, pollMs, metricsPort, ...(values.tag ? { tag: values.tag } : {}) },
-      log,
-      signal,
-    ),
+  await untilSignalled(
+    (signal) =>
+      runSqliteBridge(
+        config,
+        { db: values.db, timeframes, pollMs, metricsPort, ...(values.tag ? { tag: values.tag } : {}) },
+        log,
+        signal,
+      ),
     config.shutdownGraceMs,
     (message) => log.warn(message),
   );

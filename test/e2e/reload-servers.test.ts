@@ -64,7 +64,14 @@ describe('reloadServers activity against two real inference servers', () => {
       await server.loadProductionModels();
       urls.push(await server.app.listen({ host: '127.0.0.1', port: 0 }));
     }
-    deps = { store, registry, buffer: new DataBuffer(dir), backend: 'cpu', servingUrls: urls, apiKey: API_KEY };
+    deps = {
+      store,
+      registry,
+      buffer: new DataBuffer(dir),
+      backend: 'cpu',
+      servingUrls: urls,
+      apiKey: API_KEY,
+    };
   });
   afterAll(async () => {
     for (const server of servers ?? []) await server.app.close();
