@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyBaseLogger, FastifyReply } from 'fastify';
 import type { z } from 'zod';
 
@@ -58,7 +59,9 @@ export async function triggerTraining(
   }
   // The daemon's blocking mode: answer once the run has ended, with its final status. The socket
   // is silent until then, for as long as the run takes: past the server's idle limit.
-  reply.raw.socket?.setTimeout(0);
+  // (A request injected in-process, as tests do, has no real socket to lift it on.)
+  const socket = reply.raw.socket as Partial<Pick<Socket, 'setTimeout'>> | null;
+  socket?.setTimeout?.(0);
   await client.workflow
     .getHandle(started.workflowId, started.runId)
     .result()

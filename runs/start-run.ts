@@ -53,13 +53,17 @@ export async function startRun(
   input: RetrainRequest,
   options: StartRunOptions,
 ): Promise<StartedRun> {
-  // Queued starts of one model in one second each get a run: `<id>`, `<id>-2`, `<id>-3`, ...
-  const queueing = input.admission === 'queue' && options.workflowId === undefined;
+  // Queued starts of one model in one second each get a run: `<id>`, `<id>-2`, `<id>-3`, ...; so does
+  // a start in the same second as a run of the model that has ended: a run's id names it alone (the
+  // lease, the fleet's slots and every reader key runs by workflow id).
+  const ownId = options.workflowId === undefined;
+  const queueing = input.admission === 'queue' && ownId;
   const base = workflowIdFor(input.model);
   for (let n = 1; ; n++) {
     try {
       const workflowId = options.workflowId ?? (n === 1 ? base : `${base}-${n}`);
-      return await startOnce(client, input, { ...options, workflowId }, queueing);
+      const neverReuseId = options.neverReuseId === true || ownId;
+      return await startOnce(client, input, { ...options, workflowId, neverReuseId }, queueing, ownId);
     } catch (err) {
       if (!(err instanceof IdTaken && n < MAX_SAME_SECOND)) throw err;
     }
@@ -83,6 +87,8 @@ async function startOnce(
     neverReuseId = false,
   }: StartRunOptions,
   queueing: boolean,
+  /** The id was chosen here: one taken by a run that has ended is {@link IdTaken}, not a busy model. */
+  ownId = false,
 ): Promise<StartedRun> {
   const deadline = Date.now() + admissionTimeoutMs;
   const startWorkflowOperation = new WithStartWorkflowOperation<typeof retrainWorkflow>('retrainWorkflow', {
@@ -100,6 +106,7 @@ async function startOnce(
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       if (queueing) throw new IdTaken(workflowId);
+      if (ownId && (await hasEnded(client.workflow.getHandle(workflowId)))) throw new IdTaken(workflowId);
       // A start in the same second as another: that run holds the model, or was itself refused by the one that does.
       const other = await admissionOf(client.workflow.getHandle(workflowId), client, deadline);
       throw new ModelBusyError(input.model, other?.admitted === false ? other.runningWorkflowId : workflowId);
@@ -152,6 +159,14 @@ async function endedRunsCause(
     return failure;
   }
   return err;
+}
+
+/** Whether the latest run of the handle's workflow id has ended (it may start again under a new id). */
+async function hasEnded(handle: WorkflowHandle): Promise<boolean> {
+  return handle.describe().then(
+    ({ status }) => status.name !== 'RUNNING',
+    () => false,
+  );
 }
 
 /** Whether another start's run took its model's lease, or found it held; undefined when no worker took it up by `deadline`. */

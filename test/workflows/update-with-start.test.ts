@@ -3,6 +3,7 @@ import { Context } from '@temporalio/activity';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RetrainInputSchema } from '../../common/retrain';
+import { workflowIdFor } from '../../common/workflow-ids';
 import { ModelBusyError, startRun, type StartedRun } from '../../runs';
 import { stubWorkers, type StubWorkers } from '../helpers/stub-workers';
 
@@ -88,6 +89,49 @@ describe('startRun admits a run in one Update-with-Start call', () => {
         model,
         runningWorkflowId: admitted[0]?.workflowId,
       });
+  });
+});
+
+describe('startRun after a run of the model ended in the same second', () => {
+  let env: StubWorkers;
+  beforeAll(async () => {
+    env = await stubWorkers();
+  });
+  afterAll(async () => env?.close());
+
+  it('takes the next id (<id>-2) instead of reusing the ended run’s, and is admitted', async () => {
+    const { client, taskQueue } = env;
+    const model = env.model({
+      exportDataset: async () => ({ status: 'insufficient', reason: 'no data in this test' }),
+    });
+    const options = { taskQueue, origin: 'update-with-start test' };
+    const ended = new Set<string>();
+    // Ended runs under the default ids of the coming seconds, then a start with the default id: it
+    // falls in one of them unless this machine stalled past them all (then the next round covers more).
+    for (let round = 1; round <= 5; round++) {
+      for (let at = Date.now(); ; at += 1000) {
+        const workflowId = workflowIdFor(model, new Date(at));
+        if (at > Date.now() + 3000) break;
+        if (ended.has(workflowId)) continue;
+        await client.workflow
+          .getHandle(
+            (await startRun(client, RetrainInputSchema.parse({ model }), { ...options, workflowId }))
+              .workflowId,
+          )
+          .result();
+        ended.add(workflowId);
+      }
+      const started = await startRun(client, RetrainInputSchema.parse({ model }), options);
+      await client.workflow.getHandle(started.workflowId).result();
+      const base = started.workflowId.replace(/-2$/, '');
+      if (!ended.has(base)) {
+        ended.add(started.workflowId);
+        continue;
+      }
+      expect(started).toMatchObject({ workflowId: `${base}-2`, admission: 'admitted' });
+      return;
+    }
+    throw new Error('no start fell in a second whose id an ended run held, in 5 rounds');
   });
 });
 
