@@ -5,10 +5,15 @@ import { CPU_TASK_QUEUE } from './task-queues';
 
 /** `retrain-<model>-<UTC timestamp>`, e.g. retrain-flight-delay-20261123T140512Z: the id of a run started on request. */
 export function workflowIdFor(model: string, now = new Date()): string {
-  return `retrain-${model}-${now
+  return `retrain-${model}-${compactUtc(now)}`;
+}
+
+/** A UTC time to the second without separators, as ids carry it: `20261123T140512Z`. */
+export function compactUtc(time: Date): string {
+  return time
     .toISOString()
     .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z')}`;
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** `retrain-<model>-<ts>-triggered-<end of the check's run id>`: two checks in one second cannot share one. */

@@ -5,7 +5,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { releaseLeaseSignal } from '../common/messages';
-import { leaseWorkflowId } from '../common/workflow-ids';
+import { compactUtc, leaseWorkflowId } from '../common/workflow-ids';
 import type { modelLeaseWorkflow } from '../workflows';
 
 /**
@@ -112,8 +112,5 @@ async function release(lease: WorkflowHandle<typeof modelLeaseWorkflow>): Promis
 
 /** `rollback-<model>-<UTC time>`: how a rollback names itself to the runs it holds off. */
 export function rollbackHolder(model: string, now = new Date()): string {
-  return `rollback-${model}-${now
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z')}`;
+  return `rollback-${model}-${compactUtc(now)}`;
 }
