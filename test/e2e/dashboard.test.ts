@@ -315,19 +315,23 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
     expect(await page.getByTestId(`rolled-back-${steady}`).count()).toBe(0);
   });
 
+  /** Waits until the runs table shows `run` with `status`. */
+  const untilStatus = (run: string | undefined, status: string) =>
+    eventually(
+      `run ${run} ${status} in the table`,
+      async () =>
+        (await page
+          .getByTestId(`status-${run}`)
+          .innerText()
+          .catch(() => '')) === status,
+      30_000,
+    );
+
   it('shows where a failed run stopped: its stage, its epoch and its progress, not a whole bar', async () => {
     await page.getByTestId(`epochs-${failing}`).fill('10');
     await page.getByTestId(`start-${failing}`).click();
     const started = await eventually('the start', async () => startedRunOf(failing));
-    await eventually(
-      'failed',
-      async () =>
-        (await page
-          .getByTestId(`status-${started}`)
-          .innerText()
-          .catch(() => '')) === 'failed',
-      30_000,
-    );
+    await untilStatus(started, 'failed');
     expect(await text(`stage-${started}`)).toBe('stopped in trainModel');
     expect(await text(`epoch-${started}`)).toBe('3/10');
     // As the run recorded it: exportDataset (10 % of the run) and 3 of 10 epochs of training (65 %).
@@ -378,15 +382,7 @@ describe('the dashboard at /ui, in Chromium, on a real server and Temporal', () 
     await page.getByTestId(`trials-${finishing}`).fill('3');
     await page.getByTestId(`start-${finishing}`).click();
     const started = await eventually('the start', async () => startedRunOf(finishing));
-    await eventually(
-      'completed',
-      async () =>
-        (await page
-          .getByTestId(`status-${started}`)
-          .innerText()
-          .catch(() => '')) === 'completed',
-      30_000,
-    );
+    await untilStatus(started, 'completed');
     // From the version it registered: the stub trainer's 2 epochs, the best trial's loss (0.5 - 3/100) and val loss.
     expect(await text(`epoch-${started}`)).toBe('2/2');
     expect(await text(`loss-${started}`)).toBe('0.4700');
