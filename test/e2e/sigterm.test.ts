@@ -121,6 +121,11 @@ describe('every long-running process ends on SIGTERM, whatever its connections a
     socket.write(
       'POST /ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"model":',
     );
+    // SIGTERM only once the server has the request (it logs each one as it comes in): a connection it
+    // has not read from yet would be closed as idle, and the stop would not wait.
+    await eventually('the server to log the stalled request', () =>
+      server.output().includes('"msg":"incoming request"'),
+    );
     const ended = await terminate(server, 'the inference server');
     socket.destroy();
     expect(ended).toEqual({ code: 1, signal: null });
