@@ -329,3 +329,67 @@ describe('the data buffer in S3 (MinIO)', () => {
     };
   });
 });
+
+describe("readers over S3: DuckDB's httpfs reads the store's parts where they are (MinIO)", () => {
+  const bucket = `test-${randomUUID()}`;
+  const minio: MinioConnection = inject('minio');
+  const extensions = path.join(ROOT, '.tools', 'duckdb');
+  beforeAll(() => ensureBucket(minio, bucket), 30_000);
+  afterAll(() => removeBucket(minio, bucket), 30_000);
+
+  const reader = (store: BlobStore, bufferReads: 'auto' | 's3' | 'cache') =>
+    DataBuffer.of(
+      {
+        bufferDir: path.join(dir, `reader-${randomUUID()}`),
+        bufferInStore: true,
+        bufferReads,
+        duckdbExtensionDir: extensions,
+      },
+      store,
+    );
+
+  it('reads every committed row by its s3:// URL, leaving no copy on the reading host', async () => {
+    const store = s3StoreOn(minio, bucket);
+    const model = `m-${randomUUID().slice(0, 8)}`;
+    const writer = host(store);
+    await append(writer, model, rows(0, 100));
+    await append(writer, model, rows(50, 150, '2001-03-02'));
+    const over = reader(store, 'auto');
+
+    const source = await over.parquetSource(model);
+    expect(source).toContain(`'${store.uri}/buffer/${model}/day=2001-03-01/part-`);
+    expect(await counted(over, model)).toEqual({ rows: 200, keys: 200 });
+    expect(await counted(over, model)).toEqual(await counted(reader(store, 'cache'), model));
+    const copies = await fs.readdir(path.join(over.dir, '.store-cache'), { recursive: true }).catch(() => []);
+    expect(copies.filter((f) => String(f).endsWith('.parquet'))).toEqual([]);
+  });
+
+  it('reads from local copies with RETRAIN_BUFFER_READS=cache, and over S3 only where the store is on S3', async () => {
+    const model = `m-${randomUUID().slice(0, 8)}`;
+    const s3 = s3StoreOn(minio, bucket);
+    await append(host(s3), model, rows(0, 10));
+    expect(await reader(s3, 'cache').parquetSource(model)).not.toContain("'s3://");
+    const files = new FileBlobStore(path.join(dir, `store-${randomUUID()}`));
+    await append(host(files), model, rows(0, 10));
+    expect(await reader(files, 'auto').parquetSource(model)).not.toContain("'s3://");
+  });
+
+  it('refuses RETRAIN_BUFFER_READS=s3 where it cannot read over S3, naming what is missing', () => {
+    const s3 = s3StoreOn(minio, bucket);
+    expect(() =>
+      DataBuffer.of(
+        {
+          bufferDir: path.join(dir, 'nowhere'),
+          bufferInStore: true,
+          bufferReads: 's3',
+          duckdbExtensionDir: path.join(dir, 'no-extensions'),
+        },
+        s3,
+      ),
+    ).toThrow(
+      /RETRAIN_BUFFER_READS=s3 cannot read the buffer over S3: DuckDB's httpfs extension is not installed at .*no-extensions/,
+    );
+    const files = new FileBlobStore(path.join(dir, `store-${randomUUID()}`));
+    expect(() => reader(files, 's3')).toThrow(/the store file:\/\/.* is not on S3/);
+  });
+});
