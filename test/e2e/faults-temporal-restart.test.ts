@@ -184,7 +184,9 @@ describe('the Temporal server SIGKILLed and restarted on its SQLite file', { tim
         const written = await pipeline.deps.store.list(`${dataset}/`);
         return pending?.started && written.length > 0 ? pending : undefined;
       },
-      60_000,
+      // The workers may still be reconnecting after the previous test's restart: under a full suite's
+      // load that took more than a minute once.
+      120_000,
     );
     expect(atKill.attempt).toBe(1);
     // The export finishes right after the kill; its completion gives up long before the server is back.
