@@ -58,10 +58,6 @@ const EnvSchema = z.object({
     .default('file://.data/store'),
   RETRAIN_BUFFER_DIR: z.string().min(1).default('.data/buffer'),
   RETRAIN_BUFFER_IN_STORE: z.enum(['true', 'false']).optional(),
-  /** How readers get the store's buffer parts: over S3 (DuckDB's httpfs), from local copies, or `auto`. */
-  RETRAIN_BUFFER_READS: z.enum(['auto', 's3', 'cache']).default('auto'),
-  /** Where DuckDB's extensions are, under `v<duckdb version>/` (scripts/setup.js installs httpfs there). */
-  RETRAIN_DUCKDB_EXTENSION_DIR: z.string().min(1).optional(),
   RETRAIN_PREDICTION_LOG_DIR: z.string().min(1).default('.data/predictions'),
   /** Share of /predict answers the prediction log records; 0 turns it off. */
   RETRAIN_PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(1),
@@ -220,10 +216,6 @@ export interface Config {
    * (`RETRAIN_BUFFER_IN_STORE`; by default with an s3:// store, a fleet's), else on this host's disk.
    */
   bufferInStore: boolean;
-  /** `RETRAIN_BUFFER_READS` (docs/data-buffer.md): `auto` reads the store's parts over S3 where DuckDB can. */
-  bufferReads: 'auto' | 's3' | 'cache';
-  /** `RETRAIN_DUCKDB_EXTENSION_DIR`, else `.tools/duckdb` of the working directory. */
-  duckdbExtensionDir: string;
   /** Where the inference server records its answers, and the share it records (0: none). */
   predictionLog: { dir: string; sample: number; retentionDays: number };
   s3: { endpoint?: string; region: string; accessKeyId?: string; secretAccessKey?: string };
@@ -338,7 +330,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   return {
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE },
     store: e.RETRAIN_STORE,
-    ...bufferSettings(e, cwd),
+    bufferDir: path.resolve(cwd, e.RETRAIN_BUFFER_DIR),
+    bufferInStore: (e.RETRAIN_BUFFER_IN_STORE ?? String(e.RETRAIN_STORE.startsWith('s3://'))) === 'true',
     predictionLog: {
       dir: path.resolve(cwd, e.RETRAIN_PREDICTION_LOG_DIR),
       sample: e.RETRAIN_PREDICTION_LOG_SAMPLE,
@@ -468,19 +461,6 @@ function eventSinks(e: z.infer<typeof EnvSchema>): Config['events'] {
           },
         }
       : {}),
-  };
-}
-
-/** Where the data buffer lives and how its readers get the parts of one in the store. */
-function bufferSettings(
-  e: z.infer<typeof EnvSchema>,
-  cwd: string,
-): Pick<Config, 'bufferDir' | 'bufferInStore' | 'bufferReads' | 'duckdbExtensionDir'> {
-  return {
-    bufferDir: path.resolve(cwd, e.RETRAIN_BUFFER_DIR),
-    bufferInStore: (e.RETRAIN_BUFFER_IN_STORE ?? String(e.RETRAIN_STORE.startsWith('s3://'))) === 'true',
-    bufferReads: e.RETRAIN_BUFFER_READS,
-    duckdbExtensionDir: path.resolve(cwd, e.RETRAIN_DUCKDB_EXTENSION_DIR ?? path.join('.tools', 'duckdb')),
   };
 }
 

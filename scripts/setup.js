@@ -2,7 +2,7 @@
 // Installs what a fresh clone lacks, and only what is asked for. `node scripts/setup.js`: what
 // `npm run demo` runs (npm packages, the Temporal CLI, the native TensorFlow backend, the command
 // line bundle). `--tests`: also what the tests start (MinIO, Versity's S3 gateway, Docker Compose,
-// chromium, redis-server, curl, jq, the Python trainer's virtual environment, DuckDB's httpfs). Part names
+// chromium, redis-server, curl, jq, the Python trainer's virtual environment). Part names
 // (`node scripts/setup.js redis-server`, `node scripts/setup.js python`): those parts, for the
 // commands that need them. The Go builds (CPU) run beside the rest (mostly network); one
 // line at the end gives each part's time. Plain Node (no dependencies): it runs before `npm install`.
@@ -63,7 +63,6 @@ const TEST_PARTS = [
   'redis-server',
   'ip',
   'python',
-  'duckdb-httpfs',
 ];
 
 function log(message) {
@@ -194,14 +193,6 @@ async function ensurePython() {
   return undefined;
 }
 
-/**
- * DuckDB's httpfs extension for this DuckDB, from its PyPI wheel (scripts/lib/duckdb-httpfs.js): the
- * buffer in the store is then read over S3 directly (docs/data-buffer.md). Seconds, ~21 MB.
- */
-async function ensureDuckDbHttpfs() {
-  return require('./lib/duckdb-httpfs.js').ensureHttpfs(root);
-}
-
 async function ensureCliBundle() {
   return require('./lib/cli-bundle.js').buildBundle() ? undefined : 'cached';
 }
@@ -212,7 +203,6 @@ const installers = {
   ...Object.fromEntries(Object.keys(goTools).map((name) => [name, () => ensureGoTool(name)])),
   'tfjs-node': ensureNativeBackend,
   python: ensurePython,
-  'duckdb-httpfs': ensureDuckDbHttpfs,
   cli: ensureCliBundle,
 };
 
@@ -223,7 +213,6 @@ const INSTALL_ORDER = [
   ...Object.keys(debianPackages),
   'tfjs-node',
   'python',
-  'duckdb-httpfs',
   'cli',
 ];
 const USAGE = `usage: node scripts/setup.js [--tests] [part ...]; parts: ${INSTALL_ORDER.join(', ')}`;

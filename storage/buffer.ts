@@ -19,7 +19,6 @@ import {
   type PartFile,
 } from './buffer-parts';
 import { StoreBuffer, type Compaction } from './store-buffer';
-import { s3ReadsFor, type BufferReadSettings } from './buffer-reads';
 
 // What callers of the buffer name; the steps shared with the store's buffer stay in ./buffer-parts.
 export { INTERNAL_PREFIX, type BufferKey, type BufferStats, type PartFile } from './buffer-parts';
@@ -57,23 +56,16 @@ export class DataBuffer {
   constructor(
     readonly dir: string,
     store?: BlobStore,
-    /** Readers query the store's parts over S3 rather than local copies (see {@link s3ReadsFor}). */
-    overS3 = false,
   ) {
-    this.parts = store && new StoreBuffer(store, path.join(dir, STORE_CACHE), overS3);
+    this.parts = store && new StoreBuffer(store, path.join(dir, STORE_CACHE));
   }
 
   /**
-   * The buffer a process's settings name (`RETRAIN_BUFFER_DIR`, `RETRAIN_BUFFER_IN_STORE`,
-   * `RETRAIN_BUFFER_READS`): in `store` when `bufferInStore`, read over S3 where DuckDB can, else
-   * under `bufferDir`.
+   * The buffer a process's settings name (`RETRAIN_BUFFER_DIR`, `RETRAIN_BUFFER_IN_STORE`): in
+   * `store` when `bufferInStore`, else under `bufferDir`.
    */
-  static of(
-    settings: { bufferDir: string; bufferInStore: boolean } & BufferReadSettings,
-    store: BlobStore,
-  ): DataBuffer {
-    if (!settings.bufferInStore) return new DataBuffer(settings.bufferDir);
-    return new DataBuffer(settings.bufferDir, store, s3ReadsFor(store, settings) !== undefined);
+  static of(settings: { bufferDir: string; bufferInStore: boolean }, store: BlobStore): DataBuffer {
+    return new DataBuffer(settings.bufferDir, settings.bufferInStore ? store : undefined);
   }
 
   /** Whether the parts live in the shared store (else on this host's disk). */

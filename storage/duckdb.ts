@@ -2,11 +2,9 @@ import {
   DuckDBDoubleVector,
   DuckDBInstance,
   DuckDBVarCharVector,
-  version,
   type DuckDBConnection,
 } from '@duckdb/node-api';
 import { Sema } from 'async-sema';
-import { withS3Reads, type S3Reads } from './duckdb-remote';
 
 /** The connection type, for code outside storage/ that runs SQL in {@link withDuckDb}. */
 export type { DuckDBConnection };
@@ -21,33 +19,14 @@ export type { DuckDBConnection };
 const MAX_SESSIONS = 2;
 const sessions = new Sema(MAX_SESSIONS);
 
-/** How this process's sessions read `s3://` URLs (the buffer's parts in the store), once set. */
-let s3Reads: S3Reads | undefined;
-
-/**
- * Lets every later session read `s3://` URLs of the store: the buffer in an S3 store sets it when
- * DuckDB's httpfs extension is installed (storage/buffer-reads.ts). One store per process.
- */
-export function useS3Reads(reads: S3Reads): void {
-  s3Reads = reads;
-}
-
-/** The DuckDB version this process runs (`v1.5.5`): an extension must be built for it. */
-export function duckDbVersion(): string {
-  return version();
-}
-
-/**
- * Runs `fn` with a fresh in-memory DuckDB connection, closed afterwards; see {@link MAX_SESSIONS}.
- * With {@link useS3Reads}, a statement naming an `s3://` URL first sets up httpfs on the session.
- */
+/** Runs `fn` with a fresh in-memory DuckDB connection, closed afterwards; see {@link MAX_SESSIONS}. */
 export async function withDuckDb<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
   await sessions.acquire();
   try {
     const instance = await DuckDBInstance.create(':memory:');
     const conn = await instance.connect();
     try {
-      return await fn(s3Reads ? withS3Reads(conn, s3Reads) : conn);
+      return await fn(conn);
     } finally {
       conn.closeSync();
       instance.closeSync();

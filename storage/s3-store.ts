@@ -11,7 +11,6 @@ import {
 } from '@aws-sdk/client-s3';
 
 import type { BlobStore, PutOptions, StoredBlob } from './blob-store';
-import type { S3Settings } from './open-store';
 import { assertValidKey, assertValidPrefix, guardIo, PreconditionFailedError } from './errors';
 
 /** Where and as whom an {@link S3BlobStore} connects; passed in from config/config, never read from the environment here. */
@@ -65,7 +64,6 @@ export class S3BlobStore implements BlobStore {
   private readonly prefix: string;
   private readonly server: string;
   private readonly client: S3Client;
-  private readonly settings: S3Settings;
   /** Set by the first {@link verifyConditionalWrites}; cleared when it fails, so a later call probes again. */
   private verified: Promise<void> | undefined;
 
@@ -78,7 +76,6 @@ export class S3BlobStore implements BlobStore {
     }
     this.bucket = bucket;
     this.prefix = prefix;
-    this.settings = { region, endpoint, accessKeyId, secretAccessKey };
     this.uri = prefix === '' ? `s3://${bucket}` : `s3://${bucket}/${prefix}`;
     this.server = endpoint ?? `AWS ${region}`;
     this.client = new S3Client({
@@ -88,11 +85,6 @@ export class S3BlobStore implements BlobStore {
       credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
       requestHandler: { connectionTimeout: connectTimeoutMs, socketTimeout: idleTimeoutMs },
     });
-  }
-
-  /** Where and as whom it reaches S3, for a reader that fetches the store's objects itself (DuckDB's httpfs). */
-  connection(): S3Settings {
-    return { ...this.settings };
   }
 
   uriFor(key: string): string {

@@ -74,26 +74,11 @@ export class StoreBuffer {
   constructor(
     private readonly store: BlobStore,
     private readonly cacheDir: string,
-    /**
-     * Readers query the parts where they are, by their `s3://` URLs (DuckDB's httpfs, set up by
-     * storage/buffer-reads.ts), instead of local copies. Appends still check new rows against local
-     * copies of their days' parts. @default false
-     */
-    private readonly overS3 = false,
   ) {}
 
-  /**
-   * Part files of a model from one manifest snapshot, oldest day first; only those of `days` when
-   * given: their `s3://` URLs when reads go over S3, else local copies.
-   */
+  /** Part files of a model from one manifest snapshot, local copies, oldest day first; only those of `days` when given. */
   async partFiles(model: string, days?: readonly string[]): Promise<PartFile[]> {
     const wanted = days && new Set(days);
-    if (this.overS3) {
-      const { manifest } = await this.snapshot(model);
-      return manifest.parts
-        .filter((p) => !wanted || wanted.has(p.day))
-        .map((p) => ({ day: p.day, path: this.store.uriFor(this.partKey(model, p.day, p.name)) }));
-    }
     return this.fromSnapshot(model, async ({ manifest, etag }) => {
       await this.pruneCache(model, manifest.parts, etag);
       return this.cached(
