@@ -27,6 +27,11 @@ class Kept<T> {
     private readonly now: () => number,
   ) {}
 
+  /** Whether a value was read (or primed) yet. */
+  get held(): boolean {
+    return this.kept !== undefined;
+  }
+
   /** Takes `value` as read long ago, if nothing was read yet: answered now, read again at the next get. */
   prime(value: T): void {
     this.kept ??= { value, readAt: Number.NEGATIVE_INFINITY };
@@ -89,7 +94,8 @@ export class RegistryReadCache {
 
   /** The registry's models. */
   listModels(): Promise<string[]> {
-    const known = this.knownModels?.();
+    // Only until the first listing: the server's list is sorted afresh at each call.
+    const known = this.models.held ? undefined : this.knownModels?.();
     if (known && known.length > 0) this.models.prime(known);
     return this.models.get(this.refreshMs);
   }

@@ -34,6 +34,10 @@ export async function triggerTraining(
   reply: FastifyReply,
 ) {
   const { model: named, blocking, ...options } = request.query;
+  // The daemon's blocking mode answers once the run has ended: the socket is silent from here (the
+  // readiness check and the start too, which can outlast a short idle limit under load) until then,
+  // past the server's idle limit. (A request injected in-process, as tests do, has no real socket.)
+  if (blocking) (reply.raw.socket as Partial<Pick<Socket, 'setTimeout'>> | null)?.setTimeout?.(0);
   const { client, taskQueue, buffer } = ctx.temporal;
   const spec = await specOf(ctx, named);
   const input = parseRequest(RetrainInputSchema, { model: spec.name, ...options });
@@ -57,11 +61,6 @@ export async function triggerTraining(
       message: 'Training started in background',
     });
   }
-  // The daemon's blocking mode: answer once the run has ended, with its final status. The socket
-  // is silent until then, for as long as the run takes: past the server's idle limit.
-  // (A request injected in-process, as tests do, has no real socket to lift it on.)
-  const socket = reply.raw.socket as Partial<Pick<Socket, 'setTimeout'>> | null;
-  socket?.setTimeout?.(0);
   await client.workflow
     .getHandle(started.workflowId, started.runId)
     .result()

@@ -148,11 +148,7 @@ async function endedRunsCause(
   err: unknown,
 ): Promise<unknown> {
   const handle = await operation.workflowHandle().catch(() => undefined);
-  const ended = await handle?.describe().then(
-    ({ status }) => status.name !== 'RUNNING',
-    () => false,
-  );
-  if (!handle || !ended) return err;
+  if (!handle || !(await hasEnded(handle))) return err;
   try {
     await handle.result();
   } catch (failure) {
